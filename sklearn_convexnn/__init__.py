@@ -1,0 +1,14 @@
+"""Neural networks trained to global optimality by convex optimization.
+
+Every public estimator is listed in ``__all__``; ``tests/test_common.py`` runs
+scikit-learn's estimator checks over all of them.
+"""
+
+from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvexPolyNetRegressor",
+    "ConvexPolyNetClassifier",
+]

@@ -1,0 +1,202 @@
+"""Exact solution of the lifted SDP through cvxpy (interior point or SCS).
+
+``solve_lifted_cvxpy`` builds the problem of ``lifted.py`` for any loss of
+``losses.py`` and either neuron constraint, refuses it up front when its
+estimated memory exceeds the budget, preconditions it, and tries the
+installed conic solvers in turn until one reports success.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .lifted import precondition_scale
+
+__all__ = [
+    "LiftedSolution",
+    "SolverFailedError",
+    "ProblemTooLargeError",
+    "estimate_cvxpy_memory",
+    "solve_lifted_cvxpy",
+]
+
+CONSTRAINTS = ("sphere", "binary")
+
+
+class SolverFailedError(RuntimeError):
+    """Every conic solver tried failed; the message carries their statuses."""
+
+
+class ProblemTooLargeError(MemoryError, ValueError):
+    """The problem would not fit the memory budget of the chosen solver."""
+
+
+@dataclass
+class LiftedSolution:
+    """What a lifted solve returns, in the caller's (unscaled) units.
+
+    ``Z[o][r]`` is the pair ``(Zpos, Zneg)`` for output ``o`` and block
+    ``r``; ``theta`` (n, k) is the dual point of the predictions (the loss
+    gradient at the optimum), ``value`` the solver's optimal value.
+    """
+
+    Z: list
+    intercept: np.ndarray
+    theta: np.ndarray
+    value: float
+    status: str
+    solver: str
+    n_iter: int
+    log: list = field(default_factory=list)
+
+
+def estimate_cvxpy_memory(n_samples, dims, n_outputs):
+    """Bytes the cvxpy path needs, from the dense lifted data it carries.
+
+    The lifted design of a block is (n, p^2) dense; cvxpy holds it once per
+    output in its canonical form and converts it to a sparse (CSC) copy for
+    the solver, about three 8-byte copies per entry plus 4-byte indices.
+    """
+    entries = sum(n_samples * p * p for p in dims) * n_outputs
+    return int(entries * 8 * 4.5)
+
+
+def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere",
+                       fit_intercept=True, cvxpy_solver=None, max_iter=None, tol=1e-7,
+                       verbose=False, memory_limit=4 * 2**30):
+    """Solve the lifted problem exactly.
+
+    Parameters
+    ----------
+    blocks : list of LiftedBlock
+    Y : ndarray of shape (n, k)
+        Encoded targets.
+    loss : Loss
+    activation : tuple (a, b, c)
+    alpha : float
+        l1 weight of the output layer.
+    constraint : {"sphere", "binary"}
+    fit_intercept : bool
+    cvxpy_solver : str or None
+        Solver to try first ("CLARABEL", "SCS", "MOSEK", ...). ``None``
+        means Clarabel; on failure the other installed SDP solvers follow.
+    max_iter, tol : solver limits.
+    verbose : bool
+    memory_limit : int
+        Bytes; a bigger problem is refused before it is built.
+
+    Returns
+    -------
+    LiftedSolution
+    """
+    import cvxpy as cp
+
+    if constraint not in CONSTRAINTS:
+        raise ValueError(f"Unknown neuron constraint {constraint!r}; expected {CONSTRAINTS}.")
+    n, k = Y.shape
+    dims = [b.dim for b in blocks]
+    need = estimate_cvxpy_memory(n, dims, k)
+    if need > memory_limit:
+        raise ProblemTooLargeError(
+            f"The exact SDP for n_samples={n}, lifted size {max(dims) + 1}, {k} output(s) "
+            f"and {len(blocks)} block(s) needs about {need / 2**30:.1f} GiB, over the "
+            f"memory budget of {memory_limit / 2**30:.1f} GiB. Use solver='auto' or the "
+            f"fast first-order solver, reduce the features (e.g. SRHTSketch), or raise "
+            f"memory_limit."
+        )
+
+    s = precondition_scale(blocks)
+    a, b, c = activation
+    act = (a * s * s, b * s, c)
+    scaled = [blk.scaled(1.0 / s) for blk in blocks]
+
+    Zvars = [[(cp.Variable((p + 1, p + 1), PSD=True), cp.Variable((p + 1, p + 1), PSD=True))
+              for p in dims] for _ in range(k)]
+    intercept = cp.Variable(k) if fit_intercept else np.zeros(k)
+    Yhat = cp.Variable((n, k))
+    constraints = []
+    columns = []
+    moments = [blk.moments() for blk in scaled]
+    for o in range(k):
+        col = 0
+        for (Q, L, svec), (Zp, Zm), p in zip(moments, Zvars[o], dims):
+            D = Zp - Zm
+            col = col + act[0] * (Q @ cp.vec(D[:p, :p], order="C")) \
+                + act[1] * (L @ D[:p, p]) + act[2] * svec * D[p, p]
+            for Z in (Zp, Zm):
+                if constraint == "sphere":
+                    constraints.append(cp.trace(Z[:p, :p]) == Z[p, p])
+                else:
+                    constraints.append(cp.diag(Z[:p, :p]) == Z[p, p])
+        columns.append(col)
+    fit = Yhat == cp.vstack(columns).T + (intercept[None, :] if fit_intercept else 0)
+    constraints.append(fit)
+    penalty = sum(Zp[p, p] + Zm[p, p] for row in Zvars for (Zp, Zm), p in zip(row, dims))
+    problem = cp.Problem(cp.Minimize(loss.cvxpy(Yhat, Y) + alpha * penalty), constraints)
+
+    log = []
+    for name in _solver_order(cvxpy_solver):
+        try:
+            problem.solve(solver=name, verbose=verbose, **_solver_options(name, max_iter, tol))
+        except cp.error.SolverError as exc:
+            log.append(f"{name}: {str(exc).splitlines()[0]}")
+            continue
+        status = problem.status
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or problem.value is None:
+            log.append(f"{name}: status {status}")
+            continue
+        if log:
+            warnings.warn(
+                f"Solver fallback: {'; '.join(log)}; solved with {name} instead.",
+                UserWarning, stacklevel=3,
+            )
+        if status == cp.OPTIMAL_INACCURATE:
+            warnings.warn(
+                f"{name} ended with status {status!r}: the fitted network may be "
+                f"suboptimal; compare objective_ with lower_bound_.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        Z = [[(Zp.value, Zm.value) for Zp, Zm in row] for row in Zvars]
+        # cvxpy's dual for ``Yhat == E`` is minus the loss gradient at the optimum.
+        theta = -np.asarray(fit.dual_value, dtype=float).reshape(n, k)
+        b0 = np.asarray(intercept.value if fit_intercept else intercept, dtype=float).ravel()
+        stats = problem.solver_stats
+        return LiftedSolution(
+            Z=Z, intercept=b0, theta=theta, value=float(problem.value), status=status,
+            solver=name, n_iter=int(getattr(stats, "num_iters", 0) or 0), log=log,
+        )
+    raise SolverFailedError(
+        "The lifted SDP could not be solved by any installed solver: " + "; ".join(log)
+    )
+
+
+def _solver_order(first):
+    import cvxpy as cp
+
+    installed = set(cp.installed_solvers())
+    sdp_capable = [s for s in ("CLARABEL", "SCS", "MOSEK") if s in installed]
+    if first is None:
+        return sdp_capable
+    first = str(first).upper()
+    if first not in installed:
+        raise ValueError(
+            f"cvxpy solver {first!r} is not installed; installed SDP solvers: {sdp_capable}."
+        )
+    return [first] + [s for s in sdp_capable if s != first]
+
+
+def _solver_options(name, max_iter, tol):
+    opts = {}
+    if name == "CLARABEL":
+        if max_iter is not None:
+            opts["max_iter"] = int(max_iter)
+        if tol is not None:
+            opts.update(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+    elif name == "SCS":
+        if max_iter is not None:
+            opts["max_iters"] = max(int(max_iter), 1000) * 20
+        if tol is not None:
+            opts.update(eps_abs=tol, eps_rel=tol)
+    return opts

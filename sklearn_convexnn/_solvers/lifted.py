@@ -1,0 +1,155 @@
+"""The lifted quadratic model: one problem family for three estimators.
+
+A neuron ``u`` with activation ``sigma(t) = a t^2 + b t + c`` seen through a
+*block* of lifted features contributes, for sample ``i``::
+
+    sum_k W[i, k] sigma(P[k] . u)
+        = < [[a Q_i, b L_i / 2], [b L_i^T / 2, c s_i]], [u; 1][u; 1]^T >
+
+with ``Q_i = sum_k W[i,k] P[k] P[k]^T``, ``L_i = sum_k W[i,k] P[k]``,
+``s_i = sum_k W[i,k]``. A dense network uses ``P = X`` and ``W = I``; a
+convolutional one uses the image patches as ``P`` and the pooling weights of
+one pooling region as ``W``. Every (output, block) pair gets its own pair of
+PSD matrices ``(Z, Z')`` (positive and negative output weights), and the
+penalty ``alpha * sum (Z4 + Z4')`` is the l1 norm of the output layer.
+
+What a neuron may be is the *constraint*: ``"sphere"`` (``||u|| = 1``,
+lifted ``tr(Z1) = Z4``) or ``"binary"`` (``u in {-1, +1}^d``, relaxed to
+``diag(Z1) = Z4 1``).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "ACTIVATIONS",
+    "LiftedBlock",
+    "resolve_activation",
+    "precondition_scale",
+    "block_outputs",
+    "network_forward",
+    "network_objective",
+]
+
+ACTIVATIONS = {
+    "relu-approx": (0.09, 0.5, 0.47),
+    "square": (1.0, 0.0, 0.0),
+}
+
+
+def resolve_activation(activation):
+    """Return the activation's coefficients ``(a, b, c)`` as floats."""
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Unknown activation {activation!r}; expected one of "
+                f"{sorted(ACTIVATIONS)} or a tuple (a, b, c)."
+            )
+        return ACTIVATIONS[activation]
+    try:
+        coef = tuple(float(v) for v in activation)
+    except TypeError:
+        coef = ()
+    if len(coef) != 3 or not np.all(np.isfinite(coef)):
+        raise ValueError(
+            f"activation must be a name or a tuple of three finite floats (a, b, c); "
+            f"got {activation!r}."
+        )
+    if coef == (0.0, 0.0, 0.0):
+        raise ValueError("activation (0, 0, 0) is identically zero.")
+    return coef
+
+
+@dataclass
+class LiftedBlock:
+    """Rows a neuron sees (``P``, shape (N, p)) and how they pool into samples.
+
+    ``pool`` is a sparse (n, N) matrix of fixed weights, or ``None`` for the
+    identity (N == n, one row per sample).
+    """
+
+    P: np.ndarray
+    pool: object = None
+
+    @property
+    def n_samples(self):
+        return self.P.shape[0] if self.pool is None else self.pool.shape[0]
+
+    @property
+    def dim(self):
+        return self.P.shape[1]
+
+    def pooled(self, V):
+        """Apply the pooling to per-row values ``V`` (N, ...) -> (n, ...)."""
+        return V if self.pool is None else self.pool @ V
+
+    def pooled_T(self, v):
+        """Adjoint of ``pooled``: sample weights (n, ...) -> row weights (N, ...)."""
+        return v if self.pool is None else self.pool.T @ v
+
+    def moments(self):
+        """``Q`` (n, p*p), ``L`` (n, p), ``s`` (n,) of the module docstring."""
+        P = self.P
+        rowkron = (P[:, :, None] * P[:, None, :]).reshape(P.shape[0], -1)
+        Q = self.pooled(rowkron)
+        L = self.pooled(P)
+        s = self.pooled(np.ones(P.shape[0]))
+        return np.asarray(Q), np.asarray(L), np.asarray(s).ravel()
+
+    def scaled(self, factor):
+        return LiftedBlock(self.P * factor, self.pool)
+
+    def dual_quadratic(self, theta, activation):
+        """``(A, g, c0)`` with ``theta^T sigma_block(u) = u^T A u + g^T u + c0``."""
+        a, b, c = activation
+        w = np.asarray(self.pooled_T(theta)).ravel()
+        A = a * (self.P.T * w) @ self.P
+        g = b * (self.P.T @ w)
+        return A, g, c * float(w.sum())
+
+
+def precondition_scale(blocks):
+    """A scale ``s`` such that the rows ``P / s`` have unit RMS norm.
+
+    Scaling the rows by ``1/s`` and the activation ``(a, b, c)`` to
+    ``(a s^2, b s, c)`` leaves every neuron's output unchanged, so the lifted
+    problem is the same; only the numbers a solver sees are tamer.
+    """
+    sq = [np.mean(np.sum(b.P**2, axis=1)) for b in blocks]
+    s = float(np.sqrt(np.mean(sq)))
+    return s if np.isfinite(s) and s > 0 else 1.0
+
+
+def block_outputs(block, neurons, activation):
+    """Pooled activations of ``neurons`` (m, p) on a block: shape (n, m)."""
+    a, b, c = activation
+    T = block.P @ neurons.T
+    return np.asarray(block.pooled(a * T**2 + b * T + c))
+
+
+def network_forward(blocks, neurons, weights, block_index, intercept, activation):
+    """Outputs (n, k) of the network: sum over neurons of pooled activations.
+
+    ``neurons`` (m, p) belong to blocks ``block_index`` (m,); ``weights`` is
+    (m, k); ``intercept`` is (k,).
+    """
+    n = blocks[0].n_samples
+    out = np.tile(np.asarray(intercept, dtype=float), (n, 1))
+    for r, block in enumerate(blocks):
+        mask = block_index == r
+        if np.any(mask):
+            out += block_outputs(block, neurons[mask], activation) @ weights[mask]
+    return out
+
+
+def network_objective(blocks, neurons, weights, block_index, intercept, activation, Y, loss,
+                      alpha):
+    """Training objective ``loss(Yhat) + alpha * sum |weights|`` of a network."""
+    Yhat = network_forward(blocks, neurons, weights, block_index, intercept, activation)
+    return loss.value(Yhat, Y) + alpha * float(np.abs(weights).sum())
+
+
+def as_sparse_pool(pool):
+    return None if pool is None else sp.csr_matrix(pool)
