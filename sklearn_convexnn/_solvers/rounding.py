@@ -1,0 +1,244 @@
+"""Randomized rounding of the binary lifted relaxation, and the output refit.
+
+The binary relaxation (``constraint="binary"`` of ``cvxpy_backend``) replaces
+every neuron's lifted matrix ``[u; 1][u; 1]^T``, ``u in {-1, +1}^p``, by a PSD
+matrix ``Z`` with ``diag(Z) = Z4 1``: after dividing by ``Z4``, a point of the
+elliptope. ``sign_neurons`` draws sign vectors from it (Goemans-Williamson /
+Grothendieck hyperplane rounding) and ``refit_output_layer`` picks among the
+candidates the best output layer by a convex lasso-type problem, so the
+final network is quantized exactly and optimal for its neurons.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+__all__ = ["RefitResult", "lifted_candidates", "refit_output_layer", "sign_neurons"]
+
+#: Relative size under which a lifted matrix (Z4) or an eigenvalue is ignored.
+_RTOL = 1e-7
+
+
+def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True):
+    """Sign vectors drawn by hyperplane rounding of one lifted matrix.
+
+    ``Z`` ((p+1) x (p+1), PSD, last row/column the lifted coordinate) is
+    normalized to unit diagonal, ``C = D^-1/2 Z D^-1/2`` (an elliptope
+    point; equal to ``Z / Z4`` when the relaxation's constraint holds
+    exactly), factored as ``V V^T``, and each draw is ``s = sign(V g)`` with
+    ``g ~ N(0, I)``. The lifted coordinate fixes the sign: the neuron is
+    ``u = s[:p] * s[p]``, so ``[u; 1]`` is the drawn vector up to a global
+    sign, which the lifted matrix cannot see.
+
+    Grothendieck's identity gives ``E[s s^T] = (2/pi) arcsin(V V^T)``. With
+    ``arcsine=True`` the factored matrix is ``sin(pi/2 C)`` (elementwise), so
+    the draws have second moment exactly ``C``; ``sin(pi/2 .)`` does not
+    always keep a correlation matrix PSD, and when it does not, the plain
+    hyperplane rounding of ``C`` is used.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (p + 1, p + 1)
+    n_samples : int
+        Number of draws.
+    random_state : int, RandomState instance or None
+    arcsine : bool, default=True
+
+    Returns
+    -------
+    U : ndarray of shape (m, p), m <= n_samples
+        Distinct sign vectors (entries exactly -1.0 or +1.0), in order of
+        first appearance.
+    """
+    rng = check_random_state(random_state)
+    C = _correlation(Z)
+    if arcsine:
+        S = np.sin(0.5 * np.pi * C)
+        if np.linalg.eigvalsh(S)[0] >= -1e-10 * len(S):
+            C = S
+    V = _psd_factor(C)
+    G = rng.standard_normal((V.shape[1], int(n_samples)))
+    s = np.where(V @ G >= 0, 1.0, -1.0).T
+    return _distinct(s[:, :-1] * s[:, -1:])
+
+
+def lifted_candidates(Zs, n_samples, random_state=None, *, arcsine=True, negations=True):
+    """Candidate sign neurons from several lifted matrices.
+
+    The draws are shared equally among the matrices with a non-negligible
+    ``Z4`` (the others carry no neuron). Each matrix also contributes the
+    sign patterns of its leading eigenvectors (deterministic; exact when the
+    relaxation is tight and the matrix has rank one).
+
+    Parameters
+    ----------
+    Zs : list of ndarray of shape (p + 1, p + 1)
+        E.g. the (Zpos, Zneg) pairs of every output.
+    n_samples : int
+        Random draws in total.
+    random_state : int, RandomState instance or None
+    arcsine : bool, default=True
+        See :func:`sign_neurons`.
+    negations : bool, default=True
+        Also return ``-u`` for every candidate ``u``. With a linear term in
+        the activation (``b != 0``), ``u`` and ``-u`` are different neurons,
+        and the lifted coordinate that picks between them is weak when a
+        matrix mixes both; the refit then chooses.
+
+    Returns
+    -------
+    U : ndarray of shape (m, p)
+        Distinct sign vectors.
+    """
+    rng = check_random_state(random_state)
+    scale = max((float(Z[-1, -1]) for Z in Zs), default=0.0)
+    active = [Z for Z in Zs if scale > 0 and Z[-1, -1] > _RTOL * scale]
+    p = Zs[0].shape[0] - 1
+    pieces = [np.zeros((0, p))]
+    for i, Z in enumerate(active):
+        pieces.append(_eigen_signs(Z))
+        share = n_samples // len(active) + (i < n_samples % len(active))
+        if share:
+            pieces.append(sign_neurons(Z, share, rng, arcsine=arcsine))
+    U = np.vstack(pieces)
+    if negations:
+        U = np.vstack([U, -U])
+    return _distinct(U)
+
+
+class RefitResult:
+    """Output layer chosen by :func:`refit_output_layer`.
+
+    Attributes
+    ----------
+    support : ndarray of int
+        Indices of the candidate columns with a non-zero weight.
+    weights : ndarray of shape (len(support), k)
+    intercept : ndarray of shape (k,)
+    value : float
+        Objective ``loss + alpha * sum |weights|`` of the returned layer.
+    status : str
+    solver : str
+    """
+
+    def __init__(self, support, weights, intercept, value, status, solver):
+        self.support = support
+        self.weights = weights
+        self.intercept = intercept
+        self.value = value
+        self.status = status
+        self.solver = solver
+
+
+def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=None,
+                       rtol=1e-6):
+    """Solve ``min_W,b loss(H W + b) + alpha * sum |W|`` over fixed neurons.
+
+    Convex (a lasso for the squared loss). Solved through cvxpy, then
+    polished: the columns whose weights are below ``rtol`` times the largest
+    are dropped and the problem is solved again on the rest, so the returned
+    weights are exactly zero off the support and the objective is the one of
+    the returned layer.
+
+    Parameters
+    ----------
+    H : ndarray of shape (n, m)
+        Candidate activations, one column per neuron.
+    Y : ndarray of shape (n, k)
+        Encoded targets.
+    loss : Loss
+    alpha : float
+    fit_intercept : bool, default=True
+    cvxpy_solver : str or None
+        Solver tried first; then Clarabel, ECOS, SCS.
+    rtol : float, default=1e-6
+
+    Returns
+    -------
+    RefitResult
+    """
+    W, b, status, solver = _solve_refit(H, Y, loss, alpha, fit_intercept, cvxpy_solver)
+    big = np.abs(W).max(axis=1, initial=0.0)
+    support = np.flatnonzero(big > rtol * big.max(initial=0.0))
+    if 0 < len(support) < H.shape[1]:
+        W, b, status, solver = _solve_refit(H[:, support], Y, loss, alpha, fit_intercept,
+                                            cvxpy_solver)
+    else:
+        W = W[support]
+    value = loss.value(H[:, support] @ W + b, Y) + alpha * float(np.abs(W).sum())
+    return RefitResult(support, W, b, value, status, solver)
+
+
+def _solve_refit(H, Y, loss, alpha, fit_intercept, first):
+    import cvxpy as cp
+
+    k = Y.shape[1]
+    m = H.shape[1]
+    # Columns on a common scale: the solvers see tamer numbers; weights are
+    # mapped back (the l1 penalty weighs each by its column scale).
+    scale = np.sqrt(np.mean(H**2, axis=0))
+    scale[scale == 0] = 1.0
+    W = cp.Variable((m, k))
+    b = cp.Variable(k) if fit_intercept else np.zeros(k)
+    Yhat = (H / scale) @ W + (cp.reshape(b, (1, k), order="C") if fit_intercept else 0)
+    objective = loss.cvxpy(Yhat, Y) + alpha * cp.sum(cp.abs(W) @ np.ones(k) / scale)
+    problem = cp.Problem(cp.Minimize(objective))
+    installed = set(cp.installed_solvers())
+    order = [s for s in ("CLARABEL", "ECOS", "SCS") if s in installed]
+    if first is not None and str(first).upper() in installed:
+        order = [str(first).upper()] + [s for s in order if s != str(first).upper()]
+    log = []
+    for name in order:
+        try:
+            problem.solve(solver=name)
+        except cp.error.SolverError as exc:
+            log.append(f"{name}: {str(exc).splitlines()[0]}")
+            continue
+        if problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and W.value is not None:
+            if problem.status == cp.OPTIMAL_INACCURATE:
+                warnings.warn(
+                    f"Output-layer refit: {name} ended with status {problem.status!r}.",
+                    ConvergenceWarning, stacklevel=3,
+                )
+            weights = np.asarray(W.value) / scale[:, None]
+            b0 = np.asarray(b.value if fit_intercept else b, dtype=float).ravel()
+            return weights, b0, problem.status, name
+        log.append(f"{name}: status {problem.status}")
+    from .cvxpy_backend import SolverFailedError
+
+    raise SolverFailedError("The output-layer refit failed with every solver: " + "; ".join(log))
+
+
+def _correlation(Z):
+    Z = 0.5 * (np.asarray(Z, dtype=float) + np.asarray(Z, dtype=float).T)
+    d = np.sqrt(np.clip(np.diag(Z), 1e-300, None))
+    C = Z / d[:, None] / d[None, :]
+    np.fill_diagonal(C, 1.0)
+    return np.clip(C, -1.0, 1.0)
+
+
+def _psd_factor(C):
+    w, Q = np.linalg.eigh(C)
+    keep = w > _RTOL * max(w[-1], 1e-300)
+    return Q[:, keep] * np.sqrt(w[keep])
+
+
+def _eigen_signs(Z):
+    """Sign patterns of the significant eigenvectors, oriented by the lifted entry."""
+    w, Q = np.linalg.eigh(0.5 * (Z + Z.T))
+    rows = []
+    for j in np.flatnonzero(w > 1e-3 * max(w[-1], 1e-300))[::-1]:
+        y = Q[:, j]
+        s = np.where(y[:-1] >= 0, 1.0, -1.0)
+        rows.append(s if y[-1] >= 0 else -s)
+    return np.array(rows).reshape(-1, Z.shape[0] - 1)
+
+
+def _distinct(U):
+    """Distinct rows in order of first appearance."""
+    if len(U) == 0:
+        return U
+    _, first = np.unique(U, axis=0, return_index=True)
+    return U[np.sort(first)]
