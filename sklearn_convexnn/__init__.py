@@ -5,10 +5,13 @@ scikit-learn's estimator checks over all of them.
 """
 
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
+from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvexPolyNetRegressor",
     "ConvexPolyNetClassifier",
+    "QuantizedSDPRegressor",
+    "QuantizedSDPClassifier",
 ]
