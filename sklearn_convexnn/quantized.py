@@ -29,6 +29,7 @@ from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseLiftedNetwork, NetworkFit, encode_classes
+from ._solvers.binary_certificate import binary_lower_bound
 from ._solvers.cvxpy_backend import solve_lifted_cvxpy
 from ._solvers.lifted import LiftedBlock, block_outputs
 from ._solvers.rounding import lifted_candidates, refit_output_layer
@@ -85,10 +86,11 @@ _FITTED_DOC = """
     objective_ : float
         Training objective of the fitted (quantized) network.
     lower_bound_ : float
-        Optimal value of the SDP relaxation: a lower bound on the objective
-        of every quantized network of this kind, of any width. It is the
-        solver's reported value, exact up to the solver tolerance; after an
-        inaccurate solve (warned) it is only approximate.
+        Certified lower bound on the objective of every quantized network of
+        this kind, of any width: weak duality with the SDP relaxation's dual
+        point, checked exactly (so it holds however the solver stopped). For
+        an accurate solve it equals the relaxation's optimal value up to the
+        solver tolerance; after an inaccurate one (warned) it is lower.
     optimality_gap_ : float
         ``(objective_ - lower_bound_) / objective_``: the network is at most
         this far (relatively) from the quantized optimum.
@@ -149,7 +151,9 @@ class _QuantizedMixin:
             if issubclass(w.category, ConvergenceWarning):
                 warnings.warn(
                     f"The SDP relaxation ended with status {sol.status!r} "
-                    f"(cvxpy/{sol.solver}): lower_bound_ is only approximate.",
+                    f"(cvxpy/{sol.solver}): the rounded network may be poor. lower_bound_ "
+                    f"stays certified (from the solver's approximate dual point) but may be "
+                    f"loose; compare it with objective_ (optimality_gap_).",
                     ConvergenceWarning, stacklevel=4,
                 )
             else:
@@ -168,10 +172,21 @@ class _QuantizedMixin:
                   f"{sol.status}, value {sol.value:.8g}; {len(U)} candidate neurons, refit "
                   f"{refit.solver}: status {refit.status}, value {refit.value:.8g}")
         neurons = U[refit.support]
+        # Certified whatever the solver's accuracy: the SDP's dual point and
+        # the loss gradient at the rounded network both give a bound.
+        Yhat = H[:, refit.support] @ refit.weights + refit.intercept
+        lower = max(
+            binary_lower_bound(relaxed, Y, loss, activation, self.alpha, theta,
+                               self.fit_intercept)
+            for theta in (sol.theta, loss.gradient(Yhat, Y))
+        )
+        if self.verbose:
+            print(f"[{type(self).__name__}] certified lower bound {lower:.8g} (relaxation "
+                  f"value {sol.value:.8g})")
         return NetworkFit(
             neurons, refit.weights, np.zeros(len(neurons), dtype=int), refit.intercept,
             n_iter=sol.n_iter, status=sol.status,
-            solver=f"cvxpy/{sol.solver} + refit/{refit.solver}", lower_bound=sol.value,
+            solver=f"cvxpy/{sol.solver} + refit/{refit.solver}", lower_bound=lower,
         )
 
 
