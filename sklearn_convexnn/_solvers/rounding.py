@@ -21,7 +21,7 @@ __all__ = ["RefitResult", "lifted_candidates", "refit_output_layer", "sign_neuro
 _RTOL = 1e-7
 
 
-def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True):
+def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True, distinct=True):
     """Sign vectors drawn by hyperplane rounding of one lifted matrix.
 
     ``Z`` ((p+1) x (p+1), PSD, last row/column the lifted coordinate) is
@@ -45,12 +45,15 @@ def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True):
         Number of draws.
     random_state : int, RandomState instance or None
     arcsine : bool, default=True
+    distinct : bool, default=True
+        Merge repeated draws. ``False`` returns every draw (to check the
+        rounding's law).
 
     Returns
     -------
     U : ndarray of shape (m, p), m <= n_samples
-        Distinct sign vectors (entries exactly -1.0 or +1.0), in order of
-        first appearance.
+        Sign vectors (entries exactly -1.0 or +1.0), distinct ones in order
+        of first appearance unless ``distinct=False``.
     """
     rng = check_random_state(random_state)
     C = _correlation(Z)
@@ -61,7 +64,8 @@ def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True):
     V = _psd_factor(C)
     G = rng.standard_normal((V.shape[1], int(n_samples)))
     s = np.where(V @ G >= 0, 1.0, -1.0).T
-    return _distinct(s[:, :-1] * s[:, -1:])
+    U = s[:, :-1] * s[:, -1:]
+    return _distinct(U) if distinct else U
 
 
 def lifted_candidates(Zs, n_samples, random_state=None, *, arcsine=True, negations=True):
