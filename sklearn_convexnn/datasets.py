@@ -9,8 +9,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._solvers.lifted import resolve_activation
+from ._solvers.patches import patch_blocks, patch_geometry
 
-__all__ = ["make_planted_polynet", "make_planted_quantized"]
+__all__ = ["make_planted_cnn", "make_planted_polynet", "make_planted_quantized"]
 
 
 def make_planted_polynet(n_samples=200, n_features=5, n_neurons=3, *, activation="relu-approx",
@@ -73,3 +74,67 @@ def _sample(rng, U, w, n_samples, activation, noise, return_network):
     T = X @ U.T
     y = (a * T**2 + b * T + c) @ w + noise * rng.standard_normal(n_samples)
     return (X, y, (U, w)) if return_network else (X, y)
+
+
+def make_planted_cnn(n_samples=200, image_shape=(9, 9), patch_shape=(3, 3), *, stride=1,
+                     n_filters=1, activation="relu", pooling="average", pool_regions=(1, 1),
+                     noise=0.0, random_state=None, return_network=False):
+    """Gaussian images labelled by a one-hidden-layer convolutional network.
+
+    ``y = sum_j v_j sum_k a_k sigma(u_j . P_k x) + noise``: unit-norm filters
+    ``u_j`` over every patch ``P_k x`` (see ``ConvexCNNRegressor`` for the
+    layout of a flattened image), pooling weights ``a_k`` summed over the
+    ``pool_regions`` grid, output weights ``v_j``. With one filter ``v = 1``,
+    the model of the ReLU relaxation; with more, random signs and sizes in
+    [0.5, 1.5].
+
+    Parameters
+    ----------
+    n_samples : int
+    image_shape : tuple (H, W) or (H, W, C), default=(9, 9)
+    patch_shape : tuple (ph, pw), default=(3, 3)
+    stride : int or tuple, default=1
+    n_filters : int, default=1
+    activation : "relu", or a quadratic name or tuple (a, b, c), default="relu"
+    pooling : {"average", "sum"}, default="average"
+    pool_regions : tuple (gh, gw), default=(1, 1)
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the targets.
+    random_state : int, RandomState instance or None
+    return_network : bool, default=False
+        Also return ``(filters, output_weights)``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, H * W * C)
+    y : ndarray of shape (n_samples,)
+    network : tuple, only if ``return_network``
+
+    Examples
+    --------
+    >>> X, y, (U, v) = make_planted_cnn(40, (9, 9), (3, 3), stride=3, random_state=0,
+    ...                                 return_network=True)
+    >>> X.shape, U.shape, v.tolist(), bool(y.min() >= 0)
+    ((40, 81), (1, 9), [1.0], True)
+    """
+    rng = check_random_state(random_state)
+    n_features = int(np.prod(image_shape))
+    geometry = patch_geometry(n_features, image_shape, patch_shape, stride, pool_regions,
+                              pooling)
+    U = rng.standard_normal((n_filters, geometry.patch_size))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    if n_filters == 1:
+        v = np.ones(1)
+    else:
+        v = rng.choice([-1.0, 1.0], n_filters) * rng.uniform(0.5, 1.5, n_filters)
+    X = rng.standard_normal((n_samples, n_features))
+    blocks = patch_blocks(X, geometry)
+    T = blocks[0].P @ U.T
+    if isinstance(activation, str) and activation == "relu":
+        H = np.maximum(T, 0.0)
+    else:
+        a, b, c = resolve_activation(activation)
+        H = a * T**2 + b * T + c
+    pool = sum(blk.pool for blk in blocks)
+    y = np.asarray(pool @ H) @ v + noise * rng.standard_normal(n_samples)
+    return (X, y, (U, v)) if return_network else (X, y)
