@@ -4,6 +4,7 @@ Every public estimator is listed in ``__all__``; ``tests/test_common.py`` runs
 scikit-learn's estimator checks over all of them.
 """
 
+from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
 
@@ -14,4 +15,6 @@ __all__ = [
     "ConvexPolyNetClassifier",
     "QuantizedSDPRegressor",
     "QuantizedSDPClassifier",
+    "ConvexCNNRegressor",
+    "ConvexCNNClassifier",
 ]
