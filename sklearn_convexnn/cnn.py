@@ -200,16 +200,19 @@ class ConvexCNNRegressor(_ConvexCNNMixin, RegressorMixin, BaseLiftedNetwork):
     anchor : "auto" or array-like of shape (patch_size,), default="auto"
         ReLU relaxation only: the direction maximized over the feasible
         filters. "auto" is the least-squares slope of ``y`` on the pooled
-        patch vector ``sum_k a_k P_k x``, which for Gaussian images points at
-        the true filter in expectation (Stein's lemma; the inverse patch
-        covariance removes the overlap of overlapping patches).
+        patch vector ``sum_k a_k P_k x``. For centred Gaussian images of any
+        covariance its population value is half the true filter (Stein's
+        lemma; the inverse covariance of the pooled patches removes the
+        overlap of overlapping patches), so the sample version converges to
+        the filter's direction.
     slack_weight : float, default=None
         ReLU relaxation only: ``None`` keeps the hard constraints ``f(x_i) <=
         y_i`` (noiseless targets, an LP; targets must be >= 0); a positive
         value softens them with a one-sided squared slack of that weight (an
         SOCP, for noisy targets; larger is closer to the hard constraints).
+        The relaxation is solved through cvxpy by ``cvxpy_solver`` (Clarabel by
+        default; "ECOS" and "SCS" also take it), with the same fallback.
 {_COMMON_PARAMS_DOC}
-        For the ReLU relaxation, ``cvxpy_solver`` may also be "ECOS".
 
     Attributes
     ----------
