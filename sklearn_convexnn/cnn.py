@@ -209,7 +209,10 @@ class ConvexCNNRegressor(_ConvexCNNMixin, RegressorMixin, BaseLiftedNetwork):
         ReLU relaxation only: ``None`` keeps the hard constraints ``f(x_i) <=
         y_i`` (noiseless targets, an LP; targets must be >= 0); a positive
         value softens them with a one-sided squared slack of that weight (an
-        SOCP, for noisy targets; larger is closer to the hard constraints).
+        SOCP, for noisy targets). Larger is closer to the hard constraints,
+        which under noise pull the filter in; too small lets the anchor
+        inflate it (on 9x9 images, 3x3 patches, noise 0.02: filter error 0.53
+        at 10, 0.04 at 1e3, 0.25 at 1e5). Choose it by cross-validation.
         The relaxation is solved through cvxpy by ``cvxpy_solver`` (Clarabel by
         default; "ECOS" and "SCS" also take it), with the same fallback.
 {_COMMON_PARAMS_DOC}
