@@ -7,6 +7,14 @@ scikit-learn's estimator checks over all of them.
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
+from .sketching import (
+    CountSketch,
+    GaussianSketch,
+    LeverageScoreSketch,
+    SRHTSketch,
+    SurrogateSketch,
+    effective_dimension,
+)
 
 __version__ = "0.1.0"
 
@@ -17,4 +25,10 @@ __all__ = [
     "QuantizedSDPClassifier",
     "ConvexCNNRegressor",
     "ConvexCNNClassifier",
+    "GaussianSketch",
+    "SRHTSketch",
+    "CountSketch",
+    "LeverageScoreSketch",
+    "SurrogateSketch",
+    "effective_dimension",
 ]

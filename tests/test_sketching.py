@@ -1,0 +1,454 @@
+"""Tests for the sketches, against independent references.
+
+References are computed here from scratch: dense Hadamard matrices from
+scipy, explicit operators ``S`` (obtained as ``sketch(I) = S``), ridge
+leverage scores and DPP marginals from their defining formulas, and Monte
+Carlo averages for the statements about expectations.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.linalg import hadamard
+from sklearn.base import clone
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+
+from sklearn_convexnn._solvers import sketch_operators as ops
+from sklearn_convexnn.sketching import (
+    CountSketch,
+    GaussianSketch,
+    LeverageScoreSketch,
+    SRHTSketch,
+    SurrogateSketch,
+    effective_dimension,
+    ridge_leverage_scores,
+)
+
+OBLIVIOUS = [GaussianSketch, SRHTSketch, CountSketch]
+ALL = OBLIVIOUS + [LeverageScoreSketch, SurrogateSketch]
+
+
+def _orthonormal(n, d, seed):
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, d)))
+    return Q
+
+
+def _exact_leverage(A, alpha):
+    A = A.toarray() if sp.issparse(A) else A
+    M = np.linalg.pinv(A.T @ A + alpha * np.eye(A.shape[1]))
+    return np.einsum("ij,jk,ik->i", A, M, A)
+
+
+# ---------------------------------------------------------------- Hadamard
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 256])
+def test_fwht_matches_dense_hadamard(n):
+    Y = np.random.default_rng(0).standard_normal((n, 3))
+    Y0 = Y.copy()
+    np.testing.assert_allclose(ops.fwht(Y), hadamard(n) @ Y, atol=1e-10)
+    np.testing.assert_array_equal(Y, Y0)
+    np.testing.assert_array_equal(ops.hadamard_rows(np.arange(n), n), hadamard(n))
+
+
+def test_fwht_rejects_non_power_of_two():
+    with pytest.raises(ValueError, match="power-of-two"):
+        ops.fwht(np.ones((6, 2)))
+
+
+@pytest.mark.parametrize("n, m", [(8, 3), (256, 40), (1024, 1024), (64, 200)])
+def test_sampled_hadamard_matches_dense(n, m):
+    rng = np.random.default_rng(1)
+    Y = rng.standard_normal((n, 5))
+    rows = np.sort(rng.integers(0, n, m))
+    H = hadamard(n)[rows]
+    for plan in (
+        ops.hadamard_plan(rows, n),
+        ops.hadamard_plan(rows, n, max_entries=64),
+    ):
+        np.testing.assert_allclose(ops.sampled_hadamard(Y, plan), H @ Y, atol=1e-9)
+        Yt = np.ascontiguousarray(Y.T)
+        np.testing.assert_allclose(
+            ops.sampled_hadamard(Yt, plan, axis=1), Y.T @ H.T, atol=1e-9
+        )
+
+
+# ------------------------------------------------------ operators, explicitly
+
+
+def test_srht_is_the_documented_operator():
+    n, m = 100, 30
+    A = np.random.default_rng(2).standard_normal((n, 4))
+    signs, rows, n_pad = ops.draw_srht(n, m, np.random.default_rng(3))
+    assert n_pad == 128 and rows.shape == (m,) and np.unique(rows).size == m
+    S = hadamard(n_pad)[rows][:, :n] * signs / np.sqrt(m)
+    np.testing.assert_allclose(ops.srht_rows(A, signs, rows, n_pad), S @ A, atol=1e-10)
+    X = np.random.default_rng(4).standard_normal((37, n))
+    got = ops.srht_columns(X, signs, rows, n_pad, chunk_bytes=8 * 128 * 8)
+    np.testing.assert_allclose(got, X @ S.T, atol=1e-10)
+
+
+def test_countsketch_is_the_documented_operator():
+    n, m = 50, 7
+    buckets, signs = ops.draw_countsketch(n, m, np.random.default_rng(0))
+    S = np.zeros((m, n))
+    S[buckets, np.arange(n)] = signs
+    A = np.random.default_rng(1).standard_normal((n, 3))
+    np.testing.assert_allclose(ops.countsketch_rows(A, buckets, signs, m), S @ A)
+    A_sp = sp.random(n, 3, density=0.3, format="csr", random_state=2)
+    got = ops.countsketch_rows(A_sp, buckets, signs, m)
+    assert sp.issparse(got)
+    np.testing.assert_allclose(got.toarray(), S @ A_sp.toarray())
+    X_sp = sp.random(9, n, density=0.3, format="csr", random_state=3)
+    got = ops.countsketch_columns(X_sp, buckets, signs, m)
+    np.testing.assert_allclose(got.toarray(), X_sp.toarray() @ S.T)
+
+
+@pytest.mark.parametrize("cls", OBLIVIOUS)
+def test_sketch_of_identity_is_the_operator(cls):
+    # For a data-oblivious sketch, sketch(I) = S, and the same seed gives
+    # the same S for any A with as many rows.
+    n = 40
+    A = np.random.default_rng(0).standard_normal((n, 6))
+    est = cls(n_components=9)
+    S = est.sketch(np.eye(n), random_state=7)
+    assert S.shape == (9, n)
+    SA = est.sketch(A, random_state=7)
+    SA = SA.toarray() if sp.issparse(SA) else SA
+    np.testing.assert_allclose(SA, S @ A, atol=1e-10)
+
+
+@pytest.mark.parametrize("cls", OBLIVIOUS)
+def test_transform_applies_the_fitted_operator(cls):
+    d = 20
+    X = np.random.default_rng(0).standard_normal((15, d))
+    est = cls(n_components=6, random_state=0).fit(X)
+    # Row j of S^T is the transform of the j-th unit vector.
+    ST = est.transform(np.eye(d))
+    ST = ST.toarray() if sp.issparse(ST) else ST
+    np.testing.assert_allclose(est.transform(X), X @ ST, atol=1e-10)
+    if cls is GaussianSketch:
+        np.testing.assert_allclose(ST, est.components_.T)
+
+
+# ------------------------------------------------------------- E[S^T S] = I
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_expected_gram_of_sketch_is_identity(cls):
+    # sketch(I_n) = S; average S^T S over many draws.  n = 6 exercises the
+    # zero padding of the SRHT.
+    n, m, draws = 6, 4, 1000
+    kwargs = {"alpha": 1.0} if cls in (LeverageScoreSketch, SurrogateSketch) else {}
+    est = cls(n_components=m, **kwargs)
+    rng = np.random.default_rng(0)
+    grams = np.empty((draws, n * n))
+    for t in range(draws):
+        S = est.sketch(np.eye(n), random_state=rng)
+        S = S.toarray() if sp.issparse(S) else S
+        grams[t] = (S.T @ S).ravel()
+    _assert_mc_mean(grams, np.eye(n).ravel())
+    np.testing.assert_allclose(grams.mean(axis=0), np.eye(n).ravel(), atol=0.2)
+
+
+def _assert_mc_mean(samples, expected, n_se=5.0):
+    # Monte Carlo mean within n_se standard errors (estimated per entry).
+    mean = samples.mean(axis=0)
+    se = samples.std(axis=0) / np.sqrt(samples.shape[0])
+    assert np.all(np.abs(mean - expected) < n_se * se + 1e-9), (mean, expected, se)
+
+
+def test_leverage_sampling_expected_gram_nonuniform():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 3)) * np.r_[np.full(5, 6.0), np.ones(25)][:, None]
+    p = ops.sampling_probabilities(A, 1.0, "leverage")
+    assert p.max() / p.min() > 5  # really nonuniform
+    m, draws = 10, 5000
+    diag = np.zeros((draws, 30))
+    for t in range(draws):
+        idx, w = ops.iid_sample(p, m, rng)
+        np.add.at(diag[t], idx, w**2)
+    _assert_mc_mean(diag, 1.0)
+
+
+@pytest.mark.parametrize("base", ["uniform", "leverage"])
+def test_surrogate_expected_gram(base):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((12, 3)) * np.r_[np.full(3, 4.0), np.ones(9)][:, None]
+    alpha, m, draws = 2.0, 8, 4000
+    lev = _exact_leverage(A, alpha)
+    d_alpha = lev.sum()
+    p = ops.sampling_probabilities(A, alpha, base)
+    spectrum = ops.row_space_eigh(A)
+    diag = np.zeros((draws, 12))
+    for t in range(draws):
+        idx, w, _ = ops.surrogate_sample(A, m, alpha, p, rng, spectrum=spectrum)
+        np.add.at(diag[t], idx, w**2)
+    expected = 1 - d_alpha / m + lev / (m * p)  # = 1 for base="leverage"
+    _assert_mc_mean(diag, expected)
+    if base == "uniform":
+        assert np.ptp(expected) > 0.5  # the formula is not trivially 1
+
+
+# --------------------------------------------------------- subspace embedding
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_subspace_embedding(cls):
+    # Singular values of S Q for orthonormal Q (n x d) lie in 1 +- eps with
+    # eps ~ C sqrt(d/m) (C sqrt(d^2/m) for CountSketch).  Q is made coherent
+    # (a few spiky directions) so that uniform sampling would fail.  (The
+    # surrogate sketch with a uniform base is no embedding for such Q: its
+    # DPP part adds the spiky rows with uniform weights; see its docstring.)
+    n, d, m = 2048, 8, 512
+    Q = _orthonormal(n, d, 0)
+    Q[:, :2] = np.eye(n)[:, :2]
+    Q, _ = np.linalg.qr(Q)
+    kwargs = {}
+    if cls in (LeverageScoreSketch, SurrogateSketch):
+        kwargs["alpha"] = 1e-3
+    if cls is SurrogateSketch:
+        kwargs["base"] = "leverage"
+    eps = 3.0 * np.sqrt(d / m) if cls is not CountSketch else np.sqrt(d**2 / m)
+    for seed in range(3):
+        SQ = cls(n_components=m, **kwargs).sketch(Q, random_state=seed)
+        SQ = SQ.toarray() if sp.issparse(SQ) else SQ
+        sv = np.linalg.svd(SQ, compute_uv=False)
+        assert np.all(np.abs(sv - 1) < eps), (cls.__name__, sv)
+
+
+def test_subspace_embedding_bound_can_fail():
+    # Control: uniform row sampling of the same coherent Q misses the spikes.
+    n, d, m = 2048, 8, 512
+    Q = _orthonormal(n, d, 0)
+    Q[:, :2] = np.eye(n)[:, :2]
+    Q, _ = np.linalg.qr(Q)
+    idx, w = ops.iid_sample(np.full(n, 1 / n), m, np.random.default_rng(5))
+    sv = np.linalg.svd(Q[idx] * w[:, None], compute_uv=False)
+    assert np.max(np.abs(sv - 1)) > 3.0 * np.sqrt(d / m)
+
+
+# ------------------------------------------------- leverage, d_alpha, DPP
+
+
+@pytest.mark.parametrize("shape", [(30, 5), (5, 30)])
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_ridge_leverage_scores_exact(shape, alpha, sparse):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal(shape)
+    A[:, 0] = A[:, 1]  # rank deficient: alpha = 0 is a pseudo-inverse
+    ref = _exact_leverage(A, alpha)
+    A_in = sp.csr_matrix(A) if sparse else A
+    np.testing.assert_allclose(ridge_leverage_scores(A_in, alpha), ref, atol=1e-9)
+    d_ref = np.trace(np.linalg.pinv(A.T @ A + alpha * np.eye(shape[1])) @ (A.T @ A))
+    assert effective_dimension(A_in, alpha) == pytest.approx(d_ref, abs=1e-8)
+
+
+def test_sketched_leverage_scores_within_constant_factor():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5000, 10)) * rng.exponential(size=(5000, 1))
+    exact = _exact_leverage(A, 1.0)
+    approx = ops.sketched_ridge_leverage_scores(A, 1.0, rng)
+    ratio = approx / exact
+    assert 0.2 < ratio.min() and ratio.max() < 5 and abs(np.median(ratio) - 1) < 0.3
+
+
+def test_dpp_expected_size_is_effective_dimension():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 5)) * np.array([3.0, 2.0, 1.0, 0.5, 0.2])
+    alpha, draws = 10.0, 3000
+    spectrum = ops.row_space_eigh(A)
+    sizes = [
+        ops.sample_ridge_dpp(A, alpha, rng, spectrum=spectrum).size
+        for _ in range(draws)
+    ]
+    d_alpha = effective_dimension(A, alpha)
+    assert 1 < d_alpha < 4
+    assert np.mean(sizes) == pytest.approx(
+        d_alpha, abs=4 * np.std(sizes) / np.sqrt(draws)
+    )
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (5, 7)])
+def test_dpp_inclusion_probabilities(shape):
+    # Single and pair inclusion probabilities of the L-ensemble with
+    # L = A A^T / alpha: K = L (L + I)^{-1}, P(i) = K_ii,
+    # P(i, j) = K_ii K_jj - K_ij^2 (pairs tell a DPP from independent picks).
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal(shape)
+    alpha, draws = 2.0, 8000
+    L = A @ A.T / alpha
+    K = L @ np.linalg.inv(L + np.eye(5))
+    spectrum = ops.row_space_eigh(A)
+    single, pair = np.zeros(5), np.zeros((5, 5))
+    for _ in range(draws):
+        z = np.zeros(5)
+        idx = ops.sample_ridge_dpp(A, alpha, rng, spectrum=spectrum)
+        assert np.unique(idx).size == idx.size
+        z[idx] = 1
+        single += z
+        pair += np.outer(z, z)
+    tol = 4 * 0.5 / np.sqrt(draws)
+    np.testing.assert_allclose(single / draws, np.diag(K), atol=tol)
+    pair_ref = np.outer(np.diag(K), np.diag(K)) - K**2
+    off = ~np.eye(5, dtype=bool)
+    np.testing.assert_allclose((pair / draws)[off], pair_ref[off], atol=tol)
+
+
+def test_surrogate_sketch_debiases_ridge_inverse():
+    # DESIGN.md: n=200, d=6, lambda=20, m=20.  (1 - d/m) E[(SA^T SA +
+    # lambda' I)^{-1}] = (A^T A + lambda I)^{-1} for the surrogate sketch;
+    # plain i.i.d. uniform sampling with lambda shows a clear bias.
+    rng = np.random.default_rng(0)
+    n, d, lam, m, draws = 200, 6, 20.0, 20, 1000
+    A = rng.standard_normal((n, d)) * np.linspace(0.3, 1.5, d)
+    target = np.linalg.inv(A.T @ A + lam * np.eye(d))
+    d_lam = effective_dimension(A, lam)
+    assert 2 < d_lam < m
+    shrink = 1 - d_lam / m
+    sketch = SurrogateSketch(n_components=m, alpha=lam)
+    surrogate, plain = np.zeros((d, d)), np.zeros((d, d))
+    for _ in range(draws):
+        SA = sketch.sketch(A, random_state=rng)
+        surrogate += shrink * np.linalg.inv(SA.T @ SA + lam * shrink * np.eye(d))
+        idx, w = ops.iid_sample(np.full(n, 1 / n), m, rng)
+        SA = A[idx] * w[:, None]
+        plain += np.linalg.inv(SA.T @ SA + lam * np.eye(d))
+    err = lambda M: np.linalg.norm(M / draws - target) / np.linalg.norm(target)
+    assert err(surrogate) < 0.02
+    assert err(plain) > 0.05
+
+
+@pytest.mark.slow
+def test_surrogate_sketch_debiases_ridge_inverse_leverage_base_many_draws():
+    rng = np.random.default_rng(1)
+    n, d, lam, m, draws = 200, 6, 20.0, 20, 10000
+    A = rng.standard_normal((n, d)) * np.linspace(0.3, 1.5, d)
+    A[:10] *= 5
+    target = np.linalg.inv(A.T @ A + lam * np.eye(d))
+    shrink = 1 - effective_dimension(A, lam) / m
+    sketch = SurrogateSketch(n_components=m, alpha=lam, base="leverage")
+    acc = np.zeros((d, d))
+    for _ in range(draws):
+        SA = sketch.sketch(A, random_state=rng)
+        acc += shrink * np.linalg.inv(SA.T @ SA + lam * shrink * np.eye(d))
+    assert np.linalg.norm(acc / draws - target) / np.linalg.norm(target) < 0.005
+
+
+def test_surrogate_sketch_size_is_m_on_average():
+    A = np.random.default_rng(0).standard_normal((300, 5))
+    sketch = SurrogateSketch(n_components=30, alpha=5.0)
+    rng = np.random.default_rng(1)
+    sizes = [sketch.sketch(A, random_state=rng).shape[0] for _ in range(500)]
+    assert np.mean(sizes) == pytest.approx(30, abs=4 * np.std(sizes) / np.sqrt(500))
+
+
+# ------------------------------------------------------------------ the API
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_shapes_sparse_and_inputs_untouched(cls):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 12))
+    X_sp = sp.csr_matrix(np.where(rng.random(X.shape) < 0.3, X, 0.0))
+    X0, X_sp0 = X.copy(), X_sp.copy()
+    kwargs = {"alpha": 1.0} if cls in (LeverageScoreSketch, SurrogateSketch) else {}
+    est = cls(n_components=20, random_state=0, **kwargs)
+    Xt = est.fit_transform(X)
+    assert Xt.shape == (40, est.n_components_)
+    assert est.get_feature_names_out().shape == (est.n_components_,)
+    SA = est.sketch(X, random_state=0)
+    assert SA.shape[1] == 12
+    # Sparse input gives the same numbers as dense input.
+    est_sp = clone(est).fit(X_sp)
+    dense = clone(est).fit(X_sp.toarray())
+    out_sp, out_dense = est_sp.transform(X_sp), dense.transform(X_sp.toarray())
+    out_sp = out_sp.toarray() if sp.issparse(out_sp) else out_sp
+    np.testing.assert_allclose(out_sp, out_dense, atol=1e-10)
+    s_sp = est.sketch(X_sp, random_state=3)
+    s_sp = s_sp.toarray() if sp.issparse(s_sp) else s_sp
+    np.testing.assert_allclose(
+        s_sp, est.sketch(X_sp.toarray(), random_state=3), atol=1e-10
+    )
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(X_sp.toarray(), X_sp0.toarray())
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_randomness(cls):
+    A = np.random.default_rng(0).standard_normal((64, 4))
+    same = lambda P, Q: P.shape == Q.shape and np.allclose(P, Q)
+    est = cls(n_components=16)
+    # Fresh randomness when nothing is seeded; reproducible with a seed.
+    assert not same(est.sketch(A), est.sketch(A))
+    assert same(est.sketch(A, random_state=1), est.sketch(A, random_state=1))
+    seeded = cls(n_components=16, random_state=2)
+    assert same(seeded.sketch(A), seeded.sketch(A))
+    # The argument overrides the attribute; Generators are accepted.
+    assert same(seeded.sketch(A, random_state=5), est.sketch(A, random_state=5))
+    rng = np.random.default_rng(0)
+    assert not same(est.sketch(A, random_state=rng), est.sketch(A, random_state=rng))
+    # A RandomState advances: two calls differ.
+    rs = np.random.RandomState(0)
+    assert not same(est.sketch(A, random_state=rs), est.sketch(A, random_state=rs))
+
+
+@pytest.mark.parametrize("cls", [LeverageScoreSketch, SurrogateSketch])
+def test_alpha_can_be_set_on_a_clone(cls):
+    A = np.random.default_rng(0).standard_normal((100, 4))
+    sk = clone(cls(n_components=30)).set_params(alpha=7.5)
+    assert sk.alpha == 7.5
+    assert sk.sketch(A, random_state=0).shape[1] == 4
+
+
+def test_pipeline_and_set_output():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 30))
+    y = X @ rng.standard_normal(30)
+    pipe = make_pipeline(SRHTSketch(n_components=16, random_state=0), Ridge())
+    assert pipe.fit(X, y).predict(X).shape == (80,)
+    names = pipe[0].get_feature_names_out()
+    assert names[0] == "srhtsketch0" and len(names) == 16
+    pd = pytest.importorskip("pandas")
+    out = GaussianSketch(n_components=3, random_state=0).set_output(transform="pandas")
+    df = out.fit_transform(pd.DataFrame(X[:, :5], columns=list("abcde")))
+    assert list(df.columns) == ["gaussiansketch0", "gaussiansketch1", "gaussiansketch2"]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_bad_input(cls):
+    X = np.random.default_rng(0).standard_normal((20, 5))
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="n_components"):
+            cls(n_components=bad).fit(X)
+        with pytest.raises(ValueError, match="n_components"):
+            cls(n_components=bad).sketch(X)
+    X_nan = X.copy()
+    X_nan[3, 2] = np.nan
+    est = cls(n_components=30, random_state=0)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(X_nan)
+    with pytest.raises(ValueError, match="NaN"):
+        est.sketch(X_nan)
+    est.fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        est.transform(X_nan)
+    with pytest.raises(ValueError, match="X has 4 features, but .* is expecting 5"):
+        est.transform(X[:, :4])
+
+
+def test_surrogate_refuses_sketch_not_larger_than_effective_dimension():
+    A = np.random.default_rng(0).standard_normal((100, 8))
+    d_alpha = effective_dimension(A, 1.0)
+    assert 7 < d_alpha < 8
+    with pytest.raises(ValueError, match="n_components=7 <= d_alpha=7.9"):
+        SurrogateSketch(n_components=7, alpha=1.0).sketch(A)
+    with pytest.raises(ValueError, match="alpha"):
+        SurrogateSketch(alpha=0.0).sketch(A)
+    with pytest.raises(ValueError, match="alpha"):
+        effective_dimension(A, -1.0)
