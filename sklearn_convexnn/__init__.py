@@ -5,6 +5,7 @@ scikit-learn's estimator checks over all of them.
 """
 
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
+from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
 from .sketching import (
@@ -31,4 +32,6 @@ __all__ = [
     "LeverageScoreSketch",
     "SurrogateSketch",
     "effective_dimension",
+    "DebiasedAveragingRegressor",
+    "DebiasedAveragingClassifier",
 ]

@@ -1,0 +1,371 @@
+"""Tests of the debiased-averaging meta-estimators (sklearn_convexnn.distributed)."""
+
+import warnings
+from typing import ClassVar
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import BaseEstimator, clone
+from sklearn.datasets import load_breast_cancer, load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, LogisticRegression, LogisticRegressionCV, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_convexnn._solvers.newton_sketch import (
+    debiasing_factor,
+    logistic_newton_system,
+    ridge_newton_system,
+)
+from sklearn_convexnn.distributed import (
+    DebiasedAveragingClassifier,
+    DebiasedAveragingRegressor,
+)
+from sklearn_convexnn.sketching import (
+    GaussianSketch,
+    SurrogateSketch,
+    effective_dimension,
+)
+
+
+def _ridge_problem(n=400, d=6, alpha=40.0, seed=0):
+    """Spread spectrum, so that d_lambda / m is sizable at m ~ 2 d_lambda."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.linspace(0.5, 3.0, d)
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+    exact = Ridge(alpha=alpha, fit_intercept=False).fit(X, y).coef_
+    return X, y, exact
+
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _relative_error(coef, exact):
+    return np.linalg.norm(coef - exact) / np.linalg.norm(exact)
+
+
+@pytest.fixture(scope="module")
+def ridge_errors():
+    """Relative error by (debias, q), surrogate sketch of size m ~ 2 d_lambda.
+
+    The error at q=64 is heavy-tailed (a mean of 64 inverses), so it is
+    averaged over 6 seeds; at q=1024 one seed is stable.
+    """
+    X, y, exact = _ridge_problem()
+    m = int(np.ceil(2 * effective_dimension(X, 40.0)))
+    errors = {}
+    for debias in (True, False):
+        for q, seeds in ((64, range(6)), (1024, range(1))):
+            errors[debias, q] = np.mean(
+                [
+                    _relative_error(
+                        DebiasedAveragingRegressor(
+                            Ridge(alpha=40.0, fit_intercept=False),
+                            sketch=SurrogateSketch(m),
+                            n_workers=q,
+                            debias=debias,
+                            random_state=seed,
+                        )
+                        .fit(X, y)
+                        .coef_,
+                        exact,
+                    )
+                    for seed in seeds
+                ]
+            )
+    return errors
+
+
+# -- the claim: debiased averaging keeps improving with q, plain stalls ------
+
+
+def test_ridge_debiased_error_falls_like_inverse_sqrt_workers(ridge_errors):
+    ratio = ridge_errors[True, 64] / ridge_errors[True, 1024]
+    assert ratio >= 2.5, ridge_errors
+
+
+def test_ridge_plain_averaging_stalls_at_its_bias(ridge_errors):
+    ratio = ridge_errors[False, 64] / ridge_errors[False, 1024]
+    assert ratio < 2.0, ridge_errors
+    assert ridge_errors[False, 1024] > 3 * ridge_errors[True, 1024]
+
+
+@pytest.mark.slow
+def test_surrogate_debiased_average_inverse_is_unbiased():
+    # (1 - d/m) E[((SA)^T SA + lam' I)^{-1}] = (A^T A + lam I)^{-1}
+    X, _, _ = _ridge_problem(n=200, d=4, alpha=20.0)
+    m = 12
+    lam = 20.0
+    d_lam = effective_dimension(X, lam)
+    factor = debiasing_factor(d_lam, m)
+    sketch = SurrogateSketch(m, alpha=lam)
+    rng = np.random.default_rng(0)
+    inverse = np.zeros((4, 4))
+    draws = 2000
+    for _ in range(draws):
+        SA = sketch.sketch(X, random_state=rng)
+        inverse += np.linalg.inv(SA.T @ SA + lam * factor * np.eye(4))
+    inverse *= factor / draws
+    target = np.linalg.inv(X.T @ X + lam * np.eye(4))
+    assert np.linalg.norm(inverse - target) / np.linalg.norm(target) < 0.03
+
+
+# -- exactness with enough iterations -----------------------------------------
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_ridge_iterations_reach_exact_solution(fit_intercept):
+    X, y = make_regression(n_samples=300, n_features=8, noise=1.0, random_state=0)
+    Y = np.column_stack([y, -2 * y + X[:, 0]])
+    exact = Ridge(alpha=5.0, fit_intercept=fit_intercept).fit(X, Y)
+    reg = DebiasedAveragingRegressor(
+        Ridge(alpha=5.0, fit_intercept=fit_intercept),
+        n_workers=16,
+        n_iter=30,
+        tol=1e-12,
+        random_state=0,
+    ).fit(X, Y)
+    assert reg.coef_.shape == exact.coef_.shape == (2, 8)
+    assert_allclose(reg.coef_, exact.coef_, rtol=1e-7, atol=1e-8)
+    assert_allclose(reg.intercept_, exact.intercept_, atol=1e-7)
+    assert reg.n_iter_ < 30
+    reg1 = clone(reg).fit(X, y)
+    assert reg1.coef_.shape == (8,) and isinstance(reg1.intercept_, float)
+
+
+def test_logistic_reaches_logistic_regression_on_breast_cancer(breast_cancer):
+    X, y = breast_cancer
+    exact = LogisticRegression(C=0.5, tol=1e-10, max_iter=10000).fit(X, y)
+    clf = DebiasedAveragingClassifier(
+        LogisticRegression(C=0.5), n_workers=4, n_iter=200, tol=1e-10, random_state=0
+    ).fit(X, y)
+    assert clf.coef_.shape == exact.coef_.shape
+    assert _relative_error(clf.coef_, exact.coef_) < 1e-4
+    assert_allclose(clf.intercept_, exact.intercept_, rtol=1e-4)
+    assert_allclose(clf.predict_proba(X), exact.predict_proba(X), atol=1e-5)
+    assert_array_equal(clf.predict(X), exact.predict(X))
+    assert clf.effective_dim_ < clf.sketch_size_
+    assert clf.scaled_alpha_ < 1 / 0.5
+
+
+def test_logistic_multinomial_matches_and_intercepts_sum_to_zero():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    exact = LogisticRegression(tol=1e-12, max_iter=10000).fit(X, labels)
+    clf = DebiasedAveragingClassifier(n_iter=60, tol=1e-10, random_state=0).fit(
+        X, labels
+    )
+    assert_array_equal(clf.classes_, exact.classes_)
+    assert_allclose(clf.coef_, exact.coef_, rtol=1e-5, atol=1e-6)
+    assert abs(clf.intercept_.sum()) < 1e-8
+    assert_allclose(clf.predict_proba(X), exact.predict_proba(X), atol=1e-6)
+    assert_allclose(clf.predict_log_proba(X), np.log(clf.predict_proba(X)))
+    assert clf.decision_function(X).shape == (150, 3)
+
+
+def test_logistic_intercept_elimination_is_exact():
+    # The reduced system solved exactly gives the full Newton step.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    Y = (rng.random(50) < 0.4).astype(float)[:, None]
+    params = np.array([[0.3, -0.2, 0.1, 0.4]])
+    system = logistic_newton_system(X, Y, 2.0, True)(params)
+    dW = np.linalg.solve(system.A.T @ system.A + 2.0 * np.eye(3), system.rhs)
+    step = system.finish(dW)
+    p = 1 / (1 + np.exp(-(X @ params[0, :3] + params[0, 3])))
+    Xb = np.column_stack([X, np.ones(50)])
+    H = (Xb.T * (p * (1 - p))) @ Xb + np.diag([2.0, 2.0, 2.0, 0.0])
+    assert_allclose(step[0], -np.linalg.solve(H, system.gradient[0]), rtol=1e-10)
+
+
+# -- sketches, randomness, parallelism ---------------------------------------
+
+
+class _RecordingSketch(BaseEstimator):
+    """Gaussian sketch that records the alpha it was drawn with."""
+
+    seen_alphas: ClassVar[list] = []
+
+    def __init__(self, n_components=30, alpha=1.0):
+        self.n_components = n_components
+        self.alpha = alpha
+
+    def sketch(self, A, random_state=None):
+        type(self).seen_alphas.append(self.alpha)
+        rng = np.random.default_rng(random_state)
+        S = rng.standard_normal((self.n_components, A.shape[0]))
+        return S @ A / np.sqrt(self.n_components)
+
+
+def test_meta_estimator_owns_lambda():
+    X, y, _ = _ridge_problem()
+    _RecordingSketch.seen_alphas.clear()
+    DebiasedAveragingRegressor(
+        Ridge(alpha=7.0), sketch=_RecordingSketch(alpha=123.0), n_workers=3
+    ).fit(X, y)
+    assert _RecordingSketch.seen_alphas == [7.0] * 3
+
+
+@pytest.mark.parametrize(
+    "sketch", [None, GaussianSketch(40), SurrogateSketch(40, base="leverage")]
+)
+def test_reproducible_and_seed_dependent(sketch):
+    X, y, _ = _ridge_problem()
+    reg = DebiasedAveragingRegressor(sketch=sketch, n_workers=8, random_state=3)
+    a, b = clone(reg).fit(X, y).coef_, clone(reg).fit(X, y).coef_
+    assert_array_equal(a, b)
+    c = clone(reg).set_params(random_state=4).fit(X, y).coef_
+    assert not np.allclose(a, c)
+    rs = np.random.RandomState(0)
+    clone(reg).set_params(random_state=rs).fit(X, y)
+
+
+def test_result_does_not_depend_on_n_jobs_or_backend():
+    X, y, _ = _ridge_problem()
+    reg = DebiasedAveragingRegressor(n_workers=7, n_iter=2, random_state=0)
+    serial = clone(reg).fit(X, y).coef_
+    with joblib.parallel_config(backend="threading"):
+        threads = clone(reg).set_params(n_jobs=2).fit(X, y).coef_
+    assert_array_equal(serial, threads)
+
+
+@pytest.mark.slow
+def test_result_does_not_depend_on_n_jobs_loky():
+    X, y, _ = _ridge_problem()
+    reg = DebiasedAveragingRegressor(n_workers=7, n_iter=2, random_state=0)
+    assert_array_equal(
+        clone(reg).fit(X, y).coef_, clone(reg).set_params(n_jobs=2).fit(X, y).coef_
+    )
+
+
+def test_dask_backend_runs_on_cluster_and_matches():
+    distributed = pytest.importorskip("distributed")
+    X, y, _ = _ridge_problem()
+    reg = DebiasedAveragingRegressor(n_workers=8, n_iter=2, random_state=0)
+    reference = clone(reg).fit(X, y).coef_
+    with (
+        distributed.LocalCluster(
+            processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        with (
+            distributed.get_task_stream(client) as stream,
+            joblib.parallel_config(backend="dask"),
+        ):
+            on_cluster = clone(reg).set_params(n_jobs=2).fit(X, y).coef_
+        assert_array_equal(on_cluster, reference)
+        assert len(stream.data) >= 2  # at least one task per iteration
+        workers = {task["worker"] for task in stream.data}
+        assert workers <= set(client.scheduler_info()["workers"])
+
+
+# -- scikit-learn API ---------------------------------------------------------
+
+
+def test_grid_search_over_wrapped_parameters(breast_cancer):
+    X, y = breast_cancer
+    X, y = X[:200, :8], y[:200]
+    search = GridSearchCV(
+        DebiasedAveragingClassifier(
+            LogisticRegression(), n_workers=4, n_iter=5, random_state=0
+        ),
+        {"estimator__C": [0.01, 1.0]},
+        cv=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter=5 on purpose
+        search.fit(X, y)
+    assert search.best_params_["estimator__C"] in (0.01, 1.0)
+    Xr, yr, _ = _ridge_problem()
+    search = GridSearchCV(
+        DebiasedAveragingRegressor(Ridge(), random_state=0),
+        {"estimator__alpha": [0.1, 100.0]},
+        cv=2,
+    ).fit(Xr, yr)
+    assert search.best_estimator_.estimator.alpha in (0.1, 100.0)
+
+
+def test_clone_keeps_wrapped_estimator_unfitted():
+    X, y, _ = _ridge_problem()
+    ridge = Ridge(alpha=3.0)
+    reg = DebiasedAveragingRegressor(ridge, random_state=0).fit(X, y)
+    assert not hasattr(ridge, "coef_")
+    assert clone(reg).get_params()["estimator__alpha"] == 3.0
+
+
+def test_verbose_prints_one_line_per_iteration(capsys):
+    X, y, _ = _ridge_problem()
+    DebiasedAveragingRegressor(n_iter=3, tol=0.0, verbose=1, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("d_lambda=" in line for line in lines)
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "estimator, match",
+    [
+        (Ridge(positive=True), "positive=True"),
+        (Ridge(alpha=np.array([1.0, 2.0])), "Per-target alpha"),
+        (Ridge(alpha=0.0), "alpha must be > 0"),
+        (Lasso(), "wraps sklearn.linear_model.Ridge"),
+        (LogisticRegression(), "wraps sklearn.linear_model.Ridge"),
+    ],
+)
+def test_regressor_refuses_unsupported_estimators(estimator, match):
+    X, y, _ = _ridge_problem()
+    with pytest.raises((ValueError, TypeError), match=match):
+        DebiasedAveragingRegressor(estimator).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "estimator, match",
+    [
+        (LogisticRegression(l1_ratio=1.0, solver="saga"), "Only the l2 penalty"),
+        (LogisticRegression(l1_ratio=0.5, solver="saga"), "elasticnet"),
+        (LogisticRegression(C=np.inf), "Unpenalized"),
+        (LogisticRegression(class_weight="balanced"), "class_weight"),
+        (LogisticRegression(solver="liblinear"), "liblinear"),
+        (LogisticRegressionCV(), "wraps sklearn.linear_model.LogisticRegression"),
+        (Ridge(), "wraps sklearn.linear_model.LogisticRegression"),
+    ],
+)
+def test_classifier_refuses_unsupported_estimators(estimator, match, breast_cancer):
+    X, y = breast_cancer
+    with pytest.raises((ValueError, TypeError), match=match):
+        DebiasedAveragingClassifier(estimator).fit(X, y)
+
+
+def test_bad_data_and_sketch_errors(breast_cancer):
+    X, y = breast_cancer
+    X_nan = X.copy()
+    X_nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DebiasedAveragingClassifier().fit(X_nan, y)
+    clf = DebiasedAveragingClassifier(n_workers=2, n_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not reach tol"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :5])
+    with pytest.raises(ValueError, match="only one class"):
+        DebiasedAveragingClassifier().fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="larger than the effective dimension"):
+        DebiasedAveragingClassifier(sketch=GaussianSketch(3)).fit(X, y)
+    # plain averaging accepts any size
+    reg = DebiasedAveragingRegressor(sketch=GaussianSketch(3), debias=False)
+    Xr, yr, _ = _ridge_problem()
+    assert np.all(np.isfinite(reg.fit(Xr, yr).coef_))
+
+
+def test_ridge_newton_system_is_the_ridge_gradient():
+    X, y, exact = _ridge_problem(n=50, d=3, alpha=2.0)
+    system = ridge_newton_system(X, y[:, None], 2.0)(exact[:, None])
+    assert np.linalg.norm(system.rhs) < 1e-8 * np.linalg.norm(X.T @ y)
