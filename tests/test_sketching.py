@@ -452,3 +452,16 @@ def test_surrogate_refuses_sketch_not_larger_than_effective_dimension():
         SurrogateSketch(alpha=0.0).sketch(A)
     with pytest.raises(ValueError, match="alpha"):
         effective_dimension(A, -1.0)
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (3000, 2000)])  # bincount / sort path
+def test_accumulate_csr_sums_duplicates(shape):
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 40, 500)
+    cols = rng.integers(0, 30, 500)
+    data = rng.standard_normal(500)
+    ref = np.zeros(shape)
+    np.add.at(ref, (rows, cols), data)
+    got = ops._accumulate_csr(rows, cols, data, shape)
+    assert sp.isspmatrix_csr(got) or got.format == "csr"
+    np.testing.assert_allclose(got.toarray(), ref, atol=1e-12)

@@ -22,11 +22,27 @@ several times faster than the ``log2(n)`` memory-bound numpy passes of the
 full butterfly, and nothing of size ``m x n`` is ever formed.
 """
 
+from contextlib import contextmanager
 from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigh, eigvalsh
+from threadpoolctl import ThreadpoolController
+
+_THREADPOOLS = None
+
+
+@contextmanager
+def _single_threaded_blas():
+    # Many small products: BLAS threads only add synchronization (badly so
+    # on a busy machine).
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    with _THREADPOOLS.limit(limits=1, user_api="blas"):
+        yield
+
 
 # ---------------------------------------------------------------------------
 # Walsh-Hadamard transform
@@ -170,8 +186,9 @@ def sampled_hadamard(Y, plan, *, axis=0):
         k = Y.shape[1]
         W = (H1 @ Y.reshape(n1, n2 * k)).reshape(H1.shape[0], n2, k)
         Z = np.empty((m, k), dtype=W.dtype)
-        for g, (lo, hi, H2) in enumerate(groups):
-            np.matmul(H2, W[g], out=Z[lo:hi])
+        with _single_threaded_blas():
+            for g, (lo, hi, H2) in enumerate(groups):
+                np.matmul(H2, W[g], out=Z[lo:hi])
         return Z
     k = Y.shape[0]
     # (k, n1, n2) -> (k, used, n2): a batch of small products, one per row
@@ -244,14 +261,15 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20):
     b = max(1, chunk_bytes // (8 * n_pad))
     buf = np.zeros((min(b, N), n_pad))
     scale = 1.0 / np.sqrt(m)
-    for start in range(0, N, b):
-        chunk = X[start : start + b]
-        if sp.issparse(chunk):
-            chunk = chunk.toarray()
-        Y = buf[: chunk.shape[0]]
-        np.multiply(chunk, signs, out=Y[:, :n])
-        Z = sampled_hadamard(Y, plan, axis=1)
-        np.multiply(Z, scale, out=out[start : start + chunk.shape[0]])
+    with _single_threaded_blas():
+        for start in range(0, N, b):
+            chunk = X[start : start + b]
+            if sp.issparse(chunk):
+                chunk = chunk.toarray()
+            Y = buf[: chunk.shape[0]]
+            np.multiply(chunk, signs, out=Y[:, :n])
+            Z = sampled_hadamard(Y, plan, axis=1)
+            np.multiply(Z, scale, out=out[start : start + chunk.shape[0]])
     return out
 
 
@@ -273,11 +291,10 @@ def countsketch_rows(A, buckets, signs, m):
     n, k = A.shape
     if sp.issparse(A):
         A = A.tocsr()
-        row_of = np.repeat(np.arange(n), np.diff(A.indptr))
-        data = A.data * signs[row_of]
-        out = sp.csr_matrix((data, (buckets[row_of], A.indices)), shape=(m, k))
-        out.sum_duplicates()
-        return out
+        counts = np.diff(A.indptr)
+        out_rows = np.repeat(buckets, counts)
+        data = A.data * np.repeat(signs, counts)
+        return _accumulate_csr(out_rows, A.indices, data, (m, k))
     S = sp.csr_matrix((signs, (buckets, np.arange(n))), shape=(m, n))
     return np.asarray(S @ A)
 
@@ -289,11 +306,31 @@ def countsketch_columns(X, buckets, signs, m):
         X = X.tocsr()
         rows = np.repeat(np.arange(N), np.diff(X.indptr))
         data = X.data * signs[X.indices]
-        out = sp.csr_matrix((data, (rows, buckets[X.indices])), shape=(N, m))
-        out.sum_duplicates()
-        return out
+        return _accumulate_csr(rows, buckets[X.indices], data, (N, m))
     S = sp.csr_matrix((signs, (buckets, np.arange(n))), shape=(m, n))
     return np.asarray(S @ X.T).T
+
+
+def _accumulate_csr(rows, cols, data, shape):
+    """CSR matrix with duplicate entries summed.
+
+    When the result is small next to the number of entries (the usual case
+    for a sketch: many inputs land on every output), summing into a dense
+    buffer with ``bincount`` and compressing it beats the sort inside
+    scipy's duplicate summation.
+    """
+    n_rows, n_cols = shape
+    size = n_rows * n_cols
+    if size > max(4 * data.shape[0], 2**22):
+        out = sp.csr_matrix((data, (rows, cols)), shape=shape)
+        out.sum_duplicates()
+        return out
+    dense = np.bincount(
+        rows.astype(np.int64) * n_cols + cols, weights=data, minlength=size
+    )
+    nz = np.flatnonzero(dense)
+    indptr = np.searchsorted(nz, np.arange(0, size + 1, n_cols))
+    return sp.csr_matrix((dense[nz], nz % n_cols, indptr), shape=shape)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""Sketches side by side: speed, memory and subspace-embedding distortion.
+
+Run ``python benchmarks/bench_sketching.py``. Timings are best of several
+runs (``time.perf_counter``); every line pits a structured sketch against
+the dense Gaussian sketch of the same size, or against scipy / scikit-learn.
+
+* rows: ``S @ A`` for A 65536 x 64 -> 1024 rows (SRHT vs Gaussian; the
+  Gaussian time includes drawing its 1024 x 65536 matrix, as every fresh
+  sketch must; the BLAS product alone is printed too);
+* features: ``X @ S.T`` for X 4096 x 4096 -> 512 features (fit + transform),
+  against scikit-learn's Gaussian / sparse random projections;
+* CountSketch vs ``scipy.linalg.clarkson_woodruff_transform`` on a sparse
+  200000 x 500 matrix at 1% density (scipy sketches rows: (n, d) -> (m, d));
+* peak memory of a row sketch (tracemalloc) against the m x n matrix the
+  structured sketches never form;
+* distortion ``max |sigma(S Q) - 1|`` for an orthonormal Q.
+"""
+
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import clarkson_woodruff_transform
+from sklearn.random_projection import GaussianRandomProjection, SparseRandomProjection
+
+from sklearn_convexnn.sketching import (
+    CountSketch,
+    GaussianSketch,
+    LeverageScoreSketch,
+    SRHTSketch,
+    SurrogateSketch,
+)
+
+
+def best_time(f, repeats=5):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def ratio_line(label, fast, slow):
+    print(f"{label}: {fast:.3f} s vs {slow:.3f} s  ratio {slow / fast:.1f}x")
+
+
+def peak_mb(f):
+    tracemalloc.start()
+    f()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def rows_direction(rng):
+    n, d, m = 65536, 64, 1024
+    A = rng.standard_normal((n, d))
+    print(f"== rows: S @ A, A {n} x {d} -> {m} x {d}")
+    srht = best_time(lambda: SRHTSketch(m).sketch(A, random_state=0))
+    gauss = best_time(lambda: GaussianSketch(m).sketch(A, random_state=0), 3)
+    ratio_line("SRHT rows vs Gaussian rows", srht, gauss)
+    S = rng.standard_normal((m, n))
+    gemm = best_time(lambda: S @ A, 3)
+    ratio_line("SRHT rows vs Gaussian product only (S drawn beforehand)", srht, gemm)
+    dense_mb = m * n * 8 / 2**20
+    for name, sk in [("SRHT", SRHTSketch(m)), ("Gaussian", GaussianSketch(m))]:
+        mb = peak_mb(lambda sk=sk: sk.sketch(A, random_state=0))
+        print(
+            f"peak memory {name} rows: {mb:.0f} MB (an {m} x {n} S: {dense_mb:.0f} MB)"
+        )
+
+
+def features_direction(rng):
+    N, d, m = 4096, 4096, 512
+    X = rng.standard_normal((N, d))
+    print(f"== features: X @ S.T, X {N} x {d} -> {N} x {m} (fit + transform)")
+
+    def fit_transform(est):
+        return lambda: est.fit(X).transform(X)
+
+    srht = best_time(fit_transform(SRHTSketch(m, random_state=0)))
+    timings = {
+        "Gaussian": GaussianSketch(m, random_state=0),
+        "sklearn GaussianRandomProjection": GaussianRandomProjection(m, random_state=0),
+        "sklearn SparseRandomProjection": SparseRandomProjection(m, random_state=0),
+    }
+    for name, est in timings.items():
+        ratio_line(f"SRHT features vs {name}", srht, best_time(fit_transform(est), 3))
+    est = SRHTSketch(m, random_state=0).fit(X)
+    transform_only = best_time(lambda: est.transform(X))
+    gauss = GaussianSketch(m, random_state=0).fit(X)
+    ratio_line(
+        "SRHT features vs Gaussian (transform only)",
+        transform_only,
+        best_time(lambda: gauss.transform(X), 3),
+    )
+
+
+def countsketch_sparse(rng):
+    n, d, m = 200_000, 500, 2000
+    A = sp.random(n, d, density=0.01, format="csr", random_state=0)
+    print(f"== CountSketch: sparse {n} x {d}, 1% density, nnz {A.nnz} -> {m} x {d}")
+    ours = best_time(lambda: CountSketch(m).sketch(A, random_state=0))
+    for fmt in ("csr", "csc"):
+        B = A.asformat(fmt)
+        theirs = best_time(lambda B=B: clarkson_woodruff_transform(B, m, rng=0))
+        ratio_line(
+            f"CountSketch rows vs scipy clarkson_woodruff ({fmt} input)", ours, theirs
+        )
+    At = sp.csr_matrix(A.T)
+    est = CountSketch(m, random_state=0).fit(At)
+    feats = best_time(lambda: est.transform(At))
+    srp = SparseRandomProjection(m, random_state=0).fit(At)
+    ratio_line(
+        "CountSketch features vs SparseRandomProjection (sparse transform)",
+        feats,
+        best_time(lambda: srp.transform(At)),
+    )
+    dense_mb = m * n * 8 / 2**20
+    mb = peak_mb(lambda: CountSketch(m).sketch(A, random_state=0))
+    print(
+        f"peak memory CountSketch rows: {mb:.0f} MB (an {m} x {n} S: {dense_mb:.0f} MB)"
+    )
+
+
+def distortion(rng):
+    n, d, m = 16384, 32, 1024
+    Q, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    print(f"== distortion max|sigma(SQ) - 1|, Q orthonormal {n} x {d}, m = {m}")
+    sketches = {
+        "Gaussian": GaussianSketch(m),
+        "SRHT": SRHTSketch(m),
+        "CountSketch": CountSketch(m),
+        "LeverageScore": LeverageScoreSketch(m, alpha=1e-6),
+        "Surrogate (uniform base)": SurrogateSketch(m, alpha=1e-6),
+    }
+    for name, sk in sketches.items():
+        SQ = sk.sketch(Q, random_state=0)
+        SQ = SQ.toarray() if sp.issparse(SQ) else SQ
+        sv = np.linalg.svd(SQ, compute_uv=False)
+        print(f"{name:26s} {np.max(np.abs(sv - 1)):.3f}")
+    SQ = clarkson_woodruff_transform(Q, m, rng=0)
+    sv = np.linalg.svd(SQ, compute_uv=False)
+    print(f"{'scipy clarkson_woodruff':26s} {np.max(np.abs(sv - 1)):.3f}")
+    print(f"(theory, Gaussian: about sqrt(d/m) = {np.sqrt(d / m):.3f})")
+
+
+def main():
+    rng = np.random.default_rng(0)
+    rows_direction(rng)
+    features_direction(rng)
+    countsketch_sparse(rng)
+    distortion(rng)
+
+
+if __name__ == "__main__":
+    main()
