@@ -1,0 +1,576 @@
+"""Fast solver of the lifted sphere problem on explicit neurons.
+
+The lifted SDP with the sphere constraint is a lasso over all unit neurons
+(see ``certificate.py``)::
+
+    min_{b, (u_j, w_j, s_j, o_j, r_j)}  loss(b + sum_j s_j w_j pooled_r(sigma(P_r u_j)) e_o)
+                                        + alpha * sum_j w_j,       w_j >= 0, ||u_j|| = 1
+
+Each neuron belongs to one output ``o_j`` and one block ``r_j`` and carries a
+fixed sign ``s_j`` (the ``Z`` / ``Z'`` side of the SDP), so its weight is a
+non-negative number and the l1 penalty is linear: the objective is smooth in
+``(z_j, w_j, b)`` with ``u_j = z_j / ||z_j||`` and simple bounds ``w_j >= 0``.
+This is the Burer-Monteiro (factorized) form of the SDP, solved by L-BFGS-B.
+
+A stationary point of that non-convex problem need not be optimal; the exact
+dual check tells: with ``theta`` the loss gradient at the fit,
+``max_{||u||=1} |theta_o^T sigma_r(u)| <= alpha`` for every output and block
+certifies global optimality, and otherwise its maximizer (a trust-region
+subproblem, solved exactly) is a neuron whose addition lowers the objective.
+The loop alternates L-BFGS-B on the current neurons with this check, adding
+every violating eigen-direction of the dual quadratic in one batch (small
+``alpha`` needs up to ``2 (d + 1)`` neurons per output), until the certified
+relative gap ``(objective - lower bound) / objective`` is below ``tol``.
+
+Cost: ``O(N p m)`` per L-BFGS iteration (``N`` rows, ``p`` features, ``m``
+neurons) and ``O(N p^2)`` per output and block for a certificate; memory is
+a few ``N x m`` arrays besides the data. The lifted ``n x p^2`` matrix is
+never formed.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .certificate import _into_domain
+from .decomposition import rank_one_decomposition
+from .lifted import block_outputs, precondition_scale
+from .trust_region import trust_region_max
+
+__all__ = ["SMOOTH_LOSSES", "LowRankResult", "solve_lifted_lowrank"]
+
+#: Losses the solver handles (differentiable; huber is C^1, enough for L-BFGS).
+SMOOTH_LOSSES = ("squared", "huber", "logistic", "multinomial")
+
+#: Eigen-directions this close (|cosine|) to the exact maximizer are not
+#: added to a batch beside it.
+_SAME_NEURON = 0.999
+#: A candidate whose lifted vector has a smaller relative residual off its
+#: group's span is not new (see ``_Network.add``).
+_NEW_DIRECTION = 0.05
+#: ... unless it violates the dual constraint by more than this ratio: then
+#: it is a descent direction the local method is not finding.
+_ALWAYS_ADD = 1.01
+#: Candidates violating by less than this fraction of the worst violation
+#: (both measured above alpha) wait for a later round.
+_BATCH_FRACTION = 0.1
+#: Neurons lighter than this fraction of the heaviest are dropped between rounds.
+_NEGLIGIBLE = 1e-12
+#: L-BFGS iterations before the first certificate; doubles when pricing finds nothing new.
+_FIRST_CHUNK = 25
+_LAST_CHUNK = 3200
+
+
+@dataclass
+class LowRankResult:
+    """The network found and its certificate, in the caller's units.
+
+    ``weights`` is (m, k) with one non-zero per row; ``theta`` the dual point
+    (n, k) that certified ``lower_bound``; ``gap`` the relative certified gap.
+    """
+
+    neurons: np.ndarray
+    weights: np.ndarray
+    block_index: np.ndarray
+    intercept: np.ndarray
+    objective: float
+    lower_bound: float
+    gap: float
+    theta: np.ndarray
+    n_iter: int      # L-BFGS iterations
+    n_rounds: int
+    status: str
+
+
+def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=True,
+                         max_iter=500, tol=1e-6, verbose=False, random_state=None,
+                         warm_start=None):
+    """Solve the lifted sphere problem by L-BFGS-B on neurons plus exact pricing.
+
+    Parameters
+    ----------
+    blocks : list of LiftedBlock
+    Y : ndarray of shape (n, k)
+        Encoded targets.
+    loss : Loss
+        A smooth loss (``SMOOTH_LOSSES``); "absolute" and "hinge" are refused
+        (their gradient does not exist, use the cvxpy solver).
+    activation : tuple (a, b, c)
+    alpha : float
+        l1 weight of the output layer.
+    fit_intercept : bool
+    max_iter : int
+        Number of rounds (L-BFGS polish, then certificate and pricing). A
+        round runs 25 L-BFGS iterations, twice as many as the previous one
+        (up to 3200) when pricing found no new neuron.
+    tol : float
+        Target relative certified gap ``(objective - lower_bound) / |objective|``.
+    verbose : bool
+    random_state : None, int or RandomState
+        Accepted for a uniform interface; the solver is deterministic.
+    warm_start : tuple (neurons, weights, block_index, intercept) or None
+        A previous network (e.g. at a nearby ``alpha``) to start from.
+
+    Returns
+    -------
+    LowRankResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.lifted import LiftedBlock
+    >>> from sklearn_convexnn._solvers.losses import get_loss
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 4))
+    >>> Y = ((X @ [0.6, 0.8, 0, 0]) ** 2)[:, None]
+    >>> res = solve_lifted_lowrank([LiftedBlock(X)], Y, get_loss("squared"), (1.0, 0.0, 0.0),
+    ...                            1e-3, tol=1e-8)
+    >>> res.status, bool(res.gap <= 1e-8)
+    ('optimal', True)
+    >>> np.round(np.abs(res.neurons[np.argmax(np.abs(res.weights[:, 0]))]), 3)
+    array([0.6, 0.8, 0. , 0. ])
+    """
+    if not loss.smooth or loss.name not in SMOOTH_LOSSES:
+        raise ValueError(
+            f"The lowrank solver needs a differentiable loss (one of {list(SMOOTH_LOSSES)}); "
+            f"got {loss.name!r}. Use solver='cvxpy' for it."
+        )
+    Y = np.asarray(Y, dtype=float)
+    k = Y.shape[1]
+    s = precondition_scale(blocks)
+    a, b, c = activation
+    problem = _Problem([blk.scaled(1.0 / s) for blk in blocks], Y, loss,
+                       (a * s * s, b * s, c), float(alpha), bool(fit_intercept))
+    dims = [blk.dim for blk in blocks]
+    if warm_start is not None:
+        net = _Network.from_network(*warm_start, dims=dims)
+        if not fit_intercept:
+            net.intercept[:] = 0.0
+    else:
+        net = _Network.empty(k, dims)
+        if fit_intercept:
+            net.intercept = _constant_fit(Y, loss)
+
+    n_iter, n_rounds, status = 0, 0, "max_iter"
+    chunk, stale = _FIRST_CHUNK, 0
+    best = None
+    while True:
+        # Polish the current neurons, then price: certificate and violators.
+        converged = True
+        if net.size or fit_intercept:
+            net, used, converged = problem.polish(net, chunk)
+            n_iter += used
+        net = net.drop_negligible().compress()
+        n_rounds += 1
+        cert = problem.certify(net)
+        if best is None or cert.lower_bound > best.lower_bound:
+            best = cert
+        gap = (cert.objective - best.lower_bound) / max(abs(cert.objective), 1e-12)
+        if verbose:
+            print(f"[lowrank] round {n_rounds}: {net.size} neurons, {n_iter} L-BFGS "
+                  f"iterations, objective {cert.objective:.10g}, lower bound "
+                  f"{best.lower_bound:.10g}, relative gap {gap:.2e}, dual violation/alpha "
+                  f"{cert.violation / max(alpha, 1e-300):.6f}")
+        if gap <= tol:
+            status = "optimal"
+            break
+        if n_rounds >= max_iter:
+            break
+        if net.add(problem.initial_neurons(net, cert.candidates)):
+            stale, chunk = 0, _FIRST_CHUNK
+        else:
+            # The violators are neurons we have: the fit is not accurate
+            # enough yet, polish longer. L-BFGS stopping short of its budget
+            # again and again means rounding now dominates the gap.
+            chunk = min(2 * chunk, _LAST_CHUNK)
+            stale = stale + 1 if converged else 0
+            if stale >= 3:
+                status = "stalled"
+                break
+
+    if status != "optimal":
+        warnings.warn(
+            f"The lowrank solver stopped with status {status!r} after {n_iter} L-BFGS "
+            f"iterations ({n_rounds} rounds) at a certified relative gap of {gap:.2e} "
+            f"(target {tol:.1e}); increase max_iter.",
+            ConvergenceWarning, stacklevel=2,
+        )
+    neurons, weights, block_index = net.as_network()
+    return LowRankResult(
+        neurons=neurons, weights=weights, block_index=block_index,
+        intercept=net.intercept.copy(), objective=cert.objective,
+        lower_bound=best.lower_bound, gap=float(gap), theta=best.theta, n_iter=n_iter,
+        n_rounds=n_rounds, status=status,
+    )
+
+
+# --------------------------------------------------------------------- state
+@dataclass
+class _Network:
+    """Neurons of the factorized problem, one (output, block, sign) each.
+
+    Neuron ``j`` of block ``r`` is the vector ``Y[r][j]``: its direction is
+    ``u = y / ||y||`` and its output weight ``sign * ||y||^2``, so the l1
+    penalty is ``alpha * ||y||^2`` and the whole objective is smooth in ``y``.
+    """
+
+    Y: list            # per block: (m_r, p_r)
+    sign: list         # per block: (m_r,) +-1
+    out: list          # per block: (m_r,) output index
+    intercept: np.ndarray
+
+    @classmethod
+    def empty(cls, k, dims):
+        return cls([np.zeros((0, p)) for p in dims], [np.zeros(0) for _ in dims],
+                   [np.zeros(0, dtype=int) for _ in dims], np.zeros(k))
+
+    @classmethod
+    def from_network(cls, neurons, weights, block_index, intercept, dims):
+        weights = np.asarray(weights, dtype=float)
+        weights = weights[:, None] if weights.ndim == 1 else weights
+        net = cls.empty(weights.shape[1], dims)
+        net.intercept = np.array(intercept, dtype=float).reshape(-1).copy()
+        neurons = np.asarray(neurons, dtype=float)
+        block_index = np.asarray(block_index, dtype=int)
+        for r in range(len(dims)):
+            rows, outs = np.nonzero((block_index[:, None] == r) & (weights != 0))
+            U = neurons[rows]
+            norm = np.linalg.norm(U, axis=1)
+            keep = norm > 0
+            vals = weights[rows[keep], outs[keep]]
+            net.Y[r] = U[keep] / norm[keep, None] * np.sqrt(np.abs(vals))[:, None]
+            net.sign[r] = np.sign(vals)
+            net.out[r] = outs[keep]
+        return net
+
+    @property
+    def size(self):
+        return sum(s.shape[0] for s in self.sign)
+
+    def with_Y(self, Y, intercept):
+        return _Network(Y, self.sign, self.out, intercept)
+
+    def drop_negligible(self):
+        """Drop neurons whose weight is negligible next to the largest one."""
+        w = [np.sum(Yr**2, axis=1) for Yr in self.Y]
+        top = max((float(wr.max(initial=0.0)) for wr in w), default=0.0)
+        keep = [wr > _NEGLIGIBLE * top for wr in w]
+        return _Network([Yr[kp] for Yr, kp in zip(self.Y, keep)],
+                        [s[kp] for s, kp in zip(self.sign, keep)],
+                        [o[kp] for o, kp in zip(self.out, keep)], self.intercept)
+
+    def add(self, neurons):
+        """Append neurons (r, o, sign, y, violation ratio); count them.
+
+        A barely violating candidate whose lifted vector ``[u; 1]`` lies
+        (nearly) in the span of its group's ``[y_j; ||y_j||]`` adds nothing
+        the existing neurons cannot reach by moving: the fit needs polishing,
+        not width.
+        """
+        added = 0
+        for r, o, sgn, y, ratio in neurons:
+            mine = (self.out[r] == o) & (self.sign[r] == sgn)
+            lifted = _lift(self.Y[r][mine])
+            cand = _lift(y[None, :])[0]
+            if lifted.shape[0] and ratio < _ALWAYS_ADD:
+                Q = np.linalg.qr(lifted.T)[0]
+                resid = cand - Q @ (Q.T @ cand)
+                if np.linalg.norm(resid) < _NEW_DIRECTION * np.linalg.norm(cand):
+                    continue
+            self.Y[r] = np.vstack([self.Y[r], y[None, :]])
+            self.sign[r] = np.append(self.sign[r], sgn)
+            self.out[r] = np.append(self.out[r], o)
+            added += 1
+        return added
+
+    def compress(self):
+        """Same lifted matrices with at most ``rank`` neurons per group.
+
+        Each (block, output, sign) group is the PSD matrix
+        ``Z = sum_j [y_j; ||y_j||][y_j; ||y_j||]^T``; the rank-one
+        decomposition rewrites it with as many neurons as its rank (at most
+        ``p + 1``), so redundant neurons do not slow the quasi-Newton steps.
+        """
+        net = _Network(list(self.Y), list(self.sign), list(self.out), self.intercept)
+        for r, Yr in enumerate(self.Y):
+            p = Yr.shape[1]
+            groups = sorted(set(zip(self.out[r].tolist(), self.sign[r].tolist())))
+            Ys, signs, outs = [], [], []
+            for o, sgn in groups:
+                mine = (self.out[r] == o) & (self.sign[r] == sgn)
+                G = Yr[mine]
+                if G.shape[0] > p + 1:
+                    L = _lift(G)
+                    Q = rank_one_decomposition(L.T @ L, rtol=1e-15)
+                    G = Q[:, :p] * np.sign(Q[:, p])[:, None]
+                Ys.append(G)
+                signs.append(np.full(G.shape[0], sgn))
+                outs.append(np.full(G.shape[0], o, dtype=int))
+            if groups:
+                net.Y[r], net.sign[r] = np.vstack(Ys), np.concatenate(signs)
+                net.out[r] = np.concatenate(outs)
+        return net
+
+    def as_network(self):
+        k = self.intercept.shape[0]
+        neurons, weights, index = [], [], []
+        for r, Yr in enumerate(self.Y):
+            m = Yr.shape[0]
+            w = np.sum(Yr**2, axis=1)
+            neurons.append(Yr / np.sqrt(np.maximum(w, 1e-300))[:, None])
+            W = np.zeros((m, k))
+            W[np.arange(m), self.out[r]] = self.sign[r] * w
+            weights.append(W)
+            index.append(np.full(m, r, dtype=int))
+        return np.vstack(neurons), np.vstack(weights), np.concatenate(index)
+
+
+@dataclass
+class _Certificate:
+    objective: float
+    lower_bound: float
+    violation: float
+    theta: np.ndarray
+    candidates: list
+
+
+# ------------------------------------------------------------------- problem
+class _Problem:
+    """The factorized objective, its gradient, and the pricing step."""
+
+    def __init__(self, blocks, Y, loss, activation, alpha, fit_intercept):
+        self.blocks, self.Y, self.loss = blocks, Y, loss
+        self.act, self.alpha, self.fit_intercept = activation, alpha, fit_intercept
+
+    def forward(self, net):
+        """Outputs (n, k) and per-block intermediate values for the backward pass."""
+        a, b, c = self.act
+        Yhat = np.tile(net.intercept, (self.Y.shape[0], 1))
+        cache = []
+        for r, blk in enumerate(self.blocks):
+            Yr = net.Y[r]
+            if Yr.shape[0] == 0:
+                cache.append(None)
+                continue
+            rho = np.linalg.norm(Yr, axis=1)
+            T = blk.P @ Yr.T
+            S = T * (a * T + b * rho)
+            S += c * rho**2
+            H = np.asarray(blk.pooled(S))
+            Yhat += _scatter(H * net.sign[r], net.out[r], self.Y.shape[1])
+            cache.append((rho, T))
+        return Yhat, cache
+
+    def penalty(self, net):
+        return self.alpha * sum(float(np.sum(Yr**2)) for Yr in net.Y)
+
+    def value_grad(self, net):
+        Yhat, cache = self.forward(net)
+        f = self.loss.value(Yhat, self.Y) + self.penalty(net)
+        G = self.loss.gradient(Yhat, self.Y)
+        a, b, c = self.act
+        grads = []
+        for r, blk in enumerate(self.blocks):
+            if cache[r] is None:
+                grads.append(np.zeros_like(net.Y[r]))
+                continue
+            rho, T = cache[r]
+            Gp = np.asarray(blk.pooled_T(G))
+            # Row weights of each neuron: its output's column, times its sign.
+            R = Gp * net.sign[r] if Gp.shape[1] == 1 else Gp[:, net.out[r]] * net.sign[r]
+            M = T * (2 * a)
+            M += b * rho
+            M *= R
+            gY = M.T @ blk.P
+            RT = (Gp[:, 0] @ T) * net.sign[r] if Gp.shape[1] == 1 \
+                else np.einsum("ij,ij->j", R, T)
+            radial = b * RT / np.maximum(rho, 1e-300) + 2 * c * (Gp.sum(axis=0)[net.out[r]]
+                                                                 * net.sign[r]) \
+                + 2 * self.alpha
+            gY += radial[:, None] * net.Y[r]
+            grads.append(gY)
+        gb = G.sum(axis=0) if self.fit_intercept else None
+        return f, grads, gb
+
+    def polish(self, net, budget):
+        """L-BFGS on every neuron's vector and the intercept."""
+        shapes = [Yr.shape for Yr in net.Y]
+        sizes = [int(np.prod(sh)) for sh in shapes]
+        k = self.Y.shape[1]
+
+        def unpack(x):
+            Ys, pos = [], 0
+            for sh, sz in zip(shapes, sizes):
+                Ys.append(x[pos:pos + sz].reshape(sh))
+                pos += sz
+            return net.with_Y(Ys, x[pos:pos + k] if self.fit_intercept else net.intercept)
+
+        def fun(x):
+            f, grads, gb = self.value_grad(unpack(x))
+            return f, np.concatenate([g.ravel() for g in grads]
+                                     + ([gb] if self.fit_intercept else []))
+
+        x0 = np.concatenate([Yr.ravel() for Yr in net.Y]
+                            + ([net.intercept] if self.fit_intercept else []))
+        x, nit, converged = _lbfgs(fun, x0, budget)
+        return unpack(x), nit, converged
+
+    def certify(self, net):
+        """Objective, certified lower bound, and the violating neurons."""
+        Yhat, _ = self.forward(net)
+        Y, loss, alpha = self.Y, self.loss, self.alpha
+        objective = loss.value(Yhat, Y) + self.penalty(net)
+        theta = loss.gradient(Yhat, Y)
+        if self.fit_intercept:
+            theta = theta - theta.mean(axis=0, keepdims=True)
+        theta = _into_domain(theta, Y, loss)
+        violation, candidates = 0.0, []
+        for o in range(Y.shape[1]):
+            for r, blk in enumerate(self.blocks):
+                A, g, c0 = blk.dual_quadratic(theta[:, o], self.act)
+                v, cand = _price(A, g, c0, alpha)
+                violation = max(violation, v)
+                candidates += [(r, o, sgn, u, val) for sgn, u, val in cand]
+        # A batch of the strongest violators: weak ones are often explained
+        # away once the strong ones are in.
+        cut = alpha + _BATCH_FRACTION * (violation - alpha)
+        candidates = [cand for cand in candidates if cand[4] >= cut]
+        scaled = theta * min(1.0, alpha / violation) if violation > 0 else theta
+        lower = -loss.conjugate(scaled, Y)
+        return _Certificate(objective, lower, violation, scaled, candidates)
+
+    def initial_neurons(self, net, candidates):
+        """Scale candidate directions by a safe first step on their weight.
+
+        For a neuron ``h`` priced at ``-s theta^T h = v > alpha``, the step
+        ``w = (v - alpha) / (L ||h||^2)`` (L the loss curvature bound) is the
+        exact line-search step for the squared loss; several candidates of
+        one (output, block) share it.
+        """
+        curvature = {"logistic": 0.25, "multinomial": 0.5}.get(self.loss.name, 1.0)
+        n = self.Y.shape[0]
+        count = {}
+        for r, o, _, _, _ in candidates:
+            count[r, o] = count.get((r, o), 0) + 1
+        out = []
+        for r, o, sgn, u, val in candidates:
+            h = block_outputs(self.blocks[r], u[None, :], self.act)[:, 0]
+            if self.fit_intercept:
+                h = h - h.mean()
+            w = (val - self.alpha) / max(curvature * float(h @ h) * n, 1e-300)
+            out.append((r, o, sgn, np.sqrt(w / count[r, o]) * u, val / self.alpha))
+        return out
+
+
+def _price(A, g, c0, alpha):
+    """Exact dual violation of one (output, block) and a batch of violators.
+
+    ``theta^T sigma(u) = u^T A u + g^T u + c0``. A neuron with output sign
+    ``s`` lowers the objective when ``-s theta^T sigma(u) > alpha``. The exact
+    maximizer on each side comes from the trust-region solver; the other
+    eigenvectors of ``A`` (sign chosen to agree with ``g``) join the batch
+    when they violate too.
+    """
+    lam, V = np.linalg.eigh((A + A.T) / 2)
+    top = -np.inf
+    cand = []
+    for side in (1.0, -1.0):
+        # side = +1: maximize theta^T sigma (neuron sign -1), side = -1: its negative.
+        As, gs, cs = side * A, side * g, side * c0
+        value, u, upper = trust_region_max(As, gs)
+        top = max(top, upper + cs)
+        if value + cs <= alpha:
+            continue
+        batch = [(-side, u, value + cs)]
+        proj = V.T @ gs
+        for i in range(V.shape[1]):
+            vi = V[:, i] * (1.0 if proj[i] >= 0 else -1.0)
+            val = side * lam[i] + abs(proj[i]) + cs
+            if val > alpha and abs(vi @ u) < _SAME_NEURON:
+                batch.append((-side, vi, val))
+        batch.sort(key=lambda t: -t[2])
+        cand += batch
+    return max(top, 0.0), cand
+
+
+def _lbfgs(fun, x, maxiter, memory=20, gtol=1e-14):
+    """Plain L-BFGS (two-loop recursion, Armijo backtracking) on a smooth ``fun``.
+
+    ``fun(x)`` returns ``(value, gradient)``. The Armijo test forgives
+    rounding (a relative ``1e-15`` of the value) so the iteration keeps
+    following the gradient where value differences have sunk into noise;
+    the certificate, not this routine, decides when to stop. Returns
+    ``(x, iterations, converged)``.
+    """
+    f, g = fun(x)
+    S, Ydiff = [], []
+    nit = 0
+    while nit < maxiter:
+        if np.linalg.norm(g) <= gtol * max(1.0, abs(f)):
+            return x, max(nit, 1), True
+        # Two-loop recursion for p = -H g.
+        q = g.copy()
+        coefs = []
+        for s, y in zip(reversed(S), reversed(Ydiff)):
+            rho = 1.0 / (y @ s)
+            a = rho * (s @ q)
+            q -= a * y
+            coefs.append((rho, a))
+        if S:
+            q *= (S[-1] @ Ydiff[-1]) / (Ydiff[-1] @ Ydiff[-1])
+        else:
+            q /= max(np.linalg.norm(g), 1e-300)
+        for (s, y), (rho, a) in zip(zip(S, Ydiff), reversed(coefs)):
+            q += (a - rho * (y @ q)) * s
+        p = -q
+        slope = g @ p
+        if slope >= 0:  # not a descent direction: restart from the gradient
+            S, Ydiff = [], []
+            p, slope = -g / max(np.linalg.norm(g), 1e-300), -np.linalg.norm(g)
+        t, noise = 1.0, 1e-15 * abs(f)
+        for _ in range(40):
+            x_new = x + t * p
+            f_new, g_new = fun(x_new)
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope + noise:
+                break
+            t *= 0.3
+        else:
+            return x, max(nit, 1), True
+        nit += 1
+        s, y = x_new - x, g_new - g
+        if s @ y > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):
+            S.append(s)
+            Ydiff.append(y)
+            if len(S) > memory:
+                S.pop(0)
+                Ydiff.pop(0)
+        x, f, g = x_new, f_new, g_new
+    return x, max(nit, 1), False
+
+
+def _lift(Yg):
+    """Lifted vectors ``[y; ||y||]`` of neuron rows, shape (m, p + 1)."""
+    return np.hstack([Yg, np.linalg.norm(Yg, axis=1, keepdims=True)])
+
+
+def _scatter(H, out, k):
+    """Columns of H summed into the outputs they belong to: (n, m) -> (n, k)."""
+    if k == 1:
+        return H.sum(axis=1, keepdims=True)
+    S = np.zeros((H.shape[1], k))
+    S[np.arange(H.shape[1]), out] = 1.0
+    return H @ S
+
+
+def _constant_fit(Y, loss):
+    """Best constant prediction, the starting intercept."""
+    if loss.name == "multinomial":
+        return np.log(np.clip(Y.mean(axis=0), 1e-12, None))
+    if loss.name == "logistic":
+        p = np.clip((Y > 0).mean(axis=0), 1e-12, 1 - 1e-12)
+        return np.log(p / (1 - p))
+    if loss.name == "huber":
+        return np.median(Y, axis=0)
+    return Y.mean(axis=0)
