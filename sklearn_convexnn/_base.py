@@ -22,9 +22,17 @@ from ._solvers.certificate import network_from_lifted, sphere_lower_bound
 from ._solvers.cvxpy_backend import solve_lifted_cvxpy
 from ._solvers.lifted import ACTIVATIONS, network_forward, resolve_activation
 from ._solvers.losses import get_loss
+from ._solvers.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
 
 #: Relative output-weight size below which a recovered neuron is dropped.
 PRUNE_RTOL = 1e-7
+#: solver="auto" takes the lowrank solver once the lifted data (n * sum p^2 *
+#: outputs entries) passes this size; below it cvxpy/Clarabel is as fast
+#: (crossover measured by benchmarks/bench_polynet.py).
+LOWRANK_CROSSOVER = 2e5
+#: The lowrank solver's target relative gap is max(tol, this): below it the
+#: certificate sinks into rounding.
+LOWRANK_MIN_TOL = 1e-6
 
 
 @dataclass
@@ -54,7 +62,7 @@ class BaseLiftedNetwork(BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "cvxpy"})],
+        "solver": [StrOptions({"auto", "cvxpy", "lowrank"})],
         "cvxpy_solver": [str, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
@@ -76,7 +84,7 @@ class BaseLiftedNetwork(BaseEstimator):
         loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0))
         activation = resolve_activation(self.activation)
         blocks = self._make_blocks(X)
-        solver = self._choose_solver(blocks, Y)
+        solver = self._choose_solver(blocks, Y, loss)
         fit = getattr(self, f"_solve_{solver}")(blocks, Y, loss, activation)
 
         big = np.abs(fit.weights).max(axis=1, initial=0.0)
@@ -113,10 +121,44 @@ class BaseLiftedNetwork(BaseEstimator):
             )
         return self
 
-    def _choose_solver(self, blocks, Y):
-        if self.solver in ("cvxpy", "auto"):
+    def _choose_solver(self, blocks, Y, loss=None):
+        smooth = loss is not None and loss.name in SMOOTH_LOSSES
+        if self.solver == "lowrank":
+            if self._constraint != "sphere":
+                raise ValueError(
+                    f"solver='lowrank' handles the sphere constraint only; "
+                    f"{type(self).__name__} needs solver='cvxpy' or 'auto'."
+                )
+            return "lowrank"
+        if self.solver == "auto":
+            size = Y.shape[0] * sum(b.dim**2 for b in blocks) * Y.shape[1]
+            if self._constraint == "sphere" and smooth and size > LOWRANK_CROSSOVER:
+                return "lowrank"
             return "cvxpy"
         return self.solver
+
+    def _solve_lowrank(self, blocks, Y, loss, activation):
+        warm = None
+        if getattr(self, "warm_start", False) and hasattr(self, "hidden_weights_") \
+                and self.hidden_weights_.shape[1] == blocks[0].dim:
+            W = self.output_weights_
+            W = W[:, None] if W.ndim == 1 else W
+            if W.shape[1] == Y.shape[1]:
+                warm = (self.hidden_weights_, W, self._block_index,
+                        np.atleast_1d(self.intercept_))
+        res = solve_lifted_lowrank(
+            blocks, Y, loss, activation, self.alpha, fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter, tol=max(self.tol, LOWRANK_MIN_TOL),
+            verbose=self.verbose > 1, random_state=self.random_state, warm_start=warm,
+        )
+        if self.verbose:
+            print(f"[{type(self).__name__}] lowrank: status {res.status}, {res.n_rounds} "
+                  f"rounds, {res.n_iter} L-BFGS iterations, {res.neurons.shape[0]} neurons, "
+                  f"relative gap {res.gap:.2e}")
+        return NetworkFit(
+            res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_rounds,
+            status=res.status, solver="lowrank", theta=res.theta, lower_bound=res.lower_bound,
+        )
 
     def _solve_cvxpy(self, blocks, Y, loss, activation):
         with warnings.catch_warnings():

@@ -35,18 +35,25 @@ _COMMON_PARAMS_DOC = """
         data; "square" is (1, 0, 0).
     fit_intercept : bool, default=True
         Fit an unpenalized output bias.
-    solver : {"auto", "cvxpy"}, default="auto"
+    solver : {"auto", "cvxpy", "lowrank"}, default="auto"
         "cvxpy" solves the SDP exactly through cvxpy (interior point);
-        "auto" picks the solver by problem size.
+        "lowrank" trains explicit neurons by L-BFGS and adds the neuron the
+        exact dual check finds until the certified gap closes (smooth losses
+        only: squared, huber, logistic; memory linear in the data);
+        "auto" takes "lowrank" for smooth losses on problems past a measured
+        size (``n_samples * n_features**2 * n_outputs > 2e5``) and "cvxpy"
+        otherwise.
     cvxpy_solver : str, default=None
         cvxpy solver to try first ("CLARABEL", "SCS", "MOSEK"); ``None`` means
         Clarabel. When it fails, the other installed SDP solvers are tried and
         a warning names the one that succeeded.
     max_iter : int, default=500
-        Iteration limit of the solver.
+        Iteration limit of the solver (for "lowrank": rounds of L-BFGS
+        polishing followed by the certificate).
     tol : float, default=1e-7
-        Solver tolerance. A ``ConvergenceWarning`` is raised when the certified
-        relative gap of the fitted network exceeds ``max(100 * tol, 1e-4)``.
+        Solver tolerance ("lowrank": target relative certified gap, at least
+        1e-6). A ``ConvergenceWarning`` is raised when the certified relative
+        gap of the fitted network exceeds ``max(100 * tol, 1e-4)``.
     memory_limit : float, default=4.0
         Memory budget in GiB; a problem estimated to need more is refused
         before it is built, with the size and the alternatives.
@@ -54,7 +61,10 @@ _COMMON_PARAMS_DOC = """
         1 prints a summary per fit, 2 also the solver's log.
     random_state : int, RandomState instance or None, default=None
         Seeds the randomized parts of the solvers (the exact cvxpy path is
-        deterministic), so every fit is reproducible."""
+        deterministic), so every fit is reproducible.
+    warm_start : bool, default=False
+        With the "lowrank" solver, start from the previous fit's network (for
+        instance along a path of decreasing ``alpha``); ignored by "cvxpy"."""
 
 _FITTED_DOC = """
     hidden_weights_ : ndarray of shape (n_neurons, n_features)
@@ -123,13 +133,15 @@ class ConvexPolyNetRegressor(_PolyNetMixin, RegressorMixin, BaseLiftedNetwork):
 
     _parameter_constraints = {
         **BaseLiftedNetwork._parameter_constraints,
+        "warm_start": ["boolean"],
         "loss": [StrOptions({"squared", "absolute", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, *, loss="squared", alpha=1e-2, activation="relu-approx",
                  fit_intercept=True, huber_delta=1.0, solver="auto", cvxpy_solver=None,
-                 max_iter=500, tol=1e-7, memory_limit=4.0, verbose=0, random_state=None):
+                 max_iter=500, tol=1e-7, memory_limit=4.0, verbose=0, random_state=None,
+                 warm_start=False):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -142,6 +154,7 @@ class ConvexPolyNetRegressor(_PolyNetMixin, RegressorMixin, BaseLiftedNetwork):
         self.memory_limit = memory_limit
         self.verbose = verbose
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def fit(self, X, y):
         """Fit the network to data.
@@ -224,12 +237,14 @@ class ConvexPolyNetClassifier(_PolyNetMixin, ClassifierMixin, BaseLiftedNetwork)
 
     _parameter_constraints = {
         **BaseLiftedNetwork._parameter_constraints,
+        "warm_start": ["boolean"],
         "loss": [StrOptions({"logistic", "hinge", "squared"})],
     }
 
     def __init__(self, *, loss="logistic", alpha=1e-2, activation="relu-approx",
                  fit_intercept=True, solver="auto", cvxpy_solver=None, max_iter=500,
-                 tol=1e-7, memory_limit=4.0, verbose=0, random_state=None):
+                 tol=1e-7, memory_limit=4.0, verbose=0, random_state=None,
+                 warm_start=False):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -241,6 +256,7 @@ class ConvexPolyNetClassifier(_PolyNetMixin, ClassifierMixin, BaseLiftedNetwork)
         self.memory_limit = memory_limit
         self.verbose = verbose
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def fit(self, X, y):
         """Fit the network to labelled data.
