@@ -594,7 +594,9 @@ def _as_generator(random_state):
 
 
 def _check_matrix(A):
-    return check_array(A, accept_sparse="csr", dtype=np.float64, input_name="A")
+    return check_array(
+        A, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="A"
+    )
 
 
 def _check_alpha(alpha):

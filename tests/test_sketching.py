@@ -97,9 +97,10 @@ def test_countsketch_is_the_documented_operator():
     A = np.random.default_rng(1).standard_normal((n, 3))
     np.testing.assert_allclose(ops.countsketch_rows(A, buckets, signs, m), S @ A)
     A_sp = sp.random(n, 3, density=0.3, format="csr", random_state=2)
-    got = ops.countsketch_rows(A_sp, buckets, signs, m)
-    assert sp.issparse(got)
-    np.testing.assert_allclose(got.toarray(), S @ A_sp.toarray())
+    for fmt in ("csr", "csc"):
+        got = ops.countsketch_rows(A_sp.asformat(fmt), buckets, signs, m)
+        assert sp.issparse(got)
+        np.testing.assert_allclose(got.toarray(), S @ A_sp.toarray())
     X_sp = sp.random(9, n, density=0.3, format="csr", random_state=3)
     got = ops.countsketch_columns(X_sp, buckets, signs, m)
     np.testing.assert_allclose(got.toarray(), X_sp.toarray() @ S.T)
@@ -367,11 +368,12 @@ def test_shapes_sparse_and_inputs_untouched(cls):
     out_sp, out_dense = est_sp.transform(X_sp), dense.transform(X_sp.toarray())
     out_sp = out_sp.toarray() if sp.issparse(out_sp) else out_sp
     np.testing.assert_allclose(out_sp, out_dense, atol=1e-10)
-    s_sp = est.sketch(X_sp, random_state=3)
-    s_sp = s_sp.toarray() if sp.issparse(s_sp) else s_sp
-    np.testing.assert_allclose(
-        s_sp, est.sketch(X_sp.toarray(), random_state=3), atol=1e-10
-    )
+    for sparse_in in (X_sp, X_sp.tocsc()):
+        s_sp = est.sketch(sparse_in, random_state=3)
+        s_sp = s_sp.toarray() if sp.issparse(s_sp) else s_sp
+        np.testing.assert_allclose(
+            s_sp, est.sketch(X_sp.toarray(), random_state=3), atol=1e-10
+        )
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(X_sp.toarray(), X_sp0.toarray())
 

@@ -290,6 +290,10 @@ def countsketch_rows(A, buckets, signs, m):
     """``S @ A`` in ``O(nnz(A))``; sparse ``A`` gives a CSR result."""
     n, k = A.shape
     if sp.issparse(A):
+        if A.format == "csc":
+            cols = np.repeat(np.arange(k), np.diff(A.indptr))
+            data = A.data * signs[A.indices]
+            return _accumulate_csr(buckets[A.indices], cols, data, (m, k))
         A = A.tocsr()
         counts = np.diff(A.indptr)
         out_rows = np.repeat(buckets, counts)
@@ -326,7 +330,7 @@ def _accumulate_csr(rows, cols, data, shape):
         out.sum_duplicates()
         return out
     dense = np.bincount(
-        rows.astype(np.int64) * n_cols + cols, weights=data, minlength=size
+        rows.astype(np.int64, copy=False) * n_cols + cols, weights=data, minlength=size
     )
     nz = np.flatnonzero(dense)
     indptr = np.searchsorted(nz, np.arange(0, size + 1, n_cols))
