@@ -169,8 +169,7 @@ def test_trust_region_hard_case(g):
     value, u, upper = trust_region_max(A, g)
     assert brute <= upper + 1e-9
     assert value >= brute - 1e-3
-    # Exact value: maximize 3 x^2 + x2^2 + g.x over the circle / sphere in closed form
-    # is hard in general; the 2-d restriction along (e1, direction of g) is a check.
+    assert abs(value - (u @ A @ u + g @ u)) <= 1e-12
     assert abs(value - upper) <= 1e-8 * max(1.0, abs(upper))
 
 
