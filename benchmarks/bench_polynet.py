@@ -1,0 +1,158 @@
+"""Lifted polynomial-network SDP: cvxpy + Clarabel vs the lowrank solver.
+
+Prints, in one run:
+  1. cvxpy/Clarabel vs lowrank on a grid of sizes up to n=2000, d=50: times,
+     their ratio, relative objective difference, certified gap;
+  2. n=100 000, d=100: lowrank fit time in units of one data pass (forming
+     X^T diag(r) X once, timed here), neurons, certified gap;
+  3. plain gradient training of the same network (L-BFGS-B on (U, w) with
+     the l1 split w = w+ - w-, several widths and random restarts): how often
+     it reaches the certified optimum and how long it takes;
+  4. peak memory of the big fit (resource.getrusage) next to the data size.
+
+Every solver runs with single-threaded BLAS, so the ratios do not depend on
+what else the machine is doing with its cores. Usage:
+
+    python benchmarks/bench_polynet.py [--quick]
+"""
+
+import argparse
+import resource
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
+
+from sklearn_convexnn._solvers.cvxpy_backend import solve_lifted_cvxpy
+from sklearn_convexnn._solvers.lifted import ACTIVATIONS, LiftedBlock
+from sklearn_convexnn._solvers.losses import get_loss
+from sklearn_convexnn._solvers.lowrank import solve_lifted_lowrank
+from sklearn_convexnn.datasets import make_planted_polynet
+
+ACT = ACTIVATIONS["relu-approx"]
+LOSS = get_loss("squared")
+
+
+def planted(n, d, seed=0, neurons=5, noise=0.1):
+    X, y = make_planted_polynet(n, d, neurons, noise=noise, random_state=seed)
+    return X, y[:, None]
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def versus_cvxpy(sizes, alpha):
+    print(f"\n== 1. cvxpy/Clarabel vs lowrank (squared loss, alpha={alpha}, planted, "
+          f"5 neurons, noise 0.1)")
+    print(f"{'n':>6} {'d':>4} {'cvxpy s':>9} {'lowrank s':>10} {'speed-up':>9} "
+          f"{'rel obj diff':>13} {'lowrank gap':>12} {'neurons':>8}")
+    for n, d in sizes:
+        X, Y = planted(n, d)
+        blocks = [LiftedBlock(X)]
+        sol, t_cvx = timed(lambda b=blocks, Y=Y: solve_lifted_cvxpy(b, Y, LOSS, ACT, alpha,
+                                                                     tol=1e-8))
+        res, t_low = timed(lambda b=blocks, Y=Y: solve_lifted_lowrank(b, Y, LOSS, ACT, alpha,
+                                                                       tol=1e-6))
+        diff = (res.objective - sol.value) / abs(sol.value)
+        print(f"{n:>6} {d:>4} {t_cvx:>9.2f} {t_low:>10.3f} {t_cvx / t_low:>8.1f}x "
+              f"{diff:>13.1e} {res.gap:>12.1e} {res.neurons.shape[0]:>8}")
+
+
+def large(n, d, alpha, tol):
+    print(f"\n== 2. lowrank at n={n}, d={d} (alpha={alpha}, target certified gap {tol})")
+    X, Y = planted(n, d, seed=1)
+    r = np.random.default_rng(0).normal(size=n)
+    passes = [timed(lambda: (X.T * r) @ X)[1] for _ in range(3)]
+    t_pass = min(passes)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    res, t_fit = timed(lambda: solve_lifted_lowrank([LiftedBlock(X)], Y, LOSS, ACT, alpha,
+                                                    tol=tol))
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"one data pass (X^T diag(r) X): {t_pass:.3f} s; lowrank fit {t_fit:.1f} s = "
+          f"{t_fit / t_pass:.0f} data passes; {res.n_rounds} rounds, {res.n_iter} L-BFGS "
+          f"iterations; {res.neurons.shape[0]} neurons; certified relative gap {res.gap:.1e} "
+          f"({res.status})")
+    print(f"\n== 4. memory: data {X.nbytes / 2**20:.0f} MiB; process peak RSS before the "
+          f"fit {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB: the fit added "
+          f"{(rss1 - rss0) / 2**20:.0f} MiB = {(rss1 - rss0) / X.nbytes:.2f} x the data")
+
+
+def gradient_training(n, d, alpha, widths, restarts):
+    print(f"\n== 3. gradient training of the same network vs the certified optimum "
+          f"(n={n}, d={d}, alpha={alpha})")
+    X, Y = planted(n, d, seed=2)
+    y = Y[:, 0]
+    res, t_low = timed(lambda: solve_lifted_lowrank([LiftedBlock(X)], Y, LOSS, ACT, alpha,
+                                                    tol=1e-6))
+    best = res.objective
+    print(f"lowrank: objective {best:.8g}, certified gap {res.gap:.1e}, {t_low:.2f} s, "
+          f"{res.neurons.shape[0]} neurons")
+    print(f"{'width':>6} {'reached (rel<=1e-4)':>20} {'median rel excess':>18} "
+          f"{'median s':>9}")
+    for m in widths:
+        hits, excess, times = 0, [], []
+        for seed in range(restarts):
+            value, t = timed(lambda m=m, seed=seed: _lbfgs_network(X, y, alpha, m, seed))
+            rel = (value - best) / best
+            hits += rel <= 1e-4
+            excess.append(rel)
+            times.append(t)
+        print(f"{m:>6} {f'{hits}/{restarts}':>20} {np.median(excess):>18.1e} "
+              f"{np.median(times):>9.2f}")
+
+
+def _lbfgs_network(X, y, alpha, m, seed, maxiter=3000):
+    """Train sum_j w_j sigma(x . z_j / ||z_j||) + b by L-BFGS-B, w = w+ - w-, w+-, >= 0."""
+    n, d = X.shape
+    a, b, c = ACT
+    rng = np.random.default_rng(seed)
+    x0 = np.concatenate([rng.normal(size=m * d), np.abs(rng.normal(size=2 * m)) * 0.1,
+                         [y.mean()]])
+
+    def fun(x):
+        Z = x[:m * d].reshape(m, d)
+        wp, wm, b0 = x[m * d:m * d + m], x[m * d + m:m * d + 2 * m], x[-1]
+        nrm = np.linalg.norm(Z, axis=1)
+        U = Z / nrm[:, None]
+        T = X @ U.T
+        H = a * T**2 + b * T + c
+        w = wp - wm
+        r = H @ w + b0 - y
+        f = 0.5 * r @ r / n + alpha * (wp.sum() + wm.sum())
+        g_r = r / n
+        gH = H.T @ g_r
+        gU = ((g_r[:, None] * (2 * a * T + b)) * w).T @ X
+        gU -= np.sum(gU * U, axis=1, keepdims=True) * U
+        gZ = gU / nrm[:, None]
+        return f, np.concatenate([gZ.ravel(), gH + alpha, -gH + alpha, [g_r.sum()]])
+
+    bounds = [(None, None)] * (m * d) + [(0, None)] * (2 * m) + [(None, None)]
+    out = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-12})
+    return out.fun
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    with threadpool_limits(1):
+        if args.quick:
+            versus_cvxpy([(200, 5), (500, 10), (1000, 20)], alpha=1e-2)
+            gradient_training(500, 10, 1e-2, widths=[5, 22], restarts=3)
+            large(20_000, 50, alpha=1e-2, tol=1e-3)
+        else:
+            versus_cvxpy([(200, 5), (500, 10), (1000, 15), (2000, 20), (2000, 50)],
+                         alpha=1e-2)
+            gradient_training(2000, 20, 1e-2, widths=[5, 10, 42], restarts=5)
+            large(100_000, 100, alpha=1e-2, tol=1e-3)
+
+
+if __name__ == "__main__":
+    main()
