@@ -20,7 +20,21 @@ ESTIMATORS = [
 ]
 
 # Checks a user would accept failing, with the reason. Keyed by class name.
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    "SurrogateSketch": {
+        check: (
+            "the check sets n_components=1, below the data's effective dimension (~2.8); "
+            "a surrogate sketch exists only for n_components > d_alpha and says so with a "
+            "ValueError"
+        )
+        for check in (
+            "check_dont_overwrite_parameters",
+            "check_fit2d_predict1d",
+            "check_methods_subset_invariance",
+            "check_methods_sample_order_invariance",
+        )
+    },
+}
 
 
 def _expected_failed_checks(estimator):
