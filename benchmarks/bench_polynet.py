@@ -143,15 +143,16 @@ def main():
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     with threadpool_limits(1):
+        # The large fit first: its peak RSS must not hide under cvxpy's.
         if args.quick:
+            large(20_000, 50, alpha=1e-2, tol=1e-3)
             versus_cvxpy([(200, 5), (500, 10), (1000, 20)], alpha=1e-2)
             gradient_training(500, 10, 1e-2, widths=[5, 22], restarts=3)
-            large(20_000, 50, alpha=1e-2, tol=1e-3)
         else:
+            large(100_000, 100, alpha=1e-2, tol=1e-3)
             versus_cvxpy([(200, 5), (500, 10), (1000, 15), (2000, 20), (2000, 50)],
                          alpha=1e-2)
             gradient_training(2000, 20, 1e-2, widths=[5, 10, 42], restarts=5)
-            large(100_000, 100, alpha=1e-2, tol=1e-3)
 
 
 if __name__ == "__main__":
