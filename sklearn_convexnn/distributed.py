@@ -95,6 +95,17 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
         names."""
 
 
+_NOTES_DOC = """Each worker forms and solves a ``p x p`` system from its own sketch.
+    Two computations are not sketched: ``d_lambda``, computed exactly by the
+    master at every iteration from the eigenvalues of ``A^T A``
+    (``O(n p^2)``), and, with a surrogate sketch, the DPP part of each draw,
+    for which the worker eigen-decomposes ``A^T A`` too. Gaussian, SRHT and
+    CountSketch workers avoid the latter. The data travel once per
+    iteration and task: the same array object goes to every task of a
+    ``Parallel`` call, which loky memory-maps and the dask backend scatters
+    once."""
+
+
 class _BaseDebiasedAveraging(BaseEstimator):
     """Parameters, sketch set-up and the call into the Newton solver."""
 
@@ -197,6 +208,10 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
     intercept_ : float or ndarray of shape (n_targets,)
         Intercept (0.0 if ``fit_intercept=False``).
     %(common_attributes)s
+
+    Notes
+    -----
+    %(notes)s
 
     See Also
     --------
@@ -353,6 +368,10 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts (zeros if ``fit_intercept=False``).
     %(common_attributes)s
+
+    Notes
+    -----
+    %(notes)s
 
     See Also
     --------
@@ -518,6 +537,7 @@ for _cls in (DebiasedAveragingRegressor, DebiasedAveragingClassifier):
     _cls.__doc__ = _cls.__doc__ % {
         "common_parameters": _COMMON_PARAMETERS_DOC,
         "common_attributes": _COMMON_ATTRIBUTES_DOC,
+        "notes": _NOTES_DOC,
     }
 
 
