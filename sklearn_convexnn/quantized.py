@@ -118,9 +118,6 @@ class _QuantizedMixin:
     def _make_blocks(self, X):
         return [LiftedBlock(np.asarray(X, dtype=float))]
 
-    def _choose_solver(self, blocks, Y):
-        return "cvxpy"
-
     def _fit_network(self, X, Y, loss_name):
         with warnings.catch_warnings():
             # The base class warns when objective and bound differ; here the
