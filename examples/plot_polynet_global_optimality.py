@@ -12,12 +12,12 @@ Run: ``python examples/plot_polynet_global_optimality.py``
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from sklearn_convexnn import ConvexPolyNetRegressor  # noqa: E402
-from sklearn_convexnn._solvers.gradient_training import train_by_gradient  # noqa: E402
-from sklearn_convexnn.datasets import make_planted_polynet  # noqa: E402
+from sklearn_convexnn import ConvexPolyNetRegressor
+from sklearn_convexnn._solvers.gradient_training import train_by_gradient
+from sklearn_convexnn.datasets import make_planted_polynet
 
 ALPHA = 1e-2
 X, y = make_planted_polynet(200, 6, 4, noise=0.05, random_state=0)

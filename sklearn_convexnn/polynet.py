@@ -22,7 +22,7 @@ from sklearn.utils.metaestimators import available_if
 from ._base import BaseLiftedNetwork, encode_classes
 from ._solvers.lifted import LiftedBlock
 
-__all__ = ["ConvexPolyNetRegressor", "ConvexPolyNetClassifier"]
+__all__ = ["ConvexPolyNetClassifier", "ConvexPolyNetRegressor"]
 
 _COMMON_PARAMS_DOC = """
     alpha : float, default=1e-2

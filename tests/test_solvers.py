@@ -61,7 +61,7 @@ def test_trust_region_max_matches_brute_force(d, case):
     rng = np.random.default_rng(7 + d)
     A = rng.normal(size=(d, d))
     A = A + A.T
-    lam, V = np.linalg.eigh(A)
+    _, V = np.linalg.eigh(A)
     g = {"easy": rng.normal(size=d), "no_linear": np.zeros(d),
          # g orthogonal to the top eigenvector, small: the hard case.
          "hard": 0.05 * V[:, 0], "near_hard": 0.05 * V[:, 0] + 1e-9 * V[:, -1]}[case]

@@ -17,7 +17,7 @@ import numpy as np
 from .decomposition import neural_decomposition
 from .trust_region import sphere_quadratic_range
 
-__all__ = ["sphere_lower_bound", "dual_violation", "network_from_lifted"]
+__all__ = ["dual_violation", "network_from_lifted", "sphere_lower_bound"]
 
 
 def dual_violation(blocks, theta, activation):

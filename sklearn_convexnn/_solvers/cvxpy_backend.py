@@ -16,8 +16,8 @@ from .lifted import precondition_scale
 
 __all__ = [
     "LiftedSolution",
-    "SolverFailedError",
     "ProblemTooLargeError",
+    "SolverFailedError",
     "estimate_cvxpy_memory",
     "solve_lifted_cvxpy",
 ]

@@ -9,7 +9,7 @@ weight ``t_j^2``: the lifted optimum becomes a plain two-layer network.
 
 import numpy as np
 
-__all__ = ["neural_decomposition", "rank_one_decomposition", "psd_factor"]
+__all__ = ["neural_decomposition", "psd_factor", "rank_one_decomposition"]
 
 
 def psd_factor(Z, rtol=1e-9):

@@ -26,11 +26,11 @@ import scipy.sparse as sp
 __all__ = [
     "ACTIVATIONS",
     "LiftedBlock",
-    "resolve_activation",
-    "precondition_scale",
     "block_outputs",
     "network_forward",
     "network_objective",
+    "precondition_scale",
+    "resolve_activation",
 ]
 
 ACTIVATIONS = {

@@ -9,7 +9,7 @@ certificate (which neuron violates the dual constraint the most).
 
 import numpy as np
 
-__all__ = ["trust_region_max", "sphere_quadratic_range"]
+__all__ = ["sphere_quadratic_range", "trust_region_max"]
 
 
 def trust_region_max(A, g):
@@ -100,8 +100,8 @@ def sphere_quadratic_range(A, g, c=0.0):
     The absolute value is the larger of the maximum of ``q + c`` and the
     maximum of ``-(q + c)``; both are trust-region problems.
     """
-    v_plus, u_plus, up_plus = trust_region_max(A, g)
-    v_minus, u_minus, up_minus = trust_region_max(-A, -g)
+    _, u_plus, up_plus = trust_region_max(A, g)
+    _, u_minus, up_minus = trust_region_max(-A, -g)
     if up_plus + c >= up_minus - c:
         return up_plus + c, u_plus, 1.0
     return up_minus - c, u_minus, -1.0
