@@ -276,7 +276,7 @@ def test_user_anchor_is_used():
 def test_bad_geometry_raises_clear_errors():
     X = np.random.default_rng(0).standard_normal((10, 16))
     y = X.sum(axis=1)
-    with pytest.raises(ValueError, match="image_shape.*16 features"):
+    with pytest.raises(ValueError, match=r"image_shape.*16 features"):
         ConvexCNNRegressor(image_shape=(3, 5)).fit(X, y)
     with pytest.raises(ValueError, match="larger than the image"):
         ConvexCNNRegressor(image_shape=(4, 4), patch_shape=(5, 2)).fit(X, y)

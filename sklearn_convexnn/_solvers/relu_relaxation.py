@@ -131,7 +131,9 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
     if pool.shape != (n, P.shape[0]):
         raise ValueError(f"pool has shape {pool.shape}; expected {(n, P.shape[0])}.")
     if pool.nnz and pool.data.min() < 0:
-        raise ValueError("The pooling weights must be non-negative for the relaxation to be convex.")
+        raise ValueError(
+            "The pooling weights must be non-negative for the relaxation to be convex."
+        )
     if slack_weight is None and np.any(y < 0):
         raise ValueError(
             f"{int(np.sum(y < 0))} target(s) are negative, but a ReLU network with "
