@@ -186,7 +186,8 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         -------
         SA : {ndarray, sparse matrix} of shape (m, d)
             Dense, except for sparse ``A`` with the sketches that keep
-            sparsity (CountSketch and the sampling sketches: CSR).
+            sparsity: CSR from the sampling sketches, and from CountSketch
+            when ``m * d > nnz(A)`` (see :class:`CountSketch`).
         """
         self._validate_params()
         A = _check_matrix(A)
@@ -322,8 +323,17 @@ class CountSketch(_BaseSketch):
 
     Input ``j`` is added, with a random sign, to a uniformly random one of
     the ``m`` outputs. No scaling is needed: ``E[S^T S] = I_n``. Cost
-    ``O(nnz)`` for dense and sparse input alike; sparse input gives a sparse
-    (CSR) result in both directions.
+    ``O(nnz)`` for dense and sparse input alike (one ``bincount`` over the
+    nonzeros, no sort); ``S`` is never formed.
+
+    Output type. ``transform`` of sparse ``X`` gives CSR. ``sketch`` of
+    sparse ``A`` (CSR or CSC) with ``m * d <= nnz(A)`` gives a dense
+    ndarray: ``nnz(A)`` entries hashed into ``m * d`` slots leave the
+    result mostly nonzero (a fraction about ``1 - exp(-nnz / (m d))`` for
+    spread-out data), so dense storage is then no larger than CSR would be
+    and never larger than ``A``'s own data array, and it is several times
+    faster to build. With ``m * d > nnz(A)`` it gives CSR. Dense ``A``
+    gives an ndarray.
 
     Parameters
     ----------
@@ -354,8 +364,11 @@ class CountSketch(_BaseSketch):
     >>> CountSketch(n_components=8, random_state=0).fit_transform(X).shape
     (1000, 8)
     >>> SA = CountSketch(n_components=200).sketch(X, random_state=0)
-    >>> SA.shape, sp.issparse(SA)
+    >>> SA.shape, sp.issparse(SA)  # m * d = 10000 > nnz(X) = 2500
     ((200, 50), True)
+    >>> SA = CountSketch(n_components=40).sketch(X, random_state=0)
+    >>> SA.shape, sp.issparse(SA)  # m * d = 2000 <= nnz(X) = 2500
+    ((40, 50), False)
     """
 
     def _fit_operator(self, X, rng):

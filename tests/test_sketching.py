@@ -26,7 +26,7 @@ from sklearn_convexnn.sketching import (
 )
 
 OBLIVIOUS = [GaussianSketch, SRHTSketch, CountSketch]
-ALL = OBLIVIOUS + [LeverageScoreSketch, SurrogateSketch]
+ALL = [*OBLIVIOUS, LeverageScoreSketch, SurrogateSketch]
 
 
 def _orthonormal(n, d, seed):
@@ -96,14 +96,63 @@ def test_countsketch_is_the_documented_operator():
     S[buckets, np.arange(n)] = signs
     A = np.random.default_rng(1).standard_normal((n, 3))
     np.testing.assert_allclose(ops.countsketch_rows(A, buckets, signs, m), S @ A)
-    A_sp = sp.random(n, 3, density=0.3, format="csr", random_state=2)
-    for fmt in ("csr", "csc"):
-        got = ops.countsketch_rows(A_sp.asformat(fmt), buckets, signs, m)
-        assert sp.issparse(got)
-        np.testing.assert_allclose(got.toarray(), S @ A_sp.toarray())
     X_sp = sp.random(9, n, density=0.3, format="csr", random_state=3)
     got = ops.countsketch_columns(X_sp, buckets, signs, m)
     np.testing.assert_allclose(got.toarray(), X_sp.toarray() @ S.T)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("density", [0.02, 0.6])  # m * d > nnz: CSR; <= nnz: dense
+def test_countsketch_rows_sparse_is_the_explicit_product(fmt, density):
+    # The result equals S @ A for the explicit S; its type follows the
+    # documented rule (dense iff m * d <= nnz(A)) for either input format.
+    n, d, m = 300, 40, 7
+    buckets, signs = ops.draw_countsketch(n, m, np.random.default_rng(0))
+    S = np.zeros((m, n))
+    S[buckets, np.arange(n)] = signs
+    A = sp.random(n, d, density=density, format="csr", random_state=1)
+    A0 = A.copy()
+    B = A.asformat(fmt)
+    got = ops.countsketch_rows(B, buckets, signs, m)
+    assert sp.issparse(got) == (m * d > A.nnz)
+    got = got.toarray() if sp.issparse(got) else got
+    assert got.shape == (m, d)
+    np.testing.assert_allclose(got, S @ A.toarray(), atol=1e-12)
+    np.testing.assert_allclose(ops.countsketch_rows(A.toarray(), buckets, signs, m), got)
+    np.testing.assert_array_equal(A.toarray(), A0.toarray())
+    # Through the estimator: same seed, same operator for every format.
+    est = CountSketch(n_components=m)
+    ref = est.sketch(A.toarray(), random_state=4)
+    out = est.sketch(B, random_state=4)
+    out = out.toarray() if sp.issparse(out) else out
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_countsketch_csc_chunks_and_duplicates():
+    # Column chunks of every width (down to one column per chunk), with
+    # unsorted indices and duplicate entries in the CSC input.
+    n, d, m = 50, 13, 3
+    rng = np.random.default_rng(0)
+    buckets, signs = ops.draw_countsketch(n, m, rng)
+    S = np.zeros((m, n))
+    S[buckets, np.arange(n)] = signs
+    rows = rng.integers(0, n, 400)
+    cols = rng.integers(0, d, 400)
+    vals = rng.standard_normal(400)
+    A = sp.csc_matrix((vals, (rows, cols)), shape=(n, d))
+    # Every entry twice, rows unsorted within columns, built from the raw
+    # CSC arrays (the constructor then keeps the duplicates).
+    order = np.argsort(np.r_[cols, cols], kind="stable")
+    indptr = np.searchsorted(np.r_[cols, cols][order], np.arange(d + 1))
+    A_dup = sp.csc_matrix(
+        (np.r_[vals, vals][order], np.r_[rows, rows][order], indptr), shape=(n, d)
+    )
+    assert A_dup.nnz == 800
+    ref = S @ A.toarray()
+    for chunk in (1, 2 * m, 5 * 2 * m, 10**6):
+        got = ops._countsketch_csc_dense(A, buckets, signs, m, chunk_entries=chunk)
+        np.testing.assert_allclose(got, ref, atol=1e-12)
+    np.testing.assert_allclose(ops.countsketch_rows(A_dup, buckets, signs, m), 2 * ref)
 
 
 @pytest.mark.parametrize("cls", OBLIVIOUS)
@@ -317,7 +366,8 @@ def test_surrogate_sketch_debiases_ridge_inverse():
         idx, w = ops.iid_sample(np.full(n, 1 / n), m, rng)
         SA = A[idx] * w[:, None]
         plain += np.linalg.inv(SA.T @ SA + lam * np.eye(d))
-    err = lambda M: np.linalg.norm(M / draws - target) / np.linalg.norm(target)
+    def err(M):
+        return np.linalg.norm(M / draws - target) / np.linalg.norm(target)
     assert err(surrogate) < 0.02
     assert err(plain) > 0.05
 
@@ -381,7 +431,8 @@ def test_shapes_sparse_and_inputs_untouched(cls):
 @pytest.mark.parametrize("cls", ALL)
 def test_randomness(cls):
     A = np.random.default_rng(0).standard_normal((64, 4))
-    same = lambda P, Q: P.shape == Q.shape and np.allclose(P, Q)
+    def same(P, Q):
+        return P.shape == Q.shape and np.allclose(P, Q)
     est = cls(n_components=16)
     # Fresh randomness when nothing is seeded; reproducible with a seed.
     assert not same(est.sketch(A), est.sketch(A))
@@ -440,7 +491,7 @@ def test_bad_input(cls):
     est.fit(X)
     with pytest.raises(ValueError, match="NaN"):
         est.transform(X_nan)
-    with pytest.raises(ValueError, match="X has 4 features, but .* is expecting 5"):
+    with pytest.raises(ValueError, match=r"X has 4 features, but .* is expecting 5"):
         est.transform(X[:, :4])
 
 
@@ -448,7 +499,7 @@ def test_surrogate_refuses_sketch_not_larger_than_effective_dimension():
     A = np.random.default_rng(0).standard_normal((100, 8))
     d_alpha = effective_dimension(A, 1.0)
     assert 7 < d_alpha < 8
-    with pytest.raises(ValueError, match="n_components=7 <= d_alpha=7.9"):
+    with pytest.raises(ValueError, match=r"n_components=7 <= d_alpha=7\.9"):
         SurrogateSketch(n_components=7, alpha=1.0).sketch(A)
     with pytest.raises(ValueError, match="alpha"):
         SurrogateSketch(alpha=0.0).sketch(A)

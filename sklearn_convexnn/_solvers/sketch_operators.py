@@ -154,7 +154,7 @@ def hadamard_plan(rows, n, *, n1=None, max_entries=2**22):
     high = rows // n2
     low = rows - high * n2
     used = np.unique(high)
-    bounds = np.searchsorted(high, used, side="left").tolist() + [m]
+    bounds = [*np.searchsorted(high, used, side="left").tolist(), m]
     groups = [(lo, hi, hadamard_rows(low[lo:hi], n2)) for lo, hi in pairwise(bounds)]
     return n1, n2, hadamard_rows(used, n1), groups
 
@@ -282,25 +282,79 @@ def draw_countsketch(n, m, rng):
     """Draw a CountSketch: column ``j`` of ``S`` has one entry ``signs[j]``
     in row ``buckets[j]``.  ``E[S^T S] = I_n`` without rescaling."""
     buckets = rng.integers(0, m, size=n)
-    signs = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    # One random bit per sign: n / 8 random bytes, unpacked.
+    bits = np.unpackbits(rng.integers(0, 256, size=-(-n // 8), dtype=np.uint8), count=n)
+    signs = bits.astype(np.float64)
+    signs *= -2.0
+    signs += 1.0
     return buckets, signs
 
 
 def countsketch_rows(A, buckets, signs, m):
-    """``S @ A`` in ``O(nnz(A))``; sparse ``A`` gives a CSR result."""
+    """``S @ A`` in ``O(nnz(A))``.
+
+    Dense ``A`` gives an ndarray.  Sparse ``A`` (CSR or CSC) gives an
+    ndarray when ``m * d <= nnz(A)`` -- then the result is mostly nonzero
+    (about ``1 - exp(-nnz / (m d))`` of it for spread-out data), so dense
+    storage is no larger than CSR would be and at most ``A``'s own data
+    array -- and a CSR matrix otherwise.  An ``m x n`` matrix is never
+    formed.
+    """
     n, k = A.shape
-    if sp.issparse(A):
-        if A.format == "csc":
-            cols = np.repeat(np.arange(k), np.diff(A.indptr))
-            data = A.data * signs[A.indices]
-            return _accumulate_csr(buckets[A.indices], cols, data, (m, k))
+    if not sp.issparse(A):
+        S = sp.csr_matrix((signs, (buckets, np.arange(n))), shape=(m, n))
+        return np.asarray(S @ A)
+    if A.format not in ("csr", "csc"):
         A = A.tocsr()
-        counts = np.diff(A.indptr)
-        out_rows = np.repeat(buckets, counts)
-        data = A.data * np.repeat(signs, counts)
-        return _accumulate_csr(out_rows, A.indices, data, (m, k))
-    S = sp.csr_matrix((signs, (buckets, np.arange(n))), shape=(m, n))
-    return np.asarray(S @ A)
+    counts = np.diff(A.indptr)
+    if m * k <= A.nnz:
+        if A.format == "csc":
+            return _countsketch_csc_dense(A, buckets, signs, m)
+        return _countsketch_csr_dense(A, counts, buckets, signs, m)
+    if A.format == "csc":
+        cols = np.repeat(np.arange(k), counts)
+        data = A.data * signs[A.indices]
+        return _accumulate_csr(buckets[A.indices], cols, data, (m, k))
+    out_rows = np.repeat(buckets, counts)
+    data = A.data * np.repeat(signs, counts)
+    return _accumulate_csr(out_rows, A.indices, data, (m, k))
+
+
+def _countsketch_csr_dense(A, counts, buckets, signs, m):
+    # Row i of A goes to output row buckets[i]: flat keys
+    # buckets[i] * d + column, summed by one bincount (no sort, no
+    # duplicate handling); the per-row values come by np.repeat, no gather.
+    k = A.shape[1]
+    key = np.repeat(buckets.astype(np.intp, copy=False) * k, counts)
+    key += A.indices
+    weights = np.repeat(signs, counts)
+    weights *= A.data
+    return np.bincount(key, weights=weights, minlength=m * k).reshape(m, k)
+
+
+def _countsketch_csc_dense(A, buckets, signs, m, *, chunk_entries=2**15):
+    # One gather per entry, of a signed bucket code (bucket, plus m if the
+    # sign is negative), instead of two (bucket and sign): one bincount sums
+    # the positive and the negative entries into separate halves,
+    # subtracted at the end.  Columns go through in chunks whose
+    # 2m-per-column buffer holds about chunk_entries doubles, so the keys,
+    # the buffer and the output block stay in cache.
+    k = A.shape[1]
+    code = np.where(signs < 0, buckets + m, buckets)
+    out = np.empty((k, m))
+    width = max(1, chunk_entries // (2 * m))
+    offsets = np.arange(0, 2 * m * width, 2 * m)
+    indptr = A.indptr
+    for c0 in range(0, k, width):
+        c1 = min(k, c0 + width)
+        lo, hi = indptr[c0], indptr[c1]
+        key = np.take(code, A.indices[lo:hi])
+        key += np.repeat(offsets[: c1 - c0], np.diff(indptr[c0 : c1 + 1]))
+        D = np.bincount(key, weights=A.data[lo:hi], minlength=2 * m * (c1 - c0))
+        D = D.reshape(c1 - c0, 2, m)
+        np.subtract(D[:, 0], D[:, 1], out=out[c0:c1])
+    # (k, m) C-ordered, returned transposed: an F-ordered (m, k) array.
+    return out.T
 
 
 def countsketch_columns(X, buckets, signs, m):
