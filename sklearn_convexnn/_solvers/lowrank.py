@@ -61,6 +61,11 @@ _NEGLIGIBLE = 1e-12
 #: L-BFGS iterations before the first certificate; doubles when pricing finds nothing new.
 _FIRST_CHUNK = 25
 _LAST_CHUNK = 3200
+#: After an exact certificate above the gap its estimate promised, the next
+#: estimate must reach this fraction of ``tol`` times the ratio of the two.
+_AIM = 0.7
+#: Accepted L-BFGS steps between exact recomputations of the pre-activations.
+_RESYNC = 100
 
 
 @dataclass
@@ -155,12 +160,16 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
 
     n_iter, n_rounds, status = 0, 0, "max_iter"
     chunk, stale = _FIRST_CHUNK, 0
+    # Polishing stops early (for an exact certificate) once the gap estimated
+    # from the neurons alone is below ``target``.
+    target = tol
     best = None
     while True:
         # Polish the current neurons, then price: certificate and violators.
-        converged = True
+        converged, estimate = True, None
         if net.size or fit_intercept:
-            net, used, converged = problem.polish(net, chunk)
+            lower = -np.inf if best is None else best.lower_bound
+            net, used, converged, estimate = problem.polish(net, chunk, target, lower)
             n_iter += used
         net = net.drop_negligible().compress()
         n_rounds += 1
@@ -179,7 +188,11 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
         if n_rounds >= max_iter:
             break
         if net.add(problem.initial_neurons(net, cert.candidates)):
-            stale, chunk = 0, _FIRST_CHUNK
+            stale, chunk, target = 0, _FIRST_CHUNK, tol
+        elif estimate is not None:
+            # Stopped on the estimate, but some unit neuron near the current
+            # ones violates more: aim the estimate lower by the ratio seen.
+            target = min(target, _AIM * tol * estimate / gap)
         else:
             # The violators are neurons we have: the fit is not accurate
             # enough yet, polish longer. L-BFGS stopping short of its budget
@@ -345,81 +358,41 @@ class _Problem:
         self.act, self.alpha, self.fit_intercept = activation, alpha, fit_intercept
 
     def forward(self, net):
-        """Outputs (n, k) and per-block intermediate values for the backward pass."""
-        a, b, c = self.act
+        """Outputs (n, k) of the network, computed from scratch."""
         Yhat = np.tile(net.intercept, (self.Y.shape[0], 1))
-        cache = []
         for r, blk in enumerate(self.blocks):
-            Yr = net.Y[r]
-            if Yr.shape[0] == 0:
-                cache.append(None)
-                continue
-            rho = np.linalg.norm(Yr, axis=1)
-            T = blk.P @ Yr.T
-            S = T * (a * T + b * rho)
-            S += c * rho**2
-            H = np.asarray(blk.pooled(S))
-            Yhat += _scatter(H * net.sign[r], net.out[r], self.Y.shape[1])
-            cache.append((rho, T))
-        return Yhat, cache
+            if net.Y[r].shape[0]:
+                T = net.Y[r] @ blk.P.T
+                Yhat += self._block_output(r, T, T * T, np.linalg.norm(net.Y[r], axis=1),
+                                           _signed_scatter(net, r, self.Y.shape[1]))
+        return Yhat
+
+    def _block_output(self, r, T, TT, rho, W):
+        """Pooled outputs (n, k) of block ``r``'s neurons from ``T`` = Y_r P^T (m, N)."""
+        a, b, c = self.act
+        H = a * (W.T @ TT) + (W * (b * rho)[:, None]).T @ T
+        H += ((c * rho**2) @ W)[:, None]
+        return np.asarray(self.blocks[r].pooled(H.T))
 
     def penalty(self, net):
         return self.alpha * sum(float(np.sum(Yr**2)) for Yr in net.Y)
 
-    def value_grad(self, net):
-        Yhat, cache = self.forward(net)
-        f = self.loss.value(Yhat, self.Y) + self.penalty(net)
-        G = self.loss.gradient(Yhat, self.Y)
-        a, b, c = self.act
-        grads = []
-        for r, blk in enumerate(self.blocks):
-            if cache[r] is None:
-                grads.append(np.zeros_like(net.Y[r]))
-                continue
-            rho, T = cache[r]
-            Gp = np.asarray(blk.pooled_T(G))
-            # Row weights of each neuron: its output's column, times its sign.
-            R = Gp * net.sign[r] if Gp.shape[1] == 1 else Gp[:, net.out[r]] * net.sign[r]
-            M = T * (2 * a)
-            M += b * rho
-            M *= R
-            gY = M.T @ blk.P
-            RT = (Gp[:, 0] @ T) * net.sign[r] if Gp.shape[1] == 1 \
-                else np.einsum("ij,ij->j", R, T)
-            radial = b * RT / np.maximum(rho, 1e-300) + 2 * c * (Gp.sum(axis=0)[net.out[r]]
-                                                                 * net.sign[r]) \
-                + 2 * self.alpha
-            gY += radial[:, None] * net.Y[r]
-            grads.append(gY)
-        gb = G.sum(axis=0) if self.fit_intercept else None
-        return f, grads, gb
+    def polish(self, net, budget, target=0.0, lower=-np.inf):
+        """L-BFGS on every neuron's vector and the intercept.
 
-    def polish(self, net, budget):
-        """L-BFGS on every neuron's vector and the intercept."""
-        shapes = [Yr.shape for Yr in net.Y]
-        sizes = [int(np.prod(sh)) for sh in shapes]
-        k = self.Y.shape[1]
-
-        def unpack(x):
-            Ys, pos = [], 0
-            for sh, sz in zip(shapes, sizes):
-                Ys.append(x[pos:pos + sz].reshape(sh))
-                pos += sz
-            return net.with_Y(Ys, x[pos:pos + k] if self.fit_intercept else net.intercept)
-
-        def fun(x):
-            f, grads, gb = self.value_grad(unpack(x))
-            return f, np.concatenate([g.ravel() for g in grads]
-                                     + ([gb] if self.fit_intercept else []))
-
-        x0 = np.concatenate([Yr.ravel() for Yr in net.Y]
-                            + ([net.intercept] if self.fit_intercept else []))
-        x, nit, converged = _lbfgs(fun, x0, budget)
-        return unpack(x), nit, converged
+        Stops early once the gap estimated from the current neurons alone
+        (``_Path.estimate``, the certified gap if no other unit neuron
+        violates more) is below ``target``; ``lower`` is the best certified
+        lower bound so far. Returns ``(net, iterations, converged, estimate)``,
+        ``estimate`` None unless it stopped on it.
+        """
+        path = _Path(self, net, target, lower)
+        x, nit, converged = _lbfgs(path, path.pack(net), budget)
+        return path.unpack(x), nit, converged, (path.estimate if path.on_target else None)
 
     def certify(self, net):
         """Objective, certified lower bound, and the violating neurons."""
-        Yhat, _ = self.forward(net)
+        Yhat = self.forward(net)
         Y, loss, alpha = self.Y, self.loss, self.alpha
         objective = loss.value(Yhat, Y) + self.penalty(net)
         theta = loss.gradient(Yhat, Y)
@@ -495,19 +468,207 @@ def _price(A, g, c0, alpha):
     return max(top, 0.0), cand
 
 
-def _lbfgs(fun, x, maxiter, memory=20, gtol=1e-14):
-    """Plain L-BFGS (two-loop recursion, Armijo backtracking) on a smooth ``fun``.
+class _Path:
+    """The objective along rays ``x + t p`` of the packed neurons and intercept.
 
-    ``fun(x)`` returns ``(value, gradient)``. The Armijo test forgives
-    rounding (a relative ``1e-15`` of the value) so the iteration keeps
-    following the gradient where value differences have sunk into noise;
-    the certificate, not this routine, decides when to stop. Returns
-    ``(x, iterations, converged)``.
+    The pre-activations ``T_r = Y_r P_r^T`` (kept as (m, N) arrays) are linear
+    in the neurons, so one thin product ``D_r P_r^T`` per ray gives them at
+    every step length: a backtracking step costs O(N k) work and no pass over
+    the data, and an iteration two thin products (the ray and the gradient).
+    ``T`` and the signed sums ``q0 = W^T (T * T)`` follow the accepted steps
+    and are recomputed from scratch every ``_RESYNC`` of them, so rounding
+    cannot pile up.
+
+    With ``target > 0`` each gradient also estimates the certified gap from
+    the current neurons alone: ``theta`` is the certificate's dual point and
+    ``max_j |theta^T sigma(u_j)|`` over the neurons is at most the exact dual
+    violation, so the estimate is the gap the certificate would give if no
+    other unit neuron violated more. ``on_target`` tells the caller to run
+    the exact certificate.
     """
-    f, g = fun(x)
+
+    def __init__(self, problem, net, target, lower):
+        self.pb, self.net = problem, net
+        self.target, self.lower = target, lower
+        self.on_target, self.estimate = False, np.inf
+        self.k = problem.Y.shape[1]
+        self.shapes = [Yr.shape for Yr in net.Y]
+        self.W = [_signed_scatter(net, r, self.k) for r in range(len(net.Y))]
+        self.steps = 0
+
+    def pack(self, net):
+        return np.concatenate([Yr.ravel() for Yr in net.Y]
+                              + ([net.intercept] if self.pb.fit_intercept else []))
+
+    def _split(self, x):
+        Ys, pos = [], 0
+        for sh in self.shapes:
+            Ys.append(x[pos:pos + sh[0] * sh[1]].reshape(sh))
+            pos += sh[0] * sh[1]
+        return Ys, (x[pos:pos + self.k] if self.pb.fit_intercept else None)
+
+    def unpack(self, x):
+        Ys, b0 = self._split(x)
+        return self.net.with_Y(Ys, self.net.intercept if b0 is None else b0.copy())
+
+    def _intercept(self, b0):
+        return self.net.intercept if b0 is None else b0
+
+    def reset(self, x):
+        """Exact state at ``x``: returns ``(f, gradient)``."""
+        pb = self.pb
+        self.x = x
+        Ys, _ = self._split(x)
+        self.T = [Yr @ blk.P.T if Yr.shape[0] else None for Yr, blk in zip(Ys, pb.blocks)]
+        self.q0 = [None if T is None else W.T @ (T * T) for T, W in zip(self.T, self.W)]
+        self.ray(np.zeros_like(x), product=False)
+        self.value(0.0)
+        g = self._accept(0.0)
+        return self.f, g
+
+    def ray(self, p, product=True):
+        """Prepare ``value(t)`` along ``x + t p``: one thin product per block."""
+        self.p = p
+        Ds, _ = self._split(p)
+        self.Dt, self.q = [], []
+        for r, (D, blk) in enumerate(zip(Ds, self.pb.blocks)):
+            T = self.T[r]
+            if T is None or not product:
+                self.Dt.append(None)
+                self.q.append(None)
+                continue
+            Dt = D @ blk.P.T
+            W = self.W[r]
+            TD = T * Dt
+            q1 = W.T @ TD
+            np.multiply(Dt, Dt, out=TD)
+            self.Dt.append(Dt)
+            self.q.append((q1, W.T @ TD))
+        self.trial = None
+
+    def value(self, t):
+        """Objective at ``x + t p`` (after ``ray(p)``)."""
+        pb = self.pb
+        a, b, c = pb.act
+        Ys, b0 = self._split(self.x + t * self.p)
+        Yhat = np.tile(self._intercept(b0), (pb.Y.shape[0], 1))
+        rhos, q0s, pen = [], [], 0.0
+        for r, Yr in enumerate(Ys):
+            rho = np.linalg.norm(Yr, axis=1)
+            rhos.append(rho)
+            pen += float(rho @ rho)
+            if self.T[r] is None:
+                q0s.append(None)
+                continue
+            W = self.W[r]
+            Wb = W * (b * rho)[:, None]
+            q0 = self.q0[r]
+            H = Wb.T @ self.T[r]
+            if self.q[r] is not None:
+                q1, q2 = self.q[r]
+                q0 = q0 + (2 * t) * q1
+                q0 += (t * t) * q2
+                H += t * (Wb.T @ self.Dt[r])
+            q0s.append(q0)
+            H += a * q0
+            H += ((c * rho**2) @ W)[:, None]
+            Yhat += np.asarray(pb.blocks[r].pooled(H.T))
+        f = pb.loss.value(Yhat, pb.Y) + pb.alpha * pen
+        self.trial = (t, Yhat, f, rhos, q0s)
+        return f
+
+    def move(self, t):
+        """Step to ``x + t p`` (the last ``value`` call); returns the gradient there."""
+        self.x = self.x + t * self.p
+        self.steps += 1
+        if self.steps % _RESYNC == 0:
+            return self.reset(self.x)[1]
+        for T, Dt in zip(self.T, self.Dt):
+            if T is not None:
+                if t != 1.0:
+                    Dt *= t
+                T += Dt
+        return self._accept(t)
+
+    def _accept(self, t):
+        t_trial, self.Yhat, self.f, self.rho, self.q0 = self.trial
+        assert t_trial == t
+        self.Dt = self.q = None
+        return self._gradient(self._split(self.x)[0])
+
+    def _gradient(self, Ys):
+        """Gradient at the current state; every block costs one thin product."""
+        pb = self.pb
+        a, b, c = pb.act
+        k = self.k
+        G = pb.loss.gradient(self.Yhat, pb.Y)
+        grads = []
+        for r, (Yr, blk) in enumerate(zip(Ys, pb.blocks)):
+            T = self.T[r]
+            if T is None:
+                grads.append(np.zeros(Yr.size))
+                continue
+            rho = self.rho[r]
+            m = T.shape[0]
+            out, sign = self.net.out[r], self.net.sign[r]
+            Gp = np.asarray(blk.pooled_T(G))
+            # d/dy_j of sum_i Gp[i, o_j] s_j (a T_ji^2 + b rho_j T_ji + c rho_j^2):
+            # s_j [(2 a T_j * Gp_o + b rho_j Gp_o) P + (b T_j.Gp_o / rho_j + 2 c sum Gp_o) y_j].
+            B = np.empty((m + k, T.shape[1]))
+            np.multiply(T, Gp[:, 0] if k == 1 else Gp[:, out].T, out=B[:m])
+            B[m:] = Gp.T
+            TG = B[:m].sum(axis=1)
+            A = B @ blk.P
+            gY = A[:m]
+            gY *= 2 * a
+            gY += (b * rho)[:, None] * A[m + out]
+            radial = b * TG / np.maximum(rho, 1e-300) + 2 * c * Gp.sum(axis=0)[out]
+            gY += radial[:, None] * Yr
+            gY *= sign[:, None]
+            gY += (2 * pb.alpha) * Yr
+            grads.append(gY.ravel())
+        if pb.fit_intercept:
+            grads.append(G.sum(axis=0))
+        if self.target > 0:
+            self._estimate(G)
+        return np.concatenate(grads)
+
+    def _estimate(self, G):
+        """Gap the certificate would give if the neurons held the worst violation."""
+        pb = self.pb
+        a, b, c = pb.act
+        theta = G - G.mean(axis=0, keepdims=True) if pb.fit_intercept else G
+        theta = _into_domain(theta, pb.Y, pb.loss)
+        violation = 0.0
+        for r, blk in enumerate(pb.blocks):
+            T = self.T[r]
+            if T is None:
+                continue
+            rho, W = self.rho[r], self.W[r]
+            tp = np.asarray(blk.pooled_T(theta))
+            num = a * ((T * T) @ tp) + (b * rho)[:, None] * (T @ tp) \
+                + (c * rho**2)[:, None] * tp.sum(axis=0)
+            v = np.abs(np.sum(num * W, axis=1)) / np.maximum(rho**2, 1e-300)
+            violation = max(violation, float(v.max(initial=0.0)))
+        if violation > pb.alpha:
+            theta = theta * (pb.alpha / violation)
+        lower = max(self.lower, -pb.loss.conjugate(theta, pb.Y))
+        self.estimate = (self.f - lower) / max(abs(self.f), 1e-12)
+        self.on_target = self.estimate <= self.target
+
+
+def _lbfgs(path, x, maxiter, memory=20, gtol=1e-14):
+    """Plain L-BFGS (two-loop recursion, Armijo backtracking) along a ``_Path``.
+
+    The Armijo test forgives rounding (a relative ``1e-15`` of the value) so
+    the iteration keeps following the gradient where value differences have
+    sunk into noise; the certificate, not this routine, decides when to stop.
+    Stops early when ``path.on_target``. Returns ``(x, iterations, converged)``.
+    """
+    f, g = path.reset(x)
     S, Ydiff = [], []
     nit = 0
-    while nit < maxiter:
+    while nit < maxiter and not path.on_target:
         if np.linalg.norm(g) <= gtol * max(1.0, abs(f)):
             return x, max(nit, 1), True
         # Two-loop recursion for p = -H g.
@@ -529,15 +690,17 @@ def _lbfgs(fun, x, maxiter, memory=20, gtol=1e-14):
         if slope >= 0:  # not a descent direction: restart from the gradient
             S, Ydiff = [], []
             p, slope = -g / max(np.linalg.norm(g), 1e-300), -np.linalg.norm(g)
+        path.ray(p)
         t, noise = 1.0, 1e-15 * abs(f)
         for _ in range(40):
-            x_new = x + t * p
-            f_new, g_new = fun(x_new)
+            f_new = path.value(t)
             if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope + noise:
                 break
             t *= 0.3
         else:
             return x, max(nit, 1), True
+        g_new = path.move(t)
+        x_new, f_new = path.x, path.f
         nit += 1
         s, y = x_new - x, g_new - g
         if s @ y > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):
@@ -550,18 +713,16 @@ def _lbfgs(fun, x, maxiter, memory=20, gtol=1e-14):
     return x, max(nit, 1), False
 
 
+def _signed_scatter(net, r, k):
+    """(m_r, k) matrix: neuron ``j`` of block ``r`` feeds output ``out_j`` with its sign."""
+    W = np.zeros((net.Y[r].shape[0], k))
+    W[np.arange(W.shape[0]), net.out[r]] = net.sign[r]
+    return W
+
+
 def _lift(Yg):
     """Lifted vectors ``[y; ||y||]`` of neuron rows, shape (m, p + 1)."""
     return np.hstack([Yg, np.linalg.norm(Yg, axis=1, keepdims=True)])
-
-
-def _scatter(H, out, k):
-    """Columns of H summed into the outputs they belong to: (n, m) -> (n, k)."""
-    if k == 1:
-        return H.sum(axis=1, keepdims=True)
-    S = np.zeros((H.shape[1], k))
-    S[np.arange(H.shape[1]), out] = 1.0
-    return H @ S
 
 
 def _constant_fit(Y, loss):
