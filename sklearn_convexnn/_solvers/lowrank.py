@@ -64,6 +64,9 @@ _LAST_CHUNK = 3200
 #: After an exact certificate above the gap its estimate promised, the next
 #: estimate must reach this fraction of ``tol`` times the ratio of the two.
 _AIM = 0.7
+#: A round adding neurons no stronger than this violation ratio does not
+#: reset the polishing budget.
+_STRONG = 1.1
 #: Accepted L-BFGS steps between exact recomputations of the pre-activations.
 _RESYNC = 100
 
@@ -188,7 +191,12 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
         if n_rounds >= max_iter:
             break
         if net.add(problem.initial_neurons(net, cert.candidates)):
-            stale, chunk, target = 0, _FIRST_CHUNK, tol
+            # Strong newcomers reshape the fit: price again soon. Weak ones
+            # (the fit is nearly right) leave the polishing budget growing;
+            # the estimate still stops it as soon as a certificate may pass.
+            strong = cert.violation > _STRONG * alpha
+            stale, target = 0, tol
+            chunk = _FIRST_CHUNK if strong else min(2 * chunk, _LAST_CHUNK)
         elif estimate is not None:
             # Stopped on the estimate, but some unit neuron near the current
             # ones violates more: aim the estimate lower by the ratio seen.
