@@ -149,7 +149,8 @@ def main(quick=False):
         reg.fit(X, y)
         times[n_jobs] = time.perf_counter() - start
         print(
-            f"wall-clock n={n} d={d} q={q} Gaussian m={4 * d} n_jobs={n_jobs}: {times[n_jobs]:.2f} s"
+            f"wall-clock n={n} d={d} q={q} Gaussian m={4 * d} n_jobs={n_jobs}: "
+            f"{times[n_jobs]:.2f} s"
         )
     print(f"speed-up n_jobs=2 vs n_jobs=1: {times[1] / times[2]:.2f}x")
 

@@ -20,18 +20,18 @@ from .sketching import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConvexPolyNetRegressor",
-    "ConvexPolyNetClassifier",
-    "QuantizedSDPRegressor",
-    "QuantizedSDPClassifier",
-    "ConvexCNNRegressor",
     "ConvexCNNClassifier",
-    "GaussianSketch",
-    "SRHTSketch",
+    "ConvexCNNRegressor",
+    "ConvexPolyNetClassifier",
+    "ConvexPolyNetRegressor",
     "CountSketch",
+    "DebiasedAveragingClassifier",
+    "DebiasedAveragingRegressor",
+    "GaussianSketch",
     "LeverageScoreSketch",
+    "QuantizedSDPClassifier",
+    "QuantizedSDPRegressor",
+    "SRHTSketch",
     "SurrogateSketch",
     "effective_dimension",
-    "DebiasedAveragingRegressor",
-    "DebiasedAveragingClassifier",
 ]

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import softmax
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -231,3 +233,66 @@ def encode_classes(y, loss_name):
     if loss_name == "logistic":
         return classes, onehot, "multinomial"
     return classes, 2 * onehot - 1, loss_name
+
+
+class LiftedRegressorMixin(RegressorMixin):
+    """``predict`` and tags shared by the lifted-model regressors."""
+
+    def predict(self, X):
+        """Network output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        out = self._network_output(X)
+        return out[:, 0] if self._single_output else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class LiftedClassifierMixin(ClassifierMixin):
+    """Label encoding and the prediction surface of the lifted-model classifiers."""
+
+    def _fit_labels(self, X, y):
+        """Encode ``y`` for ``self.loss`` and fit the network."""
+        self.classes_, Y, loss_name = encode_classes(y, self.loss)
+        self._single_output = Y.shape[1] == 1
+        return self._fit_network(X, Y, loss_name)
+
+    def decision_function(self, X):
+        """Network output: (n_samples,) for two classes, else (n_samples, n_classes)."""
+        out = self._network_output(X)
+        return out[:, 0] if self._single_output else out
+
+    def predict(self, X):
+        """Predicted class labels."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _has_proba(self):
+        return self.loss == "logistic"
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities (logistic loss only): sigmoid or softmax of the output."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
+            return np.column_stack([1 - p, p])
+        return softmax(scores)
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of ``predict_proba``."""
+        return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))

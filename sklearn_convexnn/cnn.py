@@ -28,13 +28,10 @@ Images arrive as rows of ``X``: see ``image_shape``.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import softmax
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseLiftedNetwork, encode_classes
+from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
 from ._solvers.patches import POOLINGS, patch_blocks, patch_geometry
 from ._solvers.relu_relaxation import relu_pooled_output, solve_relu_relaxation
 from .polynet import _COMMON_PARAMS_DOC
@@ -177,7 +174,7 @@ def _summed_pool(blocks):
     return sum(b.pool for b in blocks).tocsr()
 
 
-class ConvexCNNRegressor(_ConvexCNNMixin, RegressorMixin, BaseLiftedNetwork):
+class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwork):
     __doc__ = f"""One-hidden-layer convolutional regression network by convex programming.
 
     ``f(x) = sum_j v_j sum_(k in region j) a_k sigma(u_j . P_k x) + b``:
@@ -320,28 +317,8 @@ class ConvexCNNRegressor(_ConvexCNNMixin, RegressorMixin, BaseLiftedNetwork):
         Y = y[:, None] if y.ndim == 1 else y
         return self._fit_network(X, Y, self.loss)
 
-    def predict(self, X):
-        """Network output.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        """
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
-
-
-class ConvexCNNClassifier(_ConvexCNNMixin, ClassifierMixin, BaseLiftedNetwork):
+class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetwork):
     __doc__ = f"""One-hidden-layer convolutional classification network, globally optimal.
 
     The network of :class:`ConvexCNNRegressor` (polynomial activation,
@@ -442,35 +419,4 @@ class ConvexCNNClassifier(_ConvexCNNMixin, ClassifierMixin, BaseLiftedNetwork):
             )
         X, y = self._validate_X_y(X, y, dtype=np.float64)
         self._resolve_geometry(X.shape[1])
-        self.classes_, Y, loss_name = encode_classes(y, self.loss)
-        self._single_output = Y.shape[1] == 1
-        return self._fit_network(X, Y, loss_name)
-
-    def decision_function(self, X):
-        """Network output: (n_samples,) for two classes, else (n_samples, n_classes)."""
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def predict(self, X):
-        """Predicted class labels."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def _has_proba(self):
-        return self.loss == "logistic"
-
-    @available_if(_has_proba)
-    def predict_proba(self, X):
-        """Class probabilities (logistic loss only): sigmoid or softmax of the output."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
-            return np.column_stack([1 - p, p])
-        return softmax(scores)
-
-    @available_if(_has_proba)
-    def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``."""
-        return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+        return self._fit_labels(X, y)

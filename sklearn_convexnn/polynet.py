@@ -14,12 +14,9 @@ network whose optimality is certified by a duality gap.
 from numbers import Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import softmax
-from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseLiftedNetwork, encode_classes
+from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
 from ._solvers.lifted import LiftedBlock
 
 __all__ = ["ConvexPolyNetClassifier", "ConvexPolyNetRegressor"]
@@ -93,7 +90,7 @@ class _PolyNetMixin:
         return [LiftedBlock(np.asarray(X, dtype=float))]
 
 
-class ConvexPolyNetRegressor(_PolyNetMixin, RegressorMixin, BaseLiftedNetwork):
+class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetwork):
     __doc__ = f"""Two-layer quadratic-activation regression network, globally optimal.
 
     Trains ``f(x) = sum_j w_j sigma(u_j . x) + b`` with unit-norm ``u_j`` by
@@ -175,28 +172,8 @@ class ConvexPolyNetRegressor(_PolyNetMixin, RegressorMixin, BaseLiftedNetwork):
         Y = y[:, None] if y.ndim == 1 else y
         return self._fit_network(X, Y, self.loss)
 
-    def predict(self, X):
-        """Network output.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        """
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
-
-
-class ConvexPolyNetClassifier(_PolyNetMixin, ClassifierMixin, BaseLiftedNetwork):
+class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNetwork):
     __doc__ = f"""Two-layer quadratic-activation classification network, globally optimal.
 
     Binary problems use one output; multiclass problems use the multinomial
@@ -272,35 +249,4 @@ class ConvexPolyNetClassifier(_PolyNetMixin, ClassifierMixin, BaseLiftedNetwork)
         """
         self._validate_params()
         X, y = self._validate_X_y(X, y, dtype=np.float64)
-        self.classes_, Y, loss_name = encode_classes(y, self.loss)
-        self._single_output = Y.shape[1] == 1
-        return self._fit_network(X, Y, loss_name)
-
-    def decision_function(self, X):
-        """Network output: (n_samples,) for two classes, else (n_samples, n_classes)."""
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def predict(self, X):
-        """Predicted class labels."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def _has_proba(self):
-        return self.loss == "logistic"
-
-    @available_if(_has_proba)
-    def predict_proba(self, X):
-        """Class probabilities (logistic loss only): sigmoid or softmax of the output."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
-            return np.column_stack([1 - p, p])
-        return softmax(scores)
-
-    @available_if(_has_proba)
-    def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``."""
-        return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+        return self._fit_labels(X, y)

@@ -21,14 +21,16 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import softmax
-from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseLiftedNetwork, NetworkFit, encode_classes
+from ._base import (
+    BaseLiftedNetwork,
+    LiftedClassifierMixin,
+    LiftedRegressorMixin,
+    NetworkFit,
+)
 from ._solvers.binary_certificate import binary_lower_bound
 from ._solvers.cvxpy_backend import solve_lifted_cvxpy
 from ._solvers.lifted import LiftedBlock, block_outputs
@@ -212,7 +214,7 @@ def _decode(V, levels, canonical):
     return V[np.sort(idx)] + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-class QuantizedSDPRegressor(_QuantizedMixin, RegressorMixin, BaseLiftedNetwork):
+class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNetwork):
     __doc__ = f"""Two-layer quadratic-activation regression network with binary weights.
 
     Fits ``f(x) = sum_j w_j sigma(u_j . x) + b`` with every ``u_j`` in
@@ -301,28 +303,8 @@ class QuantizedSDPRegressor(_QuantizedMixin, RegressorMixin, BaseLiftedNetwork):
         Y = y[:, None] if y.ndim == 1 else y
         return self._fit_network(X, Y, self.loss)
 
-    def predict(self, X):
-        """Network output.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        """
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
-
-
-class QuantizedSDPClassifier(_QuantizedMixin, ClassifierMixin, BaseLiftedNetwork):
+class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedNetwork):
     __doc__ = f"""Two-layer quadratic-activation classification network with binary weights.
 
     Binary problems use one output; multiclass problems use the multinomial
@@ -406,35 +388,4 @@ class QuantizedSDPClassifier(_QuantizedMixin, ClassifierMixin, BaseLiftedNetwork
         """
         self._validate_params()
         X, y = self._validate_X_y(X, y, dtype=np.float64)
-        self.classes_, Y, loss_name = encode_classes(y, self.loss)
-        self._single_output = Y.shape[1] == 1
-        return self._fit_network(X, Y, loss_name)
-
-    def decision_function(self, X):
-        """Network output: (n_samples,) for two classes, else (n_samples, n_classes)."""
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def predict(self, X):
-        """Predicted class labels."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def _has_proba(self):
-        return self.loss == "logistic"
-
-    @available_if(_has_proba)
-    def predict_proba(self, X):
-        """Class probabilities (logistic loss only): sigmoid or softmax of the output."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
-            return np.column_stack([1 - p, p])
-        return softmax(scores)
-
-    @available_if(_has_proba)
-    def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``."""
-        return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+        return self._fit_labels(X, y)

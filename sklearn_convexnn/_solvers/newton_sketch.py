@@ -118,7 +118,7 @@ def sketched_newton_directions(A, rhs, lam, sketch, seeds):
         hessians[k] = SA.T @ SA
     hessians[:, np.arange(p), np.arange(p)] += lam
     # One batched LAPACK call: cheap even for a thousand small workers.
-    return np.linalg.solve(hessians, np.broadcast_to(rhs, (len(seeds),) + rhs.shape))
+    return np.linalg.solve(hessians, np.broadcast_to(rhs, (len(seeds), *rhs.shape)))
 
 
 def average_directions(directions, factor=1.0):
