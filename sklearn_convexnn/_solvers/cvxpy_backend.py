@@ -137,9 +137,9 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     problem = cp.Problem(cp.Minimize(loss.cvxpy(Yhat, Y) + alpha * penalty), constraints)
 
     log = []
-    for name in _solver_order(cvxpy_solver):
+    for name in solver_order(cvxpy_solver):
         try:
-            problem.solve(solver=name, verbose=verbose, **_solver_options(name, max_iter, tol))
+            problem.solve(solver=name, verbose=verbose, **solver_options(name, max_iter, tol))
         except cp.error.SolverError as exc:
             log.append(f"{name}: {str(exc).splitlines()[0]}")
             continue
@@ -175,28 +175,39 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     )
 
 
-def _solver_order(first):
+SDP_SOLVERS = ("CLARABEL", "SCS", "MOSEK")
+
+
+def solver_order(first, capable=SDP_SOLVERS):
+    """Installed solvers among ``capable`` to try in turn, ``first`` leading."""
     import cvxpy as cp
 
     installed = set(cp.installed_solvers())
-    sdp_capable = [s for s in ("CLARABEL", "SCS", "MOSEK") if s in installed]
+    usable = [s for s in capable if s in installed]
     if first is None:
-        return sdp_capable
+        return usable
     first = str(first).upper()
     if first not in installed:
         raise ValueError(
-            f"cvxpy solver {first!r} is not installed; installed SDP solvers: {sdp_capable}."
+            f"cvxpy solver {first!r} is not installed; installed solvers for this problem: "
+            f"{usable}."
         )
-    return [first] + [s for s in sdp_capable if s != first]
+    return [first] + [s for s in usable if s != first]
 
 
-def _solver_options(name, max_iter, tol):
+def solver_options(name, max_iter, tol):
+    """The iteration limit and tolerance in each solver's own words."""
     opts = {}
     if name == "CLARABEL":
         if max_iter is not None:
             opts["max_iter"] = int(max_iter)
         if tol is not None:
             opts.update(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+    elif name == "ECOS":
+        if max_iter is not None:
+            opts["max_iters"] = int(max_iter)
+        if tol is not None:
+            opts.update(abstol=tol, reltol=tol, feastol=tol)
     elif name == "SCS":
         if max_iter is not None:
             # A first-order iteration is far cheaper than an interior-point one.

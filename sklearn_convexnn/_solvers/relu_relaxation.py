@@ -33,6 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from .cvxpy_backend import solver_options, solver_order
+
 __all__ = [
     "RelaxationUnboundedError",
     "ReluRelaxationResult",
@@ -167,9 +169,9 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
     problem = cp.Problem(cp.Maximize(objective), constraints)
 
     log = []
-    for name in _order(cvxpy_solver):
+    for name in solver_order(cvxpy_solver, LP_SOLVERS):
         try:
-            problem.solve(solver=name, verbose=verbose, **_options(name, max_iter, tol))
+            problem.solve(solver=name, verbose=verbose, **solver_options(name, max_iter, tol))
         except cp.error.SolverError as exc:
             log.append(f"{name}: {str(exc).splitlines()[0]}")
             continue
@@ -197,33 +199,3 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
             n_iter=int(getattr(stats, "num_iters", 0) or 0),
         )
     raise RuntimeError("The ReLU relaxation could not be solved: " + "; ".join(log))
-
-
-def _order(first):
-    import cvxpy as cp
-
-    installed = set(cp.installed_solvers())
-    order = [s for s in LP_SOLVERS if s in installed]
-    if first is None:
-        return order
-    first = str(first).upper()
-    if first not in installed:
-        raise ValueError(f"cvxpy solver {first!r} is not installed; installed: {order}.")
-    return [first] + [s for s in order if s != first]
-
-
-def _options(name, max_iter, tol):
-    opts = {}
-    if name == "CLARABEL":
-        if max_iter is not None:
-            opts["max_iter"] = int(max_iter)
-        if tol is not None:
-            opts.update(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
-    elif name == "ECOS":
-        if max_iter is not None:
-            opts["max_iters"] = int(max_iter)
-        if tol is not None:
-            opts.update(abstol=tol, reltol=tol, feastol=tol)
-    elif name == "SCS" and tol is not None:
-        opts.update(eps_abs=tol, eps_rel=tol)
-    return opts
