@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from .certificate import _into_domain
+from .certificate import into_dual_domain
 
 __all__ = ["binary_lower_bound", "elliptope_max"]
 
@@ -47,7 +47,7 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
     theta = np.array(theta, dtype=float)
     if fit_intercept:
         theta -= theta.mean(axis=0, keepdims=True)
-    theta = _into_domain(theta, Y, loss)
+    theta = into_dual_domain(theta, Y, loss)
     worst = 0.0
     for o in range(theta.shape[1]):
         for block in blocks:

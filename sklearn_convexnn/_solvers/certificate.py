@@ -17,7 +17,7 @@ import numpy as np
 from .decomposition import neural_decomposition
 from .trust_region import sphere_quadratic_range
 
-__all__ = ["dual_violation", "network_from_lifted", "sphere_lower_bound"]
+__all__ = ["dual_violation", "into_dual_domain", "network_from_lifted", "sphere_lower_bound"]
 
 
 def dual_violation(blocks, theta, activation):
@@ -52,14 +52,14 @@ def sphere_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
     theta = np.array(theta, dtype=float)
     if fit_intercept:
         theta -= theta.mean(axis=0, keepdims=True)
-    theta = _into_domain(theta, Y, loss)
+    theta = into_dual_domain(theta, Y, loss)
     violation = dual_violation(blocks, theta, activation)[0]
     if violation > alpha:
         theta *= alpha / violation
     return -loss.conjugate(theta, Y)
 
 
-def _into_domain(theta, Y, loss):
+def into_dual_domain(theta, Y, loss):
     """Mix with a centred interior dual point as little as the domain needs."""
     if loss.in_domain(theta, Y):
         return theta

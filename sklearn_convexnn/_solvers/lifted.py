@@ -21,14 +21,12 @@ lifted ``tr(Z1) = Z4``) or ``"binary"`` (``u in {-1, +1}^d``, relaxed to
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = [
     "ACTIVATIONS",
     "LiftedBlock",
     "block_outputs",
     "network_forward",
-    "network_objective",
     "precondition_scale",
     "resolve_activation",
 ]
@@ -142,14 +140,3 @@ def network_forward(blocks, neurons, weights, block_index, intercept, activation
         if np.any(mask):
             out += block_outputs(block, neurons[mask], activation) @ weights[mask]
     return out
-
-
-def network_objective(blocks, neurons, weights, block_index, intercept, activation, Y, loss,
-                      alpha):
-    """Training objective ``loss(Yhat) + alpha * sum |weights|`` of a network."""
-    Yhat = network_forward(blocks, neurons, weights, block_index, intercept, activation)
-    return loss.value(Yhat, Y) + alpha * float(np.abs(weights).sum())
-
-
-def as_sparse_pool(pool):
-    return None if pool is None else sp.csr_matrix(pool)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .certificate import _into_domain
+from .certificate import into_dual_domain
 from .decomposition import rank_one_decomposition
 from .lifted import block_outputs, precondition_scale
 from .trust_region import trust_region_max
@@ -406,7 +406,7 @@ class _Problem:
         theta = loss.gradient(Yhat, Y)
         if self.fit_intercept:
             theta = theta - theta.mean(axis=0, keepdims=True)
-        theta = _into_domain(theta, Y, loss)
+        theta = into_dual_domain(theta, Y, loss)
         violation, candidates = 0.0, []
         for o in range(Y.shape[1]):
             for r, blk in enumerate(self.blocks):
@@ -646,7 +646,7 @@ class _Path:
         pb = self.pb
         a, b, c = pb.act
         theta = G - G.mean(axis=0, keepdims=True) if pb.fit_intercept else G
-        theta = _into_domain(theta, pb.Y, pb.loss)
+        theta = into_dual_domain(theta, pb.Y, pb.loss)
         violation = 0.0
         for r, blk in enumerate(pb.blocks):
             T = self.T[r]
