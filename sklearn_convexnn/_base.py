@@ -169,7 +169,9 @@ class BaseLiftedNetwork(BaseEstimator):
                   f"relative gap {res.gap:.2e}")
         return NetworkFit(
             res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_rounds,
-            status=res.status, solver="lowrank", theta=res.theta, lower_bound=res.lower_bound,
+            # res.theta is the loss gradient at this same network, which
+            # _fit_network certifies anyway: passing it would certify twice.
+            status=res.status, solver="lowrank", theta=None, lower_bound=res.lower_bound,
         )
 
     def _solve_cvxpy(self, blocks, Y, loss, activation):
