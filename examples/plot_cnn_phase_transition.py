@@ -23,12 +23,12 @@ import time
 import numpy as np
 
 from sklearn_convexnn import ConvexCNNRegressor
-from sklearn_convexnn._solvers.patches import (
+from sklearn_convexnn._solvers.lifted.patches import (
     extract_patches,
     patch_geometry,
     pooling_matrices,
 )
-from sklearn_convexnn._solvers.relu_relaxation import RelaxationUnboundedError
+from sklearn_convexnn._solvers.lifted.relu_relaxation import RelaxationUnboundedError
 from sklearn_convexnn.datasets import make_planted_cnn
 
 PATCHES = [(2, 2), (3, 3), (4, 4)]

@@ -20,11 +20,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._solvers.certificate import network_from_lifted, sphere_lower_bound
-from ._solvers.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
-from ._solvers.lifted import ACTIVATIONS, network_forward, resolve_activation
-from ._solvers.losses import get_loss
-from ._solvers.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
+from ._solvers.lifted.certificate import network_from_lifted, sphere_lower_bound
+from ._solvers.lifted.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
+from ._solvers.lifted.lifted import ACTIVATIONS, network_forward, resolve_activation
+from ._solvers.shared.losses import get_loss
+from ._solvers.lifted.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
 
 #: Relative output-weight size below which a recovered neuron is dropped.
 PRUNE_RTOL = 1e-7
@@ -80,7 +80,7 @@ class BaseLiftedNetwork(BaseEstimator):
 
     # ----------------------------------------------------------- subclass hooks
     def _make_blocks(self, X):
-        """Lifted blocks (see ``_solvers.lifted.LiftedBlock``) for samples X."""
+        """Lifted blocks (see ``_solvers.lifted.lifted.LiftedBlock``) for samples X."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ fitting

@@ -12,7 +12,7 @@ Two convex formulations:
   b t + c``, unit-norm filters, l1 penalty on the output weights ``v``. The
   training problem equals a semidefinite program over one pair of PSD
   matrices of size ``patch_size + 1`` per (output, pooling region) — the
-  lifted model of ``_solvers.lifted`` fed the pooled patches — so its global
+  lifted model of ``_solvers.lifted.lifted`` fed the pooled patches — so its global
   optimum is found and the filters are recovered by neural decomposition,
   with a certified duality gap.
 * ``formulation="relu-relaxation"`` (regression only): one ReLU filter with
@@ -32,8 +32,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
-from ._solvers.patches import POOLINGS, patch_blocks, patch_geometry
-from ._solvers.relu_relaxation import relu_pooled_output, solve_relu_relaxation
+from ._solvers.lifted.patches import POOLINGS, patch_blocks, patch_geometry
+from ._solvers.lifted.relu_relaxation import relu_pooled_output, solve_relu_relaxation
 from .polynet import _COMMON_PARAMS_DOC
 
 __all__ = ["ConvexCNNClassifier", "ConvexCNNRegressor"]

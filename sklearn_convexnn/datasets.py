@@ -8,8 +8,8 @@ checked against the truth.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._solvers.lifted import resolve_activation
-from ._solvers.patches import patch_blocks, patch_geometry
+from ._solvers.lifted.lifted import resolve_activation
+from ._solvers.lifted.patches import patch_blocks, patch_geometry
 
 __all__ = ["make_planted_cnn", "make_planted_polynet", "make_planted_quantized"]
 

@@ -4,7 +4,7 @@ A ridge or l2-logistic problem too large for one Hessian solve is split
 over ``q`` workers. Each draws its own sketch of the data, solves its local
 Newton system with the shrunk regularization ``lambda (1 - d_lambda / m)``
 and returns its direction; the master averages and steps. See
-:mod:`sklearn_convexnn._solvers.newton_sketch` for the maths.
+:mod:`sklearn_convexnn._solvers.sketch.newton_sketch` for the maths.
 
 The workers run through :class:`sklearn.utils.parallel.Parallel`, so any
 joblib backend runs them: ``joblib.parallel_config(backend="dask")`` with a
@@ -31,7 +31,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._solvers.newton_sketch import (
+from ._solvers.sketch.newton_sketch import (
     debiased_newton_sketch,
     logistic_newton_system,
     logistic_objective,

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
-from ._solvers.lifted import LiftedBlock
+from ._solvers.lifted.lifted import LiftedBlock
 
 __all__ = ["ConvexPolyNetClassifier", "ConvexPolyNetRegressor"]
 

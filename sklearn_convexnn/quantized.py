@@ -31,10 +31,10 @@ from ._base import (
     LiftedRegressorMixin,
     NetworkFit,
 )
-from ._solvers.binary_certificate import binary_lower_bound
-from ._solvers.cvxpy_backend import solve_lifted_cvxpy
-from ._solvers.lifted import LiftedBlock, block_outputs
-from ._solvers.rounding import lifted_candidates, refit_output_layer
+from ._solvers.lifted.binary_certificate import binary_lower_bound
+from ._solvers.lifted.cvxpy_backend import solve_lifted_cvxpy
+from ._solvers.lifted.lifted import LiftedBlock, block_outputs
+from ._solvers.lifted.rounding import lifted_candidates, refit_output_layer
 
 __all__ = ["QuantizedSDPClassifier", "QuantizedSDPRegressor"]
 

@@ -35,7 +35,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._solvers import sketch_operators as ops
+from ._solvers.sketch import sketch_operators as ops
 
 __all__ = [
     "CountSketch",

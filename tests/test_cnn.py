@@ -17,12 +17,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_convexnn import ConvexCNNClassifier, ConvexCNNRegressor
-from sklearn_convexnn._solvers.patches import (
+from sklearn_convexnn._solvers.lifted.patches import (
     extract_patches,
     patch_geometry,
     pooling_matrices,
 )
-from sklearn_convexnn._solvers.relu_relaxation import (
+from sklearn_convexnn._solvers.lifted.relu_relaxation import (
     RelaxationUnboundedError,
     relu_anchor,
 )

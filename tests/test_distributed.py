@@ -14,7 +14,7 @@ from sklearn.linear_model import Lasso, LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_convexnn._solvers.newton_sketch import (
+from sklearn_convexnn._solvers.sketch.newton_sketch import (
     debiasing_factor,
     logistic_newton_system,
     ridge_newton_system,

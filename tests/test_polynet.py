@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_convexnn import ConvexPolyNetClassifier, ConvexPolyNetRegressor
-from sklearn_convexnn._solvers.cvxpy_backend import SolverFailedError
+from sklearn_convexnn._solvers.lifted.cvxpy_backend import SolverFailedError
 from sklearn_convexnn._solvers.gradient_training import train_by_gradient
 from sklearn_convexnn.datasets import make_planted_polynet
 

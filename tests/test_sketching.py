@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 
-from sklearn_convexnn._solvers import sketch_operators as ops
+from sklearn_convexnn._solvers.sketch import sketch_operators as ops
 from sklearn_convexnn.sketching import (
     CountSketch,
     GaussianSketch,

@@ -128,8 +128,8 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_convexnn._solvers.lifted import LiftedBlock
-    >>> from sklearn_convexnn._solvers.losses import get_loss
+    >>> from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    >>> from sklearn_convexnn._solvers.shared.losses import get_loss
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 4))
     >>> Y = ((X @ [0.6, 0.8, 0, 0]) ** 2)[:, None]

@@ -1,0 +1,1 @@
+"""The lifted quadratic model: polynomial networks, quantized networks and CNNs."""

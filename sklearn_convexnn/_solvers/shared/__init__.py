@@ -1,0 +1,1 @@
+"""Pieces every family uses: losses, the cvxpy solve loop, dual-certificate plumbing."""

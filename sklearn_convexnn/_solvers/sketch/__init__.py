@@ -1,0 +1,1 @@
+"""Sketch operators and the distributed Newton sketch."""
