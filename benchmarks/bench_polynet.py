@@ -27,8 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_convexnn._solvers.lifted.cvxpy_backend import solve_lifted_cvxpy
 from sklearn_convexnn._solvers.lifted.lifted import ACTIVATIONS, LiftedBlock
-from sklearn_convexnn._solvers.shared.losses import get_loss
 from sklearn_convexnn._solvers.lifted.lowrank import solve_lifted_lowrank
+from sklearn_convexnn._solvers.shared.losses import get_loss
 from sklearn_convexnn.datasets import make_planted_polynet
 
 ACT = ACTIVATIONS["relu-approx"]

@@ -28,8 +28,8 @@ from sklearn_convexnn._solvers.lifted.patches import (
     patch_geometry,
     pooling_matrices,
 )
-from sklearn_convexnn._solvers.lifted.relu_relaxation import RelaxationUnboundedError
 from sklearn_convexnn.datasets import make_planted_cnn
+from sklearn_convexnn.exceptions import RelaxationUnboundedError
 
 PATCHES = [(2, 2), (3, 3), (4, 4)]
 RATIOS = [1, 1.5, 2, 3, 4, 6, 8, 10, 14]

@@ -25,8 +25,8 @@ import numpy as np
 
 from sklearn_convexnn import ConvexPolyNetRegressor, QuantizedSDPRegressor
 from sklearn_convexnn._solvers.lifted.lifted import ACTIVATIONS
-from sklearn_convexnn._solvers.shared.losses import get_loss
 from sklearn_convexnn._solvers.lifted.rounding import refit_output_layer
+from sklearn_convexnn._solvers.shared.losses import get_loss
 from sklearn_convexnn.datasets import make_planted_quantized
 
 ALPHA = 1e-2

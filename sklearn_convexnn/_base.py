@@ -23,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._solvers.lifted.certificate import network_from_lifted, sphere_lower_bound
 from ._solvers.lifted.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
 from ._solvers.lifted.lifted import ACTIVATIONS, network_forward, resolve_activation
-from ._solvers.shared.losses import get_loss
 from ._solvers.lifted.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
+from ._solvers.shared.losses import get_loss
 
 #: Relative output-weight size below which a recovered neuron is dropped.
 PRUNE_RTOL = 1e-7

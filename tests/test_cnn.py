@@ -22,11 +22,9 @@ from sklearn_convexnn._solvers.lifted.patches import (
     patch_geometry,
     pooling_matrices,
 )
-from sklearn_convexnn._solvers.lifted.relu_relaxation import (
-    RelaxationUnboundedError,
-    relu_anchor,
-)
+from sklearn_convexnn._solvers.lifted.relu_relaxation import relu_anchor
 from sklearn_convexnn.datasets import make_planted_cnn
+from sklearn_convexnn.exceptions import RelaxationUnboundedError
 
 RELU_APPROX = (0.09, 0.5, 0.47)
 

@@ -16,9 +16,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_convexnn import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from sklearn_convexnn._solvers.lifted.certificate import sphere_lower_bound
 from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
-from sklearn_convexnn._solvers.shared.losses import get_loss
 from sklearn_convexnn._solvers.lifted.lowrank import solve_lifted_lowrank
 from sklearn_convexnn._solvers.lifted.trust_region import trust_region_max
+from sklearn_convexnn._solvers.shared.losses import get_loss
 from sklearn_convexnn.datasets import make_planted_polynet
 
 ACT = (0.09, 0.5, 0.47)

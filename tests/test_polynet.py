@@ -19,9 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_convexnn import ConvexPolyNetClassifier, ConvexPolyNetRegressor
-from sklearn_convexnn._solvers.lifted.cvxpy_backend import SolverFailedError
 from sklearn_convexnn._solvers.gradient_training import train_by_gradient
 from sklearn_convexnn.datasets import make_planted_polynet
+from sklearn_convexnn.exceptions import SolverFailedError
 
 RELU_APPROX = (0.09, 0.5, 0.47)
 

@@ -23,9 +23,9 @@ from sklearn_convexnn import (
     QuantizedSDPClassifier,
     QuantizedSDPRegressor,
 )
-from sklearn_convexnn._solvers.lifted.cvxpy_backend import SolverFailedError
 from sklearn_convexnn._solvers.lifted.rounding import sign_neurons
 from sklearn_convexnn.datasets import make_planted_quantized
+from sklearn_convexnn.exceptions import SolverFailedError
 
 RELU_APPROX = (0.09, 0.5, 0.47)
 

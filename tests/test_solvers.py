@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from sklearn_convexnn._solvers.lifted.decomposition import neural_decomposition, rank_one_decomposition
-from sklearn_convexnn._solvers.shared.losses import LOSSES, get_loss
+from sklearn_convexnn._solvers.lifted.decomposition import (
+    neural_decomposition,
+    rank_one_decomposition,
+)
 from sklearn_convexnn._solvers.lifted.trust_region import trust_region_max
+from sklearn_convexnn._solvers.shared.losses import LOSSES, get_loss
 
 
 def random_feasible_Z(d, rank, rng):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ...exceptions import ProblemTooLargeError, SolverFailedError
 from .lifted import precondition_scale
 
 __all__ = [
@@ -23,14 +24,6 @@ __all__ = [
 ]
 
 CONSTRAINTS = ("sphere", "binary")
-
-
-class SolverFailedError(RuntimeError):
-    """Every conic solver tried failed; the message carries their statuses."""
-
-
-class ProblemTooLargeError(MemoryError, ValueError):
-    """The problem would not fit the memory budget of the chosen solver."""
 
 
 @dataclass

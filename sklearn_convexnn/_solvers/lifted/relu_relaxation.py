@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from ...exceptions import RelaxationUnboundedError
 from .cvxpy_backend import solver_options, solver_order
 
 __all__ = [
@@ -44,10 +45,6 @@ __all__ = [
 ]
 
 LP_SOLVERS = ("CLARABEL", "ECOS", "SCS")
-
-
-class RelaxationUnboundedError(ValueError):
-    """The anchor is unbounded over the feasible filters: too few samples."""
 
 
 @dataclass

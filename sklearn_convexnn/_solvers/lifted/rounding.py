@@ -210,7 +210,7 @@ def _solve_refit(H, Y, loss, alpha, fit_intercept, first):
             b0 = np.asarray(b.value if fit_intercept else b, dtype=float).ravel()
             return weights, b0, problem.status, name
         log.append(f"{name}: status {problem.status}")
-    from .cvxpy_backend import SolverFailedError
+    from ...exceptions import SolverFailedError
 
     raise SolverFailedError("The output-layer refit failed with every solver: " + "; ".join(log))
 
