@@ -21,9 +21,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._solvers.lifted.certificate import network_from_lifted, sphere_lower_bound
-from ._solvers.lifted.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
+from ._solvers.lifted.cvxpy_backend import solve_lifted_cvxpy
 from ._solvers.lifted.lifted import ACTIVATIONS, network_forward, resolve_activation
 from ._solvers.lifted.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
+from ._solvers.lifted.proxgrad import PROXGRAD_LOSSES, solve_lifted_proxgrad
 from ._solvers.shared.losses import get_loss
 
 #: Relative output-weight size below which a recovered neuron is dropped.
@@ -35,6 +36,15 @@ LOWRANK_CROSSOVER = 2e5
 #: The lowrank solver's target relative gap is max(tol, this): below it the
 #: certificate sinks into rounding.
 LOWRANK_MIN_TOL = 1e-6
+#: solver="auto" takes proxgrad (full lifted matrices) for smooth losses past
+#: LOWRANK_CROSSOVER when there are several pooling blocks (CNNs), or when the
+#: lifted map is injective with room to spare, n >= PROXGRAD_INJECTIVE *
+#: (p + 1)^2 (strongly convex: a few tens of iterations). Measured by
+#: benchmarks/bench_polynet.py and bench_cnn.py.
+PROXGRAD_INJECTIVE = 4
+#: proxgrad's target relative gap is max(tol, this) (its bound comes from the
+#: gradient, accurate to about the square root of the primal accuracy).
+PROXGRAD_MIN_TOL = 1e-6
 
 
 @dataclass
@@ -64,7 +74,7 @@ class BaseLiftedNetwork(BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "cvxpy", "lowrank"})],
+        "solver": [StrOptions({"auto", "cvxpy", "lowrank", "proxgrad"})],
         "cvxpy_solver": [str, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
@@ -128,23 +138,23 @@ class BaseLiftedNetwork(BaseEstimator):
 
     def _choose_solver(self, blocks, Y, loss=None):
         smooth = loss is not None and loss.name in SMOOTH_LOSSES
-        if self.solver == "lowrank":
+        if self.solver in ("lowrank", "proxgrad"):
             if self._constraint != "sphere":
                 raise ValueError(
-                    f"solver='lowrank' handles the sphere constraint only; "
+                    f"solver={self.solver!r} handles the sphere constraint only; "
                     f"{type(self).__name__} needs solver='cvxpy' or 'auto'."
                 )
-            return "lowrank"
+            return self.solver
         if self.solver == "auto":
             n, k = Y.shape
             size = n * sum(b.dim**2 for b in blocks) * k
-            too_big = estimate_cvxpy_memory(n, [b.dim for b in blocks], k) \
-                > self.memory_limit * 2**30
-            # Pooled multi-region problems (CNNs) stay with cvxpy while it fits:
-            # measured on digits (2x2 regions, 10 outputs, alpha=1e-3), Clarabel
-            # took 47 s where lowrank had not finished in 150 s.
-            if self._constraint == "sphere" and smooth and size > LOWRANK_CROSSOVER \
-                    and (len(blocks) == 1 or too_big):
+            # Pooled multi-region problems (CNNs) go to proxgrad: measured on
+            # digits (2x2 regions, 10 outputs, alpha=1e-3), Clarabel took 47 s
+            # (225 s on a loaded machine) for what proxgrad certifies in seconds.
+            if self._constraint == "sphere" and smooth and size > LOWRANK_CROSSOVER:
+                q = blocks[0].dim + 1
+                if len(blocks) > 1 or n >= PROXGRAD_INJECTIVE * q * q:
+                    return "proxgrad"
                 return "lowrank"
             return "cvxpy"
         return self.solver
@@ -172,6 +182,31 @@ class BaseLiftedNetwork(BaseEstimator):
             # res.theta is the loss gradient at this same network, which
             # _fit_network certifies anyway: passing it would certify twice.
             status=res.status, solver="lowrank", theta=None, lower_bound=res.lower_bound,
+        )
+
+    def _solve_proxgrad(self, blocks, Y, loss, activation):
+        if loss.name not in PROXGRAD_LOSSES:
+            raise ValueError(
+                f"solver='proxgrad' needs a smooth loss ({sorted(PROXGRAD_LOSSES)}); got "
+                f"{loss.name!r}. Use solver='cvxpy'."
+            )
+        warm = None
+        if getattr(self, "warm_start", False) and hasattr(self, "hidden_weights_") \
+                and self.hidden_weights_.shape[1] == blocks[0].dim:
+            W = self.output_weights_
+            W = W[:, None] if W.ndim == 1 else W
+            if W.shape[1] == Y.shape[1]:
+                warm = (self.hidden_weights_, W, self._block_index,
+                        np.atleast_1d(self.intercept_))
+        res = solve_lifted_proxgrad(
+            blocks, Y, loss, activation, self.alpha, fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter, tol=max(self.tol, PROXGRAD_MIN_TOL),
+            verbose=self.verbose > 0, warm_start=warm,
+        )
+        return NetworkFit(
+            res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_iter,
+            status=res.status, solver="proxgrad", theta=res.theta,
+            lower_bound=res.lower_bound,
         )
 
     def _solve_cvxpy(self, blocks, Y, loss, activation):

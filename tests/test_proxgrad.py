@@ -212,3 +212,25 @@ def test_refuses_nonsmooth_loss():
     X = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(ValueError, match="Lipschitz"):
         solve_lifted_proxgrad([LiftedBlock(X)], np.ones((20, 1)), get_loss("hinge"), ACT, 1e-2)
+
+
+def test_estimators_take_proxgrad():
+    from sklearn_convexnn import ConvexCNNClassifier, ConvexPolyNetRegressor
+    from sklearn_convexnn.datasets import make_planted_polynet
+
+    X, y = make_planted_polynet(120, 4, 3, noise=0.1, random_state=1)
+    fast = ConvexPolyNetRegressor(alpha=5e-3, solver="proxgrad").fit(X, y)
+    exact = ConvexPolyNetRegressor(alpha=5e-3, solver="cvxpy").fit(X, y)
+    assert fast.solver_ == "proxgrad"
+    assert abs(fast.objective_ - exact.objective_) <= 1e-5 * exact.objective_
+    assert fast.lower_bound_ <= exact.objective_ * (1 + 1e-7)
+
+    rng = np.random.default_rng(3)
+    X = _images(60, rng)
+    labels = np.argmax(X[:, [0, 12, 24]], axis=1)
+    kw = dict(image_shape=(5, 5), patch_shape=(2, 2), alpha=1e-3, loss="squared")
+    fast = ConvexCNNClassifier(solver="proxgrad", **kw).fit(X, labels)
+    exact = ConvexCNNClassifier(solver="cvxpy", **kw).fit(X, labels)
+    assert fast.solver_ == "proxgrad"
+    assert abs(fast.objective_ - exact.objective_) <= 1e-4 * exact.objective_
+    assert fast.lower_bound_ <= exact.objective_ * (1 + 1e-7)
