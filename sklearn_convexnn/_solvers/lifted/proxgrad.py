@@ -70,6 +70,8 @@ EXPLICIT_BYTES = 2**28
 #: method=None takes ADMM (Hessian metric, factored once) up to this many
 #: lifted coordinates per output.
 ADMM_MAX_DIM = 1200
+#: With explicit features the certificate is taken every this many iterations.
+CHECK_EVERY = 5
 #: With polishing, FISTA runs this many iterations to find the support first.
 POLISH_AFTER = 100
 #: Eigenvalues of a final matrix below this fraction of its largest are dropped.
@@ -259,10 +261,12 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         gW[..., p, p] += pen
         gb = theta.sum(axis=0) if fit_intercept else np.zeros(k)
 
-        # Certificate from this gradient (a valid bound whatever the point).
-        lb, th = dual.bound(G, theta)
-        if lb > bound:
-            bound, theta_best = lb, th
+        # Certificate from this gradient (a valid bound whatever the point);
+        # with explicit features a pass is cheaper than the check: every few.
+        if not explicit or it % CHECK_EVERY == 0 or it == n_fista:
+            lb, th = dual.bound(G, theta)
+            if lb > bound:
+                bound, theta_best = lb, th
 
         # Backtracking step.
         for _ in range(60):
@@ -339,7 +343,7 @@ def _polish(op, Y, loss, best, T, T_inv, s_q, pen, dual, fit_intercept, tol, max
 
     from .trust_region import trust_region_max
 
-    F, W, b, _ = best
+    _, W, b, _ = best
     k, R, _, q, _ = W.shape
     p = q - 1
     n = Y.shape[0]
@@ -375,21 +379,21 @@ def _polish(op, Y, loss, best, T, T_inv, s_q, pen, dual, fit_intercept, tol, max
         t = np.sqrt(np.maximum(np.sum(Yv * Gy, axis=1), 0.0)) / s_q
         return np.hstack([Yv, t[:, None]]), t, Gy
 
-    def matrices(l):
+    def matrices(lv):
         D = np.zeros((k * R, q, q))
-        np.add.at(D, o_j * R + r_j, s_j[:, None, None] * l[:, :, None] * l[:, None, :])
+        np.add.at(D, o_j * R + r_j, s_j[:, None, None] * lv[:, :, None] * lv[:, None, :])
         return D.reshape(k, R, q, q)
 
     def fg(x):
         nonlocal evals
         evals += 1
         Yv, bb = split(x)
-        l, t, Gy = lifted(Yv)
-        Yhat = op.forward(matrices(l)) + bb
+        lv, t, Gy = lifted(Yv)
+        Yhat = op.forward(matrices(lv)) + bb
         f = loss.value(Yhat, Y) + pen * float(t @ t)
         theta = loss.gradient(Yhat, Y)
         G = op.backward(theta)
-        gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], l)
+        gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], lv)
         gl[:, p] += 2 * pen * t
         gy = gl[:, :p] + gl[:, p:] * Gy / (s_q**2 * np.maximum(t, 1e-300))[:, None]
         parts = [gy.ravel()] + ([theta.sum(axis=0)] if fit_intercept else [])
@@ -408,10 +412,10 @@ def _polish(op, Y, loss, best, T, T_inv, s_q, pen, dual, fit_intercept, tol, max
         fg(x)
         f, Yhat, theta, G, bb = fg.last
         Yv, _ = split(x)
-        l, _, _ = lifted(Yv)
+        lv, _, _ = lifted(Yv)
         Wn = np.zeros_like(W)
-        Wn[:, :, 0] = matrices(l * (s_j > 0)[:, None])
-        Wn[:, :, 1] = -matrices(l * (s_j < 0)[:, None])
+        Wn[:, :, 0] = matrices(lv * (s_j > 0)[:, None])
+        Wn[:, :, 1] = -matrices(lv * (s_j < 0)[:, None])
         if f < best[0]:
             best = (f, Wn, np.array(bb, dtype=float), Yhat)
         lb, th = dual.bound(G, theta)
@@ -426,17 +430,17 @@ def _polish(op, Y, loss, best, T, T_inv, s_q, pen, dual, fit_intercept, tol, max
             break
         # Pricing on the caller's sphere: G_Z = T^-T G_W T^-1.
         GZ = T_inv.transpose(0, 2, 1)[None] @ G @ T_inv[None]
+        # Batched upper bounds first; exact maximizers only where they violate.
+        ups = np.stack(_sphere_ranges(GZ), axis=1).reshape(k, R, 2)
         new = []
-        for o in range(k):
-            for r in range(R):
-                A = _sym(GZ[o, r, :p, :p])
-                g = 2 * GZ[o, r, :p, p]
-                c0 = GZ[o, r, p, p]
-                for side in (1.0, -1.0):
-                    val, u, _ = trust_region_max(side * A, side * g)
-                    v = val + side * c0
-                    if v > dual.alpha * (1 + 1e-6):
-                        new.append((o, r, -side, u, v))
+        for o, r, j in zip(*np.nonzero(ups > dual.alpha * (1 + 1e-6))):
+            side = 1.0 if j == 0 else -1.0
+            A = _sym(GZ[o, r, :p, :p])
+            g = 2 * GZ[o, r, :p, p]
+            val, u, _ = trust_region_max(side * A, side * g)
+            v = val + side * GZ[o, r, p, p]
+            if v > dual.alpha * (1 + 1e-6):
+                new.append((o, r, -side, u, v))
         if not new:
             chunk = min(2 * chunk, 2000)
             continue
@@ -690,7 +694,13 @@ def _mix_weight(theta, inner, Y, loss):
 
 
 def _max_abs_sphere(G):
-    """Upper bound on ``max_{o,r} max_{||u||=1} |[u;1]^T G_or [u;1]|``, batched.
+    """Upper bound on ``max_{o,r} max_{||u||=1} |[u;1]^T G_or [u;1]|``, batched."""
+    up_plus, up_minus = _sphere_ranges(G)
+    return float(max(np.max(up_plus), np.max(up_minus), 0.0))
+
+
+def _sphere_ranges(G):
+    """Per matrix: upper bounds on ``max`` and ``max -`` of ``[u;1]^T G [u;1]`` on the sphere.
 
     ``[u;1]^T G [u;1] = u^T A u + g^T u + c0``. For ``t > lambda_max(A)``,
     ``max_{||u||=1} u^T A u + g^T u <= t + g^T (t I - A)^{-1} g / 4``
@@ -707,7 +717,7 @@ def _max_abs_sphere(G):
     h = np.einsum("bjk,bj->bk", V, g)
     up_plus = _tr_dual_upper(lam, h) + c0
     up_minus = _tr_dual_upper(-lam[:, ::-1], -h[:, ::-1]) - c0
-    return float(max(np.max(up_plus), np.max(up_minus), 0.0))
+    return up_plus, up_minus
 
 
 def _tr_dual_upper(lam, h):
