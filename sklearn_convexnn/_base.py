@@ -20,10 +20,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._solvers.lifted.certificate import network_from_lifted, sphere_lower_bound
+from ._solvers.lifted.certificate import certified_lower_bound, network_from_lifted
 from ._solvers.lifted.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
 from ._solvers.lifted.lifted import ACTIVATIONS, network_forward, resolve_activation
-from ._solvers.lifted.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
+from ._solvers.lifted.lowrank import solve_lifted_lowrank
+from ._solvers.lifted.neuron_sets import Sphere
 from ._solvers.shared.losses import get_loss
 
 #: Relative output-weight size below which a recovered neuron is dropped.
@@ -74,6 +75,14 @@ class BaseLiftedNetwork(BaseEstimator):
     }
     #: The neuron constraint of the lifted problem ("sphere" or "binary").
     _constraint = "sphere"
+
+    def _neuron_set(self):
+        """The neuron set certifying the fit, or None when the solver certifies it.
+
+        Sign vectors (``_constraint="binary"``) are certified by their
+        estimator's solver, on the blocks it expands for the level set.
+        """
+        return Sphere() if self._constraint == "sphere" else None
     #: Warn when the certified gap is large. Off where a gap is expected by
     #: design (rounded quantized networks report it in optimality_gap_).
     _warn_on_gap = True
@@ -97,17 +106,17 @@ class BaseLiftedNetwork(BaseEstimator):
         neurons, weights, index = fit.neurons[keep], fit.weights[keep], fit.block_index[keep]
         Yhat = network_forward(blocks, neurons, weights, index, fit.intercept, activation)
         objective = loss.value(Yhat, Y) + self.alpha * float(np.abs(weights).sum())
-        if self._constraint == "sphere":
+        lower = fit.lower_bound
+        neuron_set = self._neuron_set()
+        if neuron_set is not None:
             # Any dual point gives a valid bound: keep the best of the solver's
             # own and the loss gradient at the recovered network.
             duals = [loss.gradient(Yhat, Y)] + ([fit.theta] if fit.theta is not None else [])
-            lower = max(
-                sphere_lower_bound(blocks, Y, loss, activation, self.alpha, t,
-                                   self.fit_intercept)
+            lower = max([lower] + [
+                certified_lower_bound(blocks, Y, loss, activation, self.alpha, t, neuron_set,
+                                      self.fit_intercept)
                 for t in duals
-            )
-        else:
-            lower = fit.lower_bound
+            ])
 
         self._set_network(neurons, weights, index, fit.intercept)
         self.solver_ = fit.solver
@@ -127,7 +136,7 @@ class BaseLiftedNetwork(BaseEstimator):
         return self
 
     def _choose_solver(self, blocks, Y, loss=None):
-        smooth = loss is not None and loss.name in SMOOTH_LOSSES
+        smooth = loss is not None and loss.smooth
         if self.solver == "lowrank":
             if self._constraint != "sphere":
                 raise ValueError(
@@ -193,8 +202,9 @@ class BaseLiftedNetwork(BaseEstimator):
         neurons, weights, block_index = network_from_lifted(sol.Z)
         return NetworkFit(
             neurons, weights, block_index, sol.intercept, n_iter=sol.n_iter,
+            # sol.value is the solver's (uncertified) optimum: the certificate
+            # is built from its dual point theta instead.
             status=sol.status, solver=f"cvxpy/{sol.solver}", theta=sol.theta,
-            lower_bound=sol.value,
         )
 
     def _set_network(self, neurons, weights, block_index, intercept):

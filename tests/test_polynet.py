@@ -10,6 +10,7 @@ import warnings
 import cvxpy as cp
 import numpy as np
 import pytest
+from gradient_training import train_by_gradient
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.exceptions import ConvergenceWarning
@@ -19,7 +20,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_convexnn import ConvexPolyNetClassifier, ConvexPolyNetRegressor
-from sklearn_convexnn._solvers.gradient_training import train_by_gradient
 from sklearn_convexnn.datasets import make_planted_polynet
 from sklearn_convexnn.exceptions import SolverFailedError
 

@@ -34,15 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .certificate import into_dual_domain
+from .certificate import feasible_dual, rescaled_bound
 from .decomposition import rank_one_decomposition
 from .lifted import block_outputs, precondition_scale
+from .neuron_sets import constant_fit
 from .trust_region import trust_region_max
 
-__all__ = ["SMOOTH_LOSSES", "LowRankResult", "solve_lifted_lowrank"]
-
-#: Losses the solver handles (differentiable; huber is C^1, enough for L-BFGS).
-SMOOTH_LOSSES = ("squared", "huber", "logistic", "multinomial")
+__all__ = ["LowRankResult", "solve_lifted_lowrank"]
 
 #: Eigen-directions this close (|cosine|) to the exact maximizer are not
 #: added to a batch beside it.
@@ -103,7 +101,8 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
     Y : ndarray of shape (n, k)
         Encoded targets.
     loss : Loss
-        A smooth loss (``SMOOTH_LOSSES``); "absolute" and "hinge" are refused
+        A smooth loss (``loss.smooth``; huber is C^1, enough for L-BFGS);
+        "absolute" and "hinge" are refused
         (their gradient does not exist, use the cvxpy solver).
     activation : tuple (a, b, c)
     alpha : float
@@ -140,9 +139,9 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
     >>> np.round(np.abs(res.neurons[np.argmax(np.abs(res.weights[:, 0]))]), 3)
     array([0.6, 0.8, 0. , 0. ])
     """
-    if not loss.smooth or loss.name not in SMOOTH_LOSSES:
+    if not loss.smooth:
         raise ValueError(
-            f"The lowrank solver needs a differentiable loss (one of {list(SMOOTH_LOSSES)}); "
+            f"The lowrank solver needs a differentiable loss (squared, huber, logistic); "
             f"got {loss.name!r}. Use solver='cvxpy' for it."
         )
     Y = np.asarray(Y, dtype=float)
@@ -159,7 +158,7 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
     else:
         net = _Network.empty(k, dims)
         if fit_intercept:
-            net.intercept = _constant_fit(Y, loss)
+            net.intercept = constant_fit(Y, loss)
 
     n_iter, n_rounds, status = 0, 0, "max_iter"
     chunk, stale = _FIRST_CHUNK, 0
@@ -403,10 +402,7 @@ class _Problem:
         Yhat = self.forward(net)
         Y, loss, alpha = self.Y, self.loss, self.alpha
         objective = loss.value(Yhat, Y) + self.penalty(net)
-        theta = loss.gradient(Yhat, Y)
-        if self.fit_intercept:
-            theta = theta - theta.mean(axis=0, keepdims=True)
-        theta = into_dual_domain(theta, Y, loss)
+        theta = feasible_dual(loss.gradient(Yhat, Y), Y, loss, self.fit_intercept)
         violation, candidates = 0.0, []
         for o in range(Y.shape[1]):
             for r, blk in enumerate(self.blocks):
@@ -418,8 +414,7 @@ class _Problem:
         # away once the strong ones are in.
         cut = alpha + _BATCH_FRACTION * (violation - alpha)
         candidates = [cand for cand in candidates if cand[4] >= cut]
-        scaled = theta * min(1.0, alpha / violation) if violation > 0 else theta
-        lower = -loss.conjugate(scaled, Y)
+        lower, scaled = rescaled_bound(theta, violation, alpha, Y, loss)
         return _Certificate(objective, lower, violation, scaled, candidates)
 
     def initial_neurons(self, net, candidates):
@@ -645,8 +640,7 @@ class _Path:
         """Gap the certificate would give if the neurons held the worst violation."""
         pb = self.pb
         a, b, c = pb.act
-        theta = G - G.mean(axis=0, keepdims=True) if pb.fit_intercept else G
-        theta = into_dual_domain(theta, pb.Y, pb.loss)
+        theta = feasible_dual(G, pb.Y, pb.loss, pb.fit_intercept)
         violation = 0.0
         for r, blk in enumerate(pb.blocks):
             T = self.T[r]
@@ -658,9 +652,7 @@ class _Path:
                 + (c * rho**2)[:, None] * tp.sum(axis=0)
             v = np.abs(np.sum(num * W, axis=1)) / np.maximum(rho**2, 1e-300)
             violation = max(violation, float(v.max(initial=0.0)))
-        if violation > pb.alpha:
-            theta = theta * (pb.alpha / violation)
-        lower = max(self.lower, -pb.loss.conjugate(theta, pb.Y))
+        lower = max(self.lower, rescaled_bound(theta, violation, pb.alpha, pb.Y, pb.loss)[0])
         self.estimate = (self.f - lower) / max(abs(self.f), 1e-12)
         self.on_target = self.estimate <= self.target
 
@@ -731,15 +723,3 @@ def _signed_scatter(net, r, k):
 def _lift(Yg):
     """Lifted vectors ``[y; ||y||]`` of neuron rows, shape (m, p + 1)."""
     return np.hstack([Yg, np.linalg.norm(Yg, axis=1, keepdims=True)])
-
-
-def _constant_fit(Y, loss):
-    """Best constant prediction, the starting intercept."""
-    if loss.name == "multinomial":
-        return np.log(np.clip(Y.mean(axis=0), 1e-12, None))
-    if loss.name == "logistic":
-        p = np.clip((Y > 0).mean(axis=0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    if loss.name == "huber":
-        return np.median(Y, axis=0)
-    return Y.mean(axis=0)

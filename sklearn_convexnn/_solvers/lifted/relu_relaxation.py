@@ -26,15 +26,13 @@ patches of white inputs ``Cov(s)`` is a multiple of the identity, and for
 overlapping ones the inverse removes the patch cross-covariance.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from ...exceptions import RelaxationUnboundedError
-from .cvxpy_backend import solver_options, solver_order
+from ..shared.cvxpy_solve import solve_cvxpy
 
 __all__ = [
     "RelaxationUnboundedError",
@@ -43,8 +41,6 @@ __all__ = [
     "relu_pooled_output",
     "solve_relu_relaxation",
 ]
-
-LP_SOLVERS = ("CLARABEL", "ECOS", "SCS")
 
 
 @dataclass
@@ -105,7 +101,8 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         positive value the SOCP with one-sided squared slack of that weight
         (larger is closer to the hard constraints).
     cvxpy_solver : str or None
-        Tried first; then Clarabel, ECOS, SCS.
+        Tried first; then the other installed LP/SOCP solvers
+        (``shared.cvxpy_solve``).
     max_iter, tol : solver limits (None keeps the solver's defaults).
     verbose : bool
 
@@ -118,7 +115,7 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
     RelaxationUnboundedError
         The anchor grows without bound over the feasible set (too few
         samples, or an anchor outside the cone of the constraints).
-    RuntimeError
+    SolverFailedError
         Every solver failed; the message carries their statuses.
     """
     import cvxpy as cp
@@ -165,34 +162,19 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         objective = objective - slack_weight * sy * sx / (2 * n) * cp.sum_squares(xi)
     problem = cp.Problem(cp.Maximize(objective), constraints)
 
-    log = []
-    for name in solver_order(cvxpy_solver, LP_SOLVERS):
-        try:
-            problem.solve(solver=name, verbose=verbose, **solver_options(name, max_iter, tol))
-        except cp.error.SolverError as exc:
-            log.append(f"{name}: {str(exc).splitlines()[0]}")
-            continue
-        status = problem.status
-        if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
-            raise RelaxationUnboundedError(
-                f"The ReLU relaxation is unbounded ({name}: {status}): the anchor grows "
-                f"without limit over the filters that fit the targets. It needs more "
-                f"samples (n / patch_size = {n / p:.3g}; recovery typically needs about "
-                f"10 or more) or a better anchor."
-            )
-        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
-            log.append(f"{name}: status {status}")
-            continue
-        if log:
-            warnings.warn(f"Solver fallback: {'; '.join(log)}; solved with {name} instead.",
-                          UserWarning, stacklevel=2)
-        if status == cp.OPTIMAL_INACCURATE:
-            warnings.warn(f"{name} ended with status {status!r}: the filter may be inaccurate.",
-                          ConvergenceWarning, stacklevel=2)
-        stats = problem.solver_stats
-        return ReluRelaxationResult(
-            w=np.asarray(w.value, dtype=float) * sy / sx, value=float(problem.value) * sy / sx,
-            status=status, solver=name, anchor=w0,
-            n_iter=int(getattr(stats, "num_iters", 0) or 0),
+    out = solve_cvxpy(
+        problem, cone="soc" if slack_weight is not None else "lp", first=cvxpy_solver,
+        max_iter=max_iter, tol=tol, verbose=verbose, terminal=("unbounded",),
+        check=lambda _: w.value is not None, what="the ReLU relaxation",
+    )
+    if out.status == "unbounded":
+        raise RelaxationUnboundedError(
+            f"The ReLU relaxation is unbounded ({out.solver}: {out.cvxpy_status}): the anchor "
+            f"grows without limit over the filters that fit the targets. It needs more "
+            f"samples (n / patch_size = {n / p:.3g}; recovery typically needs about 10 or "
+            f"more) or a better anchor."
         )
-    raise RuntimeError("The ReLU relaxation could not be solved: " + "; ".join(log))
+    return ReluRelaxationResult(
+        w=np.asarray(w.value, dtype=float) * sy / sx, value=out.value * sy / sx,
+        status=out.cvxpy_status, solver=out.solver, anchor=w0, n_iter=out.n_iter,
+    )
