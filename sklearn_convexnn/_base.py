@@ -1,11 +1,27 @@
 """Shared scikit-learn shell for every network trained through the lifted model.
 
+Three concerns, three pieces (no optimization code here):
+
+* :class:`LiftedSolverMixin` -- which solver runs (``solver="auto"`` by
+  problem size and the memory budget, checked before anything is built)
+  and one adapter per solver, ``_solve_<name>``, turning the solver's
+  result into a :class:`NetworkFit`. A new solver adds a method and a name
+  in ``SOLVER_NAMES`` (and, if ``"auto"`` should pick it, a rule in
+  ``_auto_solver``).
+* :func:`certify_network` -- prune, forward pass, objective and certified
+  lower bound of a solver's network (one certificate routine, through the
+  estimator's neuron set).
+* :class:`BaseLiftedNetwork` -- parameters, validation, scale checks and
+  preconditioning of the targets, and the all-or-nothing fit: everything is
+  computed into a local state and committed to the estimator only when the
+  whole fit succeeded, so a failed refit leaves the previous model intact.
+
 Subclasses say which lifted features a sample gives (``_make_blocks``) and
-how targets are encoded; this base validates parameters, dispatches to a
-solver of ``_solvers``, turns the solution into a plain network and sets the
-fitted attributes. No optimization code lives here.
+how big they are (``_problem_size``); the mixins at the end add the
+regression and classification surfaces.
 """
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -18,14 +34,30 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._solvers.lifted.certificate import certified_lower_bound, network_from_lifted
-from ._solvers.lifted.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
-from ._solvers.lifted.lifted import ACTIVATIONS, network_forward, resolve_activation
+from ._solvers.lifted.certificate import (
+    certified_lower_bound,
+    network_from_lifted,
+    relative_gap,
+)
+from ._solvers.lifted.cvxpy_backend import cvxpy_solvers_within, solve_lifted_cvxpy
+from ._solvers.lifted.lifted import (
+    ACTIVATIONS,
+    network_forward,
+    precondition_scale,
+    resolve_activation,
+)
 from ._solvers.lifted.lowrank import solve_lifted_lowrank
+from ._solvers.lifted.memory import (
+    estimate_cvxpy_bytes,
+    estimate_lowrank_bytes,
+    format_bytes,
+    interior_point,
+)
 from ._solvers.lifted.neuron_sets import Sphere
 from ._solvers.shared.losses import get_loss
+from .exceptions import ProblemTooLargeError
 
 #: Relative output-weight size below which a recovered neuron is dropped.
 PRUNE_RTOL = 1e-7
@@ -36,6 +68,17 @@ LOWRANK_CROSSOVER = 2e5
 #: The lowrank solver's target relative gap is max(tol, this): below it the
 #: certificate sinks into rounding.
 LOWRANK_MIN_TOL = 1e-6
+#: The interior-point solvers run to at most this tolerance (a few more
+#: iterations of a quadratically converging method), tighter if ``tol`` is.
+CVXPY_MAX_TOL = 1e-7
+#: Feature or target scales outside [1/SCALE_LIMIT, SCALE_LIMIT] are refused:
+#: the quadratic activation would overflow or vanish in double precision.
+SCALE_LIMIT = 1e100
+#: Regression targets whose scale leaves [1/TARGET_BAND, TARGET_BAND] are
+#: rescaled before the solve (the problem is invariant, see ``_target_scaling``).
+TARGET_BAND = 1e3
+#: The solvers of the lifted model ("proxgrad" plugs in beside them).
+SOLVER_NAMES = {"auto", "cvxpy", "lowrank"}
 
 
 @dataclass
@@ -43,8 +86,7 @@ class NetworkFit:
     """What a solver hands back to the estimator: a network and its story.
 
     ``theta`` is the solver's dual point for the certificate (or None);
-    ``lower_bound`` the solver's own bound, used where no certificate exists
-    for the neuron constraint (the binary relaxation's value).
+    ``lower_bound`` a bound the solver certified itself (``-inf`` if none).
     """
 
     neurons: np.ndarray
@@ -58,120 +100,127 @@ class NetworkFit:
     lower_bound: float = -np.inf
 
 
-class BaseLiftedNetwork(BaseEstimator):
-    """Parameters, validation and fitting shared by the lifted-model estimators."""
+@dataclass(frozen=True)
+class ProblemSize:
+    """Sizes that decide memory: samples, rows a neuron sees, block dims, outputs."""
 
-    _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
-        "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "cvxpy", "lowrank"})],
-        "cvxpy_solver": [str, None],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "memory_limit": [Interval(Real, 0, None, closed="neither")],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
-    }
-    #: The neuron constraint of the lifted problem ("sphere" or "binary").
-    _constraint = "sphere"
+    n_samples: int
+    n_rows: int
+    dims: tuple
+    n_outputs: int
 
-    def _neuron_set(self):
-        """The neuron set certifying the fit, or None when the solver certifies it.
+    def describe(self):
+        blocks = f", {len(self.dims)} pooling regions" if len(self.dims) > 1 else ""
+        rows = f", {self.n_rows} patch rows" if self.n_rows != self.n_samples else ""
+        return (f"n_samples={self.n_samples}{rows}, neuron dimension {max(self.dims)}"
+                f"{blocks}, {self.n_outputs} output(s)")
 
-        Sign vectors (``_constraint="binary"``) are certified by their
-        estimator's solver, on the blocks it expands for the level set.
-        """
-        return Sphere() if self._constraint == "sphere" else None
-    #: Warn when the certified gap is large. Off where a gap is expected by
-    #: design (rounded quantized networks report it in optimality_gap_).
-    _warn_on_gap = True
 
-    # ----------------------------------------------------------- subclass hooks
-    def _make_blocks(self, X):
-        """Lifted blocks (see ``_solvers.lifted.lifted.LiftedBlock``) for samples X."""
-        raise NotImplementedError
+def certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_set):
+    """Prune a solver's network, evaluate it and certify it.
 
-    # ------------------------------------------------------------------ fitting
-    def _fit_network(self, X, Y, loss_name):
-        """Solve the lifted problem for encoded targets Y (n, k); set attributes."""
-        loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0))
-        activation = resolve_activation(self.activation)
-        blocks = self._make_blocks(X)
-        solver = self._choose_solver(blocks, Y, loss)
-        fit = getattr(self, f"_solve_{solver}")(blocks, Y, loss, activation)
+    Returns ``(neurons, weights, block_index, objective, lower_bound)``; the
+    bound is the best of the solver's own and the one certificate routine
+    applied to every dual point at hand (the solver's, and the loss gradient
+    at the pruned network), never above the objective.
+    """
+    big = np.abs(fit.weights).max(axis=1, initial=0.0)
+    keep = big > PRUNE_RTOL * big.max(initial=0.0)
+    neurons, weights, index = fit.neurons[keep], fit.weights[keep], fit.block_index[keep]
+    Yhat = network_forward(blocks, neurons, weights, index, fit.intercept, activation)
+    objective = loss.value(Yhat, Y) + alpha * float(np.abs(weights).sum())
+    lower = fit.lower_bound
+    if neuron_set is not None:
+        duals = [loss.gradient(Yhat, Y)] + ([fit.theta] if fit.theta is not None else [])
+        lower = max([lower] + [
+            certified_lower_bound(blocks, Y, loss, activation, alpha, t, neuron_set,
+                                  fit_intercept)
+            for t in duals
+        ])
+    return neurons, weights, index, float(objective), float(min(lower, objective))
 
-        big = np.abs(fit.weights).max(axis=1, initial=0.0)
-        keep = big > PRUNE_RTOL * big.max(initial=0.0)
-        neurons, weights, index = fit.neurons[keep], fit.weights[keep], fit.block_index[keep]
-        Yhat = network_forward(blocks, neurons, weights, index, fit.intercept, activation)
-        objective = loss.value(Yhat, Y) + self.alpha * float(np.abs(weights).sum())
-        lower = fit.lower_bound
-        neuron_set = self._neuron_set()
-        if neuron_set is not None:
-            # Any dual point gives a valid bound: keep the best of the solver's
-            # own and the loss gradient at the recovered network.
-            duals = [loss.gradient(Yhat, Y)] + ([fit.theta] if fit.theta is not None else [])
-            lower = max([lower] + [
-                certified_lower_bound(blocks, Y, loss, activation, self.alpha, t, neuron_set,
-                                      self.fit_intercept)
-                for t in duals
-            ])
 
-        self._set_network(neurons, weights, index, fit.intercept)
-        self.solver_ = fit.solver
-        self.objective_ = float(objective)
-        self.lower_bound_ = float(min(lower, objective))
-        self.dual_gap_ = float(objective - self.lower_bound_)
-        self.n_iter_ = int(fit.n_iter)
-        gap = self.dual_gap_ / max(abs(self.objective_), 1e-12)
-        if self._warn_on_gap and gap > max(100 * self.tol, 1e-4):
-            warnings.warn(
-                f"Solver {fit.solver!r} stopped with status {fit.status!r} and a certified "
-                f"relative gap of {gap:.2e} (objective {self.objective_:.6g}, lower bound "
-                f"{self.lower_bound_:.6g}); the network may be suboptimal. Increase "
-                f"max_iter or try another solver.",
-                ConvergenceWarning,
-            )
-        return self
+class LiftedSolverMixin:
+    """Solver choice under the memory budget, and one adapter per solver."""
 
-    def _choose_solver(self, blocks, Y, loss=None):
-        smooth = loss is not None and loss.smooth
+    def _budget(self):
+        return self.memory_limit * 2**30
+
+    def _choose_solver(self, size, loss):
+        """The solver to run, checked against ``memory_limit`` before anything is built."""
+        budget = self._budget()
+        smooth = loss.smooth and self._constraint == "sphere"
+        lowrank_need = estimate_lowrank_bytes(size.n_rows, size.dims, size.n_outputs)
+        fitting = cvxpy_solvers_within(size.n_samples, size.n_rows, list(size.dims),
+                                       size.n_outputs, budget)
         if self.solver == "lowrank":
             if self._constraint != "sphere":
                 raise ValueError(
                     f"solver='lowrank' handles the sphere constraint only; "
                     f"{type(self).__name__} needs solver='cvxpy' or 'auto'."
                 )
+            if lowrank_need > budget:
+                self._refuse(size, "lowrank", lowrank_need, fitting, False)
             return "lowrank"
         if self.solver == "auto":
-            n, k = Y.shape
-            size = n * sum(b.dim**2 for b in blocks) * k
-            too_big = estimate_cvxpy_memory(n, [b.dim for b in blocks], k) \
-                > self.memory_limit * 2**30
+            solver = self._auto_solver(size, smooth, lowrank_need <= budget, fitting)
+            if solver is None:
+                self._refuse(size, "auto", lowrank_need, fitting, smooth)
+            return solver
+        if self.solver == "cvxpy" and not fitting:
+            need = estimate_cvxpy_bytes(size.n_samples, size.n_rows, list(size.dims),
+                                        size.n_outputs, self.cvxpy_solver)
+            self._refuse(size, "cvxpy", need, fitting, smooth and lowrank_need <= budget)
+        return self.solver
+
+    def _auto_solver(self, size, smooth, lowrank_fits, cvxpy_fitting):
+        """``solver="auto"``: cvxpy on small problems, lowrank past the crossover
+        (one block) or where no interior-point solver fits; None if nothing fits."""
+        entries = size.n_samples * sum(p * p for p in size.dims) * size.n_outputs
+        ip_fits = any(interior_point(s) for s in cvxpy_fitting)
+        if smooth and lowrank_fits and (not ip_fits or (
+                entries > LOWRANK_CROSSOVER and len(size.dims) == 1)):
             # Pooled multi-region problems (CNNs) stay with cvxpy while it fits:
             # measured on digits (2x2 regions, 10 outputs, alpha=1e-3), Clarabel
             # took 47 s where lowrank had not finished in 150 s.
-            if self._constraint == "sphere" and smooth and size > LOWRANK_CROSSOVER \
-                    and (len(blocks) == 1 or too_big):
-                return "lowrank"
+            return "lowrank"
+        if cvxpy_fitting:
             return "cvxpy"
-        return self.solver
+        return None
 
-    def _solve_lowrank(self, blocks, Y, loss, activation):
-        warm = None
-        if getattr(self, "warm_start", False) and hasattr(self, "hidden_weights_") \
-                and self.hidden_weights_.shape[1] == blocks[0].dim:
-            W = self.output_weights_
-            W = W[:, None] if W.ndim == 1 else W
-            if W.shape[1] == Y.shape[1]:
-                warm = (self.hidden_weights_, W, self._block_index,
-                        np.atleast_1d(self.intercept_))
-        res = solve_lifted_lowrank(
-            blocks, Y, loss, activation, self.alpha, fit_intercept=self.fit_intercept,
-            max_iter=self.max_iter, tol=max(self.tol, LOWRANK_MIN_TOL),
-            verbose=self.verbose > 1, random_state=self.random_state, warm_start=warm,
+    def _refuse(self, size, solver, need, fitting, lowrank_fits):
+        budget = self._budget()
+        alternatives = []
+        if solver != "lowrank" and lowrank_fits:
+            need_lr = estimate_lowrank_bytes(size.n_rows, size.dims, size.n_outputs)
+            alternatives.append(f"solver='lowrank' fits (about {format_bytes(need_lr)})")
+        if fitting and solver != "cvxpy":
+            alternatives.append(f"solver='cvxpy' with cvxpy_solver={fitting[0]!r} fits")
+        alternatives.append(f"memory_limit={need / 2**30 * 1.1:.3g} (GiB) would let "
+                            f"{'this solver' if solver != 'auto' else 'the exact solver'} run")
+        what = {"lowrank": "the lowrank solver (data and its first batch of neurons)",
+                "cvxpy": f"the exact SDP through cvxpy/{(self.cvxpy_solver or 'CLARABEL')}"
+                         f" (interior point: a dense KKT block per PSD cone, growing like "
+                         f"d^4)",
+                "auto": "the cheapest solver that handles this loss"}[solver]
+        raise ProblemTooLargeError(
+            f"{type(self).__name__}: {what} needs about {format_bytes(need)} for "
+            f"{size.describe()}, over the memory budget memory_limit={self.memory_limit:g} "
+            f"GiB ({format_bytes(budget)}). " + "; ".join(alternatives) + ". Reducing the "
+            "features (e.g. SRHTSketch) also helps."
         )
+
+    def _solve_lowrank(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+        warm = self._warm_network(blocks, Y, scale)
+        with warnings.catch_warnings():
+            # The estimator warns itself, with the gap of the pruned network.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = solve_lifted_lowrank(
+                blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
+                fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+                tol=max(self.tol, LOWRANK_MIN_TOL), verbose=self.verbose,
+                warm_start=warm, memory_limit=self._budget(),
+            )
         if self.verbose:
             print(f"[{type(self).__name__}] lowrank: status {res.status}, {res.n_rounds} "
                   f"rounds, {res.n_iter} L-BFGS iterations, {res.neurons.shape[0]} neurons, "
@@ -179,21 +228,36 @@ class BaseLiftedNetwork(BaseEstimator):
         return NetworkFit(
             res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_rounds,
             # res.theta is the loss gradient at this same network, which
-            # _fit_network certifies anyway: passing it would certify twice.
+            # certify_network certifies anyway: passing it would certify twice.
             status=res.status, solver="lowrank", theta=None, lower_bound=res.lower_bound,
         )
 
-    def _solve_cvxpy(self, blocks, Y, loss, activation):
+    def _warm_network(self, blocks, Y, scale):
+        """The previous network (in the solver's units) when ``warm_start`` asks for it."""
+        if not getattr(self, "warm_start", False) or not hasattr(self, "hidden_weights_"):
+            return None
+        if self.hidden_weights_.shape[1] != blocks[0].dim or \
+                self._block_index.max(initial=-1) >= len(blocks):
+            return None
+        W = self.output_weights_
+        W = W[:, None] if W.ndim == 1 else W
+        if W.shape[1] != Y.shape[1]:
+            return None
+        return (self.hidden_weights_, W / scale, self._block_index,
+                np.atleast_1d(self.intercept_) / scale)
+
+    def _solve_cvxpy(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
         with warnings.catch_warnings():
             # cvxpy's own "may be inaccurate" notice: the certificate decides.
             warnings.filterwarnings("ignore", message="Solution may be inaccurate")
             if self._constraint == "sphere":
                 warnings.filterwarnings("ignore", category=ConvergenceWarning)
             sol = solve_lifted_cvxpy(
-                blocks, Y, loss, activation, self.alpha, constraint=self._constraint,
-                fit_intercept=self.fit_intercept, cvxpy_solver=self.cvxpy_solver,
-                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose > 1,
-                memory_limit=self.memory_limit * 2**30,
+                blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
+                constraint=self._constraint, fit_intercept=self.fit_intercept,
+                cvxpy_solver=self.cvxpy_solver, max_iter=self.max_iter,
+                tol=min(self.tol, CVXPY_MAX_TOL), verbose=self.verbose > 1,
+                memory_limit=self._budget(),
             )
         if self.verbose:
             print(f"[{type(self).__name__}] cvxpy/{sol.solver}: status {sol.status}, "
@@ -207,6 +271,130 @@ class BaseLiftedNetwork(BaseEstimator):
             status=sol.status, solver=f"cvxpy/{sol.solver}", theta=sol.theta,
         )
 
+
+class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
+    """Parameters, validation and the all-or-nothing fit of the lifted-model estimators."""
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions(SOLVER_NAMES)],
+        "cvxpy_solver": [str, None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "memory_limit": [Interval(Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+    #: The neuron constraint of the lifted problem ("sphere" or "binary").
+    _constraint = "sphere"
+    #: Warn when the certified gap is large. Off where a gap is expected by
+    #: design (rounded quantized networks report it in optimality_gap_).
+    _warn_on_gap = True
+
+    def _neuron_set(self):
+        """The neuron set certifying the fit, or None when the solver certifies it.
+
+        Sign vectors (``_constraint="binary"``) are certified by their
+        estimator's solver, on the blocks it expands for the level set.
+        """
+        return Sphere() if self._constraint == "sphere" else None
+
+    # ----------------------------------------------------------- subclass hooks
+    def _make_blocks(self, X, geometry=None):
+        """Lifted blocks (see ``_solvers.lifted.lifted.LiftedBlock``) for samples X."""
+        raise NotImplementedError
+
+    def _problem_size(self, X, n_outputs, geometry=None):
+        """Sizes of the lifted problem, known before any block is built."""
+        return ProblemSize(X.shape[0], X.shape[0], (X.shape[1],), n_outputs)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_network(self, X, Y, loss_name, *, sample_weight=None, geometry=None, **fitted):
+        """Solve for encoded targets Y (n, k); commit the network and ``fitted`` on success."""
+        state = self._compute_network(X, Y, loss_name, sample_weight=sample_weight,
+                                      geometry=geometry)
+        state.update(fitted)
+        self._commit(state)
+        return self
+
+    def _compute_network(self, X, Y, loss_name, *, sample_weight=None, geometry=None):
+        """Everything a fit sets, as a dict; the estimator is not touched."""
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0), sample_weight)
+        activation = resolve_activation(self.activation)
+        solver = self._choose_solver(self._problem_size(X, Y.shape[1], geometry), loss)
+        blocks = self._make_blocks(X) if geometry is None else self._make_blocks(X, geometry)
+        _check_feature_scale(blocks)
+        scale, degree = self._target_scaling(Y, loss)
+        solve = getattr(self, f"_solve_{solver}")
+        if scale == 1.0:
+            fit, work_loss, work_alpha = solve(blocks, Y, loss, activation), loss, self.alpha
+        else:
+            # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
+            # penalty follows with alpha / s^(degree - 1): solve in tame units.
+            work_alpha = self.alpha / scale ** (degree - 1)
+            work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
+                                 sample_weight)
+            fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
+                        scale=scale)
+        neurons, weights, index, objective, lower = certify_network(
+            fit, blocks, Y / scale, work_loss, activation, work_alpha, self.fit_intercept,
+            self._neuron_set(),
+        )
+        gap = relative_gap(objective, lower)
+        if self._warn_on_gap and gap > max(2 * self.tol, LOWRANK_MIN_TOL):
+            warnings.warn(
+                f"Solver {fit.solver!r} stopped with status {fit.status!r} at a certified "
+                f"relative gap of {gap:.2e} (objective {objective * scale**degree:.6g}, lower "
+                f"bound {lower * scale**degree:.6g}, tol {self.tol:g}); the network may be "
+                f"suboptimal. Increase max_iter or try another solver.",
+                ConvergenceWarning,
+            )
+        return {
+            "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
+            "solver_": fit.solver,
+            "objective_": objective * scale**degree,
+            "lower_bound_": lower * scale**degree,
+            "dual_gap_": (objective - lower) * scale**degree,
+            "n_iter_": int(fit.n_iter),
+        }
+
+    def _target_scaling(self, Y, loss):
+        """``(s, degree)``: regression targets are solved as ``Y / s``.
+
+        The squared and Huber losses are homogeneous of degree 2 (Huber with
+        its threshold scaled too), the absolute loss of degree 1, so the
+        problem at ``Y / s`` with ``alpha / s^(degree - 1)`` has the optimum
+        scaled by ``1 / s^degree`` and output weights by ``1 / s``. Only used
+        outside a band of ordinary scales, and only where the solvers take
+        ``alpha`` from the caller (the sphere constraint).
+        """
+        degree = {"squared": 2, "huber": 2, "absolute": 1}.get(loss.name)
+        if degree is None or self._constraint != "sphere":
+            return 1.0, 1
+        Yc = Y - Y.mean(axis=0) if self.fit_intercept else Y
+        top = float(np.max(np.abs(Yc), initial=0.0))
+        if top == 0.0:
+            return 1.0, degree
+        s = top * float(np.sqrt(np.mean((Yc / top) ** 2)))
+        if not SCALE_LIMIT**-1 <= s <= SCALE_LIMIT:
+            raise ValueError(
+                f"The targets vary on a scale of {s:.1e}: outside [1e-100, 1e100] the "
+                f"objective of the network cannot be represented in double precision. "
+                f"Scale y (e.g. divide by its standard deviation) before fitting."
+            )
+        return (s, degree) if not TARGET_BAND**-1 <= s <= TARGET_BAND else (1.0, degree)
+
+    def _commit(self, state):
+        """Set every fitted attribute at once, after the whole fit succeeded."""
+        network = state.pop("_network")
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._set_network(*network)
+
     def _set_network(self, neurons, weights, block_index, intercept):
         self.hidden_weights_ = neurons
         self._block_index = block_index
@@ -217,6 +405,19 @@ class BaseLiftedNetwork(BaseEstimator):
         else:
             self.output_weights_ = weights
             self.intercept_ = np.asarray(intercept, dtype=float)
+
+    @contextlib.contextmanager
+    def _fit_transaction(self):
+        """Restore what input validation set (``n_features_in_``, ...) if the fit fails."""
+        saved = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_")
+                 if k in self.__dict__}
+        try:
+            yield
+        except BaseException:
+            for k in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(k, None)
+            self.__dict__.update(saved)
+            raise
 
     # --------------------------------------------------------------- predicting
     def _network_output(self, X):
@@ -233,6 +434,15 @@ class BaseLiftedNetwork(BaseEstimator):
     def _validate_X_y(self, X, y, **kwargs):
         return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
 
+
+def _check_feature_scale(blocks):
+    s = precondition_scale(blocks)
+    if not SCALE_LIMIT**-1 <= s <= SCALE_LIMIT:
+        raise ValueError(
+            f"The features have a typical row norm of {s:.1e}: outside [1e-100, 1e100] the "
+            f"quadratic activation overflows or vanishes in double precision. Scale X "
+            f"(e.g. StandardScaler) before fitting."
+        )
 
 
 def encode_classes(y, loss_name):
@@ -260,16 +470,25 @@ def encode_classes(y, loss_name):
 class LiftedRegressorMixin(RegressorMixin):
     """``predict`` and tags shared by the lifted-model regressors."""
 
+    def _fit_targets(self, X, y, sample_weight=None, geometry=None, **fitted):
+        """Encode real targets (one or several outputs) and fit the network."""
+        y = np.asarray(y, dtype=float)
+        Y = y[:, None] if y.ndim == 1 else y
+        return self._fit_network(X, Y, self.loss, sample_weight=sample_weight,
+                                 geometry=geometry, _single_output=y.ndim == 1, **fitted)
+
     def predict(self, X):
         """Network output.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted targets.
         """
         out = self._network_output(X)
         return out[:, 0] if self._single_output else out
@@ -284,19 +503,44 @@ class LiftedRegressorMixin(RegressorMixin):
 class LiftedClassifierMixin(ClassifierMixin):
     """Label encoding and the prediction surface of the lifted-model classifiers."""
 
-    def _fit_labels(self, X, y):
+    def _fit_labels(self, X, y, sample_weight=None, geometry=None, **fitted):
         """Encode ``y`` for ``self.loss`` and fit the network."""
-        self.classes_, Y, loss_name = encode_classes(y, self.loss)
-        self._single_output = Y.shape[1] == 1
-        return self._fit_network(X, Y, loss_name)
+        classes, Y, loss_name = encode_classes(y, self.loss)
+        extra = {} if sample_weight is None and geometry is None else {
+            "sample_weight": sample_weight, "geometry": geometry}
+        return self._fit_network(X, Y, loss_name, classes_=classes,
+                                 _single_output=Y.shape[1] == 1, **extra, **fitted)
 
     def decision_function(self, X):
-        """Network output: (n_samples,) for two classes, else (n_samples, n_classes)."""
+        """Network output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column for two classes (positive favours ``classes_[1]``),
+            else one per class.
+        """
         out = self._network_output(X)
         return out[:, 0] if self._single_output else out
 
     def predict(self, X):
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Predicted classes.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]
@@ -307,7 +551,18 @@ class LiftedClassifierMixin(ClassifierMixin):
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Class probabilities (logistic loss only): sigmoid or softmax of the output."""
+        """Class probabilities (logistic loss only): sigmoid or softmax of the output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
@@ -316,5 +571,16 @@ class LiftedClassifierMixin(ClassifierMixin):
 
     @available_if(_has_proba)
     def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``."""
+        """Logarithm of ``predict_proba``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
         return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))

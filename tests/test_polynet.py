@@ -230,11 +230,11 @@ def test_iteration_limit_warns_with_status(planted):
 
 def test_pipeline_gridsearch_clone_pickle_reproducible(planted):
     X, y = planted
-    pipe = make_pipeline(StandardScaler(), ConvexPolyNetRegressor(random_state=0))
+    pipe = make_pipeline(StandardScaler(), ConvexPolyNetRegressor())
     search = GridSearchCV(pipe, {"convexpolynetregressor__alpha": [1e-3, 1e-1]}, cv=2)
     search.fit(X, y)
     assert search.best_params_["convexpolynetregressor__alpha"] in (1e-3, 1e-1)
-    model = ConvexPolyNetRegressor(alpha=1e-2, random_state=0).fit(X, y)
+    model = ConvexPolyNetRegressor(alpha=1e-2).fit(X, y)
     again = clone(model).fit(X, y)
     np.testing.assert_array_equal(model.predict(X), again.predict(X))
     restored = pickle.loads(pickle.dumps(model))

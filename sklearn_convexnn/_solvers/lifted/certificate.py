@@ -28,6 +28,7 @@ __all__ = [
     "feasible_dual",
     "into_dual_domain",
     "network_from_lifted",
+    "relative_gap",
     "rescaled_bound",
     "sphere_lower_bound",
 ]
@@ -58,10 +59,15 @@ def certified_lower_bound(blocks, Y, loss, activation, alpha, theta, neuron_set=
 
 
 def feasible_dual(theta, Y, loss, fit_intercept=True):
-    """Centre ``theta`` (free intercept) and pull it into the conjugate's domain."""
+    """Centre ``theta`` (free intercept) and pull it into the conjugate's domain.
+
+    Centring removes each column's sum in proportion to the sample weights
+    (plain mean removal without weights), so rows of zero weight keep the
+    zero the conjugate's domain demands of them.
+    """
     theta = np.array(theta, dtype=float)
     if fit_intercept:
-        theta -= theta.mean(axis=0, keepdims=True)
+        theta -= loss.sample_coef(Y) * theta.sum(axis=0, keepdims=True)
     return into_dual_domain(theta, Y, loss)
 
 
@@ -75,6 +81,19 @@ def rescaled_bound(theta, dual_norm, alpha, Y, loss):
     if dual_norm > alpha:
         theta = theta * (alpha / dual_norm)
     return -loss.conjugate(theta, Y), theta
+
+
+def relative_gap(objective, lower_bound):
+    """``(objective - lower_bound) / |objective|``, safe at any scale.
+
+    No floor on the denominator beyond the smallest normal float: a
+    ``1e-12`` floor would call any gap of a problem whose objective is
+    below it "closed".
+    """
+    gap = max(objective - lower_bound, 0.0)
+    if gap == 0.0:
+        return 0.0
+    return gap / max(abs(objective), np.finfo(float).tiny)
 
 
 def sphere_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=True):

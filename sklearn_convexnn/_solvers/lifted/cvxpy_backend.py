@@ -14,13 +14,15 @@ import numpy as np
 from ...exceptions import ProblemTooLargeError, SolverFailedError
 from ..shared.cvxpy_solve import SOLVERS, solve_cvxpy
 from ..shared.cvxpy_solve import solver_order as _solver_order
-from .lifted import precondition_scale
+from .lifted import precondition_scale, scale_blocks
+from .memory import estimate_cvxpy_bytes, format_bytes
 from .neuron_sets import get_neuron_set
 
 __all__ = [
     "LiftedSolution",
     "ProblemTooLargeError",
     "SolverFailedError",
+    "cvxpy_solvers_within",
     "estimate_cvxpy_memory",
     "solve_lifted_cvxpy",
 ]
@@ -45,15 +47,10 @@ class LiftedSolution:
     log: list = field(default_factory=list)
 
 
-def estimate_cvxpy_memory(n_samples, dims, n_outputs):
-    """Bytes the cvxpy path needs, from the dense lifted data it carries.
-
-    The lifted design of a block is (n, p^2) dense; cvxpy holds it once per
-    output in its canonical form and converts it to a sparse (CSC) copy for
-    the solver, about three 8-byte copies per entry plus 4-byte indices.
-    """
-    entries = sum(n_samples * p * p for p in dims) * n_outputs
-    return int(entries * 8 * 4.5)
+def estimate_cvxpy_memory(n_samples, dims, n_outputs, cvxpy_solver=None, n_rows=None):
+    """Bytes the cvxpy path allocates (see ``memory.estimate_cvxpy_bytes``)."""
+    return estimate_cvxpy_bytes(n_samples, n_samples if n_rows is None else n_rows, dims,
+                                n_outputs, cvxpy_solver)
 
 
 def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere",
@@ -80,7 +77,8 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     max_iter, tol : solver limits.
     verbose : bool
     memory_limit : int
-        Bytes; a bigger problem is refused before it is built.
+        Bytes; only the solvers whose estimate (``memory.py``) fits are
+        tried, and a problem no solver fits is refused before it is built.
 
     Returns
     -------
@@ -91,20 +89,23 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     neuron_set = get_neuron_set(constraint)
     n, k = Y.shape
     dims = [b.dim for b in blocks]
-    need = estimate_cvxpy_memory(n, dims, k)
-    if need > memory_limit:
+    fitting = cvxpy_solvers_within(n, blocks[0].P.shape[0], dims, k, memory_limit)
+    if not fitting:
+        need = estimate_cvxpy_memory(n, dims, k, cvxpy_solver, blocks[0].P.shape[0])
         raise ProblemTooLargeError(
             f"The exact SDP for n_samples={n}, lifted size {max(dims) + 1}, {k} output(s) "
-            f"and {len(blocks)} block(s) needs about {need / 2**30:.1f} GiB, over the "
-            f"memory budget of {memory_limit / 2**30:.1f} GiB. Use solver='auto' or the "
-            f"fast first-order solver, reduce the features (e.g. SRHTSketch), or raise "
-            f"memory_limit."
+            f"and {len(blocks)} block(s) needs about {format_bytes(need)} with "
+            f"{(cvxpy_solver or 'CLARABEL').upper()} (interior point: a dense KKT block of "
+            f"size (p+1)(p+2)/2 squared per PSD cone), over the memory budget of "
+            f"{format_bytes(memory_limit)}, and no installed cvxpy solver fits it. Use "
+            f"solver='lowrank' (smooth losses), reduce the features (e.g. SRHTSketch), or "
+            f"raise memory_limit."
         )
 
     s = precondition_scale(blocks)
     a, b, c = activation
     act = (a * s * s, b * s, c)
-    scaled = [blk.scaled(1.0 / s) for blk in blocks]
+    scaled = scale_blocks(blocks, 1.0 / s)
 
     Zvars = [[(cp.Variable((p + 1, p + 1), PSD=True), cp.Variable((p + 1, p + 1), PSD=True))
               for p in dims] for _ in range(k)]
@@ -130,6 +131,7 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     out = solve_cvxpy(
         problem, cone="psd", first=cvxpy_solver, max_iter=max_iter, tol=tol, verbose=verbose,
         check=lambda _: Yhat.value is not None, what="the lifted SDP", stacklevel=3,
+        only=fitting,
     )
     Z = [[(Zp.value, Zm.value) for Zp, Zm in row] for row in Zvars]
     # cvxpy's dual for ``Yhat == E`` is minus the loss gradient at the optimum.
@@ -139,6 +141,12 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
         Z=Z, intercept=b0, theta=theta, value=out.value, status=out.cvxpy_status,
         solver=out.solver, n_iter=out.n_iter, log=out.log,
     )
+
+
+def cvxpy_solvers_within(n_samples, n_rows, dims, n_outputs, memory_limit):
+    """Installed SDP solvers whose memory estimate fits ``memory_limit`` bytes."""
+    return [name for name in _solver_order(None, "psd")
+            if estimate_cvxpy_bytes(n_samples, n_rows, dims, n_outputs, name) <= memory_limit]
 
 
 def solver_order(first, capable=("CLARABEL", "SCS", "MOSEK")):

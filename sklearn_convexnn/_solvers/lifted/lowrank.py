@@ -39,10 +39,12 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .certificate import feasible_dual, rescaled_bound
-from .lifted import block_outputs, precondition_scale
+from ...exceptions import SolverFailedError
+from .certificate import feasible_dual, relative_gap, rescaled_bound
+from .lifted import block_outputs, precondition_scale, scale_blocks
 from .lowrank_network import Network, signed_scatter
 from .lowrank_polish import Path, lbfgs
+from .memory import estimate_lowrank_bytes
 from .neuron_sets import constant_fit
 from .trust_region import trust_region_max
 
@@ -87,8 +89,8 @@ class LowRankResult:
 
 
 def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=True,
-                         max_iter=500, tol=1e-6, verbose=False, random_state=None,
-                         warm_start=None):
+                         max_iter=500, tol=1e-6, verbose=0, random_state=None,
+                         warm_start=None, memory_limit=None):
     """Solve the lifted sphere problem by L-BFGS-B on neurons plus exact pricing.
 
     Parameters
@@ -110,11 +112,17 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
         (up to 3200) when pricing found no new neuron.
     tol : float
         Target relative certified gap ``(objective - lower_bound) / |objective|``.
-    verbose : bool
-    random_state : None, int or RandomState
-        Accepted for a uniform interface; the solver is deterministic.
+    verbose : int
+        At 1 or more, one line per round: round, objective, certified lower
+        bound, relative gap, active width (neurons), dual violation / alpha.
+    random_state : None
+        Ignored (the solver is deterministic); kept for old callers.
     warm_start : tuple (neurons, weights, block_index, intercept) or None
         A previous network (e.g. at a nearby ``alpha``) to start from.
+    memory_limit : float or None
+        Bytes. The active width grows only while its pre-activation arrays
+        fit (``memory.estimate_lowrank_bytes``); reaching the budget ends the
+        solve with status "memory_limit" and the certified gap so far.
 
     Returns
     -------
@@ -144,9 +152,10 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
     k = Y.shape[1]
     s = precondition_scale(blocks)
     a, b, c = activation
-    problem = _Problem([blk.scaled(1.0 / s) for blk in blocks], Y, loss,
+    problem = _Problem(scale_blocks(blocks, 1.0 / s), Y, loss,
                        (a * s * s, b * s, c), float(alpha), bool(fit_intercept))
     dims = [blk.dim for blk in blocks]
+    n_rows = blocks[0].P.shape[0]
     if warm_start is not None:
         net = Network.from_network(*warm_start, dims=dims)
         if not fit_intercept:
@@ -174,16 +183,25 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
         cert = problem.certify(net)
         if best is None or cert.lower_bound > best.lower_bound:
             best = cert
-        gap = (cert.objective - best.lower_bound) / max(abs(cert.objective), 1e-12)
+        if not np.isfinite(cert.objective):
+            raise SolverFailedError(
+                f"The lowrank solver reached a non-finite objective ({cert.objective}) in "
+                f"round {n_rounds}; scale the features and targets, or use solver='cvxpy'."
+            )
+        gap = relative_gap(cert.objective, best.lower_bound)
         if verbose:
-            print(f"[lowrank] round {n_rounds}: {net.size} neurons, {n_iter} L-BFGS "
-                  f"iterations, objective {cert.objective:.10g}, lower bound "
-                  f"{best.lower_bound:.10g}, relative gap {gap:.2e}, dual violation/alpha "
-                  f"{cert.violation / max(alpha, 1e-300):.6f}")
+            print(f"[lowrank] iteration {n_rounds:4d}  objective {cert.objective:.10g}  "
+                  f"bound {best.lower_bound:.10g}  gap {gap:.2e}  width {net.size}  "
+                  f"(L-BFGS steps {n_iter}, dual violation/alpha "
+                  f"{cert.violation / max(alpha, 1e-300):.4f})")
         if gap <= tol:
             status = "optimal"
             break
         if n_rounds >= max_iter:
+            break
+        if memory_limit is not None and estimate_lowrank_bytes(
+                n_rows, dims, k, width=net.size + len(cert.candidates)) > memory_limit:
+            status = "memory_limit"
             break
         if net.add(problem.initial_neurons(net, cert.candidates)):
             # Strong newcomers reshape the fit: price again soon. Weak ones
@@ -210,7 +228,8 @@ def solve_lifted_lowrank(blocks, Y, loss, activation, alpha, *, fit_intercept=Tr
         warnings.warn(
             f"The lowrank solver stopped with status {status!r} after {n_iter} L-BFGS "
             f"iterations ({n_rounds} rounds) at a certified relative gap of {gap:.2e} "
-            f"(target {tol:.1e}); increase max_iter.",
+            f"(target {tol:.1e}); "
+            + ("raise memory_limit." if status == "memory_limit" else "increase max_iter."),
             ConvergenceWarning, stacklevel=2,
         )
     neurons, weights, block_index = net.as_network()

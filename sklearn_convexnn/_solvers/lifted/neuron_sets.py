@@ -68,8 +68,8 @@ class NeuronSet:
         k = Y.shape[1]
         pred = constant_fit(Y, loss) if fit_intercept else np.zeros(k)
         R = loss.gradient(np.tile(pred, (Y.shape[0], 1)), Y)
-        if fit_intercept:
-            R = R - R.mean(axis=0, keepdims=True)
+        if fit_intercept:  # exact at the optimum; removes rounding
+            R = R - loss.sample_coef(Y) * R.sum(axis=0, keepdims=True)
         return float(np.max(self.dual_norm(blocks, R, activation), initial=0.0))
 
     def __repr__(self):
@@ -156,19 +156,20 @@ def get_neuron_set(neuron_set):
 def constant_fit(Y, loss):
     """Best constant prediction (k,) for each output: the intercept-only fit.
 
-    Closed forms for the squared, absolute, logistic and multinomial losses;
-    a bounded scalar minimization for Huber; for the hinge loss a minimizer
-    of the piecewise-linear objective over its breakpoints.
+    Closed forms (with the loss's sample weights) for the squared, absolute,
+    logistic and multinomial losses; a bounded scalar minimization for Huber
+    and hinge.
     """
     Y = np.asarray(Y, dtype=float)
+    c = loss.sample_coef(Y)
     name = loss.name
     if name == "multinomial":
-        return np.log(np.clip(Y.mean(axis=0), 1e-12, None))
+        return np.log(np.clip(np.sum(c * Y, axis=0), 1e-12, None))
     if name == "logistic":
-        p = np.clip((Y > 0).mean(axis=0), 1e-12, 1 - 1e-12)
+        p = np.clip(np.sum(c * (Y > 0), axis=0), 1e-12, 1 - 1e-12)
         return np.log(p / (1 - p))
     if name == "absolute":
-        return np.median(Y, axis=0)
+        return np.array([_weighted_median(Y[:, o], c[:, 0]) for o in range(Y.shape[1])])
     if name in ("huber", "hinge"):
         from scipy.optimize import minimize_scalar
 
@@ -184,4 +185,10 @@ def constant_fit(Y, loss):
                                   options={"xatol": 1e-12 * max(1.0, hi - lo)})
             out[o] = res.x
         return out
-    return Y.mean(axis=0)
+    return np.sum(c * Y, axis=0)
+
+
+def _weighted_median(v, w):
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, 0.5 * cum[-1])])

@@ -60,8 +60,10 @@ def relu_pooled_output(P, pool, w):
     return np.asarray(pool @ np.maximum(P @ np.asarray(w, dtype=float), 0.0)).ravel()
 
 
-def relu_anchor(P, pool, y):
+def relu_anchor(P, pool, y, weights=None):
     """The Stein anchor ``Cov(s)^+ Cov(s, y)`` with ``s = pool @ P`` (see module doc).
+
+    ``weights`` (n,), if given, weigh the samples of the covariances.
 
     Examples
     --------
@@ -75,13 +77,16 @@ def relu_anchor(P, pool, y):
     array([ 0.6, -0.8])
     """
     S = np.asarray(pool @ P)
-    S = S - S.mean(axis=0)
-    yc = np.asarray(y, dtype=float) - np.mean(y)
-    return np.linalg.lstsq(S, yc, rcond=None)[0]
+    y = np.asarray(y, dtype=float)
+    c = np.full(len(y), 1.0 / len(y)) if weights is None else np.asarray(weights) / np.sum(weights)
+    S = S - c @ S
+    yc = y - c @ y
+    root = np.sqrt(c)
+    return np.linalg.lstsq(S * root[:, None], yc * root, rcond=None)[0]
 
 
 def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_solver=None,
-                          max_iter=None, tol=None, verbose=False):
+                          max_iter=None, tol=None, verbose=False, sample_weight=None):
     """Maximize the anchor over the filters that do not overshoot the targets.
 
     Parameters
@@ -105,6 +110,10 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         (``shared.cvxpy_solve``).
     max_iter, tol : solver limits (None keeps the solver's defaults).
     verbose : bool
+    sample_weight : ndarray of shape (n,) or None
+        Weights of the samples' slack terms (normalized by their sum, in
+        place of ``1 / n``); with hard constraints a zero weight drops the
+        sample's constraint and any positive weight keeps it.
 
     Returns
     -------
@@ -138,7 +147,20 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         )
     if slack_weight is not None and not slack_weight > 0:
         raise ValueError(f"slack_weight must be positive or None; got {slack_weight!r}.")
-    w0 = relu_anchor(P, pool, y) if anchor is None else np.asarray(anchor, dtype=float).ravel()
+    if not np.all(np.isfinite(P)) or not np.all(np.isfinite(y)):
+        raise ValueError("The patches and targets of the ReLU relaxation must be finite.")
+    coef = np.full(n, 1.0 / n)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=float)
+        coef = sample_weight / sample_weight.sum()
+        keep = coef > 0
+        if not np.all(keep):
+            pool, y, coef = pool[keep], y[keep], coef[keep]
+            n = y.shape[0]
+    if anchor is None:
+        w0 = relu_anchor(P, pool, y, coef)
+    else:
+        w0 = np.asarray(anchor, dtype=float).ravel()
     if w0.shape != (p,) or not np.all(np.isfinite(w0)):
         raise ValueError(f"anchor must be a finite vector of length {p}; got shape {w0.shape}.")
     norm = np.linalg.norm(w0)
@@ -159,7 +181,7 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         xi = cp.Variable(n)
         constraints.append(pool @ t <= y / sy + xi)
         # In the scaled units <w0, w> and xi both move by 1/sy (times sx for w).
-        objective = objective - slack_weight * sy * sx / (2 * n) * cp.sum_squares(xi)
+        objective = objective - slack_weight * sy * sx / 2 * (coef @ cp.square(xi))
     problem = cp.Problem(cp.Maximize(objective), constraints)
 
     out = solve_cvxpy(

@@ -112,7 +112,7 @@ class CvxpyOutcome:
     problem: object = None
 
 
-def solver_order(first=None, cone="psd"):
+def solver_order(first=None, cone="psd", only=None):
     """Installed solvers able to take ``cone``, in fallback order, ``first`` leading.
 
     Parameters
@@ -121,6 +121,8 @@ def solver_order(first=None, cone="psd"):
         The caller's choice (case-insensitive); must be installed.
     cone : {"lp", "soc", "exp", "psd"}
         The hardest cone of the problem.
+    only : collection of str or None
+        Restrict to these solvers (e.g. those that fit the memory budget).
 
     Returns
     -------
@@ -129,7 +131,8 @@ def solver_order(first=None, cone="psd"):
     import cvxpy as cp
 
     installed = set(cp.installed_solvers())
-    usable = [s for s, spec in SOLVERS.items() if s in installed and cone in spec.cones]
+    usable = [s for s, spec in SOLVERS.items() if s in installed and cone in spec.cones
+              and (only is None or s in only)]
     if first is None:
         return usable
     first = str(first).upper()
@@ -138,11 +141,14 @@ def solver_order(first=None, cone="psd"):
             f"cvxpy solver {first!r} is not installed; installed solvers for this problem: "
             f"{usable}."
         )
+    if only is not None and first not in only:
+        return usable
     return [first] + [s for s in usable if s != first]
 
 
 def solve_cvxpy(problem, *, cone="psd", first=None, max_iter=None, tol=None, verbose=False,
-                terminal=(), check=None, what="the problem", warn=True, stacklevel=3):
+                terminal=(), check=None, what="the problem", warn=True, stacklevel=3,
+                only=None):
     """Solve a cvxpy problem with the first installed solver that succeeds.
 
     Parameters
@@ -154,6 +160,9 @@ def solve_cvxpy(problem, *, cone="psd", first=None, max_iter=None, tol=None, ver
         The hardest cone in the problem; picks the solvers that can take it.
     first : str or None
         Solver to try first (e.g. the estimator's ``cvxpy_solver``).
+    only : collection of str or None
+        Never try other solvers than these (e.g. the ones whose memory
+        estimate fits the budget).
     max_iter, tol : int, float or None
         Iteration limit and tolerance, passed in each solver's own option
         names (``SOLVERS``); None keeps the solver's defaults.
@@ -185,7 +194,7 @@ def solve_cvxpy(problem, *, cone="psd", first=None, max_iter=None, tol=None, ver
     import cvxpy as cp
 
     log = []
-    for name in solver_order(first, cone):
+    for name in solver_order(first, cone, only):
         spec = SOLVERS.get(name) or SolverSpec(name, "max_iters", (), frozenset())
         prob = problem(spec) if callable(problem) else problem
         try:
