@@ -74,6 +74,9 @@ CVXPY_MAX_TOL = 1e-7
 #: Feature or target scales outside [1/SCALE_LIMIT, SCALE_LIMIT] are refused:
 #: the quadratic activation would overflow or vanish in double precision.
 SCALE_LIMIT = 1e100
+#: Targets are refused outside [1/TARGET_LIMIT, TARGET_LIMIT]: the
+#: objective (degree 2 in y) must stay a normal double.
+TARGET_LIMIT = 1e152
 #: Regression targets whose scale leaves [1/TARGET_BAND, TARGET_BAND] are
 #: rescaled before the solve (the problem is invariant, see ``_target_scaling``).
 TARGET_BAND = 1e3
@@ -167,7 +170,9 @@ class LiftedSolverMixin:
             if solver is None:
                 self._refuse(size, "auto", lowrank_need, fitting, smooth)
             return solver
-        if self.solver == "cvxpy" and not fitting:
+        explicit = self.cvxpy_solver is not None and str(self.cvxpy_solver).upper()
+        if self.solver == "cvxpy" and (not fitting or (explicit and explicit not in fitting
+                                                       and explicit in _installed())):
             need = estimate_cvxpy_bytes(size.n_samples, size.n_rows, list(size.dims),
                                         size.n_outputs, self.cvxpy_solver)
             self._refuse(size, "cvxpy", need, fitting, smooth and lowrank_need <= budget)
@@ -194,7 +199,7 @@ class LiftedSolverMixin:
         if solver != "lowrank" and lowrank_fits:
             need_lr = estimate_lowrank_bytes(size.n_rows, size.dims, size.n_outputs)
             alternatives.append(f"solver='lowrank' fits (about {format_bytes(need_lr)})")
-        if fitting and solver != "cvxpy":
+        if fitting:
             alternatives.append(f"solver='cvxpy' with cvxpy_solver={fitting[0]!r} fits")
         alternatives.append(f"memory_limit={need / 2**30 * 1.1:.3g} (GiB) would let "
                             f"{'this solver' if solver != 'auto' else 'the exact solver'} run")
@@ -380,9 +385,9 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         if top == 0.0:
             return 1.0, degree
         s = top * float(np.sqrt(np.mean((Yc / top) ** 2)))
-        if not SCALE_LIMIT**-1 <= s <= SCALE_LIMIT:
+        if not TARGET_LIMIT**-1 <= s <= TARGET_LIMIT:
             raise ValueError(
-                f"The targets vary on a scale of {s:.1e}: outside [1e-100, 1e100] the "
+                f"The targets vary on a scale of {s:.1e}: outside [1e-152, 1e152] the "
                 f"objective of the network cannot be represented in double precision. "
                 f"Scale y (e.g. divide by its standard deviation) before fitting."
             )
@@ -433,6 +438,12 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
 
     def _validate_X_y(self, X, y, **kwargs):
         return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
+
+
+def _installed():
+    import cvxpy as cp
+
+    return set(cp.installed_solvers())
 
 
 def _check_feature_scale(blocks):
