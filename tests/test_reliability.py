@@ -243,3 +243,13 @@ def test_sample_weight_two_equals_a_repeated_row():
         b = ConvexPolyNetRegressor(solver=solver, tol=1e-8).fit(Xd, yd)
         assert a.objective_ == pytest.approx(b.objective_, rel=1e-6)
         np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-4)
+
+
+def test_zero_weights_keep_the_certificate_tight():
+    """Rows of zero weight: the solver's dual rounding there must not spoil the bound."""
+    X, y = make_planted_polynet(45, 3, 2, noise=0.1, random_state=4)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    w = np.random.default_rng(0).integers(0, 3, 45).astype(float)
+    clf = ConvexPolyNetClassifier(loss="hinge", solver="cvxpy", tol=1e-8).fit(
+        X, labels, sample_weight=w)
+    assert clf.dual_gap_ <= 1e-4 * clf.objective_

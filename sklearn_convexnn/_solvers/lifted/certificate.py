@@ -66,8 +66,10 @@ def feasible_dual(theta, Y, loss, fit_intercept=True):
     zero the conjugate's domain demands of them.
     """
     theta = np.array(theta, dtype=float)
+    coef = loss.sample_coef(Y)
+    theta[coef[:, 0] == 0] = 0.0  # a solver's rounding there is outside the domain
     if fit_intercept:
-        theta -= loss.sample_coef(Y) * theta.sum(axis=0, keepdims=True)
+        theta -= coef * theta.sum(axis=0, keepdims=True)
     return into_dual_domain(theta, Y, loss)
 
 
