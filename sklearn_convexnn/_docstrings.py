@@ -34,7 +34,7 @@ COMMON_PARAMS_DOC = """
         the interior-point solver would not fit ``memory_limit``, and
         "cvxpy" otherwise.
     cvxpy_solver : str, default=None
-        cvxpy solver to try first ("CLARABEL", "SCS", "MOSEK"); ``None`` means
+        The cvxpy solver to try first ("CLARABEL", "SCS", "MOSEK"); ``None`` means
         Clarabel. When it fails, the other installed SDP solvers that fit
         ``memory_limit`` are tried and a warning names the one that
         succeeded.

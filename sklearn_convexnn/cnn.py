@@ -232,9 +232,9 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
     }
 
     def __init__(self, *, image_shape=None, patch_shape=None, stride=1, pooling="average",
-                 pool_regions=None, formulation="sdp", loss="squared", alpha=1e-2,
-                 activation="relu-approx", fit_intercept=True, huber_delta=1.0,
-                 anchor="auto", slack_weight=None, solver="auto", cvxpy_solver=None,
+                 pool_regions=None, formulation="sdp", loss="squared", huber_delta=1.0,
+                 anchor="auto", slack_weight=None, alpha=1e-2, activation="relu-approx",
+                 fit_intercept=True, solver="auto", cvxpy_solver=None,
                  max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0,
                  random_state="deprecated", warm_start=False):
         self.image_shape = image_shape
@@ -472,7 +472,7 @@ class ReLURelaxationCNNRegressor(RegressorMixin, BaseEstimator):
         9x9 images, 3x3 patches, noise 0.02: filter error 0.53 at 10, 0.04
         at 1e3, 0.25 at 1e5). Choose it by cross-validation.
     cvxpy_solver : str, default=None
-        cvxpy solver to try first (Clarabel by default; "ECOS" and "SCS"
+        The cvxpy solver to try first (Clarabel by default; "ECOS" and "SCS"
         also take it); on failure the other installed solvers follow.
     max_iter : int, default=None
         Iteration limit of the cvxpy solver (None: its default).

@@ -118,8 +118,8 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, loss="squared", alpha=1e-2, activation="relu-approx",
-                 fit_intercept=True, huber_delta=1.0, solver="auto", cvxpy_solver=None,
+    def __init__(self, *, loss="squared", huber_delta=1.0, alpha=1e-2,
+                 activation="relu-approx", fit_intercept=True, solver="auto", cvxpy_solver=None,
                  max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0, random_state="deprecated",
                  warm_start=False):
         self.loss = loss
