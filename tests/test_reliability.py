@@ -253,3 +253,29 @@ def test_zero_weights_keep_the_certificate_tight():
     clf = ConvexPolyNetClassifier(loss="hinge", solver="cvxpy", tol=1e-8).fit(
         X, labels, sample_weight=w)
     assert clf.dual_gap_ <= 1e-4 * clf.objective_
+
+
+def test_decomposition_survives_huge_entries():
+    from sklearn_convexnn._solvers.lifted.decomposition import rank_one_decomposition
+
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(3, 4))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    lifted = np.hstack([U, np.ones((3, 1))])
+    Z = 1e200 * (lifted.T * [1.0, 2.0, 3.0]) @ lifted
+    with np.errstate(over="raise"):
+        Ys = rank_one_decomposition(Z)
+    np.testing.assert_allclose(Ys.T @ Ys, Z, rtol=1e-8, atol=1e-8 * np.abs(Z).max())
+
+
+def test_cnn_warm_start_continues_from_the_previous_network():
+    from sklearn_convexnn.datasets import make_planted_cnn
+
+    X, y = make_planted_cnn(80, (6, 6), (2, 2), stride=2, random_state=0)
+    kw = {"image_shape": (6, 6), "patch_shape": (2, 2), "stride": 2, "solver": "lowrank",
+          "tol": 1e-6}
+    cold = ConvexCNNRegressor(alpha=5e-3, **kw).fit(X, y)
+    warm = ConvexCNNRegressor(alpha=1e-2, warm_start=True, **kw).fit(X, y)
+    warm.set_params(alpha=5e-3).fit(X, y)
+    assert warm.objective_ == pytest.approx(cold.objective_, rel=1e-5)
+    assert warm.n_iter_ <= cold.n_iter_
