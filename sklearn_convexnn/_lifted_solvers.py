@@ -130,7 +130,10 @@ class LiftedSolverMixin:
         if self.solver == "auto":
             solver = self._auto_solver(size, smooth, lowrank_need <= budget, fitting)
             if solver is None:
-                self._refuse(size, "auto", lowrank_need, fitting, smooth)
+                need = lowrank_need if smooth else min(
+                    estimate_cvxpy_bytes(size.n_samples, size.n_rows, list(size.dims),
+                                         size.n_outputs, name) for name in ("CLARABEL", "SCS"))
+                self._refuse(size, "auto", need, fitting, False)
             return solver
         explicit = self.cvxpy_solver is not None and str(self.cvxpy_solver).upper()
         if self.solver == "cvxpy" and (not fitting or (explicit and explicit not in fitting
@@ -164,7 +167,7 @@ class LiftedSolverMixin:
         if fitting:
             alternatives.append(f"solver='cvxpy' with cvxpy_solver={fitting[0]!r} fits")
         alternatives.append(f"memory_limit={need / 2**30 * 1.1:.3g} (GiB) would let "
-                            f"{'this solver' if solver != 'auto' else 'the exact solver'} run")
+                            f"{'this solver' if solver != 'auto' else 'that solver'} run")
         what = {"lowrank": "the lowrank solver (data and its first batch of neurons)",
                 "cvxpy": f"the exact SDP through cvxpy/{(self.cvxpy_solver or 'CLARABEL')}"
                          f" (interior point: a dense KKT block per PSD cone, growing like "
