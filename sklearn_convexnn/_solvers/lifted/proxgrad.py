@@ -59,7 +59,8 @@ from sklearn.exceptions import ConvergenceWarning
 from .certificate import network_from_lifted
 from .lifted import LiftedBlock
 
-__all__ = ["PROXGRAD_LOSSES", "ProxGradResult", "solve_lifted_proxgrad"]
+__all__ = ["PROXGRAD_LOSSES", "ProxGradResult", "estimate_proxgrad_bytes",
+           "solve_lifted_proxgrad"]
 
 #: Losses with a Lipschitz gradient, and that curvature bound (per sample).
 PROXGRAD_LOSSES = {"squared": 1.0, "huber": 1.0, "logistic": 0.25, "multinomial": 0.5}
@@ -76,6 +77,21 @@ CHECK_EVERY = 5
 POLISH_AFTER = 100
 #: Eigenvalues of a final matrix below this fraction of its largest are dropped.
 RANK_RTOL = 1e-9
+
+
+def estimate_proxgrad_bytes(n_samples, n_rows, dims, n_outputs):
+    """Bytes proxgrad allocates beyond the data: its matrices and features.
+
+    The whitened rows (one copy per block), the explicit lifted features when
+    they fit ``EXPLICIT_BYTES``, and a few copies of the (k, R, 2, q, q)
+    iterates.
+    """
+    R, q = len(dims), max(dims) + 1
+    h = q * (q + 1) // 2
+    explicit = 8 * n_samples * R * h
+    rows = 8 * n_rows * (q - 1) * R
+    return int(rows + (explicit if explicit <= EXPLICIT_BYTES else 0)
+               + 8 * 8 * n_outputs * R * 2 * q * q)
 
 
 @dataclass
