@@ -45,9 +45,28 @@ sigma_r(u)| <= alpha``, which is bounded by a batched trust-region dual
 gives a certified lower bound at no extra data pass. The solver stops when
 ``(objective - bound) / |objective| <= tol``.
 
+With explicit lifted features (pooled CNN patches: the features are tiny,
+``n x regions x q (q + 1) / 2``, but their pixel products are nearly
+collinear, condition numbers 1e6 and more after whitening) the first-order
+phase only finds the support: after ``POLISH_AFTER`` iterations the
+matrices are written as neurons and polished by L-BFGS (the Burer-Monteiro
+form), with the exact dual check between chunks adding any neuron that
+violates it and re-compressing every matrix to its rank. ``method="admm"``
+is an alternative first phase with the exact Hessian metric of the
+features (factored once), kept for experiments: on digits it was slower
+than FISTA plus the polish.
+
 The returned network comes from the rank-one (neural) decomposition of the
 final matrices: a rank-``r`` solution gives ``r`` neurons, so the network is
 as sparse as the optimum the projection finds.
+
+Measured (benchmarks/bench_polynet.py, bench_cnn.py, one loaded 2-core
+machine): planted n=100 000, d=100, alpha=1e-2 to a certified gap of 1e-3
+in 182 data passes with the optimum's 5 neurons (lowrank: ~1200 passes,
+199 neurons); digits CNN (2x2 regions, 10 outputs, multinomial, alpha=1e-3)
+certified to 5e-4 in 658 data passes, 15 s wall on the loaded machine
+(issue 11 measured 166 s for cvxpy/Clarabel); alpha=1e-4 to 7e-4 in about
+4 CPU seconds.
 """
 
 import warnings
