@@ -8,8 +8,9 @@ network, with the goals of issue 11 beside them:
 
     CNN fit time <= 5x MLP's, accuracy >= MLP's - 0.005.
 
-Extra rows (``--capacity``) fit variants with more capacity (a 3x3 grid of
-pooling regions, a smaller alpha) to show what the formulation can reach.
+Extra rows (``--capacity``) fit variants (the former alpha, a 3x3 grid of
+pooling regions, the one-vs-rest squared loss) to show what the formulation
+can reach.
 
 Usage::
 
@@ -65,9 +66,12 @@ def run(scaling, seed, capacity):
     variants = [("ConvexCNNClassifier(image_shape=(8, 8))", {})]
     if capacity:
         variants += [
+            ("  ... alpha=1e-3", {"alpha": 1e-3}),
             ("  ... pool_regions=(3, 3)", {"pool_regions": (3, 3)}),
-            ("  ... alpha=1e-4", {"alpha": 1e-4}),
-            ("  ... pool_regions=(3, 3), alpha=1e-4", {"pool_regions": (3, 3), "alpha": 1e-4}),
+            # One-vs-rest squared loss generalizes better here, but its
+            # small-alpha optimum has hundreds of filters and the solver does
+            # not certify it quickly yet: capped, its gap is printed.
+            ("  ... loss='squared', max_iter=30", {"loss": "squared", "max_iter": 30}),
         ]
     for name, extra in variants:
         cnn = ConvexCNNClassifier(image_shape=(8, 8), **extra)
