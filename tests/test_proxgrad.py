@@ -175,19 +175,21 @@ def test_streamed_passes_equal_explicit_features():
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("max_iter", [1, 3, 10])
-def test_early_stop_bound_below_optimum(seed, max_iter):
+def test_early_stop_bound_below_optimum(seed):
     rng = np.random.default_rng(10 + seed)
     kind = ["squared", "logistic", "multinomial", "huber"][seed]
     X, Y, loss_name = _dense_problem(kind, rng, n=60)
     ref = reference_value(X, [None], Y, 5e-3, loss_name)
-    with pytest.warns(ConvergenceWarning, match="max_iter"):
-        res = solve_lifted_proxgrad([LiftedBlock(X)], Y, get_loss(loss_name), ACT, 5e-3,
-                                    tol=1e-12, max_iter=max_iter)
-    assert res.status == "max_iter"
-    assert res.lower_bound <= ref + 1e-7 * abs(ref)
-    assert res.objective >= ref - 1e-7 * abs(ref)
-    assert res.gap >= 0
+    for max_iter in (1, 3, 10):
+        for explicit in (True, False):
+            with pytest.warns(ConvergenceWarning, match="max_iter"):
+                res = solve_lifted_proxgrad(
+                    [LiftedBlock(X)], Y, get_loss(loss_name), ACT, 5e-3, tol=1e-12,
+                    max_iter=max_iter, explicit=explicit, polish_evals=max_iter)
+            assert res.status == "max_iter"
+            assert res.lower_bound <= ref + 1e-7 * abs(ref)
+            assert res.objective >= ref - 1e-7 * abs(ref)
+            assert res.gap >= 0
 
 
 @pytest.mark.parametrize("seed", range(3))
