@@ -1,0 +1,217 @@
+"""numpydoc validation of every public docstring, as scikit-learn does.
+
+Every name of ``sklearn_convexnn.__all__`` and of the public submodules, and
+every public method those classes define (methods inherited from
+scikit-learn are scikit-learn's business), is run through
+``numpydoc.validate.validate``; the error codes in ``CHECKED`` must not
+appear. Known failures are listed explicitly in ``KNOWN_FAILURES`` with the
+reason; they are reported as xfail and are meant to be emptied by a
+docstring pass (a listed check that now passes simply passes).
+
+Run ``python tests/test_docstrings.py`` to print every current failure.
+"""
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+numpydoc_validate = pytest.importorskip("numpydoc.validate")
+
+import sklearn_convexnn  # noqa: E402
+
+# Codes every public docstring must pass (numpydoc's list:
+# https://numpydoc.readthedocs.io/en/latest/validation.html).
+CHECKED = {
+    "GL08": "the object has no docstring",
+    "SS01": "no summary line",
+    "PR01": "a parameter of the signature is not documented",
+    "PR02": "a documented parameter is not in the signature",
+    "PR07": "a documented parameter has no description",
+    "RT01": "no Returns section (functions and methods that return something)",
+}
+# Codes checked for classes and public functions only (not for methods).
+CHECKED_TOP_LEVEL = {
+    "SA01": "no See Also section",
+    "EX01": "no Examples section",
+}
+
+# (object path, code) -> reason. Docstrings are being rewritten in parallel
+# branches; this list is what failed when this file was written.
+_TODO = "docstring not complete yet; fixed in the final docstring pass"
+_SEE_ALSO = "See Also section missing; " + _TODO
+_EXAMPLES = "Examples section missing; " + _TODO
+_PARAM_TEXT = "parameter listed with its type but no description; " + _TODO
+_PARAMS = "Parameters section missing or out of date; " + _TODO
+_RETURNS = "Returns section missing; " + _TODO
+KNOWN_FAILURES = {
+    ("sklearn_convexnn.ConvexCNNClassifier", "PR02"): _PARAMS,
+    ("sklearn_convexnn.ConvexCNNClassifier.decision_function", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexCNNClassifier.decision_function", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexCNNClassifier.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.ConvexCNNClassifier.predict", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexCNNClassifier.predict", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexCNNClassifier.predict_log_proba", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexCNNClassifier.predict_log_proba", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexCNNClassifier.predict_proba", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexCNNClassifier.predict_proba", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexCNNRegressor", "PR02"): _PARAMS,
+    ("sklearn_convexnn.ConvexCNNRegressor.predict", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.ConvexPolyNetClassifier", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.decision_function", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.decision_function", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.predict", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.predict", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.predict_log_proba", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.predict_log_proba", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.predict_proba", "PR01"): _PARAMS,
+    ("sklearn_convexnn.ConvexPolyNetClassifier.predict_proba", "RT01"): _RETURNS,
+    ("sklearn_convexnn.ConvexPolyNetRegressor", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.ConvexPolyNetRegressor.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.ConvexPolyNetRegressor.predict", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.CountSketch", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.DebiasedAveragingClassifier.decision_function", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.DebiasedAveragingClassifier.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.DebiasedAveragingClassifier.predict", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.DebiasedAveragingClassifier.predict_log_proba", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.DebiasedAveragingClassifier.predict_proba", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.DebiasedAveragingRegressor.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.DebiasedAveragingRegressor.predict", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.GaussianSketch", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.LeverageScoreSketch", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.QuantizedSDPClassifier.decision_function", "PR01"): _PARAMS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.decision_function", "RT01"): _RETURNS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.QuantizedSDPClassifier.predict", "PR01"): _PARAMS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.predict", "RT01"): _RETURNS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.predict_log_proba", "PR01"): _PARAMS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.predict_log_proba", "RT01"): _RETURNS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.predict_proba", "PR01"): _PARAMS,
+    ("sklearn_convexnn.QuantizedSDPClassifier.predict_proba", "RT01"): _RETURNS,
+    ("sklearn_convexnn.QuantizedSDPRegressor.fit", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.QuantizedSDPRegressor.predict", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.SRHTSketch", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.SurrogateSketch", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.datasets.make_planted_cnn", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.datasets.make_planted_cnn", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.datasets.make_planted_polynet", "PR07"): _PARAM_TEXT,
+    ("sklearn_convexnn.datasets.make_planted_polynet", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.datasets.make_planted_quantized", "PR01"): _PARAMS,
+    ("sklearn_convexnn.datasets.make_planted_quantized", "RT01"): _RETURNS,
+    ("sklearn_convexnn.datasets.make_planted_quantized", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.effective_dimension", "SA01"): _SEE_ALSO,
+    ("sklearn_convexnn.sketching.ridge_leverage_scores", "SA01"): _SEE_ALSO,
+}
+
+
+def _public_submodules():
+    for info in pkgutil.iter_modules(sklearn_convexnn.__path__):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"sklearn_convexnn.{info.name}")
+
+
+def _public_objects():
+    """(import path, object) of every public class and function."""
+    seen = set()
+    for name in sklearn_convexnn.__all__:
+        obj = getattr(sklearn_convexnn, name)
+        seen.add(id(obj))
+        yield f"sklearn_convexnn.{name}", obj
+    for module in _public_submodules():
+        names = getattr(module, "__all__", None)
+        if names is None:
+            names = [
+                n for n, obj in vars(module).items()
+                if not n.startswith("_")
+                and (inspect.isclass(obj) or inspect.isfunction(obj))
+                and getattr(obj, "__module__", None) == module.__name__
+            ]
+        for name in names:
+            obj = getattr(module, name)
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                yield f"{module.__name__}.{name}", obj
+
+
+def _own_methods(cls):
+    """Public methods of ``cls`` defined in this package (not in scikit-learn)."""
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("_") or not callable(member) or inspect.isclass(member):
+            continue
+        module = getattr(member, "__module__", "") or ""
+        if module.startswith("sklearn_convexnn"):
+            yield name
+
+
+def _targets():
+    for path, obj in _public_objects():
+        # exceptions need a summary, not See Also / Examples sections
+        yield path, not (inspect.isclass(obj) and issubclass(obj, BaseException))
+        if inspect.isclass(obj) and not issubclass(obj, BaseException):
+            for method in _own_methods(obj):
+                yield f"{path}.{method}", False
+
+
+TARGETS = sorted(set(_targets()))
+
+
+def _errors(path, top_level):
+    codes = dict(CHECKED)
+    if top_level:
+        codes.update(CHECKED_TOP_LEVEL)
+    result = numpydoc_validate.validate(path)
+    errors = []
+    for code, message in result["errors"]:
+        if code not in codes:
+            continue
+        if code == "RT01" and _returns_nothing(path):
+            continue
+        errors.append((code, message))
+    return errors
+
+
+def _returns_nothing(path):
+    """Classes and methods returning ``None`` (``__init__``-like) need no Returns."""
+    module_name, _, attr = path.rpartition(".")
+    try:
+        owner = importlib.import_module(module_name)
+    except ImportError:
+        owner_module, _, owner_attr = module_name.rpartition(".")
+        owner = getattr(importlib.import_module(owner_module), owner_attr)
+    obj = getattr(owner, attr)
+    if inspect.isclass(obj):
+        return True
+    try:
+        source = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return False
+    return "return " not in source and "yield" not in source
+
+
+@pytest.mark.parametrize("path, top_level", TARGETS, ids=[t[0] for t in TARGETS])
+def test_docstring(path, top_level):
+    errors = _errors(path, top_level)
+    known = {code for (p, code) in KNOWN_FAILURES if p == path}
+    new = [f"{code}: {msg}" for code, msg in errors if code not in known]
+    assert not new, f"{path}:\n" + "\n".join(new)
+    hit = sorted(code for code, _ in errors if code in known)
+    if hit:
+        reasons = {KNOWN_FAILURES[(path, code)] for code in hit}
+        pytest.xfail(f"known: {', '.join(hit)} ({'; '.join(sorted(reasons))})")
+
+
+def test_every_public_name_is_checked():
+    # The list is built from __all__, so a new public name is checked
+    # without editing this file; this guards the discovery itself.
+    checked = {path for path, _ in TARGETS}
+    for name in sklearn_convexnn.__all__:
+        assert f"sklearn_convexnn.{name}" in checked
+
+
+if __name__ == "__main__":
+    for path, top_level in TARGETS:
+        for code, message in _errors(path, top_level):
+            status = "known" if (path, code) in KNOWN_FAILURES else "NEW"
+            print(f"{status:5s} {path} {code} {message}")
