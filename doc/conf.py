@@ -16,6 +16,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import re
 import sys
 import urllib.request
 from pathlib import Path
@@ -58,7 +59,7 @@ nitpicky = False
 # -- autodoc / autosummary / numpydoc ---------------------------------------
 autosummary_generate = True
 autosummary_ignore_module_all = False
-autodoc_default_options = {"inherited-members": True, "member-order": "groupwise"}
+autodoc_member_order = "groupwise"
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -237,5 +238,35 @@ def _skip_scikit_learn_members(app, what, name, obj, skip, options):
     return None
 
 
+# A name ending in "_" (``n_features_in_``, ``coef_``) is a link target in
+# reStructuredText, so bare in a docstring ("of shape (n_features_in_,)")
+# it breaks the build. After numpydoc has rendered a docstring, such names
+# outside code, doctest and literal blocks are set as literals.
+_TRAILING_UNDERSCORE = re.compile(r"(?<![\w`*.:|<])([A-Za-z_][\w.]*[A-Za-z0-9]_)(?=[\s,.;:)\]]|$)")
+
+
+def _literal_trailing_underscores(app, what, name, obj, options, lines):
+    in_doctest, literal_indent = False, None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if in_doctest:  # a doctest block runs to the next blank line
+            in_doctest = bool(stripped)
+            continue
+        if literal_indent is not None:  # a literal block: indented past its "::" line
+            if not stripped or indent > literal_indent:
+                continue
+            literal_indent = None
+        if stripped.startswith(">>>"):
+            in_doctest = True
+            continue
+        if stripped.endswith("::"):
+            literal_indent = indent
+        if "_`" in line:
+            continue  # an explicit reference written on purpose
+        lines[i] = _TRAILING_UNDERSCORE.sub(r"``\1``", line)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_scikit_learn_members)
+    app.connect("autodoc-process-docstring", _literal_trailing_underscores, priority=600)
