@@ -88,7 +88,6 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("sklearn_convexnn",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"sklearn_convexnn": None},
     "download_all_examples": False,
     "plot_gallery": "True",
     "abort_on_example_error": True,
@@ -136,9 +135,6 @@ for _name, _url in _INTERSPHINX.items():
         intersphinx_mapping[_name] = (_url, _inv)
 if intersphinx_mapping:
     extensions.append("sphinx.ext.intersphinx")
-    sphinx_gallery_conf["reference_url"].update(
-        {name: url for name, (url, _) in intersphinx_mapping.items() if name != "python"}
-    )
 print(
     "intersphinx: "
     + (", ".join(sorted(intersphinx_mapping)) or "no inventory reachable (offline); not linked")

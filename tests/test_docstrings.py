@@ -8,7 +8,9 @@ appear. Known failures are listed explicitly in ``KNOWN_FAILURES`` with the
 reason; they are reported as xfail and are meant to be emptied by a
 docstring pass (a listed check that now passes simply passes).
 
-Run ``python tests/test_docstrings.py`` to print every current failure.
+Run ``python tests/test_docstrings.py`` to print every current failure, and
+``python tests/test_docstrings.py --list`` to print them as entries of
+``KNOWN_FAILURES``.
 """
 
 import importlib
@@ -211,7 +213,18 @@ def test_every_public_name_is_checked():
 
 
 if __name__ == "__main__":
+    # python tests/test_docstrings.py            every failure, known or new
+    # python tests/test_docstrings.py --list     the current failures as
+    #                                            KNOWN_FAILURES entries
+    import sys
+
+    as_list = "--list" in sys.argv
+    reasons = {"SA01": "_SEE_ALSO", "EX01": "_EXAMPLES", "PR07": "_PARAM_TEXT",
+               "PR01": "_PARAMS", "PR02": "_PARAMS", "RT01": "_RETURNS"}
     for path, top_level in TARGETS:
         for code, message in _errors(path, top_level):
-            status = "known" if (path, code) in KNOWN_FAILURES else "NEW"
-            print(f"{status:5s} {path} {code} {message}")
+            if as_list:
+                print(f'    ("{path}", "{code}"): {reasons.get(code, "_TODO")},')
+            else:
+                status = "known" if (path, code) in KNOWN_FAILURES else "NEW"
+                print(f"{status:5s} {path} {code} {message}")
