@@ -1,5 +1,6 @@
 """Check a finished HTML build: every public name has its API page and every
-example its gallery page with at least one figure.
+example its gallery page with at least one figure; every example honours
+``SKLEARN_CONVEXNN_EXAMPLES_QUICK`` and imports no private module.
 
 Run after ``python -m sphinx -W -b html doc doc/_build/html`` (``.ci/run``
 does)::
@@ -7,6 +8,7 @@ does)::
     python doc/check_build.py doc/_build/html
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +38,11 @@ def main(html):
             problems.append(f"no gallery page for {example.name}")
         elif f"sphx_glr_{example.stem}_001.png" not in page.read_text():
             problems.append(f"gallery page of {example.name} has no figure")
+        source = example.read_text()
+        if "SKLEARN_CONVEXNN_EXAMPLES_QUICK" not in source:
+            problems.append(f"{example.name} ignores SKLEARN_CONVEXNN_EXAMPLES_QUICK")
+        if re.search(r"^\s*(from|import)\s+sklearn_convexnn(\.\w+)*\._", source, re.M):
+            problems.append(f"{example.name} imports a private module")
     for problem in problems:
         print(problem)
     print(f"checked {len(names)} public names and {len(examples)} examples: "
