@@ -5,7 +5,7 @@ Phase transition of the convex ReLU-CNN relaxation
 
 A one-filter ReLU CNN ``y = mean_k relu(w . P_k x)`` is planted on Gaussian
 images made of a 3 x 3 grid of non-overlapping patches. The relaxation
-(``ConvexCNNRegressor(formulation="relu-relaxation")``) maximizes an anchor
+(:class:`~sklearn_convexnn.ReLURelaxationCNNRegressor`) maximizes an anchor
 over the filters that do not overshoot any target, a linear program. We
 count how often it returns the planted filter exactly (relative error
 < 1e-4) as the number of samples per filter weight, ``n / patch_size``,
@@ -24,7 +24,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sklearn_convexnn import ConvexCNNRegressor
+from sklearn_convexnn import ReLURelaxationCNNRegressor
 from sklearn_convexnn.datasets import make_planted_cnn
 from sklearn_convexnn.exceptions import RelaxationUnboundedError
 
@@ -52,9 +52,8 @@ def recovered(patch, ratio, seed, anchor):
                                     return_network=True)
     if anchor == "raw":
         anchor = raw_anchor(X, y, image, patch)
-    reg = ConvexCNNRegressor(image_shape=image, patch_shape=patch, stride=patch,
-                             pool_regions=(1, 1), formulation="relu-relaxation",
-                             anchor=anchor)
+    reg = ReLURelaxationCNNRegressor(image_shape=image, patch_shape=patch, stride=patch,
+                                     pool_regions=(1, 1), anchor=anchor)
     try:
         reg.fit(X, y)
     except RelaxationUnboundedError:  # too few samples: the LP is unbounded

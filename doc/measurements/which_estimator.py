@@ -37,7 +37,7 @@ def regressors():
         "RidgeCV": RidgeCV(),
         "MLPRegressor": MLPRegressor(max_iter=2000, random_state=0),
         "HistGradientBoosting": HistGradientBoostingRegressor(random_state=0),
-        "ConvexPolyNetRegressor": ConvexPolyNetRegressor(random_state=0),
+        "ConvexPolyNetRegressor": ConvexPolyNetRegressor(),
     }
 
 
@@ -46,7 +46,7 @@ def classifiers(slow):
         "LogisticRegression": LogisticRegression(max_iter=5000),
         "MLPClassifier": MLPClassifier(max_iter=2000, random_state=0),
         "HistGradientBoosting": HistGradientBoostingClassifier(random_state=0),
-        "ConvexPolyNetClassifier": ConvexPolyNetClassifier(random_state=0),
+        "ConvexPolyNetClassifier": ConvexPolyNetClassifier(),
     }
     if slow:
         models["QuantizedSDPClassifier"] = QuantizedSDPClassifier(random_state=0)
