@@ -44,6 +44,7 @@ from ._solvers.lifted.certificate import relative_gap
 from ._solvers.lifted.lifted import (
     ACTIVATIONS,
     network_forward,
+    preactivation_range,
     precondition_scale,
     resolve_activation,
 )
@@ -74,6 +75,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         "memory_limit": [Interval(Real, 0, None, closed="neither")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "extrapolation": [StrOptions({"clip", "none"})],
     }
     #: The neuron constraint of the lifted problem ("sphere" or "binary").
     _constraint = "sphere"
@@ -143,6 +145,8 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             )
         return {
             "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
+            "preactivation_range_": preactivation_range(
+                blocks, neurons, index, None if sample_weight is None else sample_weight > 0),
             "solver_": fit.solver,
             "objective_": objective * scale**degree,
             "lower_bound_": lower * scale**degree,
@@ -214,9 +218,11 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         W = self.output_weights_
         W = W[:, None] if W.ndim == 1 else W
+        clip = getattr(self, "extrapolation", "clip") == "clip"
         return network_forward(
             self._make_blocks(X), self.hidden_weights_, W, self._block_index,
             np.atleast_1d(self.intercept_), resolve_activation(self.activation),
+            getattr(self, "preactivation_range_", None) if clip else None,
         )
 
     def _validate_X_y(self, X, y, **kwargs):

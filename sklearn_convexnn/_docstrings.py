@@ -7,6 +7,7 @@ imports a sibling for its prose.
 
 __all__ = [
     "COMMON_PARAMS_DOC",
+    "EXTRAPOLATION_DOC",
     "FITTED_DOC",
     "REF_CNN_RELAXATION",
     "REF_SPECTRAHEDRA",
@@ -69,6 +70,15 @@ COMMON_PARAMS_DOC = """
         Deprecated (no effect: every solver here is deterministic); will be
         removed in 0.3. Setting it raises a ``FutureWarning``."""
 
+EXTRAPOLATION_DOC = """
+    extrapolation : {"clip", "none"}, default="clip"
+        What a neuron does on inputs outside the training range. "clip"
+        holds each neuron's pre-activation ``u . x`` within the range it took
+        on the training data (stored in ``preactivation_range_``), so the
+        quadratic activation cannot blow up on far-away points; the fitted
+        network and its certificate on the training data are unchanged.
+        "none" evaluates the polynomial as is."""
+
 WARM_START_DOC = """
     warm_start : bool, default=False
         With the "lowrank" solver, start from the previous fit's network (for
@@ -80,6 +90,9 @@ FITTED_DOC = """
     n_neurons_ : int
         Number of neurons of the recovered network (at most 2 (d + 1) per
         output).
+    preactivation_range_ : ndarray of shape (n_neurons, 2)
+        Smallest and largest pre-activation of each neuron on the training
+        data (used by ``extrapolation="clip"``).
     objective_ : float
         Training objective of the fitted network (computed from its weights).
     lower_bound_ : float

@@ -41,6 +41,7 @@ from ._base import (
 )
 from ._docstrings import (
     COMMON_PARAMS_DOC,
+    EXTRAPOLATION_DOC,
     REF_CNN_RELAXATION,
     REF_SPECTRAHEDRA,
     WARM_START_DOC,
@@ -190,6 +191,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
         Deprecated with ``formulation``; see :class:`ReLURelaxationCNNRegressor`.
 {COMMON_PARAMS_DOC}
 {WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
@@ -236,7 +238,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
                  anchor="auto", slack_weight=None, alpha=1e-2, activation="relu-approx",
                  fit_intercept=True, solver="auto", cvxpy_solver=None,
                  max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0,
-                 random_state="deprecated", warm_start=False):
+                 random_state="deprecated", warm_start=False, extrapolation="clip"):
         self.image_shape = image_shape
         self.patch_shape = patch_shape
         self.stride = stride
@@ -258,6 +260,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -348,6 +351,7 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         classes.
 {_CLASSIFIER_PARAMS_DOC}
 {WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
@@ -393,7 +397,7 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
                  pool_regions=None, formulation="deprecated", loss="logistic", alpha=1e-4,
                  activation="relu-approx", fit_intercept=True, solver="auto",
                  cvxpy_solver=None, max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0,
-                 random_state="deprecated", warm_start=False):
+                 random_state="deprecated", warm_start=False, extrapolation="clip"):
         self.image_shape = image_shape
         self.patch_shape = patch_shape
         self.stride = stride
@@ -412,6 +416,7 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
