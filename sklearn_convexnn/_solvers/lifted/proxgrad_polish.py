@@ -16,9 +16,15 @@ from .trust_region import trust_region_max
 
 __all__ = ["polish_neurons"]
 
+#: The certificate is taken every this many L-BFGS iterations.
+POLISH_CHECK = 20
+#: An L-BFGS run stops to price new neurons when its bound has not moved
+#: (by 1% of the gap) over this many checks.
+POLISH_STALL = 3
+
 
 def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
-                   max_evals, verbose, bound, theta_best, chunk=40):
+                   max_evals, verbose, bound, theta_best):
     """L-BFGS on the neurons of the current solution, plus exact pricing.
 
     The lifted matrices are written as ``W = sum_j s_j l_j l_j^T`` with
@@ -66,9 +72,11 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         return np.hstack([Yv, t[:, None]]), t, Gy
 
     def matrices(lv):
-        D = np.zeros((k * R, q, q))
-        np.add.at(D, o_j * R + r_j, s_j[:, None, None] * lv[:, :, None] * lv[:, None, :])
-        return D.reshape(k, R, q, q)
+        # sum_j s_j l_j l_j^T per (output, block): one product with the signed
+        # incidence matrix (k R, m).
+        S = np.zeros((k * R, lv.shape[0]))
+        S[o_j * R + r_j, np.arange(lv.shape[0])] = s_j
+        return (S @ (lv[:, :, None] * lv[:, None, :]).reshape(-1, q * q)).reshape(k, R, q, q)
 
     def fg(x):
         nonlocal evals
@@ -76,59 +84,97 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         Yv, bb = split(x)
         lv, t, Gy = lifted(Yv)
         Yhat = op.forward(matrices(lv)) + bb
-        f = loss.value(Yhat, Y) + pen * float(t @ t)
-        theta = loss.gradient(Yhat, Y)
+        f, theta = _value_gradient(loss, Yhat, Y)
+        f += pen * float(t @ t)
         G = op.backward(theta)
         gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], lv)
         gl[:, p] += 2 * pen * t
         gy = gl[:, :p] + gl[:, p:] * Gy / (s_q**2 * np.maximum(t, 1e-300))[:, None]
         parts = [gy.ravel()] + ([theta.sum(axis=0)] if fit_intercept else [])
         fg.last = (f, Yhat, theta, G, bb)
+        fg.x = np.array(x, copy=True)
         return f, np.concatenate(parts)
 
-    status, gap, rounds = "max_iter", np.inf, 0
-    x = np.concatenate([Yv.ravel()] + ([b] if fit_intercept else []))
-    while evals < max_evals:
-        rounds += 1
-        if o_j.size or fit_intercept:
-            res = minimize(fg, x, jac=True, method="L-BFGS-B",
-                           options={"maxiter": chunk, "maxcor": 30, "ftol": 0.0,
-                                    "gtol": 0.0, "maxfun": 2 * chunk})
-            x = res.x
-        fg(x)
-        f, Yhat, theta, G, bb = fg.last
+    def fg_state(x):
+        """(f, W matrices, intercept, Yhat) at ``x`` (after ``fg(x)``)."""
+        f, Yhat, _, _, bb = fg.last
         Yv, _ = split(x)
         lv, _, _ = lifted(Yv)
         Wn = np.zeros_like(W)
         Wn[:, :, 0] = matrices(lv * (s_j > 0)[:, None])
         Wn[:, :, 1] = -matrices(lv * (s_j < 0)[:, None])
-        if f < best[0]:
-            best = (f, Wn, np.array(bb, dtype=float), Yhat)
+        return f, Wn, np.array(bb, dtype=float), Yhat
+
+    status, gap, rounds = "max_iter", np.inf, 0
+    state = {"best": best, "bound": bound, "theta": theta_best, "gap": np.inf,
+             "history": []}
+
+    def assess(x):
+        """Certificate at ``x`` (a valid bound wherever it is taken)."""
+        if fg.__dict__.get("x") is None or not np.array_equal(fg.x, x):
+            fg(x)
+        f, _, theta, G, _ = fg.last
+        if f < state["best"][0]:
+            state["best"] = fg_state(x)
         lb, th = dual.bound(G, theta)
-        if lb > bound:
-            bound, theta_best = lb, th
-        gap = (best[0] - bound) / max(abs(best[0]), 1e-12)
+        if lb > state["bound"]:
+            state["bound"], state["theta"] = lb, th
+        F = state["best"][0]
+        state["gap"] = (F - state["bound"]) / max(abs(F), 1e-12)
+        state["history"].append(state["bound"])
+        return f, G
+
+    def callback(intermediate_result):
+        state["iters"] += 1
+        if state["iters"] % POLISH_CHECK:
+            return
+        assess(intermediate_result.x)
+        hist = state["history"]
+        F = state["best"][0]
+        # Certified, or the bound stalls (the check is violated where no
+        # neuron sits): stop this chunk, price new neurons.
+        stalled = len(hist) > POLISH_STALL and (
+            hist[-1] - hist[-1 - POLISH_STALL] <= 0.01 * (F - hist[-1]))
+        if state["gap"] <= tol or stalled or evals >= max_evals:
+            raise StopIteration
+
+    x = np.concatenate([Yv.ravel()] + ([b] if fit_intercept else []))
+    while evals < max_evals:
+        rounds += 1
+        state["iters"], state["history"] = 0, []
+        if o_j.size or fit_intercept:
+            res = minimize(fg, x, jac=True, method="L-BFGS-B", callback=callback,
+                           options={"maxiter": max_evals, "maxcor": 30, "ftol": 0.0,
+                                    "gtol": 0.0, "maxfun": max_evals - evals + 1})
+            x = res.x
+        f, G = assess(x)
+        gap = state["gap"]
         if verbose:
-            print(f"[proxgrad/polish] round {rounds}: objective {f:.10g}, bound {bound:.10g}, "
-                  f"gap {gap:.2e}, neurons {o_j.size}, evaluations {evals}")
+            print(f"[proxgrad/polish] round {rounds}: objective {f:.10g}, bound "
+                  f"{state['bound']:.10g}, gap {gap:.2e}, neurons {o_j.size}, "
+                  f"evaluations {evals}")
         if gap <= tol:
             status = "optimal"
             break
+        _, Wn, bb, _ = fg_state(x)
         # Pricing on the caller's sphere: G_Z = T^-T G_W T^-1.
         GZ = T_inv.transpose(0, 2, 1)[None] @ G @ T_inv[None]
         # Batched upper bounds first; exact maximizers only where they violate.
         ups = np.stack(sphere_ranges(GZ), axis=1).reshape(k, R, 2)
+        # A violation below ``tol`` (relative) cannot be what holds the
+        # certificate back: the neurons already there are not stationary yet,
+        # and a duplicate would only restart L-BFGS. Those rounds continue it.
+        thr = dual.alpha * (1 + max(tol, 1e-6))
         new = []
-        for o, r, j in zip(*np.nonzero(ups > dual.alpha * (1 + 1e-6))):
+        for o, r, j in zip(*np.nonzero(ups > thr)):
             side = 1.0 if j == 0 else -1.0
             A = sym(GZ[o, r, :p, :p])
             g = 2 * GZ[o, r, :p, p]
             val, u, _ = trust_region_max(side * A, side * g)
             v = val + side * GZ[o, r, p, p]
-            if v > dual.alpha * (1 + 1e-6):
+            if v > thr:
                 new.append((o, r, -side, u, v))
         if not new:
-            chunk = min(2 * chunk, 2000)
             continue
         # Same matrices on as few neurons as their rank, then the newcomers.
         Yv, o_j, r_j, s_j = neurons_of(Wn)
@@ -145,7 +191,20 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
             s_j = np.append(s_j, sgn)
         Yv = np.vstack([Yv, np.array(adds)])
         x = np.concatenate([Yv.ravel()] + ([bb] if fit_intercept else []))
-    return best, bound, theta_best, status, gap, rounds, evals
+    return (state["best"], state["bound"], state["theta"], status, state["gap"], rounds,
+            evals)
+
+
+def _value_gradient(loss, Yhat, Y):
+    """``(loss(Yhat), gradient)``, the multinomial's from one softmax."""
+    if loss.name != "multinomial":
+        return loss.value(Yhat, Y), loss.gradient(Yhat, Y)
+    c = loss.sample_coef(Y)
+    m = Yhat.max(axis=1, keepdims=True)
+    E = np.exp(Yhat - m)
+    s = E.sum(axis=1, keepdims=True)
+    per_row = (m + np.log(s))[:, 0] - np.sum(Y * Yhat, axis=1)
+    return float(c[:, 0] @ per_row), c * (E / s - Y)
 
 
 def _neural(Z):
