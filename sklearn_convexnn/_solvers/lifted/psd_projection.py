@@ -47,8 +47,8 @@ def project_psd_hyperplane(V, G, mu, tol=1e-12, max_steps=80):
         lam, U = np.linalg.eigh(X)
         lp = np.maximum(lam, 0.0)
         M = U.transpose(0, 2, 1) @ Ga @ U            # U^T G U
-        h = np.einsum("bk,bkk->b", lp, M)
-        Wa = np.einsum("bjk,bk,blk->bjl", U, lp, U)
+        h = np.sum(lp * np.diagonal(M, axis1=1, axis2=2), axis=1)
+        Wa = (U * lp[:, None, :]) @ U.transpose(0, 2, 1)
         W[active] = Wa
         rank[active] = np.sum(lam > RANK_RTOL * np.maximum(lam[:, -1:], 1e-300), axis=1) \
             * (lam[:, -1] > 0)
