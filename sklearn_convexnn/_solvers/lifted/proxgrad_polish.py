@@ -61,6 +61,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
 
     Yv, o_j, r_j, s_j = neurons_of(W)
     evals = 0
+    coef = loss.sample_coef(Y)
 
     def split(x):
         m = o_j.size
@@ -84,7 +85,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         Yv, bb = split(x)
         lv, t, Gy = lifted(Yv)
         Yhat = op.forward(matrices(lv)) + bb
-        f, theta = _value_gradient(loss, Yhat, Y)
+        f, theta = _value_gradient(loss, Yhat, Y, coef)
         f += pen * float(t @ t)
         G = op.backward(theta)
         gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], lv)
@@ -195,16 +196,21 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
             evals)
 
 
-def _value_gradient(loss, Yhat, Y):
-    """``(loss(Yhat), gradient)``, the multinomial's from one softmax."""
+def _value_gradient(loss, Yhat, Y, coef):
+    """``(loss(Yhat), gradient)``, the multinomial's from one softmax.
+
+    ``coef`` is ``loss.sample_coef(Y)`` (per-sample weights over n).
+    """
     if loss.name != "multinomial":
         return loss.value(Yhat, Y), loss.gradient(Yhat, Y)
-    c = loss.sample_coef(Y)
     m = Yhat.max(axis=1, keepdims=True)
     E = np.exp(Yhat - m)
     s = E.sum(axis=1, keepdims=True)
-    per_row = (m + np.log(s))[:, 0] - np.sum(Y * Yhat, axis=1)
-    return float(c[:, 0] @ per_row), c * (E / s - Y)
+    per_row = (m + np.log(s))[:, 0] - np.einsum("ij,ij->i", Y, Yhat)
+    E /= s
+    E -= Y
+    E *= coef
+    return float(coef[:, 0] @ per_row), E
 
 
 def _neural(Z):

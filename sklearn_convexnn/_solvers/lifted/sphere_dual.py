@@ -48,6 +48,18 @@ def _mix_weight(theta, inner, Y, loss):
     loss of bound from stopping at ``1.001 w*`` is negligible.
     """
     lo, hi = 0.0, 1.0
+    if loss.name == "multinomial":
+        # Its domain (rows of theta / c + Y in the simplex) is a polyhedron and
+        # both points keep the row sums: the weight is a ratio, checked below.
+        c = loss.sample_coef(Y)
+        safe = np.where(c > 0, c, 1.0)
+        A, B = theta / safe + Y, inner / safe + Y
+        neg = A < 0
+        if np.any(neg):
+            w = float(np.max(-A[neg] / np.maximum(B[neg] - A[neg], 1e-300)))
+            w = min(w * (1 + 1e-9) + 1e-15, 1.0)
+            if loss.in_domain((1 - w) * theta + w * inner, Y):
+                return w
     for _ in range(60):
         if hi - lo <= max(1e-3 * hi, 1e-15):
             break
