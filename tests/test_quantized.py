@@ -174,7 +174,7 @@ def test_beats_post_training_quantization():
 
 def test_same_random_state_same_network(planted):
     X, y = planted
-    a = QuantizedSDPRegressor(alpha=1e-3, n_samples=50, random_state=7).fit(X, y)
+    a = QuantizedSDPRegressor(alpha=1e-3, n_candidates=50, random_state=7).fit(X, y)
     b = clone(a).fit(X, y)
     np.testing.assert_array_equal(a.hidden_weights_, b.hidden_weights_)
     np.testing.assert_array_equal(a.output_weights_, b.output_weights_)
@@ -224,13 +224,13 @@ def test_bad_input(planted):
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         QuantizedSDPRegressor().fit(X_nan, y)
-    model = QuantizedSDPRegressor(n_samples=20, random_state=0).fit(X, y)
+    model = QuantizedSDPRegressor(n_candidates=20, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         model.predict(X[:, :3])
     with pytest.raises(ValueError, match="levels"):
         QuantizedSDPRegressor(levels="quaternary").fit(X, y)
-    with pytest.raises(ValueError, match="n_samples"):
-        QuantizedSDPRegressor(n_samples=0).fit(X, y)
+    with pytest.raises(ValueError, match="n_candidates"):
+        QuantizedSDPRegressor(n_candidates=0).fit(X, y)
     with pytest.raises(ValueError, match="single class"):
         QuantizedSDPClassifier().fit(X, np.zeros(len(X)))
 
@@ -238,7 +238,7 @@ def test_bad_input(planted):
 def test_does_not_modify_input(planted):
     X, y = planted
     X0, y0 = X.copy(), y.copy()
-    QuantizedSDPRegressor(n_samples=20, random_state=0).fit(X, y)
+    QuantizedSDPRegressor(n_candidates=20, random_state=0).fit(X, y)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
 
@@ -251,7 +251,7 @@ def test_solver_failure_surfaces_status(planted, monkeypatch):
 
     monkeypatch.setattr(cp.Problem, "solve", broken)
     with pytest.raises(SolverFailedError, match="CLARABEL: simulated numerical breakdown"):
-        QuantizedSDPRegressor().fit(X, y)
+        QuantizedSDPRegressor(solver="cvxpy").fit(X, y)
 
 
 def test_iteration_limit_warns_and_bound_stays_valid(planted):
