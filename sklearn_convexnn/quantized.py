@@ -97,7 +97,7 @@ _COMMON_PARAMS_DOC = """
         the interior-point solver's).
     tol : float, default=1e-4
         Relative accuracy of the relaxation (lowrank: its certified gap;
-        cvxpy: the solver tolerance). The refit is solved to ``tol / 100``.
+        cvxpy: the solver tolerance) and of each refit (its certified gap).
     memory_limit : float, default=4.0
         Memory budget in GiB for the cvxpy path; a bigger relaxation is
         refused before it is built.

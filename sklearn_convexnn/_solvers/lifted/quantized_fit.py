@@ -165,8 +165,10 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     V = lifted_candidates(Zs, n_candidates, rng, negations=b != 0)
     pool = _decode(V, levels, canonical=b == 0)
     H = block_outputs(dense, pool, activation)
-    refit_tol = max(tol * 1e-2, 1e-10)
-    fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept, tol=refit_tol)
+    # The search only needs the refit's direction: a 1e-3 relative gap is far
+    # below the rounding gap; the last refit is solved to ``tol``.
+    search_tol = max(tol, 1e-3)
+    fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept, tol=search_tol)
     W = np.zeros((len(pool), k))
     W[fit.support] = fit.weights
     intercept, value = fit.intercept, fit.value
@@ -190,7 +192,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
         H = np.hstack([H, block_outputs(dense, new, activation)])
         W = np.vstack([W, np.zeros((len(new), k))])
         fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept,
-                                 warm_start=(W, intercept), tol=refit_tol)
+                                 warm_start=(W, intercept), tol=search_tol)
         W = np.zeros((len(pool), k))
         W[fit.support] = fit.weights
         intercept, old = fit.intercept, value
@@ -200,6 +202,12 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
                   f"{len(pool)}, objective {value:.10g}")
         if old - value <= _SEARCH_RTOL * abs(old):
             break
+    if tol < search_tol:
+        fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept,
+                                 warm_start=(W, intercept), tol=tol)
+        W = np.zeros((len(pool), k))
+        W[fit.support] = fit.weights
+        intercept = fit.intercept
     support = np.flatnonzero(np.abs(W).max(axis=1) > 0)
     neurons, weights = pool[support], W[support]
 
