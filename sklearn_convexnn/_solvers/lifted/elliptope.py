@@ -392,7 +392,7 @@ class _Objective:
             G1 = G1 + bb * Pt[:, None, :, None] * vq[..., None, :]
             Gq = bb * np.einsum("on,osnr->osr", rows, PV)
         else:
-            Gq = np.zeros(V.shape[:2] + (V.shape[-1],))
+            Gq = np.zeros((*V.shape[:2], V.shape[-1]))
         G = np.concatenate([G1, Gq[..., None, :]], axis=-2)
         G *= (self.signs[None, :] * t)[..., None, None]
         # Through the row normalization: tangent part over the row norm.

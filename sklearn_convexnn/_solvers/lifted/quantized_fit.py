@@ -117,7 +117,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     rng = check_random_state(random_state)
     block = expand_levels(X, levels)
     dense = LiftedBlock(np.asarray(X, dtype=float))
-    a, b, c = activation
+    b = activation[1]
     k = Y.shape[1]
 
     # 1. Relaxation and its certificate.
