@@ -40,6 +40,10 @@ __all__ = ["LEVELS", "QuantizedFit", "expand_levels", "fit_quantized_network"]
 #: Level sets with a sound relaxation through the binary SDP.
 LEVELS = {"binary": (-1.0, 1.0), "ternary": (-1.0, 0.0, 1.0)}
 
+#: Local search starts from the neurons in use and this many best-scoring candidates...
+_SEARCH_STARTS = 50
+#: ... and adds at most this many improved neurons per output and sign per round.
+_SEARCH_KEEP = 10
 #: Local-search rounds stop when a round lowers the objective by less than this (relative).
 _SEARCH_RTOL = 1e-6
 
@@ -176,14 +180,19 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     for rounds in range(1, n_search_rounds + 1):
         Yhat = H @ W + intercept
         theta = loss.gradient(Yhat, Y)
-        start = _encode(pool, levels)
+        # Start from the neurons in use and the best-scoring candidates.
+        H_scores = np.abs(theta.T @ H).max(axis=0)
+        top = np.argsort(-H_scores)[:_SEARCH_STARTS]
+        used = np.flatnonzero(np.abs(W).max(axis=1) > 0)
+        start = _encode(pool[np.union1d(used, top)], levels)
         found = []
         for o in range(k):
             A, g, c0 = block.dual_quadratic(theta[:, o], activation)
             for sign in (1.0, -1.0):
                 better = flip_search(start, A, g, sign)
                 score = sign * (np.einsum("ij,jk,ik->i", better, A, better) + better @ g + c0)
-                found.append(better[score > alpha * (1 + 1e-9)])
+                keep = np.argsort(-score)[:_SEARCH_KEEP]
+                found.append(better[keep[score[keep] > alpha * (1 + 1e-9)]])
         new = _decode(np.vstack(found), levels, canonical=b == 0) if found else pool[:0]
         new = _not_in(new, pool)
         if not len(new):
