@@ -43,7 +43,7 @@ LEVELS = {"binary": (-1.0, 1.0), "ternary": (-1.0, 0.0, 1.0)}
 #: Local search starts from the neurons in use and this many best-scoring candidates...
 _SEARCH_STARTS = 50
 #: ... and adds at most this many improved neurons per output and sign per round.
-_SEARCH_KEEP = 10
+_SEARCH_KEEP = 25
 #: Local-search rounds stop when a round lowers the objective by less than this (relative).
 _SEARCH_RTOL = 1e-6
 
