@@ -255,7 +255,7 @@ def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=
             break
         if used >= max_iter:
             break
-        if res.nit <= 1 and best_lower <= last_lower + 1e-9 * abs(value):
+        if res.nit <= 1 and best_lower - last_lower <= 0.01 * (value - best_lower):
             status = "precision"  # neither side moves at this floating-point accuracy
             break
         last_lower = best_lower
