@@ -185,7 +185,7 @@ class _QuantizedMixin:
             return self.n_candidates
         warnings.warn(
             "'n_samples' was renamed 'n_candidates' in 0.2 and will be removed in 0.4; "
-            "set n_candidates instead.", FutureWarning, stacklevel=3,
+            "set n_candidates instead.", FutureWarning, stacklevel=7,
         )
         return self.n_samples
 
@@ -216,7 +216,7 @@ class _QuantizedMixin:
                 f"{fit.objective:.6g}, lower bound {fit.lower_bound:.6g}, solver {fit.solver}, "
                 f"relaxation status {fit.status!r}): the quantized network may be far from "
                 f"the best one. Try more n_candidates, a larger alpha, or solver='cvxpy'.",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning, stacklevel=6,
             )
         if self.verbose:
             print(f"[{type(self).__name__}] {len(fit.neurons)} neurons, objective "
@@ -241,11 +241,13 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
     __doc__ = f"""Two-layer quadratic-activation regression network with binary weights.
 
     Fits ``f(x) = sum_j w_j sigma(u_j . x) + b`` with every ``u_j`` in
-    {{-1, +1}}^d (or {{-1, 0, +1}}^d): SDP relaxation, randomized rounding of
-    its solution into candidate neurons, convex refit of the output layer.
-    ``lower_bound_`` (the relaxation's value) certifies how close the
-    network is to the best quantized network. Works best on standardized
-    features.
+    {{-1, +1}}^d (or {{-1, 0, +1}}^d): SDP relaxation (by default a
+    low-rank factorization with unit-norm rows, certified by the elliptope
+    dual), randomized rounding of its solution into candidate neurons (all
+    draws in one matrix product), local search by single-coordinate flips,
+    and an l1-penalized refit of the output layer. ``lower_bound_``
+    certifies how close the network is to the best quantized network.
+    Works best on standardized features.
 
     Parameters
     ----------
@@ -268,6 +270,15 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
     See Also
     --------
     ConvexPolyNetRegressor : the same network with unit-norm real weights.
+    QuantizedSDPClassifier : the classification sibling.
+
+    References
+    ----------
+    .. [1] B. Bartan and M. Pilanci, "Training quantized neural networks to
+       global optimality via semidefinite programming", ICML 2021.
+    .. [2] The low-rank relaxation follows the factored approach of "Training
+       binary neural networks via Gaussian variational inference and
+       low-rank semidefinite programming".
 
     Examples
     --------
@@ -347,8 +358,10 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
     Binary problems use one output; multiclass problems use the multinomial
     logistic loss on one output per class (``loss="logistic"``) or
     one-vs-rest outputs (``loss="hinge"`` or ``"squared"`` on +-1 targets).
-    All outputs share one pool of quantized neurons: SDP relaxation,
-    randomized rounding, convex refit of the output layer.
+    All outputs share one pool of quantized neurons: SDP relaxation (by
+    default a low-rank factorization with unit-norm rows, certified by the
+    elliptope dual), randomized rounding, local search by
+    single-coordinate flips, l1-penalized refit of the output layer.
 
     Parameters
     ----------
@@ -375,6 +388,15 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
     See Also
     --------
     ConvexPolyNetClassifier : the same network with unit-norm real weights.
+    QuantizedSDPRegressor : the regression sibling.
+
+    References
+    ----------
+    .. [1] B. Bartan and M. Pilanci, "Training quantized neural networks to
+       global optimality via semidefinite programming", ICML 2021.
+    .. [2] The low-rank relaxation follows the factored approach of "Training
+       binary neural networks via Gaussian variational inference and
+       low-rank semidefinite programming".
 
     Examples
     --------

@@ -34,6 +34,17 @@ EXPECTED_FAILED_CHECKS = {
             "check_methods_sample_order_invariance",
         )
     },
+    **{
+        name: {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "randomized rounding: weighted and repeated rows pose the same problem, but "
+                "the solver's floating-point path differs, so the rounding draws other "
+                "neurons; tests/test_quantized.py checks that both fits bracket the same "
+                "optimum"
+            ),
+        }
+        for name in ("QuantizedSDPClassifier", "QuantizedSDPRegressor")
+    },
 }
 
 

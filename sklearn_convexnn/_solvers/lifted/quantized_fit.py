@@ -140,7 +140,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
                 f"The binary relaxation stopped at max_iter={max_iter} with a relative gap "
                 f"of {(rel.value - rel.lower_bound) / max(abs(rel.value), 1e-300):.2e} "
                 f"(status {rel.status!r}): the rounded network may be poor; lower_bound_ "
-                f"stays certified.", ConvergenceWarning, stacklevel=4)
+                f"stays certified.", ConvergenceWarning, stacklevel=7)
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -156,7 +156,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
                     f"The SDP relaxation ended with status {sol.status!r} (cvxpy/{sol.solver}): "
                     f"the rounded network may be poor. lower_bound_ stays certified (from the "
                     f"solver's approximate dual point) but may be loose.",
-                    ConvergenceWarning, stacklevel=4)
+                    ConvergenceWarning, stacklevel=7)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         Zs = [Z for row in sol.Z for pair in row for Z in pair]
