@@ -35,6 +35,7 @@ from ._base import (
     BaseLiftedNetwork,
     LiftedClassifierMixin,
     LiftedRegressorMixin,
+    _check_feature_scale,
     encode_classes,
 )
 from ._solvers.lifted.lifted import LiftedBlock, resolve_activation
@@ -157,18 +158,6 @@ class _QuantizedMixin:
     def _make_blocks(self, X):
         return [LiftedBlock(np.asarray(X, dtype=float))]
 
-    def _guarded(self, fit, *args):
-        """Run ``fit``; on failure restore what input validation already set."""
-        keys = ("n_features_in_", "feature_names_in_")
-        saved = {key: self.__dict__[key] for key in keys if key in self.__dict__}
-        try:
-            return fit(*args)
-        except BaseException:
-            for key in keys:
-                self.__dict__.pop(key, None)
-            self.__dict__.update(saved)
-            raise
-
     def _resolve_solver(self, loss_name):
         smooth = loss_name in SMOOTH_LOSSES
         if self.solver == "lowrank" and not smooth:
@@ -195,6 +184,7 @@ class _QuantizedMixin:
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X)
         loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0), sample_weight=sw)
         activation = resolve_activation(self.activation)
+        _check_feature_scale(self._make_blocks(X))
         solver = self._resolve_solver(loss_name)
         fit = fit_quantized_network(
             X, Y, loss, activation, self.alpha, levels=self.levels,
@@ -342,7 +332,8 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
         self : object
             The fitted estimator.
         """
-        return self._guarded(self._fit, X, y, sample_weight)
+        with self._fit_transaction():  # a failed fit restores n_features_in_ & co.
+            return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True, dtype=np.float64)
@@ -460,7 +451,8 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
         self : object
             The fitted estimator.
         """
-        return self._guarded(self._fit, X, y, sample_weight)
+        with self._fit_transaction():  # a failed fit restores n_features_in_ & co.
+            return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         X, y = self._validate_X_y(X, y, dtype=np.float64)

@@ -29,7 +29,11 @@ __all__ = [
     "network_forward",
     "precondition_scale",
     "resolve_activation",
+    "scale_blocks",
 ]
+
+#: Working memory of ``LiftedBlock.moments`` for the row products of a chunk.
+MOMENT_CHUNK_BYTES = 32 * 2**20
 
 ACTIVATIONS = {
     "relu-approx": (0.09, 0.5, 0.47),
@@ -87,13 +91,27 @@ class LiftedBlock:
         """Adjoint of ``pooled``: sample weights (n, ...) -> row weights (N, ...)."""
         return v if self.pool is None else self.pool.T @ v
 
-    def moments(self):
-        """``Q`` (n, p*p), ``L`` (n, p), ``s`` (n,) of the module docstring."""
+    def moments(self, chunk_bytes=MOMENT_CHUNK_BYTES):
+        """``Q`` (n, p*p), ``L`` (n, p), ``s`` (n,) of the module docstring.
+
+        The row Kronecker products ``P[k] P[k]^T`` are formed a chunk of rows
+        at a time (at most ``chunk_bytes``) and pooled at once, so a
+        convolutional block with many patches never holds its (N, p^2)
+        products whole.
+        """
         P = self.P
-        rowkron = (P[:, :, None] * P[:, None, :]).reshape(P.shape[0], -1)
-        Q = self.pooled(rowkron)
+        N, p = P.shape
+        if self.pool is None:
+            Q = (P[:, :, None] * P[:, None, :]).reshape(N, p * p)
+        else:
+            Q = np.zeros((self.n_samples, p * p))
+            step = max(1, int(chunk_bytes // (8 * p * p)))
+            pool = self.pool.tocsc()
+            for lo in range(0, N, step):
+                blk = P[lo:lo + step]
+                Q += pool[:, lo:lo + step] @ (blk[:, :, None] * blk[:, None, :]).reshape(-1, p * p)
         L = self.pooled(P)
-        s = self.pooled(np.ones(P.shape[0]))
+        s = self.pooled(np.ones(N))
         return np.asarray(Q), np.asarray(L), np.asarray(s).ravel()
 
     def scaled(self, factor):
@@ -113,11 +131,35 @@ def precondition_scale(blocks):
 
     Scaling the rows by ``1/s`` and the activation ``(a, b, c)`` to
     ``(a s^2, b s, c)`` leaves every neuron's output unchanged, so the lifted
-    problem is the same; only the numbers a solver sees are tamer.
+    problem is the same; only the numbers a solver sees are tamer. Computed
+    without overflow (the rows are divided by their largest entry first).
     """
-    sq = [np.mean(np.sum(b.P**2, axis=1)) for b in blocks]
-    s = float(np.sqrt(np.mean(sq)))
+    sq, seen = [], {}
+    for b in blocks:
+        if id(b.P) not in seen:
+            top = float(np.max(np.abs(b.P), initial=0.0))
+            if not np.isfinite(top) or top == 0:
+                seen[id(b.P)] = None
+            else:
+                seen[id(b.P)] = (top, float(np.mean(np.sum((b.P / top) ** 2, axis=1))))
+        if seen[id(b.P)] is not None:
+            sq.append(seen[id(b.P)])
+    if not sq:
+        return 1.0
+    top = max(t for t, _ in sq)
+    s = top * float(np.sqrt(np.mean([m * (t / top) ** 2 for t, m in sq])))
     return s if np.isfinite(s) and s > 0 else 1.0
+
+
+def scale_blocks(blocks, factor):
+    """Blocks with rows ``P * factor``; blocks sharing a patch matrix share the copy."""
+    copies = {}
+    out = []
+    for b in blocks:
+        if id(b.P) not in copies:
+            copies[id(b.P)] = b.P * factor
+        out.append(LiftedBlock(copies[id(b.P)], b.pool))
+    return out
 
 
 def block_outputs(block, neurons, activation):
