@@ -19,7 +19,7 @@ bound is the relaxation's optimal value.
 import numpy as np
 
 from .certificate import into_dual_domain
-from .elliptope import elliptope_max
+from .elliptope import elliptope_max as elliptope_max_factored
 
 __all__ = ["binary_lower_bound", "dual_matrix", "elliptope_max"]
 
@@ -37,7 +37,7 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         Approximate dual point, e.g. the loss gradient at a fitted network
         or at the relaxation's iterate.
     factors : dict or None
-        Starting factors for :func:`elliptope_max`, keyed ``(output, block,
+        Starting factors for :func:`~.elliptope.elliptope_max`, keyed ``(output, block,
         sign)`` where ``sign`` is +1 for ``max <M, C>`` and -1 for
         ``max <-M, C>``; e.g. the relaxation's own factors. Random if absent.
     return_factors : bool, default=False
@@ -60,7 +60,8 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         for r, block in enumerate(blocks):
             M = dual_matrix(block, theta[:, o], activation)
             for sign in (1.0, -1.0):
-                value, V = elliptope_max(sign * M, factors.get((o, r, sign)), random_state=0)
+                value, V = elliptope_max_factored(sign * M, factors.get((o, r, sign)),
+                                                  random_state=0)
                 out[(o, r, sign)] = V
                 worst = max(worst, value)
     if worst > alpha:
@@ -73,3 +74,13 @@ def dual_matrix(block, theta_o, activation):
     """``M`` with ``theta_o^T sigma_block(u) = <M, [u; 1][u; 1]^T>``."""
     A, g, c0 = block.dual_quadratic(theta_o, activation)
     return np.block([[A, g[:, None] / 2], [g[None, :] / 2, np.array([[c0]])]])
+
+
+def elliptope_max(M):
+    """A certified upper bound on ``max <M, C>`` over unit-diagonal PSD matrices C.
+
+    The float of :func:`~.elliptope.elliptope_max` from a seeded random
+    start (no cvxpy): ``sum(y) + q lambda_max(M - diag(y))`` with ``y`` read
+    off a mixing-method factor; valid for any factor, tight at convergence.
+    """
+    return elliptope_max_factored(M, random_state=0)[0]
