@@ -171,7 +171,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     H = block_outputs(dense, pool, activation)
     # The search only needs the refit's direction: a 1e-3 relative gap is far
     # below the rounding gap; the last refit is solved to ``tol``.
-    search_tol = max(tol, 1e-3)
+    search_tol = max(tol, 1e-2)
     fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept, tol=search_tol)
     W = np.zeros((len(pool), k))
     W[fit.support] = fit.weights
