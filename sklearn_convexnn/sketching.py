@@ -20,6 +20,7 @@ input once and calls the private methods each sketch implements:
 ``_sketch_rows``.
 """
 
+import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -31,6 +32,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -146,7 +148,15 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self : object
             The fitted sketch.
         """
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64)
+        if self.n_components > X.shape[1]:
+            warnings.warn(
+                f"{type(self).__name__}: more output components than input "
+                f"features: n_features < n_components ({X.shape[1]} < "
+                f"{self.n_components}). The dimensionality of the problem will "
+                "not be reduced.",
+                DataDimensionalityWarning,
+            )
         self.n_components_ = self._fit_operator(X, _as_generator(self.random_state))
         return self
 
@@ -165,7 +175,9 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             sparsity (CountSketch and the sampling sketches).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        X = validate_data(
+            self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False
+        )
         return self._transform(X)
 
     def sketch(self, A, random_state=None):
@@ -194,6 +206,17 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if random_state is None:
             random_state = self.random_state
         return self._sketch_rows(A, _as_generator(random_state))
+
+    def _prepare_rows(self, A):
+        """A sampler of ``S @ A`` for many draws on the same ``A``.
+
+        Used by the distributed meta-estimators: whatever a draw computes
+        from ``A`` alone (a spectrum, sampling probabilities) is computed
+        here once per Newton round, not once per worker. The sampler's
+        ``draw(rng)`` returns what ``sketch(A, random_state=rng)`` would.
+        """
+        self._validate_params()
+        return _RowSampler(self, _check_matrix(A))
 
     @property
     def _n_features_out(self):
@@ -476,6 +499,14 @@ class LeverageScoreSketch(_BaseSketch):
         idx, weights = ops.iid_sample(p, self.n_components, rng)
         return ops.apply_row_sample(A, idx, weights)
 
+    def _prepare_rows(self, A):
+        self._validate_params()
+        A = _check_matrix(A)
+        if self.scores != "exact":  # randomized scores: drawn with each sketch
+            return _RowSampler(self, A)
+        p = ops.sampling_probabilities(A, self.alpha, "leverage")
+        return _RowSampler(self, A, probabilities=p)
+
 
 class SurrogateSketch(_BaseSketch):
     """Surrogate sketch: i.i.d. row sampling made unbiased for ridge inverses.
@@ -565,13 +596,19 @@ class SurrogateSketch(_BaseSketch):
         self.alpha = alpha
         self.base = base
 
-    def _draw(self, A, rng):
-        spectrum = ops.row_space_eigh(A)
+    def _draw(self, A, rng, spectrum=None):
+        if spectrum is None:
+            spectrum = ops.row_space_eigh(A)
         p = ops.sampling_probabilities(A, self.alpha, self.base, spectrum=spectrum)
         idx, weights, d_alpha = ops.surrogate_sample(
             A, self.n_components, self.alpha, p, rng, spectrum=spectrum
         )
         return p, idx, weights, d_alpha
+
+    def _prepare_rows(self, A):
+        self._validate_params()
+        A = _check_matrix(A)
+        return _RowSampler(self, A, spectrum=ops.row_space_eigh(A))
 
     def _fit_operator(self, X, rng):
         p, idx, weights, d_alpha = self._draw(_transpose(X), rng)
@@ -582,14 +619,37 @@ class SurrogateSketch(_BaseSketch):
     def _transform(self, X):
         return _sample_columns(X, self.sample_indices_, self.weights_)
 
-    def _sketch_rows(self, A, rng):
-        _, idx, weights, _ = self._draw(A, rng)
+    def _sketch_rows(self, A, rng, spectrum=None):
+        _, idx, weights, _ = self._draw(A, rng, spectrum)
         return ops.apply_row_sample(A, idx, weights)
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+class _RowSampler:
+    """``draw(rng)``: the sketch of a fixed ``A``, reusing what was precomputed.
+
+    ``probabilities`` (row sampling) or ``spectrum`` (surrogate) are the
+    parts of a draw that depend on ``A`` only.
+    """
+
+    def __init__(self, sketch, A, *, probabilities=None, spectrum=None):
+        self.sketch, self.A = sketch, A
+        self.probabilities, self.spectrum = probabilities, spectrum
+        self.name = type(sketch).__name__
+
+    def draw(self, rng):
+        if self.probabilities is not None:
+            idx, weights = ops.iid_sample(
+                self.probabilities, self.sketch.n_components, rng
+            )
+            return ops.apply_row_sample(self.A, idx, weights)
+        if self.spectrum is not None:
+            return self.sketch._sketch_rows(self.A, rng, spectrum=self.spectrum)
+        return self.sketch._sketch_rows(self.A, rng)
 
 
 def _as_generator(random_state):

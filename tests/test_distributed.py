@@ -15,9 +15,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_convexnn._solvers.sketch.newton_sketch import (
+    DataProducts,
+    LogisticProblem,
+    RidgeProblem,
     debiasing_factor,
-    logistic_newton_system,
-    ridge_newton_system,
 )
 from sklearn_convexnn.distributed import (
     DebiasedAveragingClassifier,
@@ -69,6 +70,8 @@ def ridge_errors():
                             sketch=SurrogateSketch(m),
                             n_workers=q,
                             debias=debias,
+                            max_iter=1,
+                            tol=None,
                             random_state=seed,
                         )
                         .fit(X, y)
@@ -126,7 +129,7 @@ def test_ridge_iterations_reach_exact_solution(fit_intercept):
     reg = DebiasedAveragingRegressor(
         Ridge(alpha=5.0, fit_intercept=fit_intercept),
         n_workers=16,
-        n_iter=30,
+        max_iter=30,
         tol=1e-12,
         random_state=0,
     ).fit(X, Y)
@@ -142,7 +145,7 @@ def test_logistic_reaches_logistic_regression_on_breast_cancer(breast_cancer):
     X, y = breast_cancer
     exact = LogisticRegression(C=0.5, tol=1e-10, max_iter=10000).fit(X, y)
     clf = DebiasedAveragingClassifier(
-        LogisticRegression(C=0.5), n_workers=4, n_iter=200, tol=1e-10, random_state=0
+        LogisticRegression(C=0.5), n_workers=4, max_iter=200, tol=1e-10, random_state=0
     ).fit(X, y)
     assert clf.coef_.shape == exact.coef_.shape
     assert _relative_error(clf.coef_, exact.coef_) < 1e-4
@@ -158,7 +161,7 @@ def test_logistic_multinomial_matches_and_intercepts_sum_to_zero():
     X = StandardScaler().fit_transform(X)
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     exact = LogisticRegression(tol=1e-12, max_iter=10000).fit(X, labels)
-    clf = DebiasedAveragingClassifier(n_iter=60, tol=1e-10, random_state=0).fit(
+    clf = DebiasedAveragingClassifier(max_iter=60, tol=1e-10, random_state=0).fit(
         X, labels
     )
     assert_array_equal(clf.classes_, exact.classes_)
@@ -175,7 +178,7 @@ def test_logistic_intercept_elimination_is_exact():
     X = rng.standard_normal((50, 3))
     Y = (rng.random(50) < 0.4).astype(float)[:, None]
     params = np.array([[0.3, -0.2, 0.1, 0.4]])
-    system = logistic_newton_system(X, Y, 2.0, True)(params)
+    system = LogisticProblem(DataProducts(X), Y, 2.0, True).newton_system(params)
     dW = np.linalg.solve(system.A.T @ system.A + 2.0 * np.eye(3), system.rhs)
     step = system.finish(dW)
     p = 1 / (1 + np.exp(-(X @ params[0, :3] + params[0, 3])))
@@ -207,7 +210,11 @@ def test_meta_estimator_owns_lambda():
     X, y, _ = _ridge_problem()
     _RecordingSketch.seen_alphas.clear()
     DebiasedAveragingRegressor(
-        Ridge(alpha=7.0), sketch=_RecordingSketch(alpha=123.0), n_workers=3
+        Ridge(alpha=7.0),
+        sketch=_RecordingSketch(alpha=123.0),
+        n_workers=3,
+        max_iter=1,
+        tol=None,
     ).fit(X, y)
     assert _RecordingSketch.seen_alphas == [7.0] * 3
 
@@ -217,7 +224,9 @@ def test_meta_estimator_owns_lambda():
 )
 def test_reproducible_and_seed_dependent(sketch):
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(sketch=sketch, n_workers=8, random_state=3)
+    reg = DebiasedAveragingRegressor(
+        sketch=sketch, n_workers=8, max_iter=1, tol=None, random_state=3
+    )
     a, b = clone(reg).fit(X, y).coef_, clone(reg).fit(X, y).coef_
     assert_array_equal(a, b)
     c = clone(reg).set_params(random_state=4).fit(X, y).coef_
@@ -228,7 +237,9 @@ def test_reproducible_and_seed_dependent(sketch):
 
 def test_result_does_not_depend_on_n_jobs_or_backend():
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(n_workers=7, n_iter=2, random_state=0)
+    reg = DebiasedAveragingRegressor(
+        n_workers=7, max_iter=2, tol=None, random_state=0
+    )
     serial = clone(reg).fit(X, y).coef_
     with joblib.parallel_config(backend="threading"):
         threads = clone(reg).set_params(n_jobs=2).fit(X, y).coef_
@@ -238,7 +249,9 @@ def test_result_does_not_depend_on_n_jobs_or_backend():
 @pytest.mark.slow
 def test_result_does_not_depend_on_n_jobs_loky():
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(n_workers=7, n_iter=2, random_state=0)
+    reg = DebiasedAveragingRegressor(
+        n_workers=7, max_iter=2, tol=None, random_state=0
+    )
     assert_array_equal(
         clone(reg).fit(X, y).coef_, clone(reg).set_params(n_jobs=2).fit(X, y).coef_
     )
@@ -247,7 +260,9 @@ def test_result_does_not_depend_on_n_jobs_loky():
 def test_dask_backend_runs_on_cluster_and_matches():
     distributed = pytest.importorskip("distributed")
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(n_workers=8, n_iter=2, random_state=0)
+    reg = DebiasedAveragingRegressor(
+        n_workers=8, max_iter=2, tol=None, random_state=0
+    )
     reference = clone(reg).fit(X, y).coef_
     with (
         distributed.LocalCluster(
@@ -274,13 +289,13 @@ def test_grid_search_over_wrapped_parameters(breast_cancer):
     X, y = X[:200, :8], y[:200]
     search = GridSearchCV(
         DebiasedAveragingClassifier(
-            LogisticRegression(), n_workers=4, n_iter=5, random_state=0
+            LogisticRegression(), n_workers=4, max_iter=5, random_state=0
         ),
         {"estimator__C": [0.01, 1.0]},
         cv=2,
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter=5 on purpose
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=5 on purpose
         search.fit(X, y)
     assert search.best_params_["estimator__C"] in (0.01, 1.0)
     Xr, yr, _ = _ridge_problem()
@@ -300,11 +315,29 @@ def test_clone_keeps_wrapped_estimator_unfitted():
     assert clone(reg).get_params()["estimator__alpha"] == 3.0
 
 
-def test_verbose_prints_one_line_per_iteration(capsys):
+def test_verbose_prints_one_line_per_round(capsys):
+    # verbose=1: a counter, the objective and the gradient norm per round;
+    # the printed objective is the ridge objective at the printed round.
     X, y, _ = _ridge_problem()
-    DebiasedAveragingRegressor(n_iter=3, tol=0.0, verbose=1, random_state=0).fit(X, y)
+    DebiasedAveragingRegressor(
+        Ridge(alpha=40.0, fit_intercept=False),
+        max_iter=3,
+        tol=None,
+        verbose=1,
+        random_state=0,
+    ).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and all("d_lambda=" in line for line in lines)
+    assert [line.split()[2] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("objective=" in line and "|gradient|=" in line for line in lines)
+    exact = Ridge(alpha=40.0, fit_intercept=False).fit(X, y).coef_
+    optimum = 0.5 * (np.sum((y - X @ exact) ** 2) + 40.0 * exact @ exact)
+    printed = [float(line.split("objective=")[1].split()[0]) for line in lines]
+    assert all(optimum * (1 - 1e-12) <= value for value in printed)
+    assert printed[-1] <= optimum * 1.01
+    DebiasedAveragingRegressor(max_iter=2, tol=None, verbose=2, random_state=0).fit(
+        X, y
+    )
+    assert "d_alpha=" in capsys.readouterr().out
 
 
 # -- bad input ---------------------------------------------------------------
@@ -316,6 +349,7 @@ def test_verbose_prints_one_line_per_iteration(capsys):
         (Ridge(positive=True), "positive=True"),
         (Ridge(alpha=np.array([1.0, 2.0])), "Per-target alpha"),
         (Ridge(alpha=0.0), "alpha must be > 0"),
+        (Ridge(alpha=-1.0), "alpha must be > 0"),
         (Lasso(), "wraps sklearn.linear_model.Ridge"),
         (LogisticRegression(), "wraps sklearn.linear_model.Ridge"),
     ],
@@ -332,6 +366,7 @@ def test_regressor_refuses_unsupported_estimators(estimator, match):
         (LogisticRegression(l1_ratio=1.0, solver="saga"), "Only the l2 penalty"),
         (LogisticRegression(l1_ratio=0.5, solver="saga"), "elasticnet"),
         (LogisticRegression(C=np.inf), "Unpenalized"),
+        (LogisticRegression(C=0.0), "C must be > 0"),
         (LogisticRegression(class_weight="balanced"), "class_weight"),
         (LogisticRegression(solver="liblinear"), "liblinear"),
         (LogisticRegressionCV(), "wraps sklearn.linear_model.LogisticRegression"),
@@ -350,8 +385,8 @@ def test_bad_data_and_sketch_errors(breast_cancer):
     X_nan[3, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         DebiasedAveragingClassifier().fit(X_nan, y)
-    clf = DebiasedAveragingClassifier(n_workers=2, n_iter=1, random_state=0)
-    with pytest.warns(ConvergenceWarning, match="did not reach tol"):
+    clf = DebiasedAveragingClassifier(n_workers=2, max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not reach tol.*gradient norm"):
         clf.fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :5])
@@ -360,12 +395,15 @@ def test_bad_data_and_sketch_errors(breast_cancer):
     with pytest.raises(ValueError, match="larger than the effective dimension"):
         DebiasedAveragingClassifier(sketch=GaussianSketch(3)).fit(X, y)
     # plain averaging accepts any size
-    reg = DebiasedAveragingRegressor(sketch=GaussianSketch(3), debias=False)
+    reg = DebiasedAveragingRegressor(
+        sketch=GaussianSketch(3), debias=False, max_iter=1, tol=None
+    )
     Xr, yr, _ = _ridge_problem()
     assert np.all(np.isfinite(reg.fit(Xr, yr).coef_))
 
 
 def test_ridge_newton_system_is_the_ridge_gradient():
     X, y, exact = _ridge_problem(n=50, d=3, alpha=2.0)
-    system = ridge_newton_system(X, y[:, None], 2.0)(exact[:, None])
+    problem = RidgeProblem(DataProducts(X), y[:, None], 2.0)
+    system = problem.newton_system(exact[:, None])
     assert np.linalg.norm(system.rhs) < 1e-8 * np.linalg.norm(X.T @ y)

@@ -22,6 +22,7 @@ several times faster than the ``log2(n)`` memory-bound numpy passes of the
 full butterfly, and nothing of size ``m x n`` is ever formed.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
 
@@ -247,22 +248,32 @@ def srht_rows(A, signs, rows, n_pad):
     return Z
 
 
-def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20):
+def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20, n_threads=None):
     """Apply the SRHT to the columns of ``X``: returns ``X @ S.T``, (N, m).
 
     Rows of ``X`` go through in chunks of about ``chunk_bytes`` so that the
     sign-flipped, zero-padded working copy stays in cache; sparse ``X`` is
-    densified one chunk at a time.
+    densified one chunk at a time.  The chunks are shared out over
+    ``n_threads`` threads (default: as many as BLAS may use here, so the
+    sketch uses the cores a dense Gaussian projection's BLAS call would;
+    under ``threadpoolctl.threadpool_limits(1)`` or inside a joblib worker
+    it runs serially).  Every chunk is computed the same way whatever the
+    number of threads, so the result does not depend on it.
     """
     N, n = X.shape
     m = rows.shape[0]
     plan = hadamard_plan(rows, n_pad)
     out = np.empty((N, m))
     b = max(1, chunk_bytes // (8 * n_pad))
-    buf = np.zeros((min(b, N), n_pad))
     scale = 1.0 / np.sqrt(m)
-    with _single_threaded_blas():
-        for start in range(0, N, b):
+    starts = list(range(0, N, b))
+    if n_threads is None:
+        n_threads = _blas_threads()
+    n_threads = max(1, min(n_threads, len(starts)))
+
+    def run(part):
+        buf = np.zeros((min(b, N), n_pad))
+        for start in part:
             chunk = X[start : start + b]
             if sp.issparse(chunk):
                 chunk = chunk.toarray()
@@ -270,7 +281,27 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20):
             np.multiply(chunk, signs, out=Y[:, :n])
             Z = sampled_hadamard(Y, plan, axis=1)
             np.multiply(Z, scale, out=out[start : start + chunk.shape[0]])
+
+    with _single_threaded_blas():
+        if n_threads == 1:
+            run(starts)
+        else:
+            # numpy releases the GIL in the products and the sign flips, so
+            # the threads run side by side on contiguous runs of chunks.
+            parts = [p.tolist() for p in np.array_split(starts, n_threads)]
+            with ThreadPoolExecutor(n_threads) as pool:
+                for _ in pool.map(run, parts):
+                    pass
     return out
+
+
+def _blas_threads():
+    """Number of threads BLAS may use now (1 if none is loaded)."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    info = _THREADPOOLS.select(user_api="blas").info()
+    return max([1, *(int(lib.get("num_threads", 1)) for lib in info)])
 
 
 # ---------------------------------------------------------------------------
