@@ -18,6 +18,7 @@ solved, read from the wrapped estimator by :func:`_regularization`
 """
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -53,7 +54,7 @@ from ._solvers.sketch.newton_sketch import (
     RidgeProblem,
     debiased_newton_sketch,
 )
-from .sketching import SurrogateSketch
+from .sketching import CountSketch, SurrogateSketch
 
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]
 
@@ -69,10 +70,14 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         worker draws a fresh sketch from a clone of it; a sketch with an
         ``alpha`` parameter gets the problem's own regularization (the
         meta-estimator owns alpha). Its ``n_components`` is the expected
-        sketch size ``m`` of the debiasing factor. None: a
-        ``SurrogateSketch`` (for which the debiased average is exactly
-        unbiased) of size ``min(n_rows, ceil(2 d_alpha) + 10)``, chosen
-        anew at each round.
+        sketch size ``m`` of the debiasing factor. None: a sketch of size
+        ``min(n_rows, ceil(2 d_alpha) + 10)``, chosen anew at each round:
+        a ``SurrogateSketch`` (for which the debiased average is exactly
+        unbiased) for ridge and two classes; a ``CountSketch`` for the
+        multinomial problem, whose factor has ``n_classes`` rows per sample
+        (the surrogate's determinantal part costs ``O(rows d_alpha^2)`` per
+        worker there; with a data-oblivious sketch the shrunk alpha is
+        the paper's near-unbiased correction).
     n_workers : int, default=16
         Number ``q`` of sketched workers averaged per Newton round.
     debias : bool, default=True
@@ -98,7 +103,7 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         cluster once per round). A round is split only into as many tasks
         as carry at least ``MIN_FLOPS_PER_TASK`` (1e9, measured on a
         2-core machine: the cost of a loky round trip) of estimated work
-        each (sketch, local Hessian ``2 m p^2``, solve ``p^3 / 3``), so
+        each (sketch, local system ``2 m r (p + 1) + r^3 / 3``, ``r = min(m, p)``), so
         small problems stay in one task whatever ``n_jobs``. None: joblib's
         default (1 unless a ``joblib.parallel_config`` says otherwise).
         The result does not depend on ``n_jobs`` or on the backend.
@@ -187,7 +192,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         return X, y, sample_weight
 
-    def _solve(self, problem, params0, line_search):
+    def _solve(self, problem, params0, line_search, default_sketch=SurrogateSketch):
         """Run the solver; returns ``(params, fitted)``, ``fitted`` the
         attributes to set (nothing is set here)."""
         max_iter = self._max_iter()
@@ -196,7 +201,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
         params, info = debiased_newton_sketch(
             problem,
             params0,
-            self._sketch_at,
+            partial(self._sketch_at, default_sketch),
             self._sketch_size_at,
             n_workers=self.n_workers,
             debias=self.debias,
@@ -223,9 +228,12 @@ class _BaseDebiasedAveraging(BaseEstimator):
         }
         return params, fitted
 
-    def _sketch_at(self, alpha, sketch_size):
+    def _sketch_at(self, default_sketch, alpha, sketch_size):
         if self.sketch is None:
-            return SurrogateSketch(n_components=sketch_size, alpha=alpha)
+            sketch = default_sketch(n_components=sketch_size)
+            if "alpha" in sketch.get_params(deep=False):
+                sketch.set_params(alpha=alpha)
+            return sketch
         sketch = clone(self.sketch)
         if "alpha" in sketch.get_params(deep=False):
             sketch.set_params(alpha=alpha)
@@ -288,7 +296,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         are refused; ``solver``, ``tol``, ``max_iter`` say how Ridge itself
         would solve and are ignored. None means ``Ridge()``.
     %(common_parameters)s
-    max_iter : int, default=30
+    max_iter : int, default=100
         Maximum number of Newton rounds.
 
     Attributes
@@ -339,7 +347,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         sketch=None,
         n_workers=16,
         debias=True,
-        max_iter=30,
+        max_iter=100,
         tol=1e-8,
         step="auto",
         n_jobs=None,
@@ -462,7 +470,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         ``max_iter``, other solvers are ignored. None means
         ``LogisticRegression()``.
     %(common_parameters)s
-    max_iter : int, default=30
+    max_iter : int, default=100
         Maximum number of Newton rounds.
 
     Attributes
@@ -514,7 +522,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         sketch=None,
         n_workers=16,
         debias=True,
-        max_iter=30,
+        max_iter=100,
         tol=1e-8,
         step="auto",
         n_jobs=None,
@@ -569,7 +577,10 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         n_rows, n_features = Y.shape[1], X.shape[1]
         problem = LogisticProblem(DataProducts(X), Y, alpha, fit_intercept, w)
         params, fitted = self._solve(
-            problem, np.zeros((n_rows, n_features + fit_intercept)), line_search=True
+            problem,
+            np.zeros((n_rows, n_features + fit_intercept)),
+            line_search=True,
+            default_sketch=SurrogateSketch if n_classes == 2 else CountSketch,
         )
         self.classes_ = classes
         self.coef_ = params[:, :n_features]

@@ -407,3 +407,176 @@ def test_ridge_newton_system_is_the_ridge_gradient():
     problem = RidgeProblem(DataProducts(X), y[:, None], 2.0)
     system = problem.newton_system(exact[:, None])
     assert np.linalg.norm(system.rhs) < 1e-8 * np.linalg.norm(X.T @ y)
+
+
+# -- sample weights, sparse input ---------------------------------------------
+
+
+def _weighted_and_repeated(seed=0, n=40, d=5, classes=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if classes is None:
+        y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
+    else:
+        y = rng.integers(0, classes, n)
+    w = rng.integers(0, 4, n).astype(float)  # zeros: removed samples
+    return X, y, w, np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_regressor_weight_equals_repetition(fit_intercept):
+    # The iteration's fixed point is the weighted ridge optimum whatever the
+    # sketches drawn, so run it to convergence: deterministic to 1e-10.
+    X, y, w, X_rep, y_rep = _weighted_and_repeated()
+    ridge = Ridge(alpha=3.0, fit_intercept=fit_intercept)
+    reg = DebiasedAveragingRegressor(ridge, max_iter=100, tol=1e-13, random_state=0)
+    weighted = clone(reg).fit(X, y, sample_weight=w)
+    repeated = clone(reg).set_params(random_state=1).fit(X_rep, y_rep)
+    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(weighted.intercept_, repeated.intercept_, atol=1e-8)
+    assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-9)
+    exact = clone(ridge).fit(X, y, sample_weight=w)  # independent reference
+    assert_allclose(weighted.coef_, exact.coef_, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_classifier_weight_equals_repetition(classes):
+    X, y, w, X_rep, y_rep = _weighted_and_repeated(seed=1, classes=classes)
+    clf = DebiasedAveragingClassifier(
+        LogisticRegression(C=2.0), max_iter=100, tol=1e-12, random_state=0
+    )
+    weighted = clone(clf).fit(X, y, sample_weight=w)
+    repeated = clone(clf).set_params(random_state=5).fit(X_rep, y_rep)
+    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(
+        weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6, atol=1e-9
+    )
+    exact = LogisticRegression(C=2.0, tol=1e-12, max_iter=10000).fit(
+        X, y, sample_weight=w
+    )
+    assert_allclose(weighted.coef_, exact.coef_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_gives_the_dense_solution(fmt):
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    X = sparse.random(300, 12, density=0.3, format=fmt, random_state=0)
+    y_reg = X @ rng.standard_normal(12) + 0.1 * rng.standard_normal(300)
+    y_clf = (y_reg > np.median(y_reg)).astype(int)
+    for est, y in [
+        (DebiasedAveragingRegressor(Ridge(alpha=0.5), random_state=0), y_reg),
+        (
+            DebiasedAveragingClassifier(
+                LogisticRegression(C=10.0, fit_intercept=False), random_state=0
+            ),
+            y_clf,
+        ),
+    ]:
+        on_sparse = clone(est).fit(X, y)
+        on_dense = clone(est).fit(X.toarray(), y)
+        assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-8, atol=1e-10)
+        assert_allclose(on_sparse.predict(X), on_dense.predict(X.toarray()))
+
+
+# -- faults ------------------------------------------------------------------
+
+
+class _NaNSketch(BaseEstimator):
+    """A custom sketch that goes wrong: NaN in its output."""
+
+    def __init__(self, n_components=30):
+        self.n_components = n_components
+
+    def sketch(self, A, random_state=None):
+        SA = np.asarray(A[: self.n_components], dtype=float).copy()
+        SA[0, 0] = np.nan
+        return SA
+
+
+def test_nonfinite_sketch_is_a_clear_error_and_leaves_the_model(breast_cancer):
+    X, y = breast_cancer
+    clf = DebiasedAveragingClassifier(n_workers=4, random_state=0).fit(X, y)
+    coef, classes = clf.coef_.copy(), clf.classes_.copy()
+    with pytest.raises(FloatingPointError, match="_NaNSketch"):
+        clf.set_params(sketch=_NaNSketch(40)).fit(X, np.where(y == 1, "a", "b"))
+    assert_array_equal(clf.coef_, coef)  # the failed refit changed nothing
+    assert_array_equal(clf.classes_, classes)
+    Xr, yr, _ = _ridge_problem()
+    with pytest.raises(FloatingPointError, match="_NaNSketch"):
+        DebiasedAveragingRegressor(sketch=_NaNSketch(20)).fit(Xr, yr)
+
+
+def test_regressor_warns_with_gradient_norm_when_tol_not_reached():
+    X, y, _ = _ridge_problem()
+    reg = DebiasedAveragingRegressor(
+        Ridge(alpha=40.0, fit_intercept=False), max_iter=1, tol=1e-12, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="gradient norm") as record:
+        reg.fit(X, y)
+    # The reported norm is the true ridge gradient at the returned coef_.
+    grad = X.T @ (X @ reg.coef_ - y) + 40.0 * reg.coef_
+    assert_allclose(reg.gradient_norm_, np.linalg.norm(grad), rtol=1e-8)
+    assert f"{reg.gradient_norm_:.3e}" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.set_params(tol=None).fit(X, y)  # no stopping test: no warning
+
+
+def test_n_iter_is_a_deprecated_alias_of_max_iter():
+    X, y, _ = _ridge_problem()
+    new = DebiasedAveragingRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+    with pytest.warns(FutureWarning, match="max_iter"):
+        old = DebiasedAveragingRegressor(n_iter=2, tol=None, random_state=0).fit(X, y)
+    assert old.n_iter_ == 2
+    assert_array_equal(old.coef_, new.coef_)
+
+
+# -- the multinomial system, the parallel rule ---------------------------------
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_multinomial_gram_is_the_factor_gram(fit_intercept):
+    # The Gram matrix formed from the d-wide data equals the Gram of the
+    # (n K) x (K d) factor the workers sketch, intercept eliminated or not,
+    # and the full Newton step from the reduced system is the exact one.
+    rng = np.random.default_rng(0)
+    n, d, k = 30, 4, 3
+    X = rng.standard_normal((n, d))
+    Y = np.eye(k)[rng.integers(0, k, n)]
+    w = rng.random(n) + 0.5
+    params = 0.3 * rng.standard_normal((k, d + fit_intercept))
+    problem = LogisticProblem(DataProducts(X), Y, 0.7, fit_intercept, w)
+    system = problem.newton_system(params)
+    assert_allclose(system.gram, system.A.T @ system.A, atol=1e-12)
+    step = system.finish(
+        np.linalg.solve(system.gram + 0.7 * np.eye(k * d), system.rhs)
+    )
+    # Reference Hessian from its definition, sum_i w_i (diag p - p p^T) kron z z^T.
+    Z = np.column_stack([X, np.ones(n)]) if fit_intercept else X
+    P = np.exp(Z @ params.T)
+    P /= P.sum(axis=1, keepdims=True)
+    H = sum(
+        w[i] * np.kron(np.diag(P[i]) - np.outer(P[i], P[i]), np.outer(Z[i], Z[i]))
+        for i in range(n)
+    )
+    penalty = np.kron(np.eye(k), np.diag([0.7] * d + [0.0] * fit_intercept))
+    grad = problem.gradient(params).ravel()
+    expected = -np.linalg.lstsq(H + penalty, grad, rcond=None)[0]
+    if fit_intercept:  # unique up to a common shift of the intercepts
+        expected = expected.reshape(k, d + 1)
+        expected[:, -1] -= expected[:, -1].mean()
+        expected = expected.ravel()
+    assert_allclose(step.ravel(), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_parallel_rule_keeps_small_work_in_one_task():
+    from sklearn_convexnn._solvers.sketch.newton_sketch import (
+        MIN_FLOPS_PER_TASK,
+        n_parallel_tasks,
+    )
+
+    assert n_parallel_tasks(2, 16, MIN_FLOPS_PER_TASK / 100) == 1
+    assert n_parallel_tasks(2, 16, MIN_FLOPS_PER_TASK) == 2
+    assert n_parallel_tasks(-1, 3, 10 * MIN_FLOPS_PER_TASK) <= 3
+    assert n_parallel_tasks(None, 16, 10 * MIN_FLOPS_PER_TASK) == 1
