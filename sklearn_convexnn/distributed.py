@@ -128,6 +128,9 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
         Expected sketch size ``m`` of the last round.
     gradient_norm_ : float
         Norm of the objective's gradient at the returned parameters.
+    n_tasks_ : int
+        Parallel tasks the workers of the last round were split into (the
+        ``n_jobs`` rule's choice).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -225,6 +228,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
             "scaled_alpha_": info["scaled_alpha"],
             "sketch_size_": info["sketch_size"],
             "gradient_norm_": info["gradient_norm"],
+            "n_tasks_": info["n_tasks"],
         }
         return params, fitted
 

@@ -266,7 +266,8 @@ def _worker_flops(A, m, p, t):
 def _effective_dimension(system):
     if system.gram is None:
         return float(ops.effective_dimension(system.A, system.alpha))
-    s = eigh(system.gram, eigvals_only=True, driver="evd")
+    with ops._single_threaded_blas():  # as in _cholesky_solve
+        s = eigh(system.gram, eigvals_only=True, driver="evd")
     s = s[s > ops._eigen_tol(s, system.A.shape)]
     return float(np.sum(s / (s + system.alpha)))
 
@@ -389,11 +390,18 @@ def _ridge_solve(SA, rhs, alpha):
     if m < p:
         K = SA @ SA.T
         K[np.diag_indices_from(K)] += alpha
-        v = cho_solve(cho_factor(K, lower=True, check_finite=False), SA @ rhs)
-        return (rhs - SA.T @ v) / alpha
+        return (rhs - SA.T @ _cholesky_solve(K, SA @ rhs)) / alpha
     G = SA.T @ SA
     G[np.diag_indices_from(G)] += alpha
-    return cho_solve(cho_factor(G, lower=True, check_finite=False), rhs)
+    return _cholesky_solve(G, rhs)
+
+
+def _cholesky_solve(K, b):
+    # Factorizations of a few hundred rows gain nothing from BLAS threads
+    # and lose much to them on a busy machine (measured 6x slower with 2
+    # threads under load); the products around them keep their threads.
+    with ops._single_threaded_blas():
+        return cho_solve(cho_factor(K, lower=True, check_finite=False), b)
 
 
 def average_directions(directions, factor=1.0):
