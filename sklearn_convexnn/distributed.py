@@ -85,6 +85,8 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         and scale the averaged step by ``1 - d_alpha / m``. Needs
         ``m > d_alpha``. False: plain averaging, whose error stalls at its
         bias as ``q`` grows.
+    max_iter : int, default=100
+        Maximum number of Newton rounds.
     tol : float or None, default=1e-8
         Stop once a step is at most ``tol * max(1, ||params||)``; a
         :class:`~sklearn.exceptions.ConvergenceWarning` carrying the
@@ -104,7 +106,9 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         as carry at least ``MIN_FLOPS_PER_TASK`` (1e9, measured on a
         2-core machine: the cost of a loky round trip) of estimated work
         each (sketch, local system ``2 m r (p + 1) + r^3 / 3``, ``r = min(m, p)``), so
-        small problems stay in one task whatever ``n_jobs``. None: joblib's
+        small problems stay in one task whatever ``n_jobs`` -- run in this
+        process, without a pool, on joblib's local backends; a cluster
+        backend (dask, ray) still gets it as one task. None: joblib's
         default (1 unless a ``joblib.parallel_config`` says otherwise).
         The result does not depend on ``n_jobs`` or on the backend.
     random_state : int, RandomState instance or None, default=None
@@ -300,8 +304,6 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         are refused; ``solver``, ``tol``, ``max_iter`` say how Ridge itself
         would solve and are ignored. None means ``Ridge()``.
     %(common_parameters)s
-    max_iter : int, default=100
-        Maximum number of Newton rounds.
 
     Attributes
     ----------
@@ -437,7 +439,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
 
 
 class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDebiasedAveraging):
-    """l2-logistic regression by debiased averaging of sketched Newton steps.
+    """L2-logistic regression by debiased averaging of sketched Newton steps.
 
     Solves the problem of the wrapped
     :class:`~sklearn.linear_model.LogisticRegression` (l2 penalty),
@@ -474,8 +476,6 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         ``max_iter``, other solvers are ignored. None means
         ``LogisticRegression()``.
     %(common_parameters)s
-    max_iter : int, default=100
-        Maximum number of Newton rounds.
 
     Attributes
     ----------

@@ -13,7 +13,7 @@ sketch, see its docstring). It is used two ways:
   compressed data of sketch-and-solve and the Newton sketch. It needs no
   ``fit``.
 
-The maths lives in :mod:`sklearn_convexnn._solvers.sketch_operators`; this
+The maths lives in :mod:`sklearn_convexnn._solvers.sketch.sketch_operators`; this
 module holds the thin scikit-learn shells. One base class validates the
 input once and calls the private methods each sketch implements:
 ``_fit_operator`` (draw ``S`` for the features), ``_transform`` and
@@ -99,6 +99,7 @@ def ridge_leverage_scores(A, alpha):
     Returns
     -------
     scores : ndarray of shape (n,)
+        The score of each row of ``A``.
 
     Examples
     --------
@@ -257,6 +258,23 @@ class GaussianSketch(_BaseSketch):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
 
+    See Also
+    --------
+    SRHTSketch : Structured, ``O(n d sqrt(m))``, never forms ``S``.
+    CountSketch : Sparse, ``O(nnz)``.
+    sklearn.random_projection.GaussianRandomProjection : The same operator
+        in the feature direction.
+
+    References
+    ----------
+    .. [1] W. B. Johnson, J. Lindenstrauss. Extensions of Lipschitz mappings
+       into a Hilbert space. Contemporary Mathematics 26, 1984.
+    .. [2] D. P. Woodruff. Sketching as a tool for numerical linear algebra.
+       Foundations and Trends in Theoretical Computer Science 10, 2014.
+    .. [3] M. Pilanci, M. J. Wainwright. Newton sketch: a near linear-time
+       optimization algorithm with linear-quadratic convergence. SIAM
+       Journal on Optimization 27(1), 2017.
+
     Examples
     --------
     >>> import numpy as np
@@ -290,7 +308,7 @@ class SRHTSketch(_BaseSketch):
     every output ``m // n_pad`` times plus the rest without replacement).
     ``E[S^T S] = I_n``. Cost ``O(n d sqrt(m))`` flops in a few large BLAS
     calls (only the sampled outputs of the transform are computed; see
-    :mod:`sklearn_convexnn._solvers.sketch_operators`); ``S`` is never
+    :mod:`sklearn_convexnn._solvers.sketch.sketch_operators`); ``S`` is never
     formed. Sparse input is accepted but densified (in row chunks in the
     feature direction).
 
@@ -315,6 +333,19 @@ class SRHTSketch(_BaseSketch):
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
+
+    See Also
+    --------
+    GaussianSketch : The dense reference operator.
+    CountSketch : Sparse, ``O(nnz)``, for sparse data.
+
+    References
+    ----------
+    .. [1] N. Ailon, B. Chazelle. The fast Johnson-Lindenstrauss transform
+       and approximate nearest neighbors. SIAM Journal on Computing 39(1),
+       2009.
+    .. [2] J. A. Tropp. Improved analysis of the subsampled randomized
+       Hadamard transform. Advances in Adaptive Data Analysis 3, 2011.
 
     Examples
     --------
@@ -377,6 +408,20 @@ class CountSketch(_BaseSketch):
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
+
+    See Also
+    --------
+    GaussianSketch : The dense reference operator.
+    SRHTSketch : Structured, dense input.
+    sklearn.random_projection.SparseRandomProjection : Sparse projection of
+        the features.
+
+    References
+    ----------
+    .. [1] K. L. Clarkson, D. P. Woodruff. Low rank approximation and
+       regression in input sparsity time. STOC 2013.
+    .. [2] M. Charikar, K. Chen, M. Farach-Colton. Finding frequent items in
+       data streams. ICALP 2002.
 
     Examples
     --------
@@ -455,6 +500,19 @@ class LeverageScoreSketch(_BaseSketch):
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
+
+    See Also
+    --------
+    SurrogateSketch : Row sampling made unbiased for ridge inverses.
+    ridge_leverage_scores : The scores, exactly.
+
+    References
+    ----------
+    .. [1] A. E. Alaoui, M. W. Mahoney. Fast randomized kernel methods with
+       statistical guarantees. NeurIPS 2015.
+    .. [2] P. Drineas, M. Magdon-Ismail, M. W. Mahoney, D. P. Woodruff. Fast
+       approximation of matrix coherence and statistical leverage. JMLR 13,
+       2012.
 
     Examples
     --------
@@ -565,11 +623,16 @@ class SurrogateSketch(_BaseSketch):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
 
+    See Also
+    --------
+    LeverageScoreSketch : Plain i.i.d. row sampling.
+    sklearn_convexnn.DebiasedAveragingRegressor : Uses it for every worker.
+
     References
     ----------
-    M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
-    distributed second order optimization with surrogate sketching and
-    scaled regularization. NeurIPS 2020.
+    .. [1] M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
+       distributed second order optimization with surrogate sketching and
+       scaled regularization. NeurIPS 2020.
 
     Examples
     --------
@@ -640,6 +703,17 @@ class _RowSampler:
         self.sketch, self.A = sketch, A
         self.probabilities, self.spectrum = probabilities, spectrum
         self.name = type(sketch).__name__
+        # Estimated flops of one draw (for the meta-estimators' n_jobs rule).
+        size = A.nnz if sp.issparse(A) else A.size
+        m = sketch.n_components
+        if isinstance(sketch, GaussianSketch):
+            self.flops = 2.0 * m * size
+        elif isinstance(sketch, SRHTSketch):
+            self.flops = 4.0 * size * np.sqrt(m)
+        elif isinstance(sketch, SurrogateSketch):  # the DPP part: rows x d_alpha^2
+            self.flops = 4.0 * size * min(A.shape)
+        else:  # CountSketch, row sampling: one pass
+            self.flops = 2.0 * size
 
     def draw(self, rng):
         if self.probabilities is not None:

@@ -169,17 +169,23 @@ def debiased_newton_sketch(
         sketch = sketch_at(system.alpha, m)
         sampler = _prepare(sketch, system.A)
         seeds = worker_seed_sequences(seed_sequence, n_workers)
-        flops = _worker_flops(system.A, m, p, system.rhs.shape[1])
+        flops = _worker_flops(sampler, m, p, system.rhs.shape[1])
         n_tasks = n_parallel_tasks(parallel.n_jobs, n_workers, flops)
         batches = np.array_split(np.arange(n_workers), n_tasks)
-        # The same sampler (holding A) goes to every task: loky memory-maps
-        # its arrays, the dask backend scatters it once per call.
-        results = parallel(
-            delayed(sketched_newton_directions)(
-                sampler, system.rhs, alpha_workers, [seeds[i] for i in b]
+        if n_tasks == 1 and _local_backend():
+            # No process pool, no pickling: one task runs in this process.
+            results = [
+                sketched_newton_directions(sampler, system.rhs, alpha_workers, seeds)
+            ]
+        else:
+            # The same sampler (holding A) goes to every task: loky
+            # memory-maps its arrays, the dask backend scatters it once.
+            results = parallel(
+                delayed(sketched_newton_directions)(
+                    sampler, system.rhs, alpha_workers, [seeds[i] for i in b]
+                )
+                for b in batches
             )
-            for b in batches
-        )
         direction = system.finish(average_directions(np.concatenate(results), factor))
         step_length = 1.0
         if line_search:
@@ -255,12 +261,30 @@ def n_parallel_tasks(n_jobs, n_workers, flops_per_worker):
     return max(1, min(effective_n_jobs(n_jobs), n_workers, by_work))
 
 
-def _worker_flops(A, m, p, t):
-    # One pass over A to sketch it, then the local system in the smaller
-    # space (see _ridge_solve): 2 m r (p + t) + r^3 / 3 with r = min(m, p).
-    size = A.nnz if sp.issparse(A) else A.size
+def _local_backend():
+    """True for joblib's own backends (loky, threads, processes, serial);
+    False for a cluster backend (dask, ray), which gets every round."""
+    from joblib.parallel import (
+        LokyBackend,
+        MultiprocessingBackend,
+        SequentialBackend,
+        ThreadingBackend,
+        get_active_backend,
+    )
+
+    backend, _ = get_active_backend()
+    local = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
+    return isinstance(backend, local)
+
+
+def _worker_flops(sampler, m, p, t):
+    # The draw (the sampler's estimate; one pass over A if it has none),
+    # then the local system in the smaller space (see _ridge_solve):
+    # 2 m r (p + t) + r^3 / 3 with r = min(m, p).
+    A = sampler.A
+    draw = getattr(sampler, "flops", 2.0 * (A.nnz if sp.issparse(A) else A.size))
     r = min(m, p)
-    return 2.0 * size + 2.0 * m * r * (p + t) + r**3 / 3.0
+    return draw + 2.0 * m * r * (p + t) + r**3 / 3.0
 
 
 def _effective_dimension(system):
