@@ -645,8 +645,14 @@ class LogisticProblem:
         rows = B.shape[1]
         C = B.reshape(n * rows, k)
         M_pinv = _intercept_block_inverse(C.T @ C, self.binary)
-        CtA = C.T @ A  # (k, k d)
-        A_reduced = A - C @ (M_pinv @ CtA)
+        if self.binary:
+            CtA = C.T @ A  # (1, d)
+        else:
+            # C^T A = sum_i M_i kron x_i^T from the d-wide data, without a
+            # pass over the (n k) x (k d) factor.
+            CtA = self.data.backward(M.reshape(n, k * k)).T.reshape(k, k * d)
+        A_reduced = A
+        A_reduced -= C @ (M_pinv @ CtA)  # A is this round's own array
         if gram is not None:
             gram = gram - CtA.T @ (M_pinv @ CtA)
         rhs = rhs + (CtA.T @ (M_pinv @ grad_b)).reshape(-1, 1)
