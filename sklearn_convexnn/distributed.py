@@ -196,7 +196,9 @@ class _BaseDebiasedAveraging(BaseEstimator):
         X, y = validate_data(
             self, X, y, accept_sparse=("csr", "csc"), dtype=np.float64, **kwargs
         )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
         return X, y, sample_weight
 
     def _solve(self, problem, params0, line_search, default_sketch=SurrogateSketch):

@@ -580,3 +580,11 @@ def test_parallel_rule_keeps_small_work_in_one_task():
     assert n_parallel_tasks(2, 16, MIN_FLOPS_PER_TASK) == 2
     assert n_parallel_tasks(-1, 3, 10 * MIN_FLOPS_PER_TASK) <= 3
     assert n_parallel_tasks(None, 16, 10 * MIN_FLOPS_PER_TASK) == 1
+
+
+def test_negative_sample_weight_is_refused():
+    X, y, _ = _ridge_problem()
+    w = np.ones(len(y))
+    w[3] = -1.0
+    with pytest.raises(ValueError, match=r"[Nn]egative"):
+        DebiasedAveragingRegressor().fit(X, y, sample_weight=w)

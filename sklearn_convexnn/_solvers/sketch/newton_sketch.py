@@ -163,7 +163,7 @@ def debiased_newton_sketch(
         m = sketch_size_at(d_alpha, system.A.shape[0])
         if debias:
             factor = debiasing_factor(d_alpha, m)
-            alpha_workers = system.alpha * factor
+            alpha_workers = shrunk_regularization(system.alpha, d_alpha, m)
         else:
             factor, alpha_workers = 1.0, system.alpha
         sketch = sketch_at(system.alpha, m)
