@@ -48,12 +48,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._solvers.sketch.newton_sketch import (
-    DataProducts,
-    LogisticProblem,
-    RidgeProblem,
-    debiased_newton_sketch,
-)
+from ._solvers.sketch.newton_sketch import debiased_newton_sketch
+from ._solvers.sketch.problems import DataProducts, LogisticProblem, RidgeProblem
 from .sketching import CountSketch, SurrogateSketch
 
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]

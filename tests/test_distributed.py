@@ -14,11 +14,11 @@ from sklearn.linear_model import Lasso, LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_convexnn._solvers.sketch.newton_sketch import (
+from sklearn_convexnn._solvers.sketch.newton_sketch import debiasing_factor
+from sklearn_convexnn._solvers.sketch.problems import (
     DataProducts,
     LogisticProblem,
     RidgeProblem,
-    debiasing_factor,
 )
 from sklearn_convexnn.distributed import (
     DebiasedAveragingClassifier,

@@ -8,6 +8,12 @@ feature direction, to the columns of an ``(N, n)`` array (``X @ S.T``).
 No scikit-learn objects here; randomness comes in as a
 :class:`numpy.random.Generator`.
 
+Why one module of ~650 lines: each sketch is a pair of small functions
+(draw, apply) plus the ridge-leverage / DPP machinery two of them share;
+split further, every file would import every other. Sections, in order:
+Walsh-Hadamard, SRHT, CountSketch, Gaussian, leverage scores and DPP,
+row sampling.
+
 Walsh-Hadamard transforms.  :func:`fwht` is the full transform: an in-place
 butterfly over all columns at once, one vectorized pass per level.  The
 subsampled randomized Hadamard transform only needs ``m`` rows of ``H @ Y``,
