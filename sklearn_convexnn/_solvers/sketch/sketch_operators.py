@@ -34,7 +34,7 @@ from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import eigh, eigvalsh
+from scipy.linalg import eigh
 from threadpoolctl import ThreadpoolController
 
 _THREADPOOLS = None
@@ -467,6 +467,14 @@ def _eigen_tol(s, shape):
     return max(float(s.max(initial=0.0)), 0.0) * max(shape) * np.finfo(float).eps
 
 
+def _eigh(M, **kwargs):
+    # Single-threaded, as the QR in sample_ridge_dpp: a d x d
+    # eigendecomposition gains little from BLAS threads and loses much to
+    # them on a busy machine; the Gram products around it keep theirs.
+    with _single_threaded_blas():
+        return eigh(M, **kwargs)
+
+
 def row_space_eigh(A):
     """Eigenpairs of ``A A^T`` through the smaller Gram matrix.
 
@@ -475,10 +483,10 @@ def row_space_eigh(A):
     """
     n, d = A.shape
     if n <= d:
-        s, U = eigh(_dense_gram(A.T))
+        s, U = _eigh(_dense_gram(A.T))
         keep = s > _eigen_tol(s, A.shape)
         return s[keep], U[:, keep]
-    s, V = eigh(_dense_gram(A))
+    s, V = _eigh(_dense_gram(A))
     keep = s > _eigen_tol(s, A.shape)
     s, V = s[keep], V[:, keep]
     U = np.asarray(A @ V) / np.sqrt(s)
@@ -489,7 +497,7 @@ def effective_dimension(A, alpha):
     """``tr(A^T A (A^T A + alpha I)^{-1})`` from the eigenvalues of the
     smaller Gram matrix (for ``alpha = 0``: the numerical rank)."""
     n, d = A.shape
-    s = eigvalsh(_dense_gram(A.T if n <= d else A))
+    s = _eigh(_dense_gram(A.T if n <= d else A), eigvals_only=True)
     s = s[s > _eigen_tol(s, A.shape)]
     return float(np.sum(s / (s + alpha)))
 
@@ -514,7 +522,7 @@ def sketched_ridge_leverage_scores(A, alpha, rng, *, oversampling=20, n_probes=3
     k = min(n, oversampling * d)
     buckets, signs = draw_countsketch(n, k, rng)
     SA = countsketch_rows(A, buckets, signs, k)
-    s, V = eigh(_dense_gram(SA))
+    s, V = _eigh(_dense_gram(SA))
     s = np.maximum(s, 0.0)
     if alpha == 0:
         keep = s > _eigen_tol(s, A.shape)
@@ -576,8 +584,11 @@ def sample_ridge_dpp(A, alpha, rng, *, spectrum=None):
     V = U[:, keep]
     if V.shape[1] > 1:
         # Re-orthonormalize: columns from A V / sqrt(s) lose a little
-        # orthogonality for the small eigenvalues.
-        V, _ = np.linalg.qr(V)
+        # orthogonality for the small eigenvalues.  Single-threaded: a
+        # tall-skinny QR gains nothing from BLAS threads and, on a busy
+        # machine, lost 100x to them (measured: 1 s instead of 10 ms).
+        with _single_threaded_blas():
+            V, _ = np.linalg.qr(V)
     return sample_projection_dpp(V, rng)
 
 
