@@ -1,7 +1,7 @@
 """
-====================================================
+================================================
 Debiased averaging of distributed sketched ridge
-====================================================
+================================================
 
 Each of q workers sketches the data (a surrogate sketch of expected size
 m = 2 d_lambda), solves its local ridge problem and returns its Newton
@@ -31,6 +31,7 @@ from sklearn_convexnn import (
 )
 
 plt.switch_backend("Agg")  # write files, never open windows
+QUICK = os.environ.get("SKLEARN_CONVEXNN_EXAMPLES_QUICK") == "1"
 
 QUICK = os.environ.get("SKLEARN_CONVEXNN_EXAMPLES_QUICK") == "1"
 
