@@ -70,6 +70,11 @@ def effective_dimension(A, alpha):
     d_alpha : float
         A number in ``[0, min(n, d)]``.
 
+    See Also
+    --------
+    ridge_leverage_scores : The per-row terms that sum to ``d_alpha``.
+    SurrogateSketch : Needs ``n_components > d_alpha``.
+
     Examples
     --------
     >>> import numpy as np
@@ -100,6 +105,11 @@ def ridge_leverage_scores(A, alpha):
     -------
     scores : ndarray of shape (n,)
         The score of each row of ``A``.
+
+    See Also
+    --------
+    effective_dimension : Their sum.
+    LeverageScoreSketch : Row sampling by these scores.
 
     Examples
     --------
