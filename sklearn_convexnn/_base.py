@@ -23,6 +23,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -44,6 +45,7 @@ from ._solvers.lifted.certificate import relative_gap
 from ._solvers.lifted.lifted import (
     ACTIVATIONS,
     network_forward,
+    preactivation_range,
     precondition_scale,
     resolve_activation,
 )
@@ -74,6 +76,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         "memory_limit": [Interval(Real, 0, None, closed="neither")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "extrapolation": [StrOptions({"clip", "none"})],
     }
     #: The neuron constraint of the lifted problem ("sphere" or "binary").
     _constraint = "sphere"
@@ -143,6 +146,8 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             )
         return {
             "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
+            "preactivation_range_": preactivation_range(
+                blocks, neurons, index, None if sample_weight is None else sample_weight > 0),
             "solver_": fit.solver,
             "objective_": objective * scale**degree,
             "lower_bound_": lower * scale**degree,
@@ -211,16 +216,31 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
     def _network_output(self, X):
         """Raw network outputs, shape (n, k)."""
         check_is_fitted(self, "hidden_weights_")
-        X = validate_data(self, X, reset=False)
+        X = _dense(validate_data(self, X, reset=False, accept_sparse=("csr", "csc")))
         W = self.output_weights_
         W = W[:, None] if W.ndim == 1 else W
+        clip = getattr(self, "extrapolation", "clip") == "clip"
         return network_forward(
             self._make_blocks(X), self.hidden_weights_, W, self._block_index,
             np.atleast_1d(self.intercept_), resolve_activation(self.activation),
+            getattr(self, "preactivation_range_", None) if clip else None,
         )
 
     def _validate_X_y(self, X, y, **kwargs):
-        return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
+        """Validated ``(X, y)``; sparse X (CSR/CSC) arrives as a dense array.
+
+        The lifted model carries ``p^2`` moments per sample (or per patch)
+        whatever the sparsity of X, so every lifted solver works on dense
+        rows: a dense copy of X is smaller than what the solver builds from
+        it, and ``memory_limit`` counts the lifted data.
+        """
+        X, y = validate_data(self, X, y, ensure_min_samples=2, accept_sparse=("csr", "csc"),
+                             **kwargs)
+        return _dense(X), y
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _check_feature_scale(blocks):

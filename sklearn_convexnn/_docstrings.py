@@ -7,6 +7,7 @@ imports a sibling for its prose.
 
 __all__ = [
     "COMMON_PARAMS_DOC",
+    "EXTRAPOLATION_DOC",
     "FITTED_DOC",
     "REF_CNN_RELAXATION",
     "REF_SPECTRAHEDRA",
@@ -24,13 +25,18 @@ COMMON_PARAMS_DOC = """
         data; "square" is (1, 0, 0).
     fit_intercept : bool, default=True
         Fit an unpenalized output bias.
-    solver : {"auto", "cvxpy", "lowrank"}, default="auto"
+    solver : {"auto", "cvxpy", "lowrank", "proxgrad"}, default="auto"
         "cvxpy" solves the SDP exactly through cvxpy (interior point);
         "lowrank" trains explicit neurons by L-BFGS and adds the neuron the
         exact dual check finds until the certified gap closes (smooth losses
         only: squared, huber, logistic; memory linear in the data);
-        "auto" takes "lowrank" for smooth losses on problems past a measured
-        size (``n_samples * n_features**2 * n_outputs > 2e5``) or whenever
+        "proxgrad" runs accelerated proximal gradient on the full lifted
+        matrices, then an L-BFGS polish of their neurons (smooth losses;
+        best with many samples per lifted entry and for pooled CNNs);
+        "auto" takes "proxgrad" for smooth losses past a measured size
+        (``n_samples * n_features**2 * n_outputs > 2e5``) when there are
+        several pooling regions or ``n_samples >= 4 (n_features + 1)**2``,
+        "lowrank" for the other smooth problems past that size or whenever
         the interior-point solver would not fit ``memory_limit``, and
         "cvxpy" otherwise.
     cvxpy_solver : str, default=None
@@ -64,6 +70,15 @@ COMMON_PARAMS_DOC = """
         Deprecated (no effect: every solver here is deterministic); will be
         removed in 0.3. Setting it raises a ``FutureWarning``."""
 
+EXTRAPOLATION_DOC = """
+    extrapolation : {"clip", "none"}, default="clip"
+        What a neuron does on inputs outside the training range. "clip"
+        holds each neuron's pre-activation ``u . x`` within the range it took
+        on the training data (stored in ``preactivation_range_``), so the
+        quadratic activation cannot blow up on far-away points; the fitted
+        network and its certificate on the training data are unchanged.
+        "none" evaluates the polynomial as is."""
+
 WARM_START_DOC = """
     warm_start : bool, default=False
         With the "lowrank" solver, start from the previous fit's network (for
@@ -75,6 +90,9 @@ FITTED_DOC = """
     n_neurons_ : int
         Number of neurons of the recovered network (at most 2 (d + 1) per
         output).
+    preactivation_range_ : ndarray of shape (n_neurons, 2)
+        Smallest and largest pre-activation of each neuron on the training
+        data (used by ``extrapolation="clip"``).
     objective_ : float
         Training objective of the fitted network (computed from its weights).
     lower_bound_ : float

@@ -19,7 +19,13 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
-from ._docstrings import COMMON_PARAMS_DOC, FITTED_DOC, REF_SPECTRAHEDRA, WARM_START_DOC
+from ._docstrings import (
+    COMMON_PARAMS_DOC,
+    EXTRAPOLATION_DOC,
+    FITTED_DOC,
+    REF_SPECTRAHEDRA,
+    WARM_START_DOC,
+)
 from ._solvers.lifted.lifted import LiftedBlock
 
 __all__ = ["ConvexPolyNetClassifier", "ConvexPolyNetRegressor"]
@@ -79,6 +85,7 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         Threshold of the Huber loss.
 {COMMON_PARAMS_DOC}
 {WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
@@ -121,7 +128,7 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
     def __init__(self, *, loss="squared", huber_delta=1.0, alpha=1e-2,
                  activation="relu-approx", fit_intercept=True, solver="auto", cvxpy_solver=None,
                  max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0, random_state="deprecated",
-                 warm_start=False):
+                 warm_start=False, extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -135,6 +142,7 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -179,6 +187,7 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
         ``predict_proba``.
 {COMMON_PARAMS_DOC}
 {WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
@@ -221,7 +230,7 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
     def __init__(self, *, loss="logistic", alpha=1e-2, activation="relu-approx",
                  fit_intercept=True, solver="auto", cvxpy_solver=None, max_iter=500,
                  tol=1e-4, memory_limit=4.0, verbose=0, random_state="deprecated",
-                 warm_start=False):
+                 warm_start=False, extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -234,6 +243,7 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

@@ -27,6 +27,7 @@ __all__ = [
     "LiftedBlock",
     "block_outputs",
     "network_forward",
+    "preactivation_range",
     "precondition_scale",
     "resolve_activation",
     "scale_blocks",
@@ -162,23 +163,57 @@ def scale_blocks(blocks, factor):
     return out
 
 
-def block_outputs(block, neurons, activation):
-    """Pooled activations of ``neurons`` (m, p) on a block: shape (n, m)."""
+def block_outputs(block, neurons, activation, bounds=None):
+    """Pooled activations of ``neurons`` (m, p) on a block: shape (n, m).
+
+    ``bounds`` (m, 2), if given, clips each neuron's pre-activation ``P u``
+    to ``[low, high]`` before the activation (see ``preactivation_range``).
+    """
     a, b, c = activation
     T = block.P @ neurons.T
+    if bounds is not None:
+        T = np.clip(T, bounds[:, 0], bounds[:, 1])
     return np.asarray(block.pooled(a * T**2 + b * T + c))
 
 
-def network_forward(blocks, neurons, weights, block_index, intercept, activation):
+def network_forward(blocks, neurons, weights, block_index, intercept, activation, bounds=None):
     """Outputs (n, k) of the network: sum over neurons of pooled activations.
 
     ``neurons`` (m, p) belong to blocks ``block_index`` (m,); ``weights`` is
-    (m, k); ``intercept`` is (k,).
+    (m, k); ``intercept`` is (k,); ``bounds`` (m, 2) optionally clips the
+    pre-activations (see ``block_outputs``).
     """
     n = blocks[0].n_samples
     out = np.tile(np.asarray(intercept, dtype=float), (n, 1))
     for r, block in enumerate(blocks):
         mask = block_index == r
         if np.any(mask):
-            out += block_outputs(block, neurons[mask], activation) @ weights[mask]
+            clip = None if bounds is None else bounds[mask]
+            out += block_outputs(block, neurons[mask], activation, clip) @ weights[mask]
+    return out
+
+
+def preactivation_range(blocks, neurons, block_index, sample_mask=None):
+    """``(m, 2)``: the smallest and largest pre-activation ``P u`` of each neuron.
+
+    Taken over the rows of the neuron's block (the training samples, or
+    every patch of every training image) that belong to the samples in
+    ``sample_mask`` (n,) (those of positive weight; all by default). Clipping to this range changes
+    nothing on the training data, so the certified objective stays the
+    network's, while a quadratic activation no longer grows without bound
+    on inputs far outside what the network was trained on.
+    """
+    out = np.zeros((neurons.shape[0], 2))
+    for r, block in enumerate(blocks):
+        mask = block_index == r
+        if np.any(mask):
+            P = block.P
+            if block.pool is not None or sample_mask is not None:
+                # Only the rows pooled into (kept) samples reach the outputs.
+                keep = np.ones(block.n_samples) if sample_mask is None else sample_mask
+                P = P[np.asarray(block.pooled_T(keep.astype(float))).ravel() != 0]
+            if P.shape[0] == 0:
+                continue
+            T = P @ neurons[mask].T
+            out[mask, 0], out[mask, 1] = T.min(axis=0), T.max(axis=0)
     return out
