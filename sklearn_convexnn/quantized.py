@@ -158,6 +158,11 @@ class _QuantizedMixin:
     def _make_blocks(self, X):
         return [LiftedBlock(np.asarray(X, dtype=float))]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR/CSC accepted (densified: the solvers are dense)
+        return tags
+
     def _resolve_solver(self, loss_name):
         smooth = loss_name in SMOOTH_LOSSES
         if self.solver == "lowrank" and not smooth:
