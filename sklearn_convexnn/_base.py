@@ -226,6 +226,11 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             getattr(self, "preactivation_range_", None) if clip else None,
         )
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _validate_X_y(self, X, y, **kwargs):
         """Validated ``(X, y)``; sparse X (CSR/CSC) arrives as a dense array.
 

@@ -38,7 +38,8 @@ from ._base import (
     _check_feature_scale,
     encode_classes,
 )
-from ._solvers.lifted.lifted import LiftedBlock, resolve_activation
+from ._docstrings import EXTRAPOLATION_DOC
+from ._solvers.lifted.lifted import LiftedBlock, preactivation_range, resolve_activation
 from ._solvers.lifted.quantized_fit import LEVELS, fit_quantized_network
 from ._solvers.shared.l1_refit import SMOOTH_LOSSES
 from ._solvers.shared.losses import get_loss
@@ -220,8 +221,10 @@ class _QuantizedMixin:
         # All-or-nothing: nothing above touched self.
         for name, value in extra.items():
             setattr(self, name, value)
-        self._set_network(fit.neurons, fit.weights, np.zeros(len(fit.neurons), dtype=int),
-                          fit.intercept)
+        index = np.zeros(len(fit.neurons), dtype=int)
+        self._set_network(fit.neurons, fit.weights, index, fit.intercept)
+        self.preactivation_range_ = preactivation_range(
+            self._make_blocks(X), fit.neurons, index, None if sw is None else sw > 0)
         self.solver_ = fit.solver
         self.objective_ = fit.objective
         self.lower_bound_ = fit.lower_bound
@@ -254,6 +257,7 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
     huber_delta : float, default=1.0
         Threshold of the Huber loss.
 {_COMMON_PARAMS_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
@@ -300,7 +304,8 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
     def __init__(self, *, loss="squared", alpha=1e-2, activation="relu-approx",
                  levels="binary", n_candidates=100, n_search_rounds=3, fit_intercept=True,
                  huber_delta=1.0, solver="auto", cvxpy_solver=None, max_iter=2000, tol=1e-3,
-                 memory_limit=4.0, verbose=0, random_state=None, n_samples="deprecated"):
+                 memory_limit=4.0, verbose=0, random_state=None, n_samples="deprecated",
+                 extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -317,6 +322,7 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
         self.verbose = verbose
         self.random_state = random_state
         self.n_samples = n_samples
+        self.extrapolation = extrapolation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -371,6 +377,7 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
         0.960, 0.967, 0.975, 0.954, 0.910, and a larger alpha fits faster
         (fewer neurons).
 {_COMMON_PARAMS_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
@@ -420,7 +427,8 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
     def __init__(self, *, loss="logistic", alpha=0.1, activation="relu-approx",
                  levels="binary", n_candidates=100, n_search_rounds=3, fit_intercept=True,
                  solver="auto", cvxpy_solver=None, max_iter=2000, tol=1e-3, memory_limit=4.0,
-                 verbose=0, random_state=None, n_samples="deprecated"):
+                 verbose=0, random_state=None, n_samples="deprecated",
+                 extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -436,6 +444,7 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
         self.verbose = verbose
         self.random_state = random_state
         self.n_samples = n_samples
+        self.extrapolation = extrapolation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
