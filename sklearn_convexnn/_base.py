@@ -90,7 +90,12 @@ class BaseLiftedNetwork(BaseEstimator):
         activation = resolve_activation(self.activation)
         blocks = self._make_blocks(X)
         solver = self._choose_solver(blocks, Y, loss)
-        fit = getattr(self, f"_solve_{solver}")(blocks, Y, loss, activation)
+        # Safe screening: at alpha >= alpha_max the empty network is optimal.
+        from .paths import screen_empty_network
+
+        fit = screen_empty_network(self, blocks, Y, loss, activation)
+        if fit is None:
+            fit = getattr(self, f"_solve_{solver}")(blocks, Y, loss, activation)
 
         big = np.abs(fit.weights).max(axis=1, initial=0.0)
         keep = big > PRUNE_RTOL * big.max(initial=0.0)
