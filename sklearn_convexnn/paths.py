@@ -40,7 +40,6 @@ from ._base import encode_classes
 from ._solvers.lifted.binary_certificate import elliptope_max
 from ._solvers.lifted.certificate import dual_violation
 from ._solvers.lifted.lifted import LiftedBlock, resolve_activation
-from ._solvers.lifted.lowrank import SMOOTH_LOSSES
 from ._solvers.shared.losses import get_loss
 
 __all__ = [
@@ -440,9 +439,11 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     n_alphas : int, default=30
     eps : float, default=1e-3
     warm_start : bool, default=True
-        Start each fit from the previous network. Only the "lowrank" solver
-        can (sphere families, smooth losses): with ``solver="auto"`` the
-        path then uses it for every fit. Other fits are cold.
+        Start each fit from the previous network where the solver can: the
+        "lowrank" solver (sphere families, smooth losses; what
+        ``solver="auto"`` picks for large problems). The estimator's solver
+        choice is kept, so a small problem is solved cold by cvxpy at every
+        alpha (more robust there than many short warm-started runs).
 
     Returns
     -------
@@ -473,9 +474,9 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
         if np.any(alphas < 0):
             raise ValueError("alphas must be non-negative.")
     est = clone(estimator)
-    warm = warm_start and _can_warm_start(est)
+    warm = warm_start and "warm_start" in est.get_params()
     if warm:
-        est.set_params(warm_start=True, solver="lowrank")
+        est.set_params(warm_start=True)
     estimators = []
     for a in alphas:
         if not warm:
@@ -661,16 +662,6 @@ def _neuron_blocks(est, blocks):
         # A ternary neuron (v + v') / 2 on X is a binary one on [X, X] / 2.
         return [LiftedBlock(np.hstack([b.P, b.P]) / 2.0, b.pool) for b in blocks]
     return blocks
-
-
-def _can_warm_start(est):
-    params = est.get_params()
-    if "warm_start" not in params or params.get("solver") not in ("auto", "lowrank"):
-        return False
-    if getattr(est, "_constraint", "sphere") != "sphere":
-        return False
-    # A multiclass logistic loss becomes "multinomial", which lowrank takes too.
-    return params.get("loss") in SMOOTH_LOSSES
 
 
 def _snapshot(est):
