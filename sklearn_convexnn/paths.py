@@ -462,7 +462,7 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     >>> X = rng.normal(size=(80, 3))
     >>> y = (X @ [0.6, 0.8, 0.0]) ** 2
     >>> path = regularization_path(ConvexPolyNetRegressor(), X, y, n_alphas=5)
-    >>> path.n_neurons[0], bool(path.n_neurons[-1] > 0)
+    >>> int(path.n_neurons[0]), bool(path.n_neurons[-1] > 0)
     (0, True)
     >>> bool(np.all(np.diff(path.objective) < 0))
     True
@@ -527,7 +527,7 @@ def polynet_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(80, 3))
     >>> path = polynet_path(X, X[:, 0] ** 2, n_alphas=4)
-    >>> path.alphas.shape, path.n_neurons[0]
+    >>> path.alphas.shape, int(path.n_neurons[0])
     ((4,), 0)
     """
     from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
@@ -563,7 +563,7 @@ def quantized_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(40, 3))
     >>> path = quantized_path(X, X.sum(axis=1) ** 2, n_alphas=3, random_state=0)
-    >>> path.n_neurons[0]
+    >>> int(path.n_neurons[0])
     0
     """
     from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
@@ -605,7 +605,7 @@ def cnn_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     >>> X = rng.normal(size=(40, 16))
     >>> path = cnn_path(X, X[:, :4].sum(axis=1) ** 2, n_alphas=3, image_shape=(4, 4),
     ...                 patch_shape=(2, 2), stride=2)
-    >>> path.n_neurons[0]
+    >>> int(path.n_neurons[0])
     0
     """
     from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
