@@ -152,74 +152,79 @@ def intercept_only_fit(Y, loss, fit_intercept=True):
     """Best constant prediction and the (sub)gradient there: ``(intercept, theta)``.
 
     See :func:`intercept_only_dual`; ``intercept`` has shape (n_outputs,).
+    Sample weights carried by the loss (``loss.sample_coef``) are honoured.
     """
     Y = np.asarray(Y, dtype=float)
-    n, k = Y.shape
+    k = Y.shape[1]
+    # Per-sample coefficients c (n, 1) summing to one: 1/n without weights.
+    c = loss.sample_coef(Y) if hasattr(loss, "sample_coef") \
+        else np.full((Y.shape[0], 1), 1.0 / Y.shape[0])
     if not fit_intercept:
-        b = np.zeros(k)
-        return b, loss.gradient(np.zeros_like(Y), Y)
+        return np.zeros(k), loss.gradient(np.zeros_like(Y), Y)
     name = loss.name
     if name in ("squared", "multinomial"):
-        b = Y.mean(axis=0)
-        if name == "multinomial":
-            b = np.log(np.clip(b, 1e-300, None))
-        # Exact zero-sum form of the gradient at the optimum.
-        return b, (Y.mean(axis=0, keepdims=True) - Y) / n
+        mean = (c * Y).sum(axis=0)
+        b = mean if name == "squared" else np.log(np.clip(mean, 1e-300, None))
+        # The gradient at the optimum, in its exactly zero-sum form.
+        return b, c * (mean - Y)
     if name == "logistic":
-        pos = np.clip((Y > 0).mean(axis=0), 1e-300, 1 - 1e-16)
+        pos = np.clip((c * (Y > 0)).sum(axis=0), 1e-300, 1 - 1e-16)
         b = np.log(pos / (1 - pos))
         return b, loss.gradient(np.broadcast_to(b, Y.shape), Y)
-    if name == "huber":
-        b = np.array([_huber_constant(col, loss.delta) for col in Y.T])
-        g = np.clip(b - Y, -loss.delta, loss.delta)
-        return b, (g - g.mean(axis=0, keepdims=True)) / n
-    if name == "absolute":
-        b = np.median(Y, axis=0)
-        return b, np.column_stack([_balanced_subgradient(bo, col)
-                                   for bo, col in zip(b, Y.T)]) / n
-    if name == "hinge":
-        fits = [_hinge_constant(col) for col in Y.T]
-        return np.array([f[0] for f in fits]), np.column_stack([f[1] for f in fits]) / n
-    raise ValueError(f"No intercept-only fit for the loss {name!r}.")
+    fits = [_CONSTANT_FITS[name](col, c[:, 0], loss.delta) for col in Y.T]
+    return np.array([f[0] for f in fits]), np.column_stack([f[1] for f in fits])
 
 
-def _huber_constant(y, delta):
-    """Minimizer of sum_i huber(b - y_i): bisection on its non-decreasing slope."""
+def _huber_constant(y, c, delta):
+    """Minimizer of sum_i c_i huber(b - y_i) (bisection on its slope), and its gradient."""
     lo, hi = float(y.min()), float(y.max())
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        if np.sum(np.clip(mid - y, -delta, delta)) > 0:
+        if np.sum(c * np.clip(mid - y, -delta, delta)) > 0:
             hi = mid
         else:
             lo = mid
         if hi - lo <= 1e-15 * max(1.0, abs(mid)):
             break
-    return 0.5 * (lo + hi)
+    b = 0.5 * (lo + hi)
+    g = c * np.clip(b - y, -delta, delta)
+    # Remove the bisection's last rounding (a gradient up to it) so the sum is zero.
+    return b, g - c * (g.sum() / c.sum())
 
 
-def _balanced_subgradient(b, y):
-    """Subgradient sign(b - y) of sum |b - y_i| at a median b, ties set so it sums to zero."""
-    g = np.sign(b - y)
-    ties = g == 0
-    if np.any(ties):
-        g[ties] = -g.sum() / ties.sum()
-    return g
+def _absolute_constant(y, c, delta=None):
+    """Weighted median b of sum c_i |b - y_i| and a zero-sum subgradient there.
+
+    The subgradient is ``c_i sign(b - y_i)``; samples tied with b share the
+    slack so the total is zero (possible exactly because b is a median).
+    """
+    order = np.argsort(y, kind="stable")
+    cum = np.cumsum(c[order])
+    b = float(y[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    g = c * np.sign(b - y)
+    ties = y == b
+    g[ties] = -g[~ties].sum() * c[ties] / c[ties].sum()
+    return b, g
 
 
-def _hinge_constant(y):
-    """Best constant b of sum max(0, 1 - y_i b) and a zero-sum subgradient there."""
+def _hinge_constant(y, c, delta=None):
+    """Best constant b of sum c_i max(0, 1 - y_i b) and a zero-sum subgradient there."""
     pos, neg = y > 0, y < 0
-    n_pos, n_neg = pos.sum(), neg.sum()
-    # The majority sits at margin exactly 1 (subgradient anywhere in [-y, 0]),
-    # the minority at margin -1 (gradient -y).
-    g = -y.astype(float)
-    if n_pos > n_neg:
-        g[pos] *= n_neg / n_pos
+    w_pos, w_neg = c[pos].sum(), c[neg].sum()
+    # The heavier class sits at margin exactly 1 (subgradient anywhere in
+    # [-c y, 0]), the lighter one at margin -1 (gradient -c y).
+    g = -c * y
+    if w_pos > w_neg:
+        g[pos] *= w_neg / w_pos
         return 1.0, g
-    if n_neg > n_pos:
-        g[neg] *= n_pos / n_neg
+    if w_neg > w_pos:
+        g[neg] *= w_pos / w_neg
         return -1.0, g
     return 0.0, g
+
+
+_CONSTANT_FITS = {"huber": _huber_constant, "absolute": _absolute_constant,
+                  "hinge": _hinge_constant}
 
 
 # --------------------------------------------------------------- estimators
