@@ -48,7 +48,7 @@ def test_every_public_estimator_is_checked():
 
 
 # The CV estimators fit a whole path per fold: check them on a short grid.
-CHECK_PARAMS = {cls.__name__: {"n_alphas": 3, "cv": 2}
+CHECK_PARAMS = {cls.__name__: {"n_alphas": 2, "cv": 2}
                 for cls in ESTIMATORS if cls.__name__.endswith("CV")}
 
 
