@@ -12,7 +12,7 @@ from ._cv import (
     QuantizedSDPClassifierCV,
     QuantizedSDPRegressorCV,
 )
-from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
+from .cnn import ConvexCNNClassifier, ConvexCNNRegressor, ReLURelaxationCNNRegressor
 from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .paths import alpha_max, polynet_path, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
@@ -46,6 +46,7 @@ __all__ = [
     "QuantizedSDPClassifierCV",
     "QuantizedSDPRegressor",
     "QuantizedSDPRegressorCV",
+    "ReLURelaxationCNNRegressor",
     "SRHTSketch",
     "SurrogateSketch",
     "alpha_max",

@@ -24,7 +24,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
 
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .paths import alpha_grid, regularization_path
@@ -104,14 +104,18 @@ class LiftedNetworkCVMixin:
                  if n != "self" and n not in _NOT_FORWARDED]
         return tuned(**{n: getattr(self, n) for n in names})
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Pick ``alpha`` by cross-validation, then refit on all the data.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets (class labels for a classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the data term, used by every fit, by the default
+            grid's alpha_max and by the held-out scores.
 
         Returns
         -------
@@ -122,14 +126,17 @@ class LiftedNetworkCVMixin:
         X, y = self._validate_X_y(
             X, y, dtype=np.float64, multi_output=not classifier, y_numeric=not classifier,
         )
-        if getattr(self, "formulation", "sdp") != "sdp":
+        if getattr(self, "formulation", "sdp") == "relu-relaxation":
             raise ValueError(
                 f"{type(self).__name__} tunes alpha, which only formulation='sdp' has; got "
                 f"formulation={self.formulation!r}."
             )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         base = self._tuned_estimator()
         if self.alphas is None:
-            alphas = alpha_grid(base, X, y, n_alphas=self.n_alphas, eps=self.eps)
+            alphas = alpha_grid(base, X, y, n_alphas=self.n_alphas, eps=self.eps,
+                                sample_weight=sample_weight)
         else:
             alphas = np.sort(column_or_1d(check_array(self.alphas, ensure_2d=False,
                                                       dtype=np.float64)))[::-1]
@@ -143,7 +150,7 @@ class LiftedNetworkCVMixin:
         scorer = check_scoring(base, scoring=self.scoring)
         n_jobs = min(effective_n_jobs(self.n_jobs), len(folds))
         scores = Parallel(n_jobs=n_jobs)(
-            delayed(_path_scores)(base, X, y, train, test, alphas, scorer)
+            delayed(_path_scores)(base, X, y, sample_weight, train, test, alphas, scorer)
             for train, test in folds
         )
         scores = np.array(scores)  # (n_folds, n_alphas)
@@ -154,7 +161,9 @@ class LiftedNetworkCVMixin:
 
         fitted = None
         if self.refit:
-            fitted = clone(base).set_params(alpha=float(alphas[best])).fit(X, y)
+            fitted = clone(base).set_params(alpha=float(alphas[best]))
+            fitted.fit(X, y, **({} if sample_weight is None else
+                                {"sample_weight": sample_weight}))
         if fitted is not None:
             params = set(fitted.get_params())
             for name, value in vars(fitted).items():
@@ -175,12 +184,16 @@ class LiftedNetworkCVMixin:
         return self
 
 
-def _path_scores(base, X, y, train, test, alphas, scorer):
+def _path_scores(base, X, y, sample_weight, train, test, alphas, scorer):
     """Scores on the held-out rows of every network of the training rows' path."""
+    sw_train = sw_test = None
+    if sample_weight is not None:
+        sw_train, sw_test = sample_weight[train], sample_weight[test]
     path = regularization_path(base, _safe_indexing(X, train), _safe_indexing(y, train),
-                               alphas=alphas)
+                               alphas=alphas, sample_weight=sw_train)
     X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
-    return [scorer(est, X_test, y_test) for est in path.estimators]
+    kwargs = {} if sw_test is None else {"sample_weight": sw_test}
+    return [scorer(est, X_test, y_test, **kwargs) for est in path.estimators]
 
 
 def _rank(mean):

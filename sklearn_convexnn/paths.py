@@ -34,7 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.utils import check_array
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ._base import encode_classes
 from ._solvers.lifted.binary_certificate import elliptope_max
@@ -228,7 +228,7 @@ _CONSTANT_FITS = {"huber": _huber_constant, "absolute": _absolute_constant,
 
 
 # --------------------------------------------------------------- estimators
-def alpha_max(estimator, X, y):
+def alpha_max(estimator, X, y, sample_weight=None):
     """Smallest ``alpha`` at which the network with no neuron is optimal.
 
     Parameters
@@ -240,6 +240,8 @@ def alpha_max(estimator, X, y):
         ignored.
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the data term (as in the estimators' ``fit``).
 
     Returns
     -------
@@ -270,7 +272,7 @@ def alpha_max(estimator, X, y):
     >>> ConvexPolyNetRegressor(alpha=0.9 * top).fit(X, y).n_neurons_ > 0
     True
     """
-    pb = _Problem.from_estimator(estimator, X, y)
+    pb = _Problem.from_estimator(estimator, X, y, sample_weight)
     return lifted_alpha_max(pb.blocks, pb.Y, pb.loss, pb.activation, pb.fit_intercept,
                             pb.neuron_set)
 
@@ -339,7 +341,7 @@ def screen_empty_network(estimator, blocks, Y, loss, activation):
                       solver="screening", lower_bound=value)
 
 
-def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3):
+def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3, sample_weight=None):
     """``n_alphas`` values from ``alpha_max`` down to ``eps * alpha_max``, log-spaced.
 
     Parameters
@@ -351,6 +353,7 @@ def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3):
     n_alphas : int, default=30
     eps : float, default=1e-3
         Ratio of the smallest to the largest value.
+    sample_weight : array-like of shape (n_samples,), default=None
 
     Returns
     -------
@@ -359,7 +362,7 @@ def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3):
         is anchored at 1 instead: every alpha then gives the same network.
     """
     _check_grid_params(n_alphas, eps)
-    top = alpha_max(estimator, X, y)
+    top = alpha_max(estimator, X, y, sample_weight)
     if not np.isfinite(top) or top <= 0:
         top = 1.0
     return np.geomspace(top, eps * top, int(n_alphas))
@@ -430,7 +433,7 @@ class RegularizationPath:
 
 
 def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
-                        warm_start=True):
+                        warm_start=True, sample_weight=None):
     """Fit ``estimator`` at every alpha of a decreasing grid, warm-starting each fit.
 
     Parameters
@@ -473,7 +476,8 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     True
     """
     if alphas is None:
-        alphas = alpha_grid(estimator, X, y, n_alphas=n_alphas, eps=eps)
+        alphas = alpha_grid(estimator, X, y, n_alphas=n_alphas, eps=eps,
+                            sample_weight=sample_weight)
     else:
         alphas = np.sort(column_or_1d(check_array(alphas, ensure_2d=False)))[::-1]
         if np.any(alphas < 0):
@@ -487,7 +491,7 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
         if not warm:
             est = clone(est)
         est.set_params(alpha=float(a))
-        est.fit(X, y)
+        est.fit(X, y) if sample_weight is None else est.fit(X, y, sample_weight=sample_weight)
         estimators.append(_snapshot(est))
     return RegularizationPath(
         alphas=np.asarray(alphas, dtype=float),
@@ -633,12 +637,14 @@ class _Problem:
     neuron_set: str
 
     @classmethod
-    def from_estimator(cls, estimator, X, y):
+    def from_estimator(cls, estimator, X, y, sample_weight=None):
         est = clone(estimator)
-        if getattr(est, "formulation", "sdp") != "sdp":
+        if getattr(est, "formulation", "sdp") == "relu-relaxation" \
+                or not hasattr(est, "alpha"):
             raise ValueError(
                 f"alpha_max is defined for the l1-penalized SDP formulation; "
-                f"{type(estimator).__name__}(formulation={est.formulation!r}) has no alpha."
+                f"{type(estimator).__name__} with formulation="
+                f"{getattr(est, 'formulation', None)!r} has no alpha."
             )
         X = check_array(X, dtype=np.float64, accept_sparse=False)
         y = np.asarray(y)
@@ -652,11 +658,18 @@ class _Problem:
             Y = np.asarray(y, dtype=float)
             Y = Y[:, None] if Y.ndim == 1 else Y
             loss_name = est.loss
-        if hasattr(est, "_resolve_geometry"):
-            est._resolve_geometry(X.shape[1])
-        blocks = _neuron_blocks(est, est._make_blocks(X))
+        if hasattr(est, "image_shape"):
+            from .cnn import _resolve_geometry
+
+            blocks = est._make_blocks(X, _resolve_geometry(est, X.shape[1]))
+        else:
+            blocks = est._make_blocks(X)
+        blocks = _neuron_blocks(est, blocks)
         neuron_set = getattr(est, "_constraint", "sphere")
-        return cls(blocks, Y, get_loss(loss_name, getattr(est, "huber_delta", 1.0)),
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        loss = get_loss(loss_name, getattr(est, "huber_delta", 1.0), sample_weight)
+        return cls(blocks, Y, loss,
                    resolve_activation(est.activation), bool(est.fit_intercept), neuron_set)
 
 

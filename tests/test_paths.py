@@ -336,3 +336,20 @@ def test_cv_for_quantized_and_cnn():
     assert c.filters_.shape[1] == 2 and c.alpha_ in c.alphas_
     with pytest.raises(ValueError, match="formulation"):
         ConvexCNNRegressorCV(formulation="relu-relaxation").fit(X, np.abs(y))
+
+
+def test_sample_weight_equals_repetition():
+    X, y = _data(n=30, d=3, seed=11)
+    w = np.random.default_rng(0).integers(0, 3, size=len(y)).astype(float)
+    Xr, yr = np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+    est = ConvexPolyNetRegressor(activation=ACT)
+    assert alpha_max(est, X, y, sample_weight=w) == pytest.approx(alpha_max(est, Xr, yr),
+                                                                  rel=1e-9)
+    for loss in ("huber", "absolute"):
+        est = ConvexPolyNetRegressor(activation=ACT, loss=loss, huber_delta=5.0)
+        assert alpha_max(est, X, y, sample_weight=w) == pytest.approx(
+            alpha_max(est, Xr, yr), rel=1e-6)
+    cv = ConvexPolyNetRegressorCV(n_alphas=3, cv=2, activation=ACT)
+    cv.fit(X, y, sample_weight=w)
+    top = alpha_max(ConvexPolyNetRegressor(), X, y, sample_weight=w)
+    assert cv.alphas_[0] == pytest.approx(top)
