@@ -452,6 +452,8 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
         ``solver="auto"`` picks for large problems). The estimator's solver
         choice is kept, so a small problem is solved cold by cvxpy at every
         alpha (more robust there than many short warm-started runs).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Passed to every fit (and to the default grid's alpha_max).
 
     Returns
     -------
