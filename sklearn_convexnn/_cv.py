@@ -91,6 +91,16 @@ class LiftedNetworkCVMixin:
             **{k: v for k, v in tuned._parameter_constraints.items() if k in forwarded},
             **cls._cv_parameter_constraints,
         }
+        if "sample_weight" not in inspect.signature(tuned.fit).parameters:
+            # The tuned estimator has no sample weights yet: neither has its CV.
+            def fit(self, X, y):
+                return LiftedNetworkCVMixin.fit(self, X, y)
+
+            fit.__doc__ = LiftedNetworkCVMixin.fit.__doc__.split("        sample_weight")[0] \
+                + LiftedNetworkCVMixin.fit.__doc__[
+                    LiftedNetworkCVMixin.fit.__doc__.index("\n        Returns"):]
+            fit.__qualname__ = f"{cls.__name__}.fit"
+            cls.fit = fit
 
     @classmethod
     def _tuned_class(cls):

@@ -69,7 +69,12 @@ EXPECTED_FAILED_CHECKS = {
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+    name = type(estimator).__name__
+    if name.endswith("CV"):
+        return {"check_sample_weight_equivalence_on_dense_data": (
+            "the folds of weighted data are not those of the repeated data, so the "
+            "chosen alpha can differ (as for scikit-learn's LassoCV)")}
+    return EXPECTED_FAILED_CHECKS.get(name, {})
 
 
 def test_every_public_estimator_is_checked():
