@@ -32,6 +32,7 @@ from itertools import product
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
@@ -648,7 +649,9 @@ class _Problem:
                 f"{type(estimator).__name__} with formulation="
                 f"{getattr(est, 'formulation', None)!r} has no alpha."
             )
-        X = check_array(X, dtype=np.float64, accept_sparse=False)
+        X = check_array(X, dtype=np.float64, accept_sparse=("csr", "csc"))
+        if sp.issparse(X):
+            X = X.toarray()  # the lifted blocks hold dense rows either way
         y = np.asarray(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(
