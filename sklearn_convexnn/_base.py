@@ -121,7 +121,13 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         _check_feature_scale(blocks)
         scale, degree = self._target_scaling(Y, loss)
         solve = getattr(self, f"_solve_{solver}")
-        if scale == 1.0:
+        # Safe screening: at alpha >= alpha_max the empty network is optimal.
+        from .paths import screen_empty_network
+
+        screened = screen_empty_network(self, blocks, Y, loss, activation)
+        if screened is not None:
+            fit, work_loss, work_alpha, scale, degree = screened, loss, self.alpha, 1.0, 1
+        elif scale == 1.0:
             fit, work_loss, work_alpha = solve(blocks, Y, loss, activation), loss, self.alpha
         else:
             # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the

@@ -82,7 +82,12 @@ EXPECTED_FAILED_CHECKS = {
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+    name = type(estimator).__name__
+    if name.endswith("CV"):
+        return {"check_sample_weight_equivalence_on_dense_data": (
+            "the folds of weighted data are not those of the repeated data, so the "
+            "chosen alpha can differ (as for scikit-learn's LassoCV)")}
+    return EXPECTED_FAILED_CHECKS.get(name, {})
 
 
 def test_every_public_estimator_is_checked():
@@ -91,8 +96,14 @@ def test_every_public_estimator_is_checked():
     assert {"ConvexPolyNetRegressor", "ConvexPolyNetClassifier"} <= names
 
 
+# The CV estimators fit a whole path per fold: check them on a short grid.
+CHECK_PARAMS = {cls.__name__: {"n_alphas": 2, "cv": 2}
+                for cls in ESTIMATORS if cls.__name__.endswith("CV")}
+
+
 @parametrize_with_checks(
-    [cls() for cls in ESTIMATORS], expected_failed_checks=_expected_failed_checks
+    [cls(**CHECK_PARAMS.get(cls.__name__, {})) for cls in ESTIMATORS],
+    expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -206,9 +206,11 @@ def test_rejects_bad_input_and_parameters(planted):
 
 
 def test_refuses_problem_over_memory_budget():
-    X = np.zeros((5000, 60))
+    # Non-degenerate data: an all-zero problem is answered by screening
+    # (alpha >= alpha_max = 0: the empty network) without building anything.
+    X = np.random.default_rng(0).normal(size=(5000, 60))
     with pytest.raises(MemoryError, match=r"GiB.*budget"):
-        ConvexPolyNetRegressor(solver="cvxpy", memory_limit=0.1).fit(X, np.zeros(5000))
+        ConvexPolyNetRegressor(solver="cvxpy", memory_limit=0.1).fit(X, X[:, 0] ** 2)
 
 
 def test_solver_failure_surfaces_status(planted, monkeypatch):
