@@ -64,8 +64,9 @@ __all__ = [
 #: enumerates every sign vector instead of bounding by the SDP relaxation.
 EXACT_BINARY_MAX_DIM = 12
 
-#: ``alpha="auto"`` (see :func:`resolve_alpha`) means this fraction of alpha_max.
-AUTO_ALPHA_FRACTION = 1e-2
+#: ``alpha="auto"`` (see :func:`resolve_alpha`) means this fraction of alpha_max
+#: (the regressors' default; measurements in ``_docstrings.REGRESSOR_ALPHA_DOC``).
+AUTO_ALPHA_FRACTION = 5e-2
 
 
 # ------------------------------------------------------------- neuron sets
@@ -304,7 +305,7 @@ def lifted_alpha_max(blocks, Y, loss, activation, fit_intercept=True, neuron_set
     raise ValueError(f"Unknown neuron set {neuron_set!r}; expected 'sphere' or 'binary'.")
 
 
-def screen_empty_network(estimator, blocks, Y, loss, activation):
+def screen_empty_network(estimator, blocks, Y, loss, activation, alpha=None):
     """The intercept-only network when it is certified optimal, else None.
 
     A safe screening rule: at ``alpha >= alpha_max`` no neuron can lower the
@@ -321,6 +322,8 @@ def screen_empty_network(estimator, blocks, Y, loss, activation):
         Encoded targets.
     loss : Loss
     activation : tuple (a, b, c)
+    alpha : float, default=None
+        The regularization to screen at; ``None`` means ``estimator.alpha``.
 
     Returns
     -------
@@ -332,7 +335,7 @@ def screen_empty_network(estimator, blocks, Y, loss, activation):
     neuron_set = getattr(estimator, "_constraint", "sphere")
     top = lifted_alpha_max(_neuron_blocks(estimator, blocks), Y, loss, activation,
                            fit_intercept, neuron_set)
-    if estimator.alpha < top:
+    if (estimator.alpha if alpha is None else alpha) < top:
         return None
     intercept, _ = intercept_only_fit(Y, loss, fit_intercept)
     p = blocks[0].dim
@@ -372,7 +375,7 @@ def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3, sample_weight=None):
 def resolve_alpha(alpha, estimator, X, y):
     """The numeric ``alpha`` an estimator should use.
 
-    ``alpha="auto"`` is ``AUTO_ALPHA_FRACTION`` (1e-2) times
+    ``alpha="auto"`` is ``AUTO_ALPHA_FRACTION`` (5e-2) times
     :func:`alpha_max` of the data, so the regularization follows the scale
     of the targets and of the loss (a raw target in thousands needs an
     alpha a million times larger than a standardized one for the squared
@@ -396,6 +399,21 @@ def resolve_alpha(alpha, estimator, X, y):
         top = alpha_max(estimator, X, y)
         return float(AUTO_ALPHA_FRACTION * top) if top > 0 else 1.0
     return float(alpha)
+
+
+def resolve_lifted_alpha(estimator, blocks, Y, loss, activation):
+    """``estimator.alpha`` as a number, on the estimator's own lifted blocks.
+
+    The estimators call this inside ``fit``: ``"auto"`` becomes
+    ``AUTO_ALPHA_FRACTION`` times the alpha_max of the encoded targets ``Y``
+    (0 when even that is 0: a constant target).
+    """
+    if not (isinstance(estimator.alpha, str) and estimator.alpha == "auto"):
+        return float(estimator.alpha)
+    top = lifted_alpha_max(_neuron_blocks(estimator, blocks), Y, loss, activation,
+                           bool(estimator.fit_intercept),
+                           getattr(estimator, "_constraint", "sphere"))
+    return float(AUTO_ALPHA_FRACTION * top)
 
 
 @dataclass

@@ -36,12 +36,14 @@ EXPECTED_FAILED_CHECKS = {
     },
     **{
         name: {
-            "check_sample_weight_equivalence_on_dense_data": (
+            check: (
                 "weights equal repetition at the optimum's objective (to 1e-6, "
                 "tests/test_reliability.py), but the multinomial logistic optimum is not "
                 "unique in its network and predict_proba agrees to the solvers' tolerance "
                 "(~1e-4), not the check's 1e-7"
             )
+            for check in ("check_sample_weight_equivalence_on_dense_data",
+                          "check_sample_weight_equivalence_on_sparse_data")
         }
         for name in ("ConvexPolyNetClassifier", "ConvexCNNClassifier")
     },
@@ -84,9 +86,10 @@ EXPECTED_FAILED_CHECKS = {
 def _expected_failed_checks(estimator):
     name = type(estimator).__name__
     if name.endswith("CV"):
-        return {"check_sample_weight_equivalence_on_dense_data": (
-            "the folds of weighted data are not those of the repeated data, so the "
-            "chosen alpha can differ (as for scikit-learn's LassoCV)")}
+        reason = ("the folds of weighted data are not those of the repeated data, so the "
+                  "chosen alpha can differ (as for scikit-learn's LassoCV)")
+        return {check: reason for check in ("check_sample_weight_equivalence_on_dense_data",
+                                            "check_sample_weight_equivalence_on_sparse_data")}
     return EXPECTED_FAILED_CHECKS.get(name, {})
 
 

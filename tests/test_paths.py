@@ -227,7 +227,10 @@ def test_alpha_max_scales_with_the_target():
     assert alpha_max(est, X, 1000 * y) == pytest.approx(1000 * alpha_max(est, X, y),
                                                         rel=1e-9)
     assert alpha_max(est, X, np.full(len(y), 3.0)) <= 1e-12  # rounding of the mean only
-    assert resolve_alpha("auto", est, X, y) == pytest.approx(1e-2 * alpha_max(est, X, y))
+    assert resolve_alpha("auto", est, X, y) == pytest.approx(5e-2 * alpha_max(est, X, y))
+    # The estimator resolves "auto" the same way inside fit, on its own blocks.
+    fitted = ConvexPolyNetRegressor(alpha="auto").fit(X, 1000 * y)
+    assert fitted.alpha_ == pytest.approx(5e-2 * alpha_max(est, X, 1000 * y), rel=1e-9)
     assert resolve_alpha(0.3, est, X, y) == 0.3
     with pytest.raises(ValueError, match="auto"):
         resolve_alpha("big", est, X, y)

@@ -119,8 +119,9 @@ def test_multi_output_and_no_intercept(planted):
 
 def test_square_activation_tuple_matches_name(planted):
     X, y = planted
-    by_name = ConvexPolyNetRegressor(activation="square", solver="cvxpy").fit(X, y)
-    by_tuple = ConvexPolyNetRegressor(activation=(1.0, 0.0, 0.0), solver="cvxpy").fit(X, y)
+    by_name = ConvexPolyNetRegressor(alpha=1e-2, activation="square", solver="cvxpy").fit(X, y)
+    by_tuple = ConvexPolyNetRegressor(alpha=1e-2, activation=(1.0, 0.0, 0.0),
+                                      solver="cvxpy").fit(X, y)
     assert by_name.objective_ == pytest.approx(by_tuple.objective_, rel=1e-8)
     ref = reference_sdp(X, y, 1e-2, act=(1.0, 0.0, 0.0))
     assert by_name.objective_ == pytest.approx(ref, rel=1e-4)
