@@ -8,6 +8,7 @@ from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
+from .relu import ConvexReLUClassifier, ConvexReLURegressor
 from .sketching import (
     CountSketch,
     GaussianSketch,
@@ -24,6 +25,8 @@ __all__ = [
     "ConvexCNNRegressor",
     "ConvexPolyNetClassifier",
     "ConvexPolyNetRegressor",
+    "ConvexReLUClassifier",
+    "ConvexReLURegressor",
     "CountSketch",
     "DebiasedAveragingClassifier",
     "DebiasedAveragingRegressor",
