@@ -16,7 +16,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -269,7 +268,7 @@ _PARAMS_DOC = """
         problems) for the exact one. "auto" picks by ``variant``.
     tol : float, default=1e-4
         Target certified relative duality gap ``(objective - bound) / objective``.
-    max_iter : int, default=10000
+    max_iter : int, default=3000
         Maximum number of APG iterations.
     memory_limit : float, default=4.0
         GiB the solver may allocate; larger problems raise
@@ -369,7 +368,7 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
 
     def __init__(self, alpha=None, n_gates=100, *, variant="gated", n_layers=2,
                  gate_sampling="gaussian", fit_intercept=True, solver="auto", tol=1e-4,
-                 max_iter=10000, memory_limit=4.0, verbose=0, random_state=None):
+                 max_iter=3000, memory_limit=4.0, verbose=0, random_state=None):
         self.alpha = alpha
         self.n_gates = n_gates
         self.variant = variant
@@ -480,7 +479,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
     def __init__(self, alpha=None, n_gates=100, *, variant="gated", n_layers=2,
                  gate_sampling="gaussian", fit_intercept=True, solver="auto", tol=1e-4,
-                 max_iter=10000, memory_limit=4.0, multi_class="multinomial", verbose=0,
+                 max_iter=3000, memory_limit=4.0, multi_class="multinomial", verbose=0,
                  random_state=None):
         self.alpha = alpha
         self.n_gates = n_gates
@@ -599,4 +598,4 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
         return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
 
 
-_ = sp  # sparse inputs are accepted through validate_data
+
