@@ -4,7 +4,7 @@ Every public estimator is listed in ``__all__``; ``tests/test_common.py`` runs
 scikit-learn's estimator checks over all of them.
 """
 
-from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
+from .cnn import ConvexCNNClassifier, ConvexCNNRegressor, ReLURelaxationCNNRegressor
 from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
@@ -34,6 +34,7 @@ __all__ = [
     "LeverageScoreSketch",
     "QuantizedSDPClassifier",
     "QuantizedSDPRegressor",
+    "ReLURelaxationCNNRegressor",
     "SRHTSketch",
     "SurrogateSketch",
     "effective_dimension",
