@@ -23,6 +23,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -65,7 +66,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
     """Parameters, validation and the all-or-nothing fit of the lifted-model estimators."""
 
     _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions(SOLVER_NAMES)],
@@ -120,12 +121,20 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         _check_feature_scale(blocks)
         scale, degree = self._target_scaling(Y, loss)
         solve = getattr(self, f"_solve_{solver}")
-        if scale == 1.0:
-            fit, work_loss, work_alpha = solve(blocks, Y, loss, activation), loss, self.alpha
+        from .paths import resolve_lifted_alpha, screen_empty_network
+
+        alpha = resolve_lifted_alpha(self, blocks, Y, loss, activation)
+        # Safe screening: at alpha >= alpha_max the empty network is optimal.
+        screened = screen_empty_network(self, blocks, Y, loss, activation, alpha)
+        if screened is not None:
+            fit, work_loss, work_alpha, scale, degree = screened, loss, alpha, 1.0, 1
+        elif scale == 1.0:
+            fit = solve(blocks, Y, loss, activation, alpha=alpha)
+            work_loss, work_alpha = loss, alpha
         else:
             # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
             # penalty follows with alpha / s^(degree - 1): solve in tame units.
-            work_alpha = self.alpha / scale ** (degree - 1)
+            work_alpha = alpha / scale ** (degree - 1)
             work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
                                  sample_weight)
             fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
@@ -147,6 +156,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
             "preactivation_range_": preactivation_range(
                 blocks, neurons, index, None if sample_weight is None else sample_weight > 0),
+            "alpha_": alpha,
             "solver_": fit.solver,
             "objective_": objective * scale**degree,
             "lower_bound_": lower * scale**degree,
@@ -215,7 +225,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
     def _network_output(self, X):
         """Raw network outputs, shape (n, k)."""
         check_is_fitted(self, "hidden_weights_")
-        X = validate_data(self, X, reset=False)
+        X = _dense(validate_data(self, X, reset=False, accept_sparse=("csr", "csc")))
         W = self.output_weights_
         W = W[:, None] if W.ndim == 1 else W
         clip = getattr(self, "extrapolation", "clip") == "clip"
@@ -225,8 +235,26 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             getattr(self, "preactivation_range_", None) if clip else None,
         )
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _validate_X_y(self, X, y, **kwargs):
-        return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
+        """Validated ``(X, y)``; sparse X (CSR/CSC) arrives as a dense array.
+
+        The lifted model carries ``p^2`` moments per sample (or per patch)
+        whatever the sparsity of X, so every lifted solver works on dense
+        rows: a dense copy of X is smaller than what the solver builds from
+        it, and ``memory_limit`` counts the lifted data.
+        """
+        X, y = validate_data(self, X, y, ensure_min_samples=2, accept_sparse=("csr", "csc"),
+                             **kwargs)
+        return _dense(X), y
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _check_feature_scale(blocks):

@@ -48,20 +48,8 @@ _PARAM_TEXT = "parameter listed with its type but no description; " + _TODO
 _PARAMS = "Parameters section missing or out of date; " + _TODO
 _RETURNS = "Returns section missing; " + _TODO
 KNOWN_FAILURES = {
-    ("sklearn_convexnn.CountSketch", "SA01"): _SEE_ALSO,
-    ("sklearn_convexnn.DebiasedAveragingClassifier.decision_function", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.DebiasedAveragingClassifier.fit", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.DebiasedAveragingClassifier.predict", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.DebiasedAveragingClassifier.predict_log_proba", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.DebiasedAveragingClassifier.predict_proba", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.DebiasedAveragingRegressor.fit", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.DebiasedAveragingRegressor.predict", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.GaussianSketch", "SA01"): _SEE_ALSO,
-    ("sklearn_convexnn.LeverageScoreSketch", "SA01"): _SEE_ALSO,
     ("sklearn_convexnn.QuantizedSDPClassifier.fit", "PR07"): _PARAM_TEXT,
     ("sklearn_convexnn.QuantizedSDPRegressor.fit", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.SRHTSketch", "SA01"): _SEE_ALSO,
-    ("sklearn_convexnn.SurrogateSketch", "SA01"): _SEE_ALSO,
     ("sklearn_convexnn.datasets.make_planted_cnn", "PR07"): _PARAM_TEXT,
     ("sklearn_convexnn.datasets.make_planted_cnn", "SA01"): _SEE_ALSO,
     ("sklearn_convexnn.datasets.make_planted_polynet", "PR07"): _PARAM_TEXT,
@@ -69,8 +57,6 @@ KNOWN_FAILURES = {
     ("sklearn_convexnn.datasets.make_planted_quantized", "PR01"): _PARAMS,
     ("sklearn_convexnn.datasets.make_planted_quantized", "RT01"): _RETURNS,
     ("sklearn_convexnn.datasets.make_planted_quantized", "SA01"): _SEE_ALSO,
-    ("sklearn_convexnn.effective_dimension", "SA01"): _SEE_ALSO,
-    ("sklearn_convexnn.sketching.ridge_leverage_scores", "SA01"): _SEE_ALSO,
     # Names and parameters from the branches being merged in parallel
     # (h/relu, h/coding, h/path), as their docstrings stood at 16:50 UTC.
     ("sklearn_convexnn.CodedProducts", "PR07"): _PARAM_TEXT,
