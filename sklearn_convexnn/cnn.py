@@ -342,7 +342,7 @@ _INPUT_SCALE_DOC = """
         the activation is a fixed quadratic, so the scale of the pixels is
         part of the model (it sets how far into the activation's curve a
         patch reaches). "auto" is ``1 / sqrt(mean(X ** 2))`` over the
-        training images (root-mean-square pixel 1, the scale on which
+        training images, unweighted (root-mean-square pixel 1, the scale on which
         "relu-approx" tracks ReLU): the fitted model is then the same for
         ``X``, ``X / 16`` or ``3 * X``. ``None`` reads the pixels as given.
         On digits, X/16 as given gives 0.967 test accuracy, with "auto"
@@ -382,9 +382,9 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         Data term averaged over samples. Only "logistic" gives
         ``predict_proba``. "squared" (one-vs-rest) is the fastest for many
         classes.
-{_CLASSIFIER_PARAMS_DOC}{_INPUT_SCALE_DOC}
+{_CLASSIFIER_PARAMS_DOC}
 {WARM_START_DOC}
-{EXTRAPOLATION_DOC}
+{EXTRAPOLATION_DOC}{_INPUT_SCALE_DOC}
 
     Attributes
     ----------
@@ -397,7 +397,8 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         Output bias.
     input_scale_ : float
         The scalar the images are multiplied by before the filters (see
-        ``input_scale``).
+        ``input_scale``); ``filters_`` and ``preactivation_range_`` refer
+        to the scaled images.
 {_FITTED_SDP_DOC}
 
     See Also
