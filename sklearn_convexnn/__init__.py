@@ -5,6 +5,14 @@ scikit-learn's estimator checks over all of them.
 """
 
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
+from .coding import (
+    MDSCode,
+    PolarCode,
+    ReplicationCode,
+    StragglerSimulator,
+    UncodedCode,
+    coded_matmul,
+)
 from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
@@ -29,9 +37,15 @@ __all__ = [
     "DebiasedAveragingRegressor",
     "GaussianSketch",
     "LeverageScoreSketch",
+    "MDSCode",
+    "PolarCode",
     "QuantizedSDPClassifier",
     "QuantizedSDPRegressor",
+    "ReplicationCode",
     "SRHTSketch",
+    "StragglerSimulator",
     "SurrogateSketch",
+    "UncodedCode",
+    "coded_matmul",
     "effective_dimension",
 ]
