@@ -23,6 +23,7 @@ The maths is in :mod:`sklearn_convexnn._solvers.coding`.
 """
 
 import time
+import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
 
@@ -734,7 +735,10 @@ def coded_matmul(
             if code.is_decodable(results):
                 t = time.perf_counter() - start
                 break
-        tasks.close()
+        with warnings.catch_warnings():
+            # joblib warns that the abandoned stragglers' work is unused: by design.
+            warnings.filterwarnings("ignore", message=r".*(but not used|been cancelled)")
+            tasks.close()
         workers = np.fromiter(results, dtype=int)
     else:
         raise ValueError(f"backend must be 'simulated' or 'joblib'; got {backend!r}.")
