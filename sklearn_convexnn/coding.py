@@ -134,7 +134,7 @@ class _BaseCode:
             If the workers do not suffice for this code's decoder.
         """
         workers, Y = self._results(results)
-        U = self._decode_blocks(workers, Y) if self._is_decodable(workers) else None
+        U = self._decode_blocks(workers, Y)
         if U is None:
             raise NotDecodableError(
                 f"{type(self).__name__}(n_workers={self.n_workers}, n_blocks="
@@ -173,10 +173,9 @@ class _BaseCode:
                 "'gaussian'): without the random mixing the estimate is biased."
             )
         workers, Y = self._results(results)
-        if self._is_decodable(workers):
-            U = self._decode_blocks(workers, Y)
-            if U is not None:
-                return self._unmix(U), 0.0
+        U = self._decode_blocks(workers, Y)
+        if U is not None:
+            return self._unmix(U), 0.0
         U, rank = projected_blocks(self.generator_, workers, Y)
         if rank == 0:
             return self._unmix(U), np.inf
@@ -186,14 +185,13 @@ class _BaseCode:
     # -- shared plumbing ------------------------------------------------------
 
     def _workers(self, available):
-        workers = np.asarray(list(available), dtype=int).ravel()
+        workers = np.fromiter(available, dtype=int)
         if workers.size and (workers.min() < 0 or workers.max() >= self.n_workers):
             raise ValueError(
                 f"Worker indices must lie in [0, {self.n_workers}); got "
                 f"{workers.min()}..{workers.max()}."
             )
-        _, first = np.unique(workers, return_index=True)
-        return workers[np.sort(first)]
+        return workers
 
     def _results(self, results):
         if not hasattr(self, "mixing_"):
@@ -203,18 +201,18 @@ class _BaseCode:
                 f"results must be a mapping {{worker index: output}}; got {type(results).__name__}."
             )
         workers = self._workers(results.keys())
-        outputs = [np.asarray(results[int(i)], dtype=float) for i in workers]
-        shapes = {o.shape for o in outputs}
-        if len(shapes) > 1:
-            raise ValueError(f"Workers' outputs differ in shape: {sorted(shapes)}.")
-        if outputs and outputs[0].shape[:1] != (self.block_rows_,):
+        if not len(workers):
+            return workers, np.zeros((0, self.block_rows_))
+        try:
+            Y = np.asarray(list(results.values()), dtype=float)
+        except ValueError as exc:
+            raise ValueError(f"Workers' outputs differ in shape: {exc}") from None
+        if Y.shape[1:2] != (self.block_rows_,):
             raise ValueError(
                 f"Each output must have {self.block_rows_} rows (one per row of a "
-                f"coded block); got shape {outputs[0].shape}."
+                f"coded block); got shape {Y.shape[1:]}."
             )
-        if not outputs:
-            return workers, np.zeros((0, self.block_rows_))
-        return workers, np.stack(outputs)
+        return workers, Y
 
     def _unmix(self, U):
         flat = U.reshape((-1, *U.shape[2:]))
@@ -398,7 +396,7 @@ class MDSCode(_BaseCode):
         self.generator_ = G
 
     def _is_decodable(self, workers):
-        return len(workers) >= self.n_blocks
+        return len(np.unique(workers)) >= self.n_blocks
 
     def _decode_blocks(self, workers, Y):
         return mds_decode(self.generator_, workers, Y)
@@ -457,6 +455,8 @@ class ReplicationCode(_BaseCode):
 
     def _decode_blocks(self, workers, Y):
         blocks, first = np.unique(workers % self.n_blocks, return_index=True)
+        if len(blocks) < self.n_blocks:
+            return None
         U = np.empty((self.n_blocks, *Y.shape[1:]))
         U[blocks] = Y[first]
         return U

@@ -31,6 +31,8 @@ as ``z -> (2 z - z^2, z^2)`` (upper, lower); the ``K`` most reliable
 positions carry data (:func:`information_positions`).
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = [
@@ -125,14 +127,12 @@ def sc_known_masks(available, info):
     n_workers = len(available)
     n_levels = _log2(n_workers)
     known = [np.asarray(available, dtype=bool).reshape(1, n_workers)]
-    has_info = [np.asarray(info, dtype=bool).reshape(1, n_workers)]
     for d in range(n_levels):
         half = n_workers >> (d + 1)
         k = known[d].reshape(-1, 2, half)
         known.append(np.stack((k[:, 0] & k[:, 1], k[:, 0] | k[:, 1]), axis=1).reshape(-1, half))
-    for d in range(1, n_levels + 1):
-        has_info.append(has_info[0].reshape(2**d, -1))
-    has_info = [h.any(axis=1) for h in has_info]
+    info = np.asarray(info, dtype=bool)
+    has_info = [info.reshape(2**d, -1).any(axis=1) for d in range(n_levels + 1)]
     return known, has_info
 
 
@@ -166,27 +166,101 @@ def sc_decode(Y, available, info):
         The information blocks in position order, or None when successive
         cancellation cannot recover them all.
     """
-    known, has_info = sc_known_masks(available, info)
-    if not np.all(known[-1][np.asarray(info, dtype=bool), 0]):
+    info = np.asarray(info, dtype=bool)
+    available = np.asarray(available, dtype=bool)
+    N = len(available)
+    n_levels = _log2(N)
+    # known[d] holds the input masks of the 2^d nodes at depth d, side by side.
+    known = np.empty((n_levels + 1, N), dtype=bool)
+    known[0] = available
+    for d in range(n_levels):
+        k = known[d].reshape(2**d, 2, -1)
+        out = known[d + 1].reshape(2**d, 2, -1)
+        np.logical_and(k[:, 0], k[:, 1], out=out[:, 0])
+        np.logical_or(k[:, 0], k[:, 1], out=out[:, 1])
+    if not np.all(known[n_levels][info]):
         return None
-    Y = np.where(np.reshape(available, (-1,) + (1,) * (Y.ndim - 1)), Y, 0.0)
-    full = [k.all(axis=1) for k in known]
-    codeword = _sc_node(Y, 0, 0, known, full, has_info)
-    return inverse_polar_transform(codeword)[np.asarray(info, dtype=bool)]
+    if not info.any():
+        return np.zeros((0, *Y.shape[1:]))
+    # Per node in heap order (node h has children 2h+1, 2h+2), as Python
+    # lists since the recursion reads them one at a time: kind 0 = all
+    # frozen (codeword zero), 1 = input fully known (it is the codeword),
+    # 2 = partly known with information (descend); lower-half input mask:
+    # 0 none known, 1 all known, 2 mixed.
+    starts, lower_bounds, has_info = _tree_layout(N, info.tobytes())
+    flat = np.append(known.ravel(), False)  # room for the last lower end
+    full = np.logical_and.reduceat(flat[:-1], starts)
+    kinds = np.where(has_info, np.where(full, 1, 2), 0).tolist()
+    lower_all = np.logical_and.reduceat(flat, lower_bounds)[::2]
+    lower_any = np.logical_or.reduceat(flat, lower_bounds)[::2]
+    lower_kinds = np.where(lower_all, 1, np.where(lower_any, 2, 0)).tolist()
+    shape = Y.shape
+    Y = np.where(available[:, None], Y.reshape(N, -1), 0.0)
+    if kinds[0] == 1:
+        codeword = Y
+    else:
+        codeword = _sc_node(Y, 0, 0, (kinds, lower_kinds, known))
+    return inverse_polar_transform(codeword)[info].reshape((-1, *shape[1:]))
 
 
-def _sc_node(y, depth, j, known, full, has_info):
-    """Completed codeword of node ``j`` at ``depth`` from its input ``y``."""
-    if not has_info[depth][j]:
-        return np.zeros_like(y)
-    if full[depth][j]:
-        return y
+def _sc_node(y, depth, h, nodes):
+    """Completed codeword of node ``h`` (heap order) at ``depth``.
+
+    Only called on nodes whose input is partly known and which hold an
+    information position. A child that is all frozen has codeword zero
+    (None here) and one whose input is fully known is its own codeword: both
+    are answered without descending, and without forming their input when
+    it is not needed.
+    """
+    kinds, lower_kinds, known = nodes
     half = y.shape[0] // 2
     y1, y2 = y[:half], y[half:]
-    v_a = _sc_node(y1 - y2, depth + 1, 2 * j, known, full, has_info)
-    k2 = known[depth][j, half:].reshape((-1,) + (1,) * (y.ndim - 1))
-    v_b = _sc_node(np.where(k2, y2, y1 - v_a), depth + 1, 2 * j + 1, known, full, has_info)
+    left, right = kinds[2 * h + 1], kinds[2 * h + 2]
+    if left == 0:
+        v_a = None
+    elif left == 1:
+        v_a = y1 - y2
+    else:
+        v_a = _sc_node(y1 - y2, depth + 1, 2 * h + 1, nodes)
+    if right == 0:
+        return np.concatenate((v_a, np.zeros_like(v_a)))
+    lower_kind = lower_kinds[h]
+    if lower_kind == 1:
+        y_b = y2
+    else:
+        y_b = y1 if v_a is None else y1 - v_a
+        if lower_kind == 2:
+            j = h - (1 << depth) + 1
+            mask = known[depth, (2 * j + 1) * half : (2 * j + 2) * half]
+            y_b = np.where(mask[:, None], y2, y_b)
+    v_b = y_b if right == 1 else _sc_node(y_b, depth + 1, 2 * h + 2, nodes)
+    if v_a is None:
+        return np.concatenate((v_b, v_b))
     return np.concatenate((v_a + v_b, v_b))
+
+
+@lru_cache(maxsize=32)
+def _tree_layout(N, info_bytes):
+    """Where each node sits in the flattened masks, and whether it holds
+    information; depends on the code only.
+
+    Returns the start of every node's segment (the segments tile each
+    level, so ``reduceat`` over the starts reduces each node), the
+    interleaved (start, end) of every node's lower half (``reduceat`` over
+    them, every other entry), and the nodes' ``has_info``, all in heap order.
+    """
+    info = np.frombuffer(info_bytes, dtype=bool)
+    n_levels = _log2(N)
+    starts, lower_bounds, has_info = [], [], []
+    for d in range(n_levels + 1):
+        size = N >> d
+        begin = d * N + size * np.arange(2**d)
+        starts.append(begin)
+        # A leaf has no lower half: its (unused) entry reduces itself.
+        lower = begin + size // 2
+        lower_bounds.append(np.column_stack((lower, begin + size)).ravel())
+        has_info.append(info.reshape(2**d, size).any(axis=1))
+    return np.concatenate(starts), np.concatenate(lower_bounds), np.concatenate(has_info)
 
 
 def _butterflies(U, sign):
