@@ -6,6 +6,7 @@ scikit-learn's estimator checks over all of them.
 
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .coding import (
+    CodedProducts,
     MDSCode,
     PolarCode,
     ReplicationCode,
@@ -28,6 +29,7 @@ from .sketching import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CodedProducts",
     "ConvexCNNClassifier",
     "ConvexCNNRegressor",
     "ConvexPolyNetClassifier",

@@ -15,13 +15,14 @@ that :meth:`~PolarCode.anytime_estimate` gives an unbiased estimate of
 :func:`coded_matmul` runs the workers' products on a joblib backend (so on
 a Dask cluster under ``joblib.parallel_config(backend="dask")``) and
 returns once the arrived set is decodable; :class:`StragglerSimulator`
-draws the workers' finishing times. :class:`CodedGradientRidge` is a ridge
-regressor whose gradient descent does every pass over the data through a
+draws the workers' finishing times. :class:`CodedProducts` runs an
+iterative solver's repeated data passes ``A @ v``, ``A.T @ r`` through a
 code.
 
 The maths is in :mod:`sklearn_convexnn._solvers.coding`.
 """
 
+import copy
 import time
 import warnings
 from collections.abc import Mapping
@@ -40,9 +41,11 @@ from ._solvers.coding.polar import (
     sc_decode,
 )
 from ._solvers.coding.stragglers import completion_time, finishing_times
+from ._solvers.sketch.newton_sketch import NewtonSystem
 from .exceptions import NotDecodableError
 
 __all__ = [
+    "CodedProducts",
     "MDSCode",
     "PolarCode",
     "ReplicationCode",
@@ -623,6 +626,151 @@ class StragglerSimulator:
         return float(np.mean([self.completion_time(code)[0] for _ in range(n_trials)]))
 
 
+class CodedProducts:
+    """Repeated products ``A @ V`` and ``A.T @ R`` through coded workers.
+
+    ``A`` is encoded once per orientation (by copies of ``code``; the
+    object passed in is not modified); every product then draws the
+    workers' finishing times, computes the products of the earliest
+    decodable set of workers through joblib and decodes. The answer is the
+    exact product whatever the stragglers do; only which workers were used
+    and when changes. This is how an iterative solver runs its data passes
+    through a code.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_rows, n_columns)
+    code : PolarCode, MDSCode, ReplicationCode or UncodedCode
+        Template code; ``A`` is split into its ``n_blocks`` row blocks,
+        ``A.T`` likewise.
+    stragglers : StragglerSimulator or None, default=None
+        None: ``StragglerSimulator(random_state=random_state)``.
+    n_jobs : int or None, default=None
+        Joblib ``n_jobs`` for the workers' products.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default simulator.
+
+    Attributes
+    ----------
+    n_passes_ : int
+        Products computed so far.
+    completion_time_ : float
+        Sum of the simulated completion times of those products.
+    workers_used_ : list of ndarray
+        Workers used by each product, in arrival order.
+
+    See Also
+    --------
+    coded_matmul : One product, on a simulated or real joblib backend.
+
+    References
+    ----------
+    {reference}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn.coding import CodedProducts, PolarCode
+    >>> rng = np.random.default_rng(0)
+    >>> A, v = rng.standard_normal((30, 4)), rng.standard_normal(4)
+    >>> products = CodedProducts(A, PolarCode(8, 4), random_state=0)
+    >>> bool(np.allclose(products.matmul(v), A @ v))
+    True
+    >>> r = rng.standard_normal(30)
+    >>> bool(np.allclose(products.rmatmul(r), A.T @ r)), products.n_passes_
+    (True, 2)
+    """
+
+    def __init__(self, A, code, *, stragglers=None, n_jobs=None, random_state=None):
+        if not isinstance(code, _BaseCode):
+            raise TypeError(
+                "code must be a PolarCode, MDSCode, ReplicationCode or UncodedCode; "
+                f"got {type(code).__name__}."
+            )
+        A = _check_matrix(A, "A")
+        if A.ndim != 2:
+            raise ValueError(f"A must be 2-D; got shape {A.shape}.")
+        self.code = code
+        self.stragglers = (
+            stragglers if stragglers is not None else StragglerSimulator(random_state=random_state)
+        )
+        self.n_jobs = n_jobs
+        self._A = A
+        self._encoded = {}
+        self.n_passes_, self.completion_time_, self.workers_used_ = 0, 0.0, []
+
+    def matmul(self, V):
+        """``A @ V``, decoded from the earliest decodable set of workers.
+
+        Parameters
+        ----------
+        V : array-like of shape (n_columns,) or (n_columns, k)
+
+        Returns
+        -------
+        ndarray of shape (n_rows,) or (n_rows, k)
+        """
+        return self._product("forward", V)
+
+    def rmatmul(self, R):
+        """``A.T @ R``, decoded from the earliest decodable set of workers.
+
+        Parameters
+        ----------
+        R : array-like of shape (n_rows,) or (n_rows, k)
+
+        Returns
+        -------
+        ndarray of shape (n_columns,) or (n_columns, k)
+        """
+        return self._product("adjoint", R)
+
+    def _product(self, side, V):
+        if side not in self._encoded:
+            code = copy.deepcopy(self.code)
+            matrix = self._A if side == "forward" else self._A.T
+            self._encoded[side] = (code, code.encode(matrix))
+        code, coded = self._encoded[side]
+        V = np.asarray(V, dtype=float)
+        t, workers = self.stragglers.completion_time(code)
+        if not np.isfinite(t):
+            raise NotDecodableError(f"{code!r} cannot decode even from all workers.")
+        outputs = Parallel(n_jobs=self.n_jobs)(delayed(np.matmul)(coded[i], V) for i in workers)
+        self.n_passes_ += 1
+        self.completion_time_ += t
+        self.workers_used_.append(workers)
+        return code.decode(dict(zip(workers.tolist(), outputs)))
+
+
+def coded_ridge_newton_system(X, Y, lam, products):
+    """:func:`ridge_newton_system` with its data passes through a code.
+
+    The gradient ``X^T (Y - X W) - lam W`` is formed from
+    ``products.matmul`` and ``products.rmatmul`` (a :class:`CodedProducts`
+    of ``X``); everything else is the uncoded system.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+        The (centred) design; the workers' sketches still see it whole.
+    Y : ndarray of shape (n, t)
+    lam : float
+    products : CodedProducts
+        Coded products of ``X``.
+
+    Returns
+    -------
+    callable
+        ``W (p, t) -> NewtonSystem``.
+    """
+
+    def system_at(W):
+        rhs = products.rmatmul(Y - products.matmul(W)) - lam * W
+        return NewtonSystem(X, rhs, lam, lambda dW: dW, -rhs)
+
+    return system_at
+
+
 def coded_matmul(
     A,
     B,
@@ -784,5 +932,13 @@ def _check_int(value, name, low):
     return int(value)
 
 
-for _obj in (PolarCode, MDSCode, ReplicationCode, UncodedCode, StragglerSimulator, coded_matmul):
+for _obj in (
+    CodedProducts,
+    PolarCode,
+    MDSCode,
+    ReplicationCode,
+    UncodedCode,
+    StragglerSimulator,
+    coded_matmul,
+):
     _obj.__doc__ = _obj.__doc__.replace("{reference}", _REFERENCE)

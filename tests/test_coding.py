@@ -9,6 +9,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from sklearn_convexnn import (
+    CodedProducts,
     MDSCode,
     PolarCode,
     ReplicationCode,
@@ -20,6 +21,8 @@ from sklearn_convexnn._solvers.coding.polar import (
     bhattacharyya_parameters,
     sc_decodable,
 )
+from sklearn_convexnn._solvers.sketch.newton_sketch import ridge_newton_system
+from sklearn_convexnn.coding import coded_ridge_newton_system
 from sklearn_convexnn.exceptions import NotDecodableError
 
 
@@ -314,3 +317,33 @@ def test_encode_does_not_modify_input():
     copy = A.copy()
     PolarCode(8, 4, randomize="gaussian", random_state=0).encode(A)
     assert_allclose(A, copy)
+
+
+@pytest.mark.parametrize(
+    "code", [PolarCode(8, 4), MDSCode(8, 5, random_state=0), ReplicationCode(8, 4)], ids=repr
+)
+def test_coded_products_are_the_exact_products(code):
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((45, 7))
+    products = CodedProducts(
+        A, code, stragglers=StragglerSimulator(rate=0.5, random_state=0), random_state=0
+    )
+    V, R = rng.standard_normal((7, 2)), rng.standard_normal(45)
+    assert_allclose(products.matmul(V), A @ V, rtol=1e-10, atol=1e-12)
+    assert_allclose(products.rmatmul(R), A.T @ R, rtol=1e-10, atol=1e-12)
+    assert products.n_passes_ == 2
+    assert not hasattr(code, "mixing_")  # the template is not touched
+    for workers in products.workers_used_:
+        assert len(workers) <= code.n_workers
+
+
+def test_coded_ridge_system_matches_the_uncoded_one():
+    rng = np.random.default_rng(9)
+    X, Y = rng.standard_normal((60, 5)), rng.standard_normal((60, 2))
+    W = rng.standard_normal((5, 2))
+    products = CodedProducts(X, PolarCode(16, 8), random_state=0)
+    coded = coded_ridge_newton_system(X, Y, 0.7, products)(W)
+    plain = ridge_newton_system(X, Y, 0.7)(W)
+    assert_allclose(coded.rhs, plain.rhs, rtol=1e-10)
+    assert_allclose(coded.gradient, plain.gradient, rtol=1e-10)
+    assert coded.A is X and coded.lam == plain.lam
