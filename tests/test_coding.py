@@ -267,13 +267,26 @@ def test_coded_matmul_joblib_threads_skips_injected_stragglers():
     assert sorted(res.workers.tolist()) == [0, 1]
 
 
-def test_coded_matmul_on_dask_cluster():
+class _SlowWorkers:
+    """Straggler stub: the given workers take 1 time unit, the others none."""
+
+    def __init__(self, slow):
+        self.slow = slow
+
+    def finishing_times(self, n_workers, load):
+        return np.isin(np.arange(n_workers), self.slow).astype(float)
+
+
+def test_coded_matmul_on_dask_cluster_with_injected_stragglers():
     distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(7)
     A, B = rng.standard_normal((50, 4)), rng.standard_normal((4, 2))
+    code = PolarCode(8, 4, random_state=0)
+    fast = [1, 3, 5, 6, 7]
+    assert code.is_decodable(fast)
     with (
         distributed.LocalCluster(
-            processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
+            processes=False, n_workers=1, threads_per_worker=8, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -281,10 +294,20 @@ def test_coded_matmul_on_dask_cluster():
             distributed.get_task_stream(client) as stream,
             joblib.parallel_config(backend="dask"),
         ):
-            res = coded_matmul(A, B, n_workers=8, code="polar", backend="joblib", n_jobs=2)
+            res = coded_matmul(
+                A,
+                B,
+                n_workers=8,
+                code=code,
+                backend="joblib",
+                stragglers=_SlowWorkers([0, 2, 4]),
+                time_scale=1.0,
+                n_jobs=8,
+            )
         assert len(stream.data) >= 1
     assert_allclose(res.product, A @ B, rtol=1e-10)
-    assert res.code.is_decodable(res.workers)
+    assert code.is_decodable(res.workers)
+    assert set(res.workers.tolist()) <= set(fast)
 
 
 def test_bad_input_is_refused():
