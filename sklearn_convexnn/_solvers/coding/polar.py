@@ -199,44 +199,57 @@ def sc_decode(Y, available, info):
     if kinds[0] == 1:
         codeword = Y
     else:
-        codeword = _sc_node(Y, 0, 0, (kinds, lower_kinds, known))
+        # One buffer holds every node's codeword (node j of size M at depth
+        # d writes rows j M .. (j + 1) M); one scratch per depth holds the
+        # input of the node being decoded there.
+        codeword = np.empty_like(Y)
+        scratch = [np.empty((N >> d, Y.shape[1])) for d in range(n_levels + 1)]
+        _sc_node(Y, 0, 0, 0, (kinds, lower_kinds, known, codeword, scratch))
     return inverse_polar_transform(codeword)[info].reshape((-1, *shape[1:]))
 
 
-def _sc_node(y, depth, h, nodes):
-    """Completed codeword of node ``h`` (heap order) at ``depth``.
+def _sc_node(y, depth, h, start, context):
+    """Write the codeword of node ``h`` (heap order) from its input ``y``.
 
     Only called on nodes whose input is partly known and which hold an
-    information position. A child that is all frozen has codeword zero
-    (None here) and one whose input is fully known is its own codeword: both
-    are answered without descending, and without forming their input when
-    it is not needed.
+    information position. A child that is all frozen has codeword zero and
+    one whose input is fully known is its own codeword: both are written
+    without descending. The upper child's input is ``y_1 - y_2``; the lower
+    child's is ``y_2`` where known, else ``y_1 - v_a``; the node's codeword
+    is ``(v_a + v_b, v_b)``, formed in place.
     """
-    kinds, lower_kinds, known = nodes
+    kinds, lower_kinds, known, codeword, scratch = context
     half = y.shape[0] // 2
     y1, y2 = y[:half], y[half:]
+    seg_a = codeword[start : start + half]
+    seg_b = codeword[start + half : start + 2 * half]
     left, right = kinds[2 * h + 1], kinds[2 * h + 2]
+    s = scratch[depth + 1]
     if left == 0:
-        v_a = None
+        seg_a.fill(0.0)
     elif left == 1:
-        v_a = y1 - y2
+        np.subtract(y1, y2, out=seg_a)
     else:
-        v_a = _sc_node(y1 - y2, depth + 1, 2 * h + 1, nodes)
+        np.subtract(y1, y2, out=s)
+        _sc_node(s, depth + 1, 2 * h + 1, start, context)
     if right == 0:
-        return np.concatenate((v_a, np.zeros_like(v_a)))
+        seg_b.fill(0.0)
+        return
     lower_kind = lower_kinds[h]
     if lower_kind == 1:
         y_b = y2
     else:
-        y_b = y1 if v_a is None else y1 - v_a
+        y_b = s
+        np.subtract(y1, seg_a, out=s)
         if lower_kind == 2:
             j = h - (1 << depth) + 1
             mask = known[depth, (2 * j + 1) * half : (2 * j + 2) * half]
-            y_b = np.where(mask[:, None], y2, y_b)
-    v_b = y_b if right == 1 else _sc_node(y_b, depth + 1, 2 * h + 2, nodes)
-    if v_a is None:
-        return np.concatenate((v_b, v_b))
-    return np.concatenate((v_a + v_b, v_b))
+            np.copyto(s, y2, where=mask[:, None])
+    if right == 1:
+        seg_b[...] = y_b
+    else:
+        _sc_node(y_b, depth + 1, 2 * h + 2, start + half, context)
+    seg_a += seg_b
 
 
 @lru_cache(maxsize=32)
