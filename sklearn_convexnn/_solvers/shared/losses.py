@@ -2,7 +2,11 @@
 
 A loss is averaged over samples and summed over outputs::
 
-    loss(Yhat) = (1/n) sum_i l(yhat_i, y_i)
+    loss(Yhat) = sum_i c_i l(yhat_i, y_i),   c_i = w_i / sum_j w_j
+
+with sample weights ``w`` (all ones by default, so ``c_i = 1/n``). A weight
+of 2 is the same as repeating the row, a weight of 0 the same as removing
+it: the normalization by ``sum w`` keeps a good ``alpha`` independent of both.
 
 Targets arrive already encoded as a float matrix ``Y`` of shape (n, k):
 real values for regression, +-1 for the binary/one-vs-rest classification
@@ -28,27 +32,76 @@ class Loss:
     #: "regression", "binary" (targets +-1 per output) or "multinomial".
     target = "regression"
 
-    def __init__(self, delta=1.0):
+    def __init__(self, delta=1.0, sample_weight=None):
         self.delta = float(delta)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+            total = float(sample_weight.sum())
+            if sample_weight.ndim != 1 or not np.all(np.isfinite(sample_weight)) \
+                    or np.any(sample_weight < 0) or not total > 0:
+                raise ValueError(
+                    "sample_weight must be a finite, non-negative 1-d array with a "
+                    "positive sum."
+                )
+            sample_weight = sample_weight / total
+        #: Normalized weights c (summing to one), or None for 1/n each.
+        self.weights = sample_weight
+
+    def sample_coef(self, Y):
+        """The per-sample coefficients ``c`` (n, 1): weights over their sum."""
+        n = Y.shape[0]
+        if self.weights is None:
+            return np.full((n, 1), 1.0 / n)
+        if self.weights.shape[0] != n:
+            raise ValueError(
+                f"sample_weight has {self.weights.shape[0]} entries for {n} samples."
+            )
+        return self.weights[:, None]
 
     def value(self, Yhat, Y):
-        return float(np.sum(self._pointwise(Yhat, Y))) / Y.shape[0]
+        if self.weights is None:
+            return float(np.sum(self._pointwise(Yhat, Y))) / Y.shape[0]
+        return float(np.sum(self.sample_coef(Y) * self._pointwise(Yhat, Y)))
 
     def gradient(self, Yhat, Y):
         """Gradient (or a subgradient) of ``value`` with respect to Yhat."""
-        return self._derivative(Yhat, Y) / Y.shape[0]
+        if self.weights is None:
+            return self._derivative(Yhat, Y) / Y.shape[0]
+        return self.sample_coef(Y) * self._derivative(Yhat, Y)
 
     def cvxpy(self, Yhat, Y):
         """cvxpy expression of ``value`` for an affine expression ``Yhat``."""
-        return self._cvxpy_sum(Yhat, Y) / Y.shape[0]
+        if self.weights is None:
+            return self._cvxpy_sum(Yhat, Y) / Y.shape[0]
+        import cvxpy as cp
+
+        c = self.sample_coef(Y)
+        return cp.sum(cp.multiply(np.broadcast_to(c, Y.shape), self._cvxpy_pointwise(Yhat, Y)))
 
     def conjugate(self, Theta, Y):
-        """loss*(Theta) for a Theta inside the domain (see ``in_domain``)."""
-        n = Y.shape[0]
-        return float(np.sum(self._conjugate_pointwise(n * Theta, Y))) / n
+        """loss*(Theta) for a Theta inside the domain (see ``in_domain``).
+
+        With ``loss = sum_i c_i l_i``, ``loss*(Theta) = sum_i c_i l*(Theta_i / c_i)``;
+        rows of zero weight contribute nothing (their Theta must be zero).
+        """
+        c, S = self._scaled(Theta, Y)
+        return float(np.sum(c * self._conjugate_pointwise(S, Y)))
 
     def in_domain(self, Theta, Y, tol=0.0):
         return True
+
+    def _scaled(self, Theta, Y):
+        """``(c, Theta / c)`` with zero-weight rows mapped to zero."""
+        c = self.sample_coef(Y)
+        safe = np.where(c > 0, c, 1.0)
+        return c, np.where(c > 0, Theta / safe, 0.0)
+
+    def _zero_weight_clear(self, Theta, Y, tol):
+        c = self.sample_coef(Y)
+        return bool(np.all(np.abs(Theta[c[:, 0] == 0]) <= tol))
+
+    def _cvxpy_pointwise(self, Z, Y):
+        raise NotImplementedError
 
     def interior_dual(self, Y):
         """A dual point in the domain whose columns sum to zero.
@@ -76,6 +129,11 @@ class SquaredLoss(Loss):
 
         return 0.5 * cp.sum_squares(Z - Y)
 
+    def _cvxpy_pointwise(self, Z, Y):
+        import cvxpy as cp
+
+        return 0.5 * cp.square(Z - Y)
+
     def _conjugate_pointwise(self, S, Y):
         return 0.5 * S**2 + S * Y
 
@@ -97,11 +155,17 @@ class AbsoluteLoss(Loss):
 
         return cp.sum(cp.abs(Z - Y))
 
+    def _cvxpy_pointwise(self, Z, Y):
+        import cvxpy as cp
+
+        return cp.abs(Z - Y)
+
     def _conjugate_pointwise(self, S, Y):
         return S * Y
 
     def in_domain(self, Theta, Y, tol=0.0):
-        return bool(np.all(np.abs(Y.shape[0] * Theta) <= 1.0 + tol))
+        _, S = self._scaled(Theta, Y)
+        return bool(np.all(np.abs(S) <= 1.0 + tol)) and self._zero_weight_clear(Theta, Y, tol)
 
 
 class HuberLoss(Loss):
@@ -123,11 +187,18 @@ class HuberLoss(Loss):
         # cvxpy's huber is twice ours: x^2 inside, 2M|x| - M^2 outside.
         return 0.5 * cp.sum(cp.huber(Z - Y, self.delta))
 
+    def _cvxpy_pointwise(self, Z, Y):
+        import cvxpy as cp
+
+        return 0.5 * cp.huber(Z - Y, self.delta)
+
     def _conjugate_pointwise(self, S, Y):
         return 0.5 * S**2 + S * Y
 
     def in_domain(self, Theta, Y, tol=0.0):
-        return bool(np.all(np.abs(Y.shape[0] * Theta) <= self.delta * (1 + tol)))
+        _, S = self._scaled(Theta, Y)
+        return bool(np.all(np.abs(S) <= self.delta * (1 + tol))) \
+            and self._zero_weight_clear(Theta, Y, tol)
 
 
 class LogisticLoss(Loss):
@@ -147,20 +218,27 @@ class LogisticLoss(Loss):
 
         return cp.sum(cp.logistic(-cp.multiply(Y, Z)))
 
+    def _cvxpy_pointwise(self, Z, Y):
+        import cvxpy as cp
+
+        return cp.logistic(-cp.multiply(Y, Z))
+
     def _conjugate_pointwise(self, S, Y):
         p = np.clip(-S * Y, 0.0, 1.0)
         return xlogy(p, p) + xlogy(1 - p, 1 - p)
 
     def in_domain(self, Theta, Y, tol=0.0):
-        p = -Y.shape[0] * Theta * Y
-        return bool(np.all((p >= -tol) & (p <= 1 + tol)))
+        _, S = self._scaled(Theta, Y)
+        p = -S * Y
+        return bool(np.all((p >= -tol) & (p <= 1 + tol))) \
+            and self._zero_weight_clear(Theta, Y, tol)
 
     def interior_dual(self, Y):
         # Gradient at the best constant predictor: centred, strictly inside.
-        n = Y.shape[0]
-        pos = np.mean(Y > 0, axis=0)
+        c = self.sample_coef(Y)
+        pos = np.sum(c * (Y > 0), axis=0)
         p = np.where(Y > 0, 1 - pos, pos)
-        return -Y * p / n
+        return -Y * p * c
 
 
 class HingeLoss(Loss):
@@ -181,20 +259,30 @@ class HingeLoss(Loss):
 
         return cp.sum(cp.pos(1 - cp.multiply(Y, Z)))
 
+    def _cvxpy_pointwise(self, Z, Y):
+        import cvxpy as cp
+
+        return cp.pos(1 - cp.multiply(Y, Z))
+
     def _conjugate_pointwise(self, S, Y):
         return S * Y
 
     def in_domain(self, Theta, Y, tol=0.0):
-        p = -Y.shape[0] * Theta * Y
-        return bool(np.all((p >= -tol) & (p <= 1 + tol)))
+        _, S = self._scaled(Theta, Y)
+        p = -S * Y
+        return bool(np.all((p >= -tol) & (p <= 1 + tol))) \
+            and self._zero_weight_clear(Theta, Y, tol)
 
     def interior_dual(self, Y):
-        n = Y.shape[0]
-        n_pos = np.sum(Y > 0, axis=0)
-        n_neg = n - n_pos
-        m = np.minimum(n_pos, n_neg)
-        kappa = np.where(Y > 0, 0.5 * m / np.maximum(n_pos, 1), 0.5 * m / np.maximum(n_neg, 1))
-        return -Y * kappa / n
+        # kappa in [0, 1/2] per row, with sum_i c_i y_i kappa_i = 0 per output.
+        c = self.sample_coef(Y)
+        w_pos = np.sum(c * (Y > 0), axis=0)
+        w_neg = np.sum(c * (Y <= 0), axis=0)
+        m = np.minimum(w_pos, w_neg)
+        tiny = np.finfo(float).tiny
+        kappa = np.where(Y > 0, 0.5 * m / np.maximum(w_pos, tiny),
+                         0.5 * m / np.maximum(w_neg, tiny))
+        return -Y * kappa * c
 
 
 class MultinomialLoss(Loss):
@@ -204,29 +292,41 @@ class MultinomialLoss(Loss):
     target = "multinomial"
 
     def value(self, Yhat, Y):
-        return float(np.sum(logsumexp(Yhat, axis=1) - np.sum(Y * Yhat, axis=1))) / Y.shape[0]
+        per_row = logsumexp(Yhat, axis=1) - np.sum(Y * Yhat, axis=1)
+        return float(np.sum(self.sample_coef(Y)[:, 0] * per_row))
 
     def gradient(self, Yhat, Y):
-        return (softmax(Yhat, axis=1) - Y) / Y.shape[0]
+        return self.sample_coef(Y) * (softmax(Yhat, axis=1) - Y)
 
     def _cvxpy_sum(self, Z, Y):
         import cvxpy as cp
 
         return cp.sum(cp.log_sum_exp(Z, axis=1)) - cp.sum(cp.multiply(Y, Z))
 
+    def cvxpy(self, Yhat, Y):
+        if self.weights is None:
+            return super().cvxpy(Yhat, Y)
+        import cvxpy as cp
+
+        c = self.sample_coef(Y)[:, 0]
+        per_row = cp.log_sum_exp(Yhat, axis=1) - cp.sum(cp.multiply(Y, Yhat), axis=1)
+        return cp.sum(cp.multiply(c, per_row))
+
     def conjugate(self, Theta, Y):
-        n = Y.shape[0]
-        P = np.clip(n * Theta + Y, 0.0, 1.0)
-        return float(np.sum(xlogy(P, P))) / n
+        c, S = self._scaled(Theta, Y)
+        P = np.clip(S + Y, 0.0, 1.0)
+        return float(np.sum(c * xlogy(P, P)))
 
     def in_domain(self, Theta, Y, tol=0.0):
-        P = Y.shape[0] * Theta + Y
+        c, S = self._scaled(Theta, Y)
+        P = (S + Y)[c[:, 0] > 0]
         return bool(
             np.all(P >= -tol) and np.allclose(P.sum(axis=1), 1.0, atol=max(tol, 1e-12))
-        )
+        ) and self._zero_weight_clear(Theta, Y, tol)
 
     def interior_dual(self, Y):
-        return (Y.mean(axis=0, keepdims=True) - Y) / Y.shape[0]
+        c = self.sample_coef(Y)
+        return (np.sum(c * Y, axis=0, keepdims=True) - Y) * c
 
 
 LOSSES = {
@@ -235,9 +335,13 @@ LOSSES = {
 }
 
 
-def get_loss(name, delta=1.0):
-    """Return the loss object called ``name`` (see ``LOSSES``)."""
+def get_loss(name, delta=1.0, sample_weight=None):
+    """Return the loss object called ``name`` (see ``LOSSES``).
+
+    ``sample_weight`` (n,) weighs each sample's term; the loss stays an
+    average (weights are divided by their sum).
+    """
     try:
-        return LOSSES[name](delta=delta)
+        return LOSSES[name](delta=delta, sample_weight=sample_weight)
     except KeyError:
         raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}.") from None
