@@ -37,6 +37,7 @@ from ._solvers.coding.mds import gaussian_generator, mds_decode, vandermonde_gen
 from ._solvers.coding.polar import (
     information_positions,
     polar_generator,
+    polar_transform,
     sc_decodable,
     sc_decode,
 )
@@ -81,6 +82,9 @@ class _BaseCode:
 
         The rows are zero-padded to ``n_blocks * block_rows_`` and mixed by
         the random orthogonal map (``randomize``), drawn anew at each call.
+        A code object holds one encoded matrix at a time: :meth:`decode`
+        and :meth:`anytime_estimate` undo the mixing of the last call, so
+        encode each matrix with its own code object (``copy.deepcopy``).
 
         Parameters
         ----------
@@ -100,6 +104,9 @@ class _BaseCode:
         mixing = RowMixing(K * b, self.randomize, self._rng)
         blocks = mixing.apply(padded).reshape((K, b, *A.shape[1:]))
         self.n_rows_, self.block_rows_, self.mixing_ = n_rows, b, mixing
+        return self._encode_blocks(blocks)
+
+    def _encode_blocks(self, blocks):
         return np.tensordot(self.generator_, blocks, axes=1)
 
     def is_decodable(self, available):
@@ -107,8 +114,8 @@ class _BaseCode:
 
         Parameters
         ----------
-        available : iterable of int or mapping
-            Indices of the workers whose outputs have arrived.
+        available : iterable of int, mapping, or boolean mask of shape (n_workers,)
+            The workers whose outputs have arrived.
 
         Returns
         -------
@@ -188,6 +195,13 @@ class _BaseCode:
     # -- shared plumbing ------------------------------------------------------
 
     def _workers(self, available):
+        if isinstance(available, np.ndarray) and available.dtype == bool:
+            if available.shape != (self.n_workers,):
+                raise ValueError(
+                    f"A boolean mask of workers must have shape ({self.n_workers},); "
+                    f"got {available.shape}."
+                )
+            return np.flatnonzero(available)
         workers = np.fromiter(available, dtype=int)
         if workers.size and (workers.min() < 0 or workers.max() >= self.n_workers):
             raise ValueError(
@@ -331,6 +345,13 @@ class PolarCode(_BaseCode):
 
     def _is_decodable(self, workers):
         return sc_decodable(self._mask(workers), self._info_mask)
+
+    def _encode_blocks(self, blocks):
+        # u has the data blocks at the information positions, zeros elsewhere;
+        # the butterflies give u G_N in O(N log N) block additions.
+        u = np.zeros((self.n_workers, *blocks.shape[1:]))
+        u[self.information_positions_] = blocks
+        return polar_transform(u)
 
     def _decode_blocks(self, workers, Y):
         full = np.zeros((self.n_workers, *Y.shape[1:]))

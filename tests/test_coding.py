@@ -50,8 +50,13 @@ def _check_subset(code, coded, x, exact, subset):
 def test_generator_is_rows_of_the_kronecker_power():
     F = np.array([[1.0, 0.0], [1.0, 1.0]])
     G8 = np.kron(np.kron(F, F), F)
-    code = PolarCode(8, 3)
+    code = PolarCode(8, 3, randomize="none")
     assert_allclose(code.generator_, G8[code.information_positions_].T)
+    # encode (by butterflies) applies that generator to the row blocks
+    A, _ = _problem(n_rows=12)
+    blocks = A.reshape(3, 4, -1)
+    assert_allclose(code.encode(A), np.tensordot(code.generator_, blocks, axes=1))
+    assert code.is_decodable(np.isin(np.arange(8), [3, 5, 6, 7])) == code.is_decodable([3, 5, 6, 7])
 
 
 @pytest.mark.parametrize("erasure_prob", [0.2, 0.5, 0.7])
