@@ -23,7 +23,7 @@ from sklearn_convexnn._solvers.coding.polar import (
 )
 from sklearn_convexnn._solvers.sketch.newton_sketch import ridge_newton_system
 from sklearn_convexnn.coding import coded_ridge_newton_system
-from sklearn_convexnn.exceptions import NotDecodableError
+from sklearn_convexnn.exceptions import NotDecodableError, ProblemTooLargeError
 
 
 def _problem(n_rows=37, n_cols=4, seed=0):
@@ -338,6 +338,11 @@ def test_bad_input_is_refused():
         code.decode([np.zeros(2)])
     with pytest.raises(ValueError, match="backend"):
         coded_matmul(np.ones((4, 2)), np.ones(2), n_workers=4, backend="spark")
+
+
+def test_dense_rotation_refused_before_it_is_built():
+    with pytest.raises(ProblemTooLargeError, match="randomize='sign'"):
+        PolarCode(8, 4, randomize="gaussian").encode(np.ones((5000, 2)))
 
 
 def test_encode_does_not_modify_input():

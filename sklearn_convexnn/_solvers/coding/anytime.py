@@ -29,6 +29,11 @@ dropping them only lowers the error. It falls to zero as the rank reaches
 
 import numpy as np
 
+from ...exceptions import ProblemTooLargeError
+
+#: Largest number of rows mixed by a dense Haar rotation (32 MiB of floats).
+MAX_GAUSSIAN_ROWS = 2048
+
 __all__ = [
     "RowMixing",
     "projected_blocks",
@@ -45,6 +50,13 @@ class RowMixing:
             self.signs = rng.choice([-1.0, 1.0], size=n_rows)
             self.perm = rng.permutation(n_rows)
         elif kind == "gaussian":
+            if n_rows > MAX_GAUSSIAN_ROWS:
+                raise ProblemTooLargeError(
+                    f"randomize='gaussian' mixes the {n_rows} (padded) rows by a dense "
+                    f"{n_rows} x {n_rows} rotation, above the limit of "
+                    f"{MAX_GAUSSIAN_ROWS} rows; randomize='sign' mixes in O(n) with the "
+                    "same unbiasedness and error formula."
+                )
             Q, R = np.linalg.qr(rng.standard_normal((n_rows, n_rows)))
             self.Q = Q * np.sign(np.diag(R))  # Haar-distributed
         elif kind != "none":
