@@ -267,8 +267,8 @@ class PolarCode(_BaseCode):
     randomize : {"sign", "gaussian", "none"}, default="sign"
         Random orthogonal mixing of the rows before encoding: random signs
         and a random permutation (``O(n)``), or a Haar rotation
-        (``O(n^2)``, refused above 2048 rows). Needed by :meth:`anytime_estimate`; exact decoding
-        does not depend on it.
+        (``O(n^2)``, refused above 2048 rows). Needed by
+        :meth:`anytime_estimate`; exact decoding does not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the mixing.
 
