@@ -27,6 +27,9 @@ the same data and the same arrival orders.
    in units of ``n`` rows' work (shift = 1 per row-fraction), mean over
    2000 draws with ``N = 256``; the goals are stated at ``rate = 0.5``
    (mean slow-down twice the work), other rates are printed beside.
+
+3. The same with a Pareto slow-down (``load * P``, ``P`` Pareto of
+   index 2, so infinite variance), no goal: for information.
 """
 
 import time
@@ -128,7 +131,26 @@ def completion_part():
         )
 
 
+def pareto_part():
+    N, K, n_trials = 256, 128, 2000
+    print(f"3. Expected completion time, Pareto slow-down (shape 2, heavy tail), N={N}, K={K}")
+    codes = {
+        "uncoded": UncodedCode(N),
+        "replication": ReplicationCode(N, K),
+        "mds": MDSCode(N, K, random_state=0),
+        "polar": PolarCode(N, K),
+    }
+    sim = StragglerSimulator("pareto", shape=2.0, random_state=2)
+    mean = {name: sim.expected_completion_time(code, n_trials) for name, code in codes.items()}
+    print(
+        f"  uncoded {mean['uncoded']:.4f}  replication {mean['replication']:.4f}  "
+        f"MDS {mean['mds']:.4f}  polar {mean['polar']:.4f}  polar/uncoded "
+        f"{mean['polar'] / mean['uncoded']:.2f}x  polar/MDS {mean['polar'] / mean['mds']:.2f}x"
+    )
+
+
 if __name__ == "__main__":
     with threadpool_limits(limits=1, user_api="blas"):
         decode_part()
     completion_part()
+    pareto_part()
