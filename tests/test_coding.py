@@ -125,6 +125,22 @@ def test_polar_large_block_products_and_matrix_outputs():
     assert not code.is_decodable(order[: n - 1])
 
 
+def test_polar_large_half_fully_arrived():
+    # The lower half of the top node all arrived (512 known, a count that
+    # overflows small integer types) plus a random part of the upper half.
+    rng = np.random.default_rng(11)
+    A, x = rng.standard_normal((1024, 3)), rng.standard_normal(3)
+    code = PolarCode(1024, 256, random_state=0)
+    coded = code.encode(A)
+    for size in (100, 300):
+        available = [*range(512, 1024), *rng.permutation(512)[:size]]
+        if code.is_decodable(available):
+            decoded = code.decode({i: coded[i] @ x for i in available})
+            assert np.linalg.norm(decoded - A @ x) <= 1e-10 * np.linalg.norm(A @ x)
+        else:
+            assert np.linalg.matrix_rank(code.generator_[available]) <= 256
+
+
 @pytest.mark.parametrize(
     "code",
     [

@@ -187,13 +187,14 @@ def sc_decode(Y, available, info):
     # frozen (codeword zero), 1 = input fully known (it is the codeword),
     # 2 = partly known with information (descend); lower-half input mask:
     # 0 none known, 1 all known, 2 mixed.
-    starts, lower_bounds, has_info = _tree_layout(N, info.tobytes())
+    starts, lower_bounds, half_sizes, has_info = _tree_layout(N, info.tobytes())
     flat = np.append(known.ravel(), False)  # room for the last lower end
     full = np.logical_and.reduceat(flat[:-1], starts)
     kinds = np.where(has_info, np.where(full, 1, 2), 0).tolist()
-    lower_all = np.logical_and.reduceat(flat, lower_bounds)[::2]
-    lower_any = np.logical_or.reduceat(flat, lower_bounds)[::2]
-    lower_kinds = np.where(lower_all, 1, np.where(lower_any, 2, 0)).tolist()
+    # Known count of each lower half: 0 none, the half's size all, else mixed.
+    lower_count = np.add.reduceat(flat, lower_bounds, dtype=np.intp)[::2]
+    lower_kinds = np.where(lower_count == 0, 0, np.where(lower_count == half_sizes, 1, 2))
+    lower_kinds = lower_kinds.tolist()
     shape = Y.shape
     Y = np.where(available[:, None], Y.reshape(N, -1), 0.0)
     if kinds[0] == 1:
@@ -260,11 +261,12 @@ def _tree_layout(N, info_bytes):
     Returns the start of every node's segment (the segments tile each
     level, so ``reduceat`` over the starts reduces each node), the
     interleaved (start, end) of every node's lower half (``reduceat`` over
-    them, every other entry), and the nodes' ``has_info``, all in heap order.
+    them, every other entry), the size of that half, and the nodes'
+    ``has_info``, all in heap order.
     """
     info = np.frombuffer(info_bytes, dtype=bool)
     n_levels = _log2(N)
-    starts, lower_bounds, has_info = [], [], []
+    starts, lower_bounds, half_sizes, has_info = [], [], [], []
     for d in range(n_levels + 1):
         size = N >> d
         begin = d * N + size * np.arange(2**d)
@@ -272,8 +274,9 @@ def _tree_layout(N, info_bytes):
         # A leaf has no lower half: its (unused) entry reduces itself.
         lower = begin + size // 2
         lower_bounds.append(np.column_stack((lower, begin + size)).ravel())
+        half_sizes.append(np.full(2**d, max(size // 2, 1)))
         has_info.append(info.reshape(2**d, size).any(axis=1))
-    return np.concatenate(starts), np.concatenate(lower_bounds), np.concatenate(has_info)
+    return tuple(np.concatenate(a) for a in (starts, lower_bounds, half_sizes, has_info))
 
 
 def _butterflies(U, sign):
