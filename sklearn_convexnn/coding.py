@@ -376,6 +376,9 @@ class MDSCode(_BaseCode):
     generator : {"gaussian", "vandermonde"}, default="gaussian"
         I.i.d. Gaussian generator, or systematic real Vandermonde on
         Chebyshev nodes (exponentially ill-conditioned as ``N`` grows).
+    decoder : {"solve", "lstsq"}, default="solve"
+        ``"solve"``: one ``K x K`` LU solve on the first ``K`` workers to
+        arrive. ``"lstsq"``: least squares on every arrived worker.
     randomize : {"sign", "gaussian", "none"}, default="sign"
         Random orthogonal mixing of the rows, see :class:`PolarCode`.
     random_state : int, RandomState instance or None, default=None
@@ -407,7 +410,14 @@ class MDSCode(_BaseCode):
     """
 
     def __init__(
-        self, n_workers, n_blocks, *, generator="gaussian", randomize="sign", random_state=None
+        self,
+        n_workers,
+        n_blocks,
+        *,
+        generator="gaussian",
+        decoder="solve",
+        randomize="sign",
+        random_state=None,
     ):
         super().__init__(n_workers, n_blocks, randomize=randomize, random_state=random_state)
         if generator == "gaussian":
@@ -416,14 +426,17 @@ class MDSCode(_BaseCode):
             G = vandermonde_generator(self.n_workers, self.n_blocks)
         else:
             raise ValueError(f"generator must be 'gaussian' or 'vandermonde'; got {generator!r}.")
+        if decoder not in ("solve", "lstsq"):
+            raise ValueError(f"decoder must be 'solve' or 'lstsq'; got {decoder!r}.")
         self.generator = generator
+        self.decoder = decoder
         self.generator_ = G
 
     def _is_decodable(self, workers):
         return len(np.unique(workers)) >= self.n_blocks
 
     def _decode_blocks(self, workers, Y):
-        return mds_decode(self.generator_, workers, Y)
+        return mds_decode(self.generator_, workers, Y, method=self.decoder)
 
 
 class ReplicationCode(_BaseCode):

@@ -146,6 +146,7 @@ def test_polar_large_half_fully_arrived():
     [
         MDSCode(7, 4, random_state=0),
         MDSCode(7, 4, generator="vandermonde"),
+        MDSCode(7, 4, decoder="lstsq", random_state=0),
         ReplicationCode(6, 3, random_state=0),
         UncodedCode(4, random_state=0),
     ],

@@ -31,8 +31,12 @@ def gaussian_generator(n_workers, n_blocks, rng):
     return rng.standard_normal((n_workers, n_blocks))
 
 
-def mds_decode(G, workers, Y):
-    """Data blocks from the first ``K`` of ``workers`` by one linear solve.
+def mds_decode(G, workers, Y, method="solve"):
+    """Data blocks from the arrived workers by one linear solve.
+
+    ``method="solve"``: LU on the rows of the first ``K`` workers;
+    ``"lstsq"``: least squares on every arrived row (costlier, and less
+    sensitive to an ill-conditioned ``K x K`` subset).
 
     Parameters
     ----------
@@ -41,6 +45,7 @@ def mds_decode(G, workers, Y):
         Available workers, first arrived first.
     Y : ndarray of shape (len(workers), ...)
         Their outputs in the same order.
+    method : {"solve", "lstsq"}, default="solve"
 
     Returns
     -------
@@ -49,6 +54,9 @@ def mds_decode(G, workers, Y):
     K = G.shape[1]
     if len(workers) < K:
         return None
-    rows = np.asarray(workers[:K])
-    Yk = np.asarray(Y[:K]).reshape(K, -1)
-    return np.linalg.solve(G[rows], Yk).reshape((K, *np.shape(Y)[1:]))
+    if method == "lstsq":
+        Yall = np.asarray(Y).reshape(len(workers), -1)
+        U = np.linalg.lstsq(G[np.asarray(workers)], Yall, rcond=None)[0]
+    else:
+        U = np.linalg.solve(G[np.asarray(workers[:K])], np.asarray(Y[:K]).reshape(K, -1))
+    return U.reshape((K, *np.shape(Y)[1:]))
