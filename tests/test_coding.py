@@ -200,6 +200,32 @@ def test_anytime_estimate_is_unbiased_and_improves_as_workers_arrive(randomize):
         assert np.linalg.norm(mean - exact) <= 4 * standard_error + 1e-12
 
 
+@pytest.mark.parametrize(
+    "make_code",
+    [
+        lambda seed: MDSCode(8, 5, random_state=seed),
+        lambda seed: ReplicationCode(8, 4, random_state=seed),
+    ],
+    ids=["mds", "replication"],
+)
+def test_anytime_estimate_of_baselines_matches_its_error_formula(make_code):
+    rng = np.random.default_rng(12)
+    A, x = rng.standard_normal((30, 3)), rng.standard_normal(3)
+    exact = A @ x
+    arrived = [6, 1]  # rank 2 for both codes: not decodable
+    errors, estimates, bounds = [], [], []
+    for seed in range(400):
+        code = make_code(seed)
+        coded = code.encode(A)
+        estimate, rel = code.anytime_estimate({i: coded[i] @ x for i in arrived})
+        errors.append(np.sum((estimate - exact) ** 2))
+        estimates.append(estimate)
+        bounds.append(rel**2 * np.sum(exact**2))
+    mse = np.mean(errors)
+    assert 0.6 * np.mean(bounds) <= mse <= 1.2 * np.mean(bounds)
+    assert np.linalg.norm(np.mean(estimates, axis=0) - exact) <= 4 * np.sqrt(mse / 400)
+
+
 def test_anytime_estimate_needs_randomization_and_reports_nothing_arrived():
     A, _x = _problem()
     code = PolarCode(8, 4, random_state=0)
