@@ -4,7 +4,7 @@ Every public estimator is listed in ``__all__``; ``tests/test_common.py`` runs
 scikit-learn's estimator checks over all of them.
 """
 
-from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
+from .cnn import ConvexCNNClassifier, ConvexCNNRegressor, ReLURelaxationCNNRegressor
 from .coding import (
     CodedProducts,
     MDSCode,
@@ -43,6 +43,7 @@ __all__ = [
     "PolarCode",
     "QuantizedSDPClassifier",
     "QuantizedSDPRegressor",
+    "ReLURelaxationCNNRegressor",
     "ReplicationCode",
     "SRHTSketch",
     "StragglerSimulator",

@@ -1,13 +1,25 @@
 """Shared scikit-learn shell for every network trained through the lifted model.
 
+Three concerns, three pieces (no optimization code here):
+
+* ``_lifted_solvers.LiftedSolverMixin`` -- which solver runs (by problem
+  size and the memory budget, checked before anything is built) and one
+  adapter per solver;
+* ``_lifted_solvers.certify_network`` -- prune, forward pass, objective and
+  certified lower bound of a solver's network, through the estimator's
+  neuron set;
+* :class:`BaseLiftedNetwork` (here) -- parameters, validation, scale checks and
+  preconditioning of the targets, and the all-or-nothing fit: everything is
+  computed into a local state and committed to the estimator only when the
+  whole fit succeeded, so a failed refit leaves the previous model intact.
+
 Subclasses say which lifted features a sample gives (``_make_blocks``) and
-how targets are encoded; this base validates parameters, dispatches to a
-solver of ``_solvers``, turns the solution into a plain network and sets the
-fitted attributes. No optimization code lives here.
+how big they are (``_problem_size``); the mixins at the end add the
+regression and classification surfaces.
 """
 
+import contextlib
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,59 +30,52 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._solvers.lifted.certificate import network_from_lifted, sphere_lower_bound
-from ._solvers.lifted.cvxpy_backend import estimate_cvxpy_memory, solve_lifted_cvxpy
-from ._solvers.lifted.lifted import ACTIVATIONS, network_forward, resolve_activation
-from ._solvers.lifted.lowrank import SMOOTH_LOSSES, solve_lifted_lowrank
+from ._lifted_solvers import (  # noqa: F401  (NetworkFit, ProblemSize: used by subclasses)
+    LOWRANK_MIN_TOL,
+    SOLVER_NAMES,
+    LiftedSolverMixin,
+    NetworkFit,
+    ProblemSize,
+    certify_network,
+)
+from ._solvers.lifted.certificate import relative_gap
+from ._solvers.lifted.lifted import (
+    ACTIVATIONS,
+    network_forward,
+    preactivation_range,
+    precondition_scale,
+    resolve_activation,
+)
+from ._solvers.lifted.neuron_sets import Sphere
 from ._solvers.shared.losses import get_loss
 
-#: Relative output-weight size below which a recovered neuron is dropped.
-PRUNE_RTOL = 1e-7
-#: solver="auto" takes the lowrank solver once the lifted data (n * sum p^2 *
-#: outputs entries) passes this size; below it cvxpy/Clarabel is as fast
-#: (crossover measured by benchmarks/bench_polynet.py).
-LOWRANK_CROSSOVER = 2e5
-#: The lowrank solver's target relative gap is max(tol, this): below it the
-#: certificate sinks into rounding.
-LOWRANK_MIN_TOL = 1e-6
+#: Feature or target scales outside [1/SCALE_LIMIT, SCALE_LIMIT] are refused:
+#: the quadratic activation would overflow or vanish in double precision.
+SCALE_LIMIT = 1e100
+#: Targets are refused outside [1/TARGET_LIMIT, TARGET_LIMIT]: the
+#: objective (degree 2 in y) must stay a normal double.
+TARGET_LIMIT = 1e152
+#: Regression targets whose scale leaves [1/TARGET_BAND, TARGET_BAND] are
+#: rescaled before the solve (the problem is invariant, see ``_target_scaling``).
+TARGET_BAND = 1e3
 
-
-@dataclass
-class NetworkFit:
-    """What a solver hands back to the estimator: a network and its story.
-
-    ``theta`` is the solver's dual point for the certificate (or None);
-    ``lower_bound`` the solver's own bound, used where no certificate exists
-    for the neuron constraint (the binary relaxation's value).
-    """
-
-    neurons: np.ndarray
-    weights: np.ndarray
-    block_index: np.ndarray
-    intercept: np.ndarray
-    n_iter: int = 0
-    status: str = "optimal"
-    solver: str = ""
-    theta: object = None
-    lower_bound: float = -np.inf
-
-
-class BaseLiftedNetwork(BaseEstimator):
-    """Parameters, validation and fitting shared by the lifted-model estimators."""
+class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
+    """Parameters, validation and the all-or-nothing fit of the lifted-model estimators."""
 
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "cvxpy", "lowrank"})],
+        "solver": [StrOptions(SOLVER_NAMES)],
         "cvxpy_solver": [str, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "memory_limit": [Interval(Real, 0, None, closed="neither")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "extrapolation": [StrOptions({"clip", "none"})],
     }
     #: The neuron constraint of the lifted problem ("sphere" or "binary").
     _constraint = "sphere"
@@ -78,124 +83,109 @@ class BaseLiftedNetwork(BaseEstimator):
     #: design (rounded quantized networks report it in optimality_gap_).
     _warn_on_gap = True
 
+    def _neuron_set(self):
+        """The neuron set certifying the fit, or None when the solver certifies it.
+
+        Sign vectors (``_constraint="binary"``) are certified by their
+        estimator's solver, on the blocks it expands for the level set.
+        """
+        return Sphere() if self._constraint == "sphere" else None
+
     # ----------------------------------------------------------- subclass hooks
-    def _make_blocks(self, X):
+    def _make_blocks(self, X, geometry=None):
         """Lifted blocks (see ``_solvers.lifted.lifted.LiftedBlock``) for samples X."""
         raise NotImplementedError
 
+    def _problem_size(self, X, n_outputs, geometry=None):
+        """Sizes of the lifted problem, known before any block is built."""
+        return ProblemSize(X.shape[0], X.shape[0], (X.shape[1],), n_outputs)
+
     # ------------------------------------------------------------------ fitting
-    def _fit_network(self, X, Y, loss_name):
-        """Solve the lifted problem for encoded targets Y (n, k); set attributes."""
-        loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0))
-        activation = resolve_activation(self.activation)
-        blocks = self._make_blocks(X)
-        solver = self._choose_solver(blocks, Y, loss)
-        fit = getattr(self, f"_solve_{solver}")(blocks, Y, loss, activation)
-
-        big = np.abs(fit.weights).max(axis=1, initial=0.0)
-        keep = big > PRUNE_RTOL * big.max(initial=0.0)
-        neurons, weights, index = fit.neurons[keep], fit.weights[keep], fit.block_index[keep]
-        Yhat = network_forward(blocks, neurons, weights, index, fit.intercept, activation)
-        objective = loss.value(Yhat, Y) + self.alpha * float(np.abs(weights).sum())
-        if self._constraint == "sphere":
-            # Any dual point gives a valid bound: keep the best of the solver's
-            # own and the loss gradient at the recovered network.
-            duals = [loss.gradient(Yhat, Y)] + ([fit.theta] if fit.theta is not None else [])
-            lower = max(
-                sphere_lower_bound(blocks, Y, loss, activation, self.alpha, t,
-                                   self.fit_intercept)
-                for t in duals
-            )
-        else:
-            lower = fit.lower_bound
-
-        self._set_network(neurons, weights, index, fit.intercept)
-        self.solver_ = fit.solver
-        self.objective_ = float(objective)
-        self.lower_bound_ = float(min(lower, objective))
-        self.dual_gap_ = float(objective - self.lower_bound_)
-        self.n_iter_ = int(fit.n_iter)
-        gap = self.dual_gap_ / max(abs(self.objective_), 1e-12)
-        if self._warn_on_gap and gap > max(100 * self.tol, 1e-4):
-            warnings.warn(
-                f"Solver {fit.solver!r} stopped with status {fit.status!r} and a certified "
-                f"relative gap of {gap:.2e} (objective {self.objective_:.6g}, lower bound "
-                f"{self.lower_bound_:.6g}); the network may be suboptimal. Increase "
-                f"max_iter or try another solver.",
-                ConvergenceWarning,
-            )
+    def _fit_network(self, X, Y, loss_name, *, sample_weight=None, geometry=None, **fitted):
+        """Solve for encoded targets Y (n, k); commit the network and ``fitted`` on success."""
+        state = self._compute_network(X, Y, loss_name, sample_weight=sample_weight,
+                                      geometry=geometry)
+        state.update(fitted)
+        self._commit(state)
         return self
 
-    def _choose_solver(self, blocks, Y, loss=None):
-        smooth = loss is not None and loss.name in SMOOTH_LOSSES
-        if self.solver == "lowrank":
-            if self._constraint != "sphere":
-                raise ValueError(
-                    f"solver='lowrank' handles the sphere constraint only; "
-                    f"{type(self).__name__} needs solver='cvxpy' or 'auto'."
-                )
-            return "lowrank"
-        if self.solver == "auto":
-            n, k = Y.shape
-            size = n * sum(b.dim**2 for b in blocks) * k
-            too_big = estimate_cvxpy_memory(n, [b.dim for b in blocks], k) \
-                > self.memory_limit * 2**30
-            # Pooled multi-region problems (CNNs) stay with cvxpy while it fits:
-            # measured on digits (2x2 regions, 10 outputs, alpha=1e-3), Clarabel
-            # took 47 s where lowrank had not finished in 150 s.
-            if self._constraint == "sphere" and smooth and size > LOWRANK_CROSSOVER \
-                    and (len(blocks) == 1 or too_big):
-                return "lowrank"
-            return "cvxpy"
-        return self.solver
-
-    def _solve_lowrank(self, blocks, Y, loss, activation):
-        warm = None
-        if getattr(self, "warm_start", False) and hasattr(self, "hidden_weights_") \
-                and self.hidden_weights_.shape[1] == blocks[0].dim:
-            W = self.output_weights_
-            W = W[:, None] if W.ndim == 1 else W
-            if W.shape[1] == Y.shape[1]:
-                warm = (self.hidden_weights_, W, self._block_index,
-                        np.atleast_1d(self.intercept_))
-        res = solve_lifted_lowrank(
-            blocks, Y, loss, activation, self.alpha, fit_intercept=self.fit_intercept,
-            max_iter=self.max_iter, tol=max(self.tol, LOWRANK_MIN_TOL),
-            verbose=self.verbose > 1, random_state=self.random_state, warm_start=warm,
+    def _compute_network(self, X, Y, loss_name, *, sample_weight=None, geometry=None):
+        """Everything a fit sets, as a dict; the estimator is not touched."""
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0), sample_weight)
+        activation = resolve_activation(self.activation)
+        solver = self._choose_solver(self._problem_size(X, Y.shape[1], geometry), loss)
+        blocks = self._make_blocks(X) if geometry is None else self._make_blocks(X, geometry)
+        _check_feature_scale(blocks)
+        scale, degree = self._target_scaling(Y, loss)
+        solve = getattr(self, f"_solve_{solver}")
+        if scale == 1.0:
+            fit, work_loss, work_alpha = solve(blocks, Y, loss, activation), loss, self.alpha
+        else:
+            # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
+            # penalty follows with alpha / s^(degree - 1): solve in tame units.
+            work_alpha = self.alpha / scale ** (degree - 1)
+            work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
+                                 sample_weight)
+            fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
+                        scale=scale)
+        neurons, weights, index, objective, lower = certify_network(
+            fit, blocks, Y / scale, work_loss, activation, work_alpha, self.fit_intercept,
+            self._neuron_set(),
         )
-        if self.verbose:
-            print(f"[{type(self).__name__}] lowrank: status {res.status}, {res.n_rounds} "
-                  f"rounds, {res.n_iter} L-BFGS iterations, {res.neurons.shape[0]} neurons, "
-                  f"relative gap {res.gap:.2e}")
-        return NetworkFit(
-            res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_rounds,
-            # res.theta is the loss gradient at this same network, which
-            # _fit_network certifies anyway: passing it would certify twice.
-            status=res.status, solver="lowrank", theta=None, lower_bound=res.lower_bound,
-        )
-
-    def _solve_cvxpy(self, blocks, Y, loss, activation):
-        with warnings.catch_warnings():
-            # cvxpy's own "may be inaccurate" notice: the certificate decides.
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            if self._constraint == "sphere":
-                warnings.filterwarnings("ignore", category=ConvergenceWarning)
-            sol = solve_lifted_cvxpy(
-                blocks, Y, loss, activation, self.alpha, constraint=self._constraint,
-                fit_intercept=self.fit_intercept, cvxpy_solver=self.cvxpy_solver,
-                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose > 1,
-                memory_limit=self.memory_limit * 2**30,
+        gap = relative_gap(objective, lower)
+        if self._warn_on_gap and gap > max(2 * self.tol, LOWRANK_MIN_TOL):
+            warnings.warn(
+                f"Solver {fit.solver!r} stopped with status {fit.status!r} at a certified "
+                f"relative gap of {gap:.2e} (objective {objective * scale**degree:.6g}, lower "
+                f"bound {lower * scale**degree:.6g}, tol {self.tol:g}); the network may be "
+                f"suboptimal. Increase max_iter or try another solver.",
+                ConvergenceWarning,
             )
-        if self.verbose:
-            print(f"[{type(self).__name__}] cvxpy/{sol.solver}: status {sol.status}, "
-                  f"{sol.n_iter} iterations, value {sol.value:.8g}"
-                  + (f" (after: {'; '.join(sol.log)})" if sol.log else ""))
-        neurons, weights, block_index = network_from_lifted(sol.Z)
-        return NetworkFit(
-            neurons, weights, block_index, sol.intercept, n_iter=sol.n_iter,
-            status=sol.status, solver=f"cvxpy/{sol.solver}", theta=sol.theta,
-            lower_bound=sol.value,
-        )
+        return {
+            "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
+            "preactivation_range_": preactivation_range(
+                blocks, neurons, index, None if sample_weight is None else sample_weight > 0),
+            "solver_": fit.solver,
+            "objective_": objective * scale**degree,
+            "lower_bound_": lower * scale**degree,
+            "dual_gap_": (objective - lower) * scale**degree,
+            "n_iter_": int(fit.n_iter),
+        }
+
+    def _target_scaling(self, Y, loss):
+        """``(s, degree)``: regression targets are solved as ``Y / s``.
+
+        The squared and Huber losses are homogeneous of degree 2 (Huber with
+        its threshold scaled too), the absolute loss of degree 1, so the
+        problem at ``Y / s`` with ``alpha / s^(degree - 1)`` has the optimum
+        scaled by ``1 / s^degree`` and output weights by ``1 / s``. Only used
+        outside a band of ordinary scales, and only where the solvers take
+        ``alpha`` from the caller (the sphere constraint).
+        """
+        degree = {"squared": 2, "huber": 2, "absolute": 1}.get(loss.name)
+        if degree is None or self._constraint != "sphere":
+            return 1.0, 1
+        Yc = Y - Y.mean(axis=0) if self.fit_intercept else Y
+        top = float(np.max(np.abs(Yc), initial=0.0))
+        if top == 0.0:
+            return 1.0, degree
+        s = top * float(np.sqrt(np.mean((Yc / top) ** 2)))
+        if not TARGET_LIMIT**-1 <= s <= TARGET_LIMIT:
+            raise ValueError(
+                f"The targets vary on a scale of {s:.1e}: outside [1e-152, 1e152] the "
+                f"objective of the network cannot be represented in double precision. "
+                f"Scale y (e.g. divide by its standard deviation) before fitting."
+            )
+        return (s, degree) if not TARGET_BAND**-1 <= s <= TARGET_BAND else (1.0, degree)
+
+    def _commit(self, state):
+        """Set every fitted attribute at once, after the whole fit succeeded."""
+        network = state.pop("_network")
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._set_network(*network)
 
     def _set_network(self, neurons, weights, block_index, intercept):
         self.hidden_weights_ = neurons
@@ -208,6 +198,19 @@ class BaseLiftedNetwork(BaseEstimator):
             self.output_weights_ = weights
             self.intercept_ = np.asarray(intercept, dtype=float)
 
+    @contextlib.contextmanager
+    def _fit_transaction(self):
+        """Restore what input validation set (``n_features_in_``, ...) if the fit fails."""
+        saved = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_")
+                 if k in self.__dict__}
+        try:
+            yield
+        except BaseException:
+            for k in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(k, None)
+            self.__dict__.update(saved)
+            raise
+
     # --------------------------------------------------------------- predicting
     def _network_output(self, X):
         """Raw network outputs, shape (n, k)."""
@@ -215,14 +218,25 @@ class BaseLiftedNetwork(BaseEstimator):
         X = validate_data(self, X, reset=False)
         W = self.output_weights_
         W = W[:, None] if W.ndim == 1 else W
+        clip = getattr(self, "extrapolation", "clip") == "clip"
         return network_forward(
             self._make_blocks(X), self.hidden_weights_, W, self._block_index,
             np.atleast_1d(self.intercept_), resolve_activation(self.activation),
+            getattr(self, "preactivation_range_", None) if clip else None,
         )
 
     def _validate_X_y(self, X, y, **kwargs):
         return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
 
+
+def _check_feature_scale(blocks):
+    s = precondition_scale(blocks)
+    if not SCALE_LIMIT**-1 <= s <= SCALE_LIMIT:
+        raise ValueError(
+            f"The features have a typical row norm of {s:.1e}: outside [1e-100, 1e100] the "
+            f"quadratic activation overflows or vanishes in double precision. Scale X "
+            f"(e.g. StandardScaler) before fitting."
+        )
 
 
 def encode_classes(y, loss_name):
@@ -250,16 +264,25 @@ def encode_classes(y, loss_name):
 class LiftedRegressorMixin(RegressorMixin):
     """``predict`` and tags shared by the lifted-model regressors."""
 
+    def _fit_targets(self, X, y, sample_weight=None, geometry=None, **fitted):
+        """Encode real targets (one or several outputs) and fit the network."""
+        y = np.asarray(y, dtype=float)
+        Y = y[:, None] if y.ndim == 1 else y
+        return self._fit_network(X, Y, self.loss, sample_weight=sample_weight,
+                                 geometry=geometry, _single_output=y.ndim == 1, **fitted)
+
     def predict(self, X):
         """Network output.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted targets.
         """
         out = self._network_output(X)
         return out[:, 0] if self._single_output else out
@@ -274,19 +297,44 @@ class LiftedRegressorMixin(RegressorMixin):
 class LiftedClassifierMixin(ClassifierMixin):
     """Label encoding and the prediction surface of the lifted-model classifiers."""
 
-    def _fit_labels(self, X, y):
+    def _fit_labels(self, X, y, sample_weight=None, geometry=None, **fitted):
         """Encode ``y`` for ``self.loss`` and fit the network."""
-        self.classes_, Y, loss_name = encode_classes(y, self.loss)
-        self._single_output = Y.shape[1] == 1
-        return self._fit_network(X, Y, loss_name)
+        classes, Y, loss_name = encode_classes(y, self.loss)
+        extra = {} if sample_weight is None and geometry is None else {
+            "sample_weight": sample_weight, "geometry": geometry}
+        return self._fit_network(X, Y, loss_name, classes_=classes,
+                                 _single_output=Y.shape[1] == 1, **extra, **fitted)
 
     def decision_function(self, X):
-        """Network output: (n_samples,) for two classes, else (n_samples, n_classes)."""
+        """Network output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column for two classes (positive favours ``classes_[1]``),
+            else one per class.
+        """
         out = self._network_output(X)
         return out[:, 0] if self._single_output else out
 
     def predict(self, X):
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Predicted classes.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]
@@ -297,7 +345,18 @@ class LiftedClassifierMixin(ClassifierMixin):
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Class probabilities (logistic loss only): sigmoid or softmax of the output."""
+        """Class probabilities (logistic loss only): sigmoid or softmax of the output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
@@ -306,5 +365,16 @@ class LiftedClassifierMixin(ClassifierMixin):
 
     @available_if(_has_proba)
     def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``."""
+        """Logarithm of ``predict_proba``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
         return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))

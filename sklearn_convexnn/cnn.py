@@ -8,14 +8,14 @@ with fixed weights, and the output layer combines the pooled values::
 
 Two convex formulations:
 
-* ``formulation="sdp"`` (default): polynomial activation ``sigma(t) = a t^2 +
-  b t + c``, unit-norm filters, l1 penalty on the output weights ``v``. The
-  training problem equals a semidefinite program over one pair of PSD
-  matrices of size ``patch_size + 1`` per (output, pooling region) — the
-  lifted model of ``_solvers.lifted.lifted`` fed the pooled patches — so its global
-  optimum is found and the filters are recovered by neural decomposition,
-  with a certified duality gap.
-* ``formulation="relu-relaxation"`` (regression only): one ReLU filter with
+* :class:`ConvexCNNRegressor` / :class:`ConvexCNNClassifier`: polynomial
+  activation ``sigma(t) = a t^2 + b t + c``, unit-norm filters, l1 penalty
+  on the output weights ``v``. The training problem equals a semidefinite
+  program over one pair of PSD matrices of size ``patch_size + 1`` per
+  (output, pooling region) — the lifted model of ``_solvers.lifted.lifted``
+  fed the pooled patches — so its global optimum is found and the filters
+  are recovered by neural decomposition, with a certified duality gap.
+* :class:`ReLURelaxationCNNRegressor` (regression only): one ReLU filter with
   the output weights fixed to the pooling weights. The filters that do not
   overshoot any target form a polyhedron; maximizing a linear anchor over it
   (an LP, or an SOCP with a squared slack for noisy targets) recovers a
@@ -25,20 +25,35 @@ Two convex formulations:
 Images arrive as rows of ``X``: see ``image_shape``.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
+from ._base import (
+    BaseLiftedNetwork,
+    LiftedClassifierMixin,
+    LiftedRegressorMixin,
+    ProblemSize,
+)
+from ._docstrings import (
+    COMMON_PARAMS_DOC,
+    EXTRAPOLATION_DOC,
+    REF_CNN_RELAXATION,
+    REF_SPECTRAHEDRA,
+    WARM_START_DOC,
+)
+from ._solvers.lifted.memory import estimate_relu_relaxation_bytes, format_bytes
 from ._solvers.lifted.patches import POOLINGS, patch_blocks, patch_geometry
 from ._solvers.lifted.relu_relaxation import relu_pooled_output, solve_relu_relaxation
-from .polynet import _COMMON_PARAMS_DOC
+from .exceptions import ProblemTooLargeError
 
-__all__ = ["ConvexCNNClassifier", "ConvexCNNRegressor"]
+__all__ = ["ConvexCNNClassifier", "ConvexCNNRegressor", "ReLURelaxationCNNRegressor"]
 
-_CONV_PARAMS_DOC = """
+_GEOMETRY_DOC = """
     image_shape : tuple (H, W) or (H, W, C), default=None
         How to read a row of X as an image: row-major, channels last (pixel
         ``(h, w, c)`` is column ``(h * W + w) * C + c``; a flattened
@@ -59,47 +74,42 @@ _CONV_PARAMS_DOC = """
         The grid of patch positions is cut into ``gh x gw`` near-equal
         rectangles, each pooled separately (``(1, 1)`` is global pooling,
         blind to where a pattern sits). ``None`` is (2, 2) reduced to the
-        grid of positions where it is smaller.
-    formulation : {"sdp", "relu-relaxation"}, default="sdp"
-        "sdp": polynomial activation, exact global optimum of the l1-penalized
-        problem. "relu-relaxation": one ReLU filter, output weights fixed to
-        the pooling weights (1 per region), no intercept, squared slack
-        optional (see ``anchor`` and ``slack_weight``); the parameters of the
-        SDP (``loss``, ``alpha``, ``activation``, ``fit_intercept``,
-        ``solver``) do not apply to it."""
+        grid of positions where it is smaller."""
 
-_FITTED_CONV_DOC = """
+_FITTED_GEOMETRY_DOC = """
+    image_shape_ : tuple (H, W, C)
+        The resolved image shape.
+    patch_shape_ : tuple (ph, pw)
+        The resolved patch shape.
+    pool_regions_ : tuple (gh, gw)
+        The resolved grid of pooling regions.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Defined when X has feature names that are all strings."""
+
+_FITTED_SDP_DOC = """
     filters_ : ndarray of shape (n_filters, patch_size)
-        First-layer filters, one unit-norm row per filter in the SDP
-        formulation; the recovered filter (any norm) in the ReLU relaxation.
+        First-layer filters, one unit-norm row per filter.
     hidden_weights_ : ndarray of shape (n_filters, patch_size)
         The same array as ``filters_`` (the name the other estimators use).
     filter_regions_ : ndarray of shape (n_filters,)
         Pooling region of each filter (regions are numbered row-major over
-        the ``pool_regions`` grid); -1 in the ReLU relaxation, whose single
-        filter is pooled over every region.
+        the ``pool_regions`` grid).
     n_neurons_ : int
         Number of filters.
     objective_ : float
         Training objective of the fitted network: loss plus ``alpha`` times
-        the l1 norm of the output weights (SDP); half the mean squared error
-        (ReLU relaxation).
+        the l1 norm of the output weights.
     lower_bound_ : float
         Certified lower bound on the optimal objective over networks of this
-        kind and any width (SDP); NaN for the ReLU relaxation.
+        kind and any width.
     dual_gap_ : float
-        ``objective_ - lower_bound_`` (NaN for the ReLU relaxation).
+        ``objective_ - lower_bound_``.
     n_iter_ : int
         Solver iterations.
     solver_ : str
-        The solver that produced the network, e.g. "cvxpy/CLARABEL".
-    image_shape_ : tuple (H, W, C)
-    patch_shape_ : tuple (ph, pw)
-    pool_regions_ : tuple (gh, gw)
-        The resolved geometry (defaults filled in).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when X has feature names that are all strings."""
+        The solver that produced the network, e.g. "cvxpy/CLARABEL".""" + _FITTED_GEOMETRY_DOC
 
 _CONV_CONSTRAINTS = {
     "image_shape": [tuple, list, None],
@@ -107,146 +117,107 @@ _CONV_CONSTRAINTS = {
     "stride": [Interval(Integral, 1, None, closed="left"), tuple, list],
     "pooling": [StrOptions(set(POOLINGS))],
     "pool_regions": [tuple, list, None],
-    "formulation": [StrOptions({"sdp", "relu-relaxation"})],
+}
+
+_SDP_CONSTRAINTS = {
+    **BaseLiftedNetwork._parameter_constraints,
+    **_CONV_CONSTRAINTS,
+    "warm_start": ["boolean"],
+    "random_state": [StrOptions({"deprecated"}), "random_state"],
 }
 
 
+def _resolve_geometry(estimator, n_features):
+    return patch_geometry(n_features, estimator.image_shape, estimator.patch_shape,
+                          estimator.stride, estimator.pool_regions, estimator.pooling)
+
+
+def _geometry_attributes(geometry):
+    return {"_geometry": geometry, "image_shape_": geometry.image_shape,
+            "patch_shape_": geometry.patch_shape, "pool_regions_": geometry.pool_regions}
+
+
 class _ConvexCNNMixin:
-    """Geometry, blocks, and the forward pass shared by both CNN estimators."""
+    """Geometry, blocks and sizes shared by the SDP estimators."""
 
-    def _resolve_geometry(self, n_features):
-        self._geometry = patch_geometry(
-            n_features, self.image_shape, self.patch_shape, self.stride, self.pool_regions,
-            self.pooling,
-        )
-        self.image_shape_ = self._geometry.image_shape
-        self.patch_shape_ = self._geometry.patch_shape
-        self.pool_regions_ = self._geometry.pool_regions
+    def _make_blocks(self, X, geometry=None):
+        return patch_blocks(X, self._geometry if geometry is None else geometry)
 
-    def _make_blocks(self, X):
-        return patch_blocks(X, self._geometry)
+    def _problem_size(self, X, n_outputs, geometry=None):
+        g = self._geometry if geometry is None else geometry
+        return ProblemSize(X.shape[0], X.shape[0] * g.n_positions,
+                           (g.patch_size,) * g.n_regions, n_outputs)
 
     def _set_network(self, neurons, weights, block_index, intercept):
         super()._set_network(neurons, weights, block_index, intercept)
         self.filters_ = self.hidden_weights_
         self.filter_regions_ = np.asarray(block_index, dtype=int)
-        self._relu = False
 
-    def _network_output(self, X):
-        check_is_fitted(self, "filters_")
-        if not self._relu:
-            return super()._network_output(X)
-        X = validate_data(self, X, reset=False)
-        blocks = self._make_blocks(X)
-        return relu_pooled_output(blocks[0].P, _summed_pool(blocks), self.filters_[0])[:, None]
-
-    def _fit_relu_relaxation(self, X, y):
-        blocks = self._make_blocks(X)
-        P, pool = blocks[0].P, _summed_pool(blocks)
-        anchor = None if isinstance(self.anchor, str) else self.anchor
-        res = solve_relu_relaxation(
-            P, pool, y, anchor=anchor, slack_weight=self.slack_weight,
-            cvxpy_solver=self.cvxpy_solver, max_iter=self.max_iter, tol=self.tol,
-            verbose=self.verbose > 1,
-        )
-        if self.verbose:
-            print(f"[{type(self).__name__}] relu-relaxation/{res.solver}: status "
-                  f"{res.status}, value {res.value:.8g}")
-        self.filters_ = res.w[None, :]
-        self.hidden_weights_ = self.filters_
-        self.filter_regions_ = np.array([-1])
-        self.output_weights_ = np.ones(1)
-        self.intercept_ = 0.0
-        self.n_neurons_ = 1
-        self.anchor_ = res.anchor
-        self.solver_ = f"cvxpy/{res.solver}"
-        self.n_iter_ = res.n_iter
-        self._relu = True
-        resid = relu_pooled_output(P, pool, res.w) - y
-        self.objective_ = float(0.5 * np.mean(resid**2))
-        self.lower_bound_ = np.nan
-        self.dual_gap_ = np.nan
-        return self
-
-
-def _summed_pool(blocks):
-    """Pooling weights a_k of the ReLU relaxation: every region, output weight 1."""
-    return sum(b.pool for b in blocks).tocsr()
+    def _warn_deprecated(self):
+        if not (isinstance(self.random_state, str) and self.random_state == "deprecated"):
+            warnings.warn(
+                f"random_state has no effect on {type(self).__name__} (its solvers are "
+                f"deterministic) and is deprecated; it will be removed in 0.3.",
+                FutureWarning, stacklevel=3,
+            )
 
 
 class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwork):
-    __doc__ = f"""One-hidden-layer convolutional regression network by convex programming.
+    __doc__ = f"""One-hidden-layer convolutional regression network, globally optimal.
 
     ``f(x) = sum_j v_j sum_(k in region j) a_k sigma(u_j . P_k x) + b``:
     filters ``u_j`` slide over the patches ``P_k x`` of the image, the
     activations are pooled with fixed weights ``a_k`` over pooling regions,
-    and the output layer ``v`` combines the pooled values. With
-    ``formulation="sdp"`` the l1-penalized training problem with polynomial
-    activation is solved to global optimality (an SDP, one pair of PSD
-    matrices of size ``patch_size + 1`` per pooling region); with
-    ``formulation="relu-relaxation"`` one ReLU filter with fixed output
-    weights is recovered by an LP (noiseless targets) or SOCP (noisy).
+    and the output layer ``v`` combines the pooled values. The l1-penalized
+    training problem with polynomial activation is solved to global
+    optimality (an SDP, one pair of PSD matrices of size ``patch_size + 1``
+    per pooling region and output) and the filters recovered by neural
+    decomposition [1]_.
 
     Parameters
     ----------
+{_GEOMETRY_DOC}
+    formulation : {{"sdp", "relu-relaxation"}}, default="sdp"
+        Deprecated: "relu-relaxation" fits :class:`ReLURelaxationCNNRegressor`
+        (with ``anchor`` and ``slack_weight``) and raises a ``FutureWarning``;
+        the parameter will be removed in 0.3.
     loss : {{"squared", "absolute", "huber"}}, default="squared"
-        Data term of the SDP, averaged over samples.
+        Data term, averaged over samples.
     huber_delta : float, default=1.0
         Threshold of the Huber loss.
-{_CONV_PARAMS_DOC}
     anchor : "auto" or array-like of shape (patch_size,), default="auto"
-        ReLU relaxation only: the direction maximized over the feasible
-        filters. "auto" is the least-squares slope of ``y`` on the pooled
-        patch vector ``sum_k a_k P_k x``. For centred Gaussian images of any
-        covariance its population value is half the true filter (Stein's
-        lemma; the inverse covariance of the pooled patches removes the
-        overlap of overlapping patches), so the sample version converges to
-        the filter's direction.
+        Deprecated with ``formulation``; see :class:`ReLURelaxationCNNRegressor`.
     slack_weight : float, default=None
-        ReLU relaxation only: ``None`` keeps the hard constraints ``f(x_i) <=
-        y_i`` (noiseless targets, an LP; targets must be >= 0); a positive
-        value softens them with a one-sided squared slack of that weight (an
-        SOCP, for noisy targets). Larger is closer to the hard constraints,
-        which under noise pull the filter in; too small lets the anchor
-        inflate it (on 9x9 images, 3x3 patches, noise 0.02: filter error 0.53
-        at 10, 0.04 at 1e3, 0.25 at 1e5). Choose it by cross-validation.
-        The relaxation is solved through cvxpy by ``cvxpy_solver`` (Clarabel by
-        default; "ECOS" and "SCS" also take it), with the same fallback.
-{_COMMON_PARAMS_DOC}
+        Deprecated with ``formulation``; see :class:`ReLURelaxationCNNRegressor`.
+{COMMON_PARAMS_DOC}
+{WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
     output_weights_ : ndarray of shape (n_filters,) or (n_filters, n_outputs)
-        Second-layer weight of each filter's pooled activation (ones for the
-        ReLU relaxation, whose output weights are fixed).
+        Second-layer weight of each filter's pooled activation.
     intercept_ : float or ndarray of shape (n_outputs,)
-    anchor_ : ndarray of shape (patch_size,)
-        Unit anchor used by the ReLU relaxation (only set by it).
-{_FITTED_CONV_DOC}
+        Output bias.
+{_FITTED_SDP_DOC}
 
     See Also
     --------
-    ConvexCNNClassifier : the same network for classes (SDP only).
-    ConvexPolyNetRegressor : the dense (non-convolutional) network.
+    ConvexCNNClassifier : The same network for classes.
+    ReLURelaxationCNNRegressor : One ReLU filter with fixed output weights, by an LP.
+    ConvexPolyNetRegressor : The dense (non-convolutional) network.
+
+    References
+    ----------
+{REF_SPECTRAHEDRA}
 
     Examples
     --------
-    A planted one-filter ReLU network on 6x6 images is recovered exactly:
-
-    >>> import numpy as np
     >>> from sklearn_convexnn import ConvexCNNRegressor
     >>> from sklearn_convexnn.datasets import make_planted_cnn
-    >>> X, y, (U, v) = make_planted_cnn(120, (6, 6), (2, 2), stride=2,
-    ...                                 random_state=0, return_network=True)
-    >>> reg = ConvexCNNRegressor(image_shape=(6, 6), patch_shape=(2, 2), stride=2,
-    ...                          pool_regions=(1, 1), formulation="relu-relaxation")
-    >>> bool(np.allclose(reg.fit(X, y).filters_, U, atol=1e-5))
-    True
-
-    The SDP formulation fits polynomial-activation filters, globally optimal:
-
+    >>> X, y = make_planted_cnn(60, (6, 6), (2, 2), stride=2, random_state=0)
     >>> reg = ConvexCNNRegressor(image_shape=(6, 6), patch_shape=(2, 2), alpha=1e-3)
-    >>> reg = reg.fit(X[:60], y[:60])
+    >>> reg = reg.fit(X, y)
     >>> reg.filters_.shape[1], reg.pool_regions_
     (4, (2, 2))
     >>> bool(reg.objective_ - reg.lower_bound_ < 1e-4 * reg.objective_)
@@ -254,8 +225,8 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
     """
 
     _parameter_constraints = {
-        **BaseLiftedNetwork._parameter_constraints,
-        **_CONV_CONSTRAINTS,
+        **_SDP_CONSTRAINTS,
+        "formulation": [StrOptions({"sdp", "relu-relaxation"})],
         "loss": [StrOptions({"squared", "absolute", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
         "anchor": [StrOptions({"auto"}), "array-like"],
@@ -263,10 +234,11 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
     }
 
     def __init__(self, *, image_shape=None, patch_shape=None, stride=1, pooling="average",
-                 pool_regions=None, formulation="sdp", loss="squared", alpha=1e-2,
-                 activation="relu-approx", fit_intercept=True, huber_delta=1.0,
-                 anchor="auto", slack_weight=None, solver="auto", cvxpy_solver=None,
-                 max_iter=500, tol=1e-7, memory_limit=4.0, verbose=0, random_state=None):
+                 pool_regions=None, formulation="sdp", loss="squared", huber_delta=1.0,
+                 anchor="auto", slack_weight=None, alpha=1e-2, activation="relu-approx",
+                 fit_intercept=True, solver="auto", cvxpy_solver=None,
+                 max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0,
+                 random_state="deprecated", warm_start=False, extrapolation="clip"):
         self.image_shape = image_shape
         self.patch_shape = patch_shape
         self.stride = stride
@@ -287,8 +259,11 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
         self.memory_limit = memory_limit
         self.verbose = verbose
         self.random_state = random_state
+        self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
-    def fit(self, X, y):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to images.
 
         Parameters
@@ -296,26 +271,55 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
         X : array-like of shape (n_samples, n_features)
             One flattened image per row (see ``image_shape``).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets; one output only for the ReLU relaxation.
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's loss term.
 
         Returns
         -------
         self : object
+            The fitted estimator. A failed fit leaves the previous model
+            (or the unfitted estimator) untouched.
         """
-        self._validate_params()
-        X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-        self._resolve_geometry(X.shape[1])
-        y = np.asarray(y, dtype=float)
-        self._single_output = y.ndim == 1
+        self._warn_deprecated()
         if self.formulation == "relu-relaxation":
-            if y.ndim == 2 and y.shape[1] != 1:
-                raise ValueError(
-                    f"formulation='relu-relaxation' fits one output; y has {y.shape[1]} "
-                    f"columns. Fit one model per output or use formulation='sdp'."
-                )
-            return self._fit_relu_relaxation(X, y.ravel())
-        Y = y[:, None] if y.ndim == 1 else y
-        return self._fit_network(X, Y, self.loss)
+            return self._fit_deprecated_relaxation(X, y, sample_weight)
+        with self._fit_transaction():
+            X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True,
+                                      dtype=np.float64)
+            geometry = _resolve_geometry(self, X.shape[1])
+            return self._fit_targets(X, y, sample_weight, geometry=geometry,
+                                     _relaxation=None, **_geometry_attributes(geometry))
+
+    def _fit_deprecated_relaxation(self, X, y, sample_weight):
+        warnings.warn(
+            "formulation='relu-relaxation' is deprecated and will be removed in 0.3; use "
+            "ReLURelaxationCNNRegressor (same geometry, anchor and slack_weight).",
+            FutureWarning, stacklevel=3,
+        )
+        relaxation = ReLURelaxationCNNRegressor(
+            image_shape=self.image_shape, patch_shape=self.patch_shape, stride=self.stride,
+            pooling=self.pooling, pool_regions=self.pool_regions, anchor=self.anchor,
+            slack_weight=self.slack_weight, cvxpy_solver=self.cvxpy_solver,
+            max_iter=self.max_iter, memory_limit=self.memory_limit, verbose=self.verbose,
+        ).fit(X, y, sample_weight)
+        # The old attribute surface of the relaxation, for the deprecation window.
+        state = {k: v for k, v in vars(relaxation).items() if k.endswith("_")
+                 or k == "_geometry"}
+        state.update(hidden_weights_=relaxation.filters_, filter_regions_=np.array([-1]),
+                     output_weights_=np.ones(1), intercept_=0.0, n_neurons_=1,
+                     lower_bound_=np.nan, dual_gap_=np.nan, _relaxation=relaxation,
+                     _single_output=True, _block_index=np.zeros(1, dtype=int))
+        for name, value in state.items():
+            setattr(self, name, value)
+        return self
+
+    def _network_output(self, X):
+        check_is_fitted(self, "filters_")
+        if getattr(self, "_relaxation", None) is not None:
+            validate_data(self, X, reset=False)
+            return self._relaxation.predict(X)[:, None]
+        return super()._network_output(X)
 
 
 class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetwork):
@@ -323,36 +327,44 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
 
     The network of :class:`ConvexCNNRegressor` (polynomial activation,
     shared filters over patches, pooling over regions) trained by its exact
-    SDP, one output per class beyond two: the multinomial logistic loss
+    SDP [1]_, one output per class beyond two: the multinomial logistic loss
     (``loss="logistic"``) or one-vs-rest +-1 outputs (``"hinge"``,
     ``"squared"``). One pair of PSD matrices of size ``patch_size + 1`` per
     (output, pooling region); filters recovered by neural decomposition.
 
-    ``formulation="relu-relaxation"`` is not supported for classification
-    (it fixes the output weights and needs real targets >= 0): ``fit``
-    raises a ValueError.
-
     Parameters
     ----------
+{_GEOMETRY_DOC}
+    formulation : "sdp", default="deprecated"
+        Deprecated (it had one allowed value); will be removed in 0.3.
+        Setting it raises a ``FutureWarning``.
     loss : {{"logistic", "hinge", "squared"}}, default="logistic"
         Data term averaged over samples. Only "logistic" gives
         ``predict_proba``. "squared" (one-vs-rest) is the fastest for many
         classes.
-{_CONV_PARAMS_DOC}
-{_COMMON_PARAMS_DOC}
+{COMMON_PARAMS_DOC}
+{WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        Class labels.
     output_weights_ : ndarray of shape (n_filters,) or (n_filters, n_classes)
         Second-layer weights (one column per class when there are more than
         two classes; each filter feeds one output).
     intercept_ : float or ndarray of shape (n_classes,)
-{_FITTED_CONV_DOC}
+        Output bias.
+{_FITTED_SDP_DOC}
 
     See Also
     --------
-    ConvexCNNRegressor : the same network for regression, and the ReLU relaxation.
+    ConvexCNNRegressor : The same network for regression.
+    ConvexPolyNetClassifier : The dense (non-convolutional) network.
+
+    References
+    ----------
+{REF_SPECTRAHEDRA}
 
     Examples
     --------
@@ -369,16 +381,16 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
     """
 
     _parameter_constraints = {
-        **BaseLiftedNetwork._parameter_constraints,
-        **_CONV_CONSTRAINTS,
+        **_SDP_CONSTRAINTS,
+        "formulation": [StrOptions({"sdp", "deprecated"})],
         "loss": [StrOptions({"logistic", "hinge", "squared"})],
     }
 
     def __init__(self, *, image_shape=None, patch_shape=None, stride=1, pooling="average",
-                 pool_regions=None, formulation="sdp", loss="logistic", alpha=1e-2,
+                 pool_regions=None, formulation="deprecated", loss="logistic", alpha=1e-2,
                  activation="relu-approx", fit_intercept=True, solver="auto",
-                 cvxpy_solver=None, max_iter=500, tol=1e-7, memory_limit=4.0, verbose=0,
-                 random_state=None):
+                 cvxpy_solver=None, max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0,
+                 random_state="deprecated", warm_start=False, extrapolation="clip"):
         self.image_shape = image_shape
         self.patch_shape = patch_shape
         self.stride = stride
@@ -396,8 +408,11 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         self.memory_limit = memory_limit
         self.verbose = verbose
         self.random_state = random_state
+        self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
-    def fit(self, X, y):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to labelled images.
 
         Parameters
@@ -405,18 +420,238 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         X : array-like of shape (n_samples, n_features)
             One flattened image per row (see ``image_shape``).
         y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's loss term.
 
         Returns
         -------
         self : object
+            The fitted estimator. A failed fit leaves the previous model
+            (or the unfitted estimator) untouched.
         """
-        self._validate_params()
-        if self.formulation != "sdp":
-            raise ValueError(
-                f"formulation={self.formulation!r} is not supported by ConvexCNNClassifier: "
-                f"the ReLU relaxation fixes the output weights and needs real targets >= 0. "
-                f"Use formulation='sdp', or ConvexCNNRegressor for the relaxation."
+        self._warn_deprecated()
+        if self.formulation != "deprecated":
+            warnings.warn(
+                "formulation is deprecated on ConvexCNNClassifier (its only value is "
+                "'sdp') and will be removed in 0.3.", FutureWarning, stacklevel=2,
             )
-        X, y = self._validate_X_y(X, y, dtype=np.float64)
-        self._resolve_geometry(X.shape[1])
-        return self._fit_labels(X, y)
+        with self._fit_transaction():
+            X, y = self._validate_X_y(X, y, dtype=np.float64)
+            geometry = _resolve_geometry(self, X.shape[1])
+            return self._fit_labels(X, y, sample_weight, geometry=geometry,
+                                    **_geometry_attributes(geometry))
+
+
+class ReLURelaxationCNNRegressor(RegressorMixin, BaseEstimator):
+    __doc__ = f"""One ReLU filter with fixed output weights, recovered by a convex relaxation.
+
+    The network ``f(x) = sum_k a_k relu(w . P_k x)`` pools one ReLU filter
+    ``w`` over every patch ``P_k x`` with the fixed pooling weights ``a_k``
+    (the pooling weights of every region, output weight 1 each, no
+    intercept). It is convex in ``w``, so the filters that do not overshoot
+    any target form a polyhedron; maximizing a linear anchor over it (an LP,
+    or an SOCP with a one-sided squared slack for noisy targets) recovers a
+    planted filter exactly once ``n_samples / patch_size`` is large enough
+    [2]_. It is a recovery method for data from such a network, not a
+    general regressor: on other data the anchor is often unbounded over the
+    feasible filters and ``fit`` raises ``RelaxationUnboundedError``.
+
+    Parameters
+    ----------
+{_GEOMETRY_DOC}
+    anchor : "auto" or array-like of shape (patch_size,), default="auto"
+        The direction maximized over the feasible filters. "auto" is the
+        least-squares slope of ``y`` on the pooled patch vector
+        ``sum_k a_k P_k x``. For centred Gaussian images of any covariance
+        its population value is half the true filter (Stein's lemma; the
+        inverse covariance of the pooled patches removes the overlap of
+        overlapping patches), so the sample version converges to the
+        filter's direction.
+    slack_weight : float, default=None
+        ``None`` keeps the hard constraints ``f(x_i) <= y_i`` (noiseless
+        targets, an LP; targets must be >= 0); a positive value softens them
+        with a one-sided squared slack of that weight (an SOCP, for noisy
+        targets). Larger is closer to the hard constraints, which under
+        noise pull the filter in; too small lets the anchor inflate it (on
+        9x9 images, 3x3 patches, noise 0.02: filter error 0.53 at 10, 0.04
+        at 1e3, 0.25 at 1e5). Choose it by cross-validation.
+    cvxpy_solver : str, default=None
+        The cvxpy solver to try first (Clarabel by default; "ECOS" and "SCS"
+        also take it); on failure the other installed solvers follow.
+    max_iter : int, default=None
+        Iteration limit of the cvxpy solver (None: its default).
+    memory_limit : float, default=4.0
+        Memory budget in GiB: the relaxation's constraint matrix (one row
+        per patch position and sample) is estimated before it is built, and
+        a larger problem is refused with a ``ProblemTooLargeError``.
+    verbose : int, default=0
+        1 prints a summary of the fit, 2 also the solver's log.
+
+    Attributes
+    ----------
+    filters_ : ndarray of shape (1, patch_size)
+        The recovered filter (any norm).
+    anchor_ : ndarray of shape (patch_size,)
+        Unit anchor the relaxation maximized.
+    objective_ : float
+        Half the (weighted) mean squared error of the fitted network.
+    n_iter_ : int
+        Solver iterations.
+    solver_ : str
+        The solver that produced the filter, e.g. "cvxpy/CLARABEL".
+{_FITTED_GEOMETRY_DOC}
+
+    See Also
+    --------
+    ConvexCNNRegressor : Polynomial-activation filters, l1 output layer, exact SDP.
+
+    References
+    ----------
+{REF_CNN_RELAXATION}
+
+    Examples
+    --------
+    A planted one-filter ReLU network on 6x6 images is recovered exactly:
+
+    >>> import numpy as np
+    >>> from sklearn_convexnn import ReLURelaxationCNNRegressor
+    >>> from sklearn_convexnn.datasets import make_planted_cnn
+    >>> X, y, (U, v) = make_planted_cnn(120, (6, 6), (2, 2), stride=2,
+    ...                                 random_state=0, return_network=True)
+    >>> reg = ReLURelaxationCNNRegressor(image_shape=(6, 6), patch_shape=(2, 2), stride=2,
+    ...                                  pool_regions=(1, 1), slack_weight=None)
+    >>> bool(np.allclose(reg.fit(X, y).filters_, U, atol=1e-5))
+    True
+    """
+
+    _parameter_constraints = {
+        **_CONV_CONSTRAINTS,
+        "anchor": [StrOptions({"auto"}), "array-like"],
+        "slack_weight": [Interval(Real, 0, None, closed="neither"), None],
+        "cvxpy_solver": [str, None],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "memory_limit": [Interval(Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, image_shape=None, patch_shape=None, stride=1, pooling="average",
+                 pool_regions=None, anchor="auto", slack_weight=None, cvxpy_solver=None,
+                 max_iter=None, memory_limit=4.0, verbose=0):
+        self.image_shape = image_shape
+        self.patch_shape = patch_shape
+        self.stride = stride
+        self.pooling = pooling
+        self.pool_regions = pool_regions
+        self.anchor = anchor
+        self.slack_weight = slack_weight
+        self.cvxpy_solver = cvxpy_solver
+        self.max_iter = max_iter
+        self.memory_limit = memory_limit
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Recover the filter from images and targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One flattened image per row (see ``image_shape``).
+        y : array-like of shape (n_samples,)
+            Targets (>= 0 with hard constraints).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the slack terms; with hard constraints a zero weight
+            drops the sample.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator. A failed fit leaves the previous model
+            (or the unfitted estimator) untouched.
+        """
+        saved = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_")
+                 if k in self.__dict__}
+        try:
+            X, y = validate_data(self, X, y, ensure_min_samples=2, multi_output=True,
+                                 y_numeric=True, dtype=np.float64)
+            state = self._fit_state(X, y, sample_weight)
+        except BaseException:
+            for k in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(k, None)
+            self.__dict__.update(saved)
+            raise
+        for name, value in state.items():
+            setattr(self, name, value)
+        return self
+
+    def _fit_state(self, X, y, sample_weight):
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] != 1:
+            raise ValueError(
+                f"{type(self).__name__} fits one output; y has {y.shape[1]} columns. Fit "
+                f"one model per output or use ConvexCNNRegressor."
+            )
+        y = y.ravel()
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        geometry = _resolve_geometry(self, X.shape[1])
+        n_rows = X.shape[0] * geometry.n_positions
+        need = estimate_relu_relaxation_bytes(n_rows, geometry.patch_size)
+        if need > self.memory_limit * 2**30:
+            raise ProblemTooLargeError(
+                f"{type(self).__name__}: the relaxation's constraints (one per patch "
+                f"position and sample: {n_rows} rows of {geometry.patch_size} entries) need "
+                f"about {format_bytes(need)} through cvxpy, over memory_limit="
+                f"{self.memory_limit:g} GiB ({format_bytes(self.memory_limit * 2**30)}). "
+                f"memory_limit={need / 2**30 * 1.1:.3g} would let it run; a larger stride "
+                f"or fewer samples shrink it."
+            )
+        blocks = patch_blocks(X, geometry)
+        P, pool = blocks[0].P, _summed_pool(blocks)
+        anchor = None if isinstance(self.anchor, str) else self.anchor
+        res = solve_relu_relaxation(
+            P, pool, y, anchor=anchor, slack_weight=self.slack_weight,
+            cvxpy_solver=self.cvxpy_solver, max_iter=self.max_iter,
+            verbose=self.verbose > 1, sample_weight=sample_weight,
+        )
+        if self.verbose:
+            print(f"[{type(self).__name__}] {res.solver}: status {res.status}, value "
+                  f"{res.value:.8g}")
+        resid = relu_pooled_output(P, pool, res.w) - y
+        c = np.full(len(y), 1.0 / len(y)) if sample_weight is None \
+            else sample_weight / sample_weight.sum()
+        return {
+            "filters_": res.w[None, :], "anchor_": res.anchor,
+            "objective_": float(0.5 * c @ resid**2), "n_iter_": res.n_iter,
+            "solver_": f"cvxpy/{res.solver}", **_geometry_attributes(geometry),
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The network only outputs values >= 0.
+        tags.target_tags.positive_only = True
+        return tags
+
+    def predict(self, X):
+        """Network output ``sum_k a_k relu(w . P_k x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One flattened image per row.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted targets.
+        """
+        check_is_fitted(self, "filters_")
+        X = validate_data(self, X, reset=False)
+        blocks = patch_blocks(X, self._geometry)
+        return relu_pooled_output(blocks[0].P, _summed_pool(blocks), self.filters_[0])
+
+
+def _summed_pool(blocks):
+    """Pooling weights a_k of the ReLU relaxation: every region, output weight 1."""
+    return sum(b.pool for b in blocks).tocsr()

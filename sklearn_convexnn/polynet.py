@@ -11,83 +11,63 @@ recover the neurons by neural decomposition, so the fitted model is a plain
 network whose optimality is certified by a duality gap.
 """
 
+import warnings
 from numbers import Real
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
+from ._docstrings import (
+    COMMON_PARAMS_DOC,
+    EXTRAPOLATION_DOC,
+    FITTED_DOC,
+    REF_SPECTRAHEDRA,
+    WARM_START_DOC,
+)
 from ._solvers.lifted.lifted import LiftedBlock
 
 __all__ = ["ConvexPolyNetClassifier", "ConvexPolyNetRegressor"]
 
-_COMMON_PARAMS_DOC = """
-    alpha : float, default=1e-2
-        Regularization strength: the l1 weight on the output layer. The data
-        term is an average over samples (as in Lasso), so a good ``alpha``
-        does not move with the number of samples.
-    activation : {"relu-approx", "square"} or tuple (a, b, c), default="relu-approx"
-        The quadratic activation ``sigma(t) = a t^2 + b t + c``. "relu-approx"
-        is (0.09, 0.5, 0.47), a quadratic that tracks ReLU on standardized
-        data; "square" is (1, 0, 0).
-    fit_intercept : bool, default=True
-        Fit an unpenalized output bias.
-    solver : {"auto", "cvxpy", "lowrank"}, default="auto"
-        "cvxpy" solves the SDP exactly through cvxpy (interior point);
-        "lowrank" trains explicit neurons by L-BFGS and adds the neuron the
-        exact dual check finds until the certified gap closes (smooth losses
-        only: squared, huber, logistic; memory linear in the data);
-        "auto" takes "lowrank" for smooth losses on problems past a measured
-        size (``n_samples * n_features**2 * n_outputs > 2e5``) and "cvxpy"
-        otherwise.
-    cvxpy_solver : str, default=None
-        cvxpy solver to try first ("CLARABEL", "SCS", "MOSEK"); ``None`` means
-        Clarabel. When it fails, the other installed SDP solvers are tried and
-        a warning names the one that succeeded.
-    max_iter : int, default=500
-        Iteration limit of the solver (for "lowrank": rounds of L-BFGS
-        polishing followed by the certificate).
-    tol : float, default=1e-7
-        Solver tolerance ("lowrank": target relative certified gap, at least
-        1e-6). A ``ConvergenceWarning`` is raised when the certified relative
-        gap of the fitted network exceeds ``max(100 * tol, 1e-4)``.
-    memory_limit : float, default=4.0
-        Memory budget in GiB; a problem estimated to need more is refused
-        before it is built, with the size and the alternatives.
-    verbose : int, default=0
-        1 prints a summary per fit, 2 also the solver's log.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the randomized parts of the solvers (the exact cvxpy path is
-        deterministic), so every fit is reproducible.
-    warm_start : bool, default=False
-        With the "lowrank" solver, start from the previous fit's network (for
-        instance along a path of decreasing ``alpha``); ignored by "cvxpy"."""
+# Kept for callers of the old private name; the fragments live in _docstrings.
+_COMMON_PARAMS_DOC = COMMON_PARAMS_DOC + WARM_START_DOC
+_FITTED_DOC = FITTED_DOC
 
-_FITTED_DOC = """
-    hidden_weights_ : ndarray of shape (n_neurons, n_features)
-        First-layer weights, one unit-norm row per neuron.
-    n_neurons_ : int
-        Number of neurons of the recovered network (at most 2 (d + 1) per
-        output).
-    objective_ : float
-        Training objective of the fitted network (computed from its weights).
-    lower_bound_ : float
-        Certified lower bound on the optimal objective of any network of this
-        kind and any width (weak duality with the exact dual check).
-    dual_gap_ : float
-        ``objective_ - lower_bound_``.
-    n_iter_ : int
-        Solver iterations.
-    solver_ : str
-        The solver that produced the network, e.g. "cvxpy/CLARABEL".
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when X has feature names that are all strings."""
+_SEE_ALSO_REG = """
+    ConvexPolyNetClassifier : The same network for classes.
+    QuantizedSDPRegressor : The same network with first-layer weights in {-1, +1}.
+    ConvexCNNRegressor : Filters shared over image patches, pooled by region."""
+
+_SEE_ALSO_CLF = """
+    ConvexPolyNetRegressor : The same network for real targets.
+    QuantizedSDPClassifier : The same network with first-layer weights in {-1, +1}.
+    ConvexCNNClassifier : Filters shared over image patches, pooled by region."""
 
 
 class _PolyNetMixin:
-    def _make_blocks(self, X):
+    """Dense lifted features, and the parameters deprecated on the dense nets."""
+
+    _parameter_constraints = {
+        **BaseLiftedNetwork._parameter_constraints,
+        "warm_start": ["boolean"],
+        "random_state": [StrOptions({"deprecated"}), "random_state"],
+    }
+
+    def _make_blocks(self, X, geometry=None):
         return [LiftedBlock(np.asarray(X, dtype=float))]
+
+    def _warn_deprecated(self):
+        _warn_random_state(self)
+
+
+def _warn_random_state(estimator):
+    if not (isinstance(estimator.random_state, str) and estimator.random_state == "deprecated"):
+        warnings.warn(
+            f"random_state has no effect on {type(estimator).__name__} (its solvers are "
+            f"deterministic) and is deprecated; it will be removed in 0.3.",
+            FutureWarning, stacklevel=3,
+        )
 
 
 class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetwork):
@@ -103,14 +83,25 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         Data term, averaged over samples; "squared" is ``(f - y)^2 / 2``.
     huber_delta : float, default=1.0
         Threshold of the Huber loss.
-{_COMMON_PARAMS_DOC}
+{COMMON_PARAMS_DOC}
+{WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
     output_weights_ : ndarray of shape (n_neurons,) or (n_neurons, n_outputs)
         Second-layer weights.
     intercept_ : float or ndarray of shape (n_outputs,)
-{_FITTED_DOC}
+        Output bias.
+{FITTED_DOC}
+
+    See Also
+    --------
+{_SEE_ALSO_REG}
+
+    References
+    ----------
+{REF_SPECTRAHEDRA}
 
     Examples
     --------
@@ -129,16 +120,15 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
     """
 
     _parameter_constraints = {
-        **BaseLiftedNetwork._parameter_constraints,
-        "warm_start": ["boolean"],
+        **_PolyNetMixin._parameter_constraints,
         "loss": [StrOptions({"squared", "absolute", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, loss="squared", alpha=1e-2, activation="relu-approx",
-                 fit_intercept=True, huber_delta=1.0, solver="auto", cvxpy_solver=None,
-                 max_iter=500, tol=1e-7, memory_limit=4.0, verbose=0, random_state=None,
-                 warm_start=False):
+    def __init__(self, *, loss="squared", huber_delta=1.0, alpha=1e-2,
+                 activation="relu-approx", fit_intercept=True, solver="auto", cvxpy_solver=None,
+                 max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0, random_state="deprecated",
+                 warm_start=False, extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -152,25 +142,33 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
-    def fit(self, X, y):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to data.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's loss term (a weight of 2 is a repeated
+            row, 0 a removed one).
 
         Returns
         -------
         self : object
+            The fitted estimator. A failed fit leaves the previous model
+            (or the unfitted estimator) untouched.
         """
-        self._validate_params()
-        X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-        y = np.asarray(y, dtype=float)
-        self._single_output = y.ndim == 1
-        Y = y[:, None] if y.ndim == 1 else y
-        return self._fit_network(X, Y, self.loss)
+        self._warn_deprecated()
+        with self._fit_transaction():
+            X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True,
+                                      dtype=np.float64)
+            return self._fit_targets(X, y, sample_weight)
 
 
 class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNetwork):
@@ -187,16 +185,28 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
     loss : {{"logistic", "hinge", "squared"}}, default="logistic"
         Data term averaged over samples. Only "logistic" gives
         ``predict_proba``.
-{_COMMON_PARAMS_DOC}
+{COMMON_PARAMS_DOC}
+{WARM_START_DOC}
+{EXTRAPOLATION_DOC}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        Class labels.
     output_weights_ : ndarray of shape (n_neurons,) or (n_neurons, n_classes)
         Second-layer weights (one column per class when there are more than
         two classes).
     intercept_ : float or ndarray of shape (n_classes,)
-{_FITTED_DOC}
+        Output bias.
+{FITTED_DOC}
+
+    See Also
+    --------
+{_SEE_ALSO_CLF}
+
+    References
+    ----------
+{REF_SPECTRAHEDRA}
 
     Examples
     --------
@@ -213,15 +223,14 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
     """
 
     _parameter_constraints = {
-        **BaseLiftedNetwork._parameter_constraints,
-        "warm_start": ["boolean"],
+        **_PolyNetMixin._parameter_constraints,
         "loss": [StrOptions({"logistic", "hinge", "squared"})],
     }
 
     def __init__(self, *, loss="logistic", alpha=1e-2, activation="relu-approx",
                  fit_intercept=True, solver="auto", cvxpy_solver=None, max_iter=500,
-                 tol=1e-7, memory_limit=4.0, verbose=0, random_state=None,
-                 warm_start=False):
+                 tol=1e-4, memory_limit=4.0, verbose=0, random_state="deprecated",
+                 warm_start=False, extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -234,19 +243,29 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.extrapolation = extrapolation
 
-    def fit(self, X, y):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to labelled data.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training samples.
         y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's loss term (a weight of 2 is a repeated
+            row, 0 a removed one).
 
         Returns
         -------
         self : object
+            The fitted estimator. A failed fit leaves the previous model
+            (or the unfitted estimator) untouched.
         """
-        self._validate_params()
-        X, y = self._validate_X_y(X, y, dtype=np.float64)
-        return self._fit_labels(X, y)
+        self._warn_deprecated()
+        with self._fit_transaction():
+            X, y = self._validate_X_y(X, y, dtype=np.float64)
+            return self._fit_labels(X, y, sample_weight)

@@ -123,8 +123,8 @@ class _QuantizedMixin:
     def _make_blocks(self, X):
         return [LiftedBlock(np.asarray(X, dtype=float))]
 
-    def _fit_network(self, X, Y, loss_name):
-        super()._fit_network(X, Y, loss_name)
+    def _fit_network(self, X, Y, loss_name, **fitted):
+        super()._fit_network(X, Y, loss_name, **fitted)
         self.optimality_gap_ = self.dual_gap_ / max(abs(self.objective_), 1e-300)
         if self.verbose:
             print(f"[{type(self).__name__}] {self.n_neurons_} neurons, objective "

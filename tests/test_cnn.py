@@ -16,7 +16,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_convexnn import ConvexCNNClassifier, ConvexCNNRegressor
+from sklearn_convexnn import (
+    ConvexCNNClassifier,
+    ConvexCNNRegressor,
+    ReLURelaxationCNNRegressor,
+)
 from sklearn_convexnn._solvers.lifted.patches import (
     extract_patches,
     patch_geometry,
@@ -201,8 +205,8 @@ def test_multichannel_multioutput_predict_is_the_network():
 def _recovered(n, seed, image=(9, 9), patch=(3, 3), stride=3):
     X, y, (U, _) = make_planted_cnn(n, image, patch, stride=stride, random_state=seed,
                                     return_network=True)
-    reg = ConvexCNNRegressor(image_shape=image, patch_shape=patch, stride=stride,
-                             pool_regions=(1, 1), formulation="relu-relaxation")
+    reg = ReLURelaxationCNNRegressor(image_shape=image, patch_shape=patch, stride=stride,
+                                     pool_regions=(1, 1), slack_weight=None)
     try:
         reg.fit(X, y)
     except RelaxationUnboundedError:
@@ -222,16 +226,23 @@ def test_relu_relaxation_phase_transition():
 def test_relu_relaxation_predict_is_the_network():
     X, y, (U, _) = make_planted_cnn(150, (6, 6), (2, 2), stride=2, pool_regions=(2, 2),
                                     pooling="sum", random_state=0, return_network=True)
-    reg = ConvexCNNRegressor(image_shape=(6, 6), patch_shape=(2, 2), stride=2,
-                             pool_regions=(2, 2), pooling="sum",
-                             formulation="relu-relaxation").fit(X, y)
+    reg = ReLURelaxationCNNRegressor(image_shape=(6, 6), patch_shape=(2, 2), stride=2,
+                                     pool_regions=(2, 2), pooling="sum",
+                                     slack_weight=None).fit(X, y)
     np.testing.assert_allclose(reg.filters_, U, atol=1e-5)
     # By hand: every position pooled with weight 1 (sum over every region).
     hand = np.array([np.maximum(loop_patches(x, (6, 6, 1), (2, 2), (2, 2))[0]
                                 @ reg.filters_[0], 0).sum() for x in X])
     np.testing.assert_allclose(reg.predict(X), hand, rtol=1e-9, atol=1e-12)
     assert reg.objective_ < 1e-10
-    assert np.isnan(reg.lower_bound_)
+    # The deprecated spelling fits the same model, with a FutureWarning.
+    with pytest.warns(FutureWarning, match="ReLURelaxationCNNRegressor"):
+        old = ConvexCNNRegressor(image_shape=(6, 6), patch_shape=(2, 2), stride=2,
+                                 pool_regions=(2, 2), pooling="sum",
+                                 formulation="relu-relaxation").fit(X, y)
+    np.testing.assert_allclose(old.filters_, reg.filters_, atol=1e-12)
+    np.testing.assert_allclose(old.predict(X), reg.predict(X), atol=1e-12)
+    assert np.isnan(old.lower_bound_)
 
 
 def test_stein_anchor_points_at_filter_for_overlapping_patches():
@@ -252,20 +263,19 @@ def test_stein_anchor_points_at_filter_for_overlapping_patches():
 def test_relu_relaxation_noisy_targets_with_slack():
     X, y, (U, _) = make_planted_cnn(400, (9, 9), (3, 3), stride=3, noise=0.02,
                                     random_state=2, return_network=True)
-    kw = {"image_shape": (9, 9), "patch_shape": (3, 3), "stride": 3, "pool_regions": (1, 1),
-          "formulation": "relu-relaxation"}
+    kw = {"image_shape": (9, 9), "patch_shape": (3, 3), "stride": 3, "pool_regions": (1, 1)}
     with pytest.raises(ValueError, match="negative"):
-        ConvexCNNRegressor(**kw).fit(X, y - 1.0)
-    reg = ConvexCNNRegressor(slack_weight=1e3, **kw).fit(X, y)
+        ReLURelaxationCNNRegressor(slack_weight=None, **kw).fit(X, y - 1.0)
+    reg = ReLURelaxationCNNRegressor(slack_weight=1e3, **kw).fit(X, y)
     assert np.linalg.norm(reg.filters_[0] - U[0]) < 0.1
 
 
 def test_user_anchor_is_used():
     X, y, (U, _) = make_planted_cnn(120, (6, 6), (3, 3), stride=3, random_state=0,
                                     return_network=True)
-    reg = ConvexCNNRegressor(image_shape=(6, 6), patch_shape=(3, 3), stride=3,
-                             pool_regions=(1, 1), formulation="relu-relaxation",
-                             anchor=2 * U[0]).fit(X, y)
+    reg = ReLURelaxationCNNRegressor(image_shape=(6, 6), patch_shape=(3, 3), stride=3,
+                                     pool_regions=(1, 1), anchor=2 * U[0],
+                                     slack_weight=None).fit(X, y)
     np.testing.assert_allclose(reg.anchor_, U[0], atol=1e-12)
     np.testing.assert_allclose(reg.filters_[0], U[0], atol=1e-5)
 
@@ -284,14 +294,15 @@ def test_bad_geometry_raises_clear_errors():
         ConvexCNNRegressor(image_shape=(4, 4), stride=(1, 0)).fit(X, y)
     with pytest.raises(ValueError, match="pool_regions"):
         ConvexCNNRegressor(image_shape=(4, 4), patch_shape=(3, 3), pool_regions=(3, 1)).fit(X, y)
-    with pytest.raises(ValueError, match="not supported by ConvexCNNClassifier"):
+    with pytest.raises(ValueError, match="formulation"):
         ConvexCNNClassifier(image_shape=(4, 4), formulation="relu-relaxation").fit(X, y > 0)
     with pytest.raises(ValueError, match="one output"):
-        ConvexCNNRegressor(image_shape=(4, 4), formulation="relu-relaxation").fit(
-            X, np.column_stack([y, y]))
+        ReLURelaxationCNNRegressor(image_shape=(4, 4)).fit(X, np.column_stack([y, y]))
     with pytest.raises(ValueError, match="anchor must be"):
-        ConvexCNNRegressor(image_shape=(4, 4), formulation="relu-relaxation",
-                           anchor=np.ones(3)).fit(X, np.abs(y))
+        ReLURelaxationCNNRegressor(image_shape=(4, 4), anchor=np.ones(3)).fit(X, np.abs(y))
+    with pytest.raises(ValueError, match="finite"):  # a NaN anchor is refused too
+        ReLURelaxationCNNRegressor(image_shape=(4, 4), anchor=np.full(9, np.nan)).fit(
+            X, np.abs(y))
     reg = ConvexCNNRegressor(image_shape=(4, 4), alpha=0.1).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         reg.predict(X[:, :9])

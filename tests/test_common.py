@@ -34,6 +34,37 @@ EXPECTED_FAILED_CHECKS = {
             "check_methods_sample_order_invariance",
         )
     },
+    **{
+        name: {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "weights equal repetition at the optimum's objective (to 1e-6, "
+                "tests/test_reliability.py), but the multinomial logistic optimum is not "
+                "unique in its network and predict_proba agrees to the solvers' tolerance "
+                "(~1e-4), not the check's 1e-7"
+            )
+        }
+        for name in ("ConvexPolyNetClassifier", "ConvexCNNClassifier")
+    },
+    "ReLURelaxationCNNRegressor": {
+        check: (
+            "a recovery method for data from a one-filter ReLU network, not a general "
+            "regressor: on the checks' random data the anchor is unbounded over the feasible "
+            "filters and fit raises RelaxationUnboundedError (tested on planted data in "
+            "tests/test_cnn.py)"
+        )
+        for check in (
+            "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+            "check_estimators_dtypes", "check_estimators_nan_inf",
+            "check_f_contiguous_array_estimator", "check_fit2d_predict1d",
+            "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
+            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+            "check_n_features_in", "check_non_transformer_estimators_n_iter",
+            "check_positive_only_tag_during_fit", "check_regressors_train",
+            "check_sample_weight_equivalence_on_dense_data", "check_sample_weights_list",
+            "check_sample_weights_not_overwritten", "check_sample_weights_shape",
+            "check_supervised_y_2d",
+        )
+    },
 }
 
 

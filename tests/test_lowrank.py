@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_convexnn import ConvexPolyNetClassifier, ConvexPolyNetRegressor
+from sklearn_convexnn._base import ProblemSize
 from sklearn_convexnn._solvers.lifted.certificate import sphere_lower_bound
 from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
 from sklearn_convexnn._solvers.lifted.lowrank import solve_lifted_lowrank
@@ -209,11 +210,9 @@ def test_nonsmooth_loss_refused_and_auto_falls_back():
     with pytest.raises(ValueError, match="differentiable loss"):
         ConvexPolyNetRegressor(loss="absolute", solver="lowrank").fit(X, y)
     est = ConvexPolyNetClassifier(loss="hinge")
-    Y = np.where(y > np.median(y), 1.0, -1.0)[:, None]
-    blocks = [LiftedBlock(np.repeat(X, 2000, axis=0))]  # past the crossover
-    assert est._choose_solver(blocks, np.repeat(Y, 2000, axis=0), get_loss("hinge")) == "cvxpy"
-    assert est._choose_solver(blocks, np.repeat(Y, 2000, axis=0),
-                              get_loss("logistic")) == "lowrank"
+    size = ProblemSize(120_000, 120_000, (3,), 1)  # past the crossover
+    assert est._choose_solver(size, get_loss("hinge")) == "cvxpy"
+    assert est._choose_solver(size, get_loss("logistic")) == "lowrank"
 
 
 def test_auto_uses_lowrank_past_crossover_and_certifies():

@@ -1,42 +1,42 @@
-"""Duality certificate for networks whose neurons live on the unit sphere.
+"""The duality certificate of the lifted model, one routine for every neuron set.
 
-The lifted problem is a lasso over infinitely many neurons. For any dual
-point ``Theta`` (n, k) in the conjugate's domain, with centred columns when
-the intercept is free, and with ``max_{||u||=1} |Theta_o^T sigma_r(u)| <=
-alpha`` for every output ``o`` and block ``r``, weak duality gives::
+The lifted problem is a lasso over the neurons of a set ``U`` (see
+``neuron_sets.py``). For any dual point ``Theta`` (n, k) in the conjugate's
+domain, with centred columns when the intercept is free, and with dual norm
+``max_{u in U, r} |Theta_o^T sigma_r(u)| <= alpha`` for every output ``o``,
+weak duality gives::
 
     optimum >= -loss*(Theta)
 
-``sphere_lower_bound`` turns any approximate dual point (the loss gradient
-at a solver's iterate, the dual variable cvxpy returns) into one that meets
-these conditions exactly, so the bound holds however the solver stopped.
+``certified_lower_bound`` turns any approximate dual point (the loss
+gradient at a solver's iterate, the dual variable cvxpy returns) into one
+that meets these conditions exactly -- centre, pull into the conjugate's
+domain, rescale into the dual-norm ball -- so the bound holds however the
+solver stopped. Solvers that price neurons themselves (``lowrank``) use the
+two halves ``feasible_dual`` and ``rescaled_bound`` around their own dual
+check.
 """
 
 import numpy as np
 
 from .decomposition import neural_decomposition
-from .trust_region import sphere_quadratic_range
+from .neuron_sets import Sphere, get_neuron_set
 
-__all__ = ["dual_violation", "into_dual_domain", "network_from_lifted", "sphere_lower_bound"]
-
-
-def dual_violation(blocks, theta, activation):
-    """Largest ``max_{||u||=1} |theta_o^T sigma_r(u)|`` over outputs and blocks.
-
-    Returns ``(value, u, output, block, sign)`` of the most violating neuron.
-    """
-    best = (-np.inf, None, 0, 0, 1.0)
-    for o in range(theta.shape[1]):
-        for r, block in enumerate(blocks):
-            A, g, c0 = block.dual_quadratic(theta[:, o], activation)
-            value, u, sign = sphere_quadratic_range(A, g, c0)
-            if value > best[0]:
-                best = (value, u, o, r, sign)
-    return best
+__all__ = [
+    "certified_lower_bound",
+    "dual_violation",
+    "feasible_dual",
+    "into_dual_domain",
+    "network_from_lifted",
+    "relative_gap",
+    "rescaled_bound",
+    "sphere_lower_bound",
+]
 
 
-def sphere_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=True):
-    """A certified lower bound on the optimum of the lifted sphere problem.
+def certified_lower_bound(blocks, Y, loss, activation, alpha, theta, neuron_set="sphere",
+                          fit_intercept=True):
+    """A certified lower bound on the optimum of the lifted problem.
 
     Parameters
     ----------
@@ -44,19 +44,72 @@ def sphere_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         The problem (see ``lifted.py``).
     theta : ndarray of shape (n, k)
         Approximate dual point, e.g. the loss gradient at the fitted outputs.
+    neuron_set : NeuronSet or str, default="sphere"
+        What a neuron may be; its ``dual_norm`` is the dual check.
 
     Returns
     -------
     bound : float
+        For a relaxed set (Signs), a lower bound on the relaxation's optimum
+        too.
+    """
+    theta = feasible_dual(theta, Y, loss, fit_intercept)
+    norm = get_neuron_set(neuron_set).dual_norm(blocks, theta, activation)
+    return rescaled_bound(theta, float(np.max(norm, initial=0.0)), alpha, Y, loss)[0]
+
+
+def feasible_dual(theta, Y, loss, fit_intercept=True):
+    """Centre ``theta`` (free intercept) and pull it into the conjugate's domain.
+
+    Centring removes each column's sum in proportion to the sample weights
+    (plain mean removal without weights), so rows of zero weight keep the
+    zero the conjugate's domain demands of them.
     """
     theta = np.array(theta, dtype=float)
+    coef = loss.sample_coef(Y)
+    theta[coef[:, 0] == 0] = 0.0  # a solver's rounding there is outside the domain
     if fit_intercept:
-        theta -= theta.mean(axis=0, keepdims=True)
-    theta = into_dual_domain(theta, Y, loss)
-    violation = dual_violation(blocks, theta, activation)[0]
-    if violation > alpha:
-        theta *= alpha / violation
-    return -loss.conjugate(theta, Y)
+        theta -= coef * theta.sum(axis=0, keepdims=True)
+    return into_dual_domain(theta, Y, loss)
+
+
+def rescaled_bound(theta, dual_norm, alpha, Y, loss):
+    """Rescale a feasible ``theta`` into the dual-norm ball; return ``(bound, theta)``.
+
+    ``dual_norm`` must be an upper bound on ``theta``'s dual norm. Scaling
+    towards zero keeps ``theta`` in the conjugate's domain (which holds 0)
+    and centred.
+    """
+    if dual_norm > alpha:
+        theta = theta * (alpha / dual_norm)
+    return -loss.conjugate(theta, Y), theta
+
+
+def relative_gap(objective, lower_bound):
+    """``(objective - lower_bound) / |objective|``, safe at any scale.
+
+    No floor on the denominator beyond the smallest normal float: a
+    ``1e-12`` floor would call any gap of a problem whose objective is
+    below it "closed".
+    """
+    gap = max(objective - lower_bound, 0.0)
+    if gap == 0.0:
+        return 0.0
+    return gap / max(abs(objective), np.finfo(float).tiny)
+
+
+def sphere_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=True):
+    """:func:`certified_lower_bound` for unit-norm neurons."""
+    return certified_lower_bound(blocks, Y, loss, activation, alpha, theta, Sphere(),
+                                 fit_intercept)
+
+
+def dual_violation(blocks, theta, activation):
+    """Largest ``max_{||u||=1} |theta_o^T sigma_r(u)|`` over outputs and blocks.
+
+    Returns ``(value, u, output, block, sign)`` of the most violating neuron.
+    """
+    return Sphere().most_violating(blocks, theta, activation)
 
 
 def into_dual_domain(theta, Y, loss):

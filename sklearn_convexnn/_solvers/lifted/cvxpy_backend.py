@@ -3,27 +3,29 @@
 ``solve_lifted_cvxpy`` builds the problem of ``lifted.py`` for any loss of
 ``losses.py`` and either neuron constraint, refuses it up front when its
 estimated memory exceeds the budget, preconditions it, and tries the
-installed conic solvers in turn until one reports success.
+installed conic solvers in turn (``shared.cvxpy_solve``) until one reports
+success.
 """
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from ...exceptions import ProblemTooLargeError, SolverFailedError
-from .lifted import precondition_scale
+from ..shared.cvxpy_solve import SOLVERS, solve_cvxpy
+from ..shared.cvxpy_solve import solver_order as _solver_order
+from .lifted import precondition_scale, scale_blocks
+from .memory import estimate_cvxpy_bytes, format_bytes
+from .neuron_sets import get_neuron_set
 
 __all__ = [
     "LiftedSolution",
     "ProblemTooLargeError",
     "SolverFailedError",
+    "cvxpy_solvers_within",
     "estimate_cvxpy_memory",
     "solve_lifted_cvxpy",
 ]
-
-CONSTRAINTS = ("sphere", "binary")
 
 
 @dataclass
@@ -45,15 +47,10 @@ class LiftedSolution:
     log: list = field(default_factory=list)
 
 
-def estimate_cvxpy_memory(n_samples, dims, n_outputs):
-    """Bytes the cvxpy path needs, from the dense lifted data it carries.
-
-    The lifted design of a block is (n, p^2) dense; cvxpy holds it once per
-    output in its canonical form and converts it to a sparse (CSC) copy for
-    the solver, about three 8-byte copies per entry plus 4-byte indices.
-    """
-    entries = sum(n_samples * p * p for p in dims) * n_outputs
-    return int(entries * 8 * 4.5)
+def estimate_cvxpy_memory(n_samples, dims, n_outputs, cvxpy_solver=None, n_rows=None):
+    """Bytes the cvxpy path allocates (see ``memory.estimate_cvxpy_bytes``)."""
+    return estimate_cvxpy_bytes(n_samples, n_samples if n_rows is None else n_rows, dims,
+                                n_outputs, cvxpy_solver)
 
 
 def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere",
@@ -70,7 +67,9 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     activation : tuple (a, b, c)
     alpha : float
         l1 weight of the output layer.
-    constraint : {"sphere", "binary"}
+    constraint : NeuronSet or {"sphere", "signs", "binary"}
+        What a neuron may be (``neuron_sets.py``); gives the constraint on
+        each lifted matrix.
     fit_intercept : bool
     cvxpy_solver : str or None
         Solver to try first ("CLARABEL", "SCS", "MOSEK", ...). ``None``
@@ -78,7 +77,8 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     max_iter, tol : solver limits.
     verbose : bool
     memory_limit : int
-        Bytes; a bigger problem is refused before it is built.
+        Bytes; only the solvers whose estimate (``memory.py``) fits are
+        tried, and a problem no solver fits is refused before it is built.
 
     Returns
     -------
@@ -86,24 +86,26 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
     """
     import cvxpy as cp
 
-    if constraint not in CONSTRAINTS:
-        raise ValueError(f"Unknown neuron constraint {constraint!r}; expected {CONSTRAINTS}.")
+    neuron_set = get_neuron_set(constraint)
     n, k = Y.shape
     dims = [b.dim for b in blocks]
-    need = estimate_cvxpy_memory(n, dims, k)
-    if need > memory_limit:
+    fitting = cvxpy_solvers_within(n, blocks[0].P.shape[0], dims, k, memory_limit)
+    if not fitting:
+        need = estimate_cvxpy_memory(n, dims, k, cvxpy_solver, blocks[0].P.shape[0])
         raise ProblemTooLargeError(
             f"The exact SDP for n_samples={n}, lifted size {max(dims) + 1}, {k} output(s) "
-            f"and {len(blocks)} block(s) needs about {need / 2**30:.1f} GiB, over the "
-            f"memory budget of {memory_limit / 2**30:.1f} GiB. Use solver='auto' or the "
-            f"fast first-order solver, reduce the features (e.g. SRHTSketch), or raise "
-            f"memory_limit."
+            f"and {len(blocks)} block(s) needs about {format_bytes(need)} with "
+            f"{(cvxpy_solver or 'CLARABEL').upper()} (interior point: a dense KKT block of "
+            f"size (p+1)(p+2)/2 squared per PSD cone), over the memory budget of "
+            f"{format_bytes(memory_limit)}, and no installed cvxpy solver fits it. Use "
+            f"solver='lowrank' (smooth losses), reduce the features (e.g. SRHTSketch), or "
+            f"raise memory_limit."
         )
 
     s = precondition_scale(blocks)
     a, b, c = activation
     act = (a * s * s, b * s, c)
-    scaled = [blk.scaled(1.0 / s) for blk in blocks]
+    scaled = scale_blocks(blocks, 1.0 / s)
 
     Zvars = [[(cp.Variable((p + 1, p + 1), PSD=True), cp.Variable((p + 1, p + 1), PSD=True))
               for p in dims] for _ in range(k)]
@@ -119,92 +121,40 @@ def solve_lifted_cvxpy(blocks, Y, loss, activation, alpha, *, constraint="sphere
             col = col + act[0] * (Q @ cp.vec(D[:p, :p], order="C")) \
                 + act[1] * (L @ D[:p, p]) + act[2] * svec * D[p, p]
             for Z in (Zp, Zm):
-                if constraint == "sphere":
-                    constraints.append(cp.trace(Z[:p, :p]) == Z[p, p])
-                else:
-                    constraints.append(cp.diag(Z[:p, :p]) == Z[p, p])
+                constraints += neuron_set.cvxpy_constraints(Z, p)
         columns.append(col)
     fit = Yhat == cp.vstack(columns).T + (intercept[None, :] if fit_intercept else 0)
     constraints.append(fit)
     penalty = sum(Zp[p, p] + Zm[p, p] for row in Zvars for (Zp, Zm), p in zip(row, dims))
     problem = cp.Problem(cp.Minimize(loss.cvxpy(Yhat, Y) + alpha * penalty), constraints)
 
-    log = []
-    for name in solver_order(cvxpy_solver):
-        try:
-            problem.solve(solver=name, verbose=verbose, **solver_options(name, max_iter, tol))
-        except cp.error.SolverError as exc:
-            log.append(f"{name}: {str(exc).splitlines()[0]}")
-            continue
-        status = problem.status
-        # An iteration limit is the caller's choice, not a breakdown: keep the
-        # iterate (the certificate measures it) rather than switch solvers.
-        accepted = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, getattr(cp, "USER_LIMIT", "user_limit"))
-        if status not in accepted or problem.value is None or Yhat.value is None:
-            log.append(f"{name}: status {status}")
-            continue
-        if log:
-            warnings.warn(
-                f"Solver fallback: {'; '.join(log)}; solved with {name} instead.",
-                UserWarning, stacklevel=3,
-            )
-        if status != cp.OPTIMAL:
-            warnings.warn(
-                f"{name} ended with status {status!r}: the fitted network may be "
-                f"suboptimal; compare objective_ with lower_bound_.",
-                ConvergenceWarning, stacklevel=3,
-            )
-        Z = [[(Zp.value, Zm.value) for Zp, Zm in row] for row in Zvars]
-        # cvxpy's dual for ``Yhat == E`` is minus the loss gradient at the optimum.
-        theta = -np.asarray(fit.dual_value, dtype=float).reshape(n, k)
-        b0 = np.asarray(intercept.value if fit_intercept else intercept, dtype=float).ravel()
-        stats = problem.solver_stats
-        return LiftedSolution(
-            Z=Z, intercept=b0, theta=theta, value=float(problem.value), status=status,
-            solver=name, n_iter=int(getattr(stats, "num_iters", 0) or 0), log=log,
-        )
-    raise SolverFailedError(
-        "The lifted SDP could not be solved by any installed solver: " + "; ".join(log)
+    out = solve_cvxpy(
+        problem, cone="psd", first=cvxpy_solver, max_iter=max_iter, tol=tol, verbose=verbose,
+        check=lambda _: Yhat.value is not None, what="the lifted SDP", stacklevel=3,
+        only=fitting,
+    )
+    Z = [[(Zp.value, Zm.value) for Zp, Zm in row] for row in Zvars]
+    # cvxpy's dual for ``Yhat == E`` is minus the loss gradient at the optimum.
+    theta = -np.asarray(fit.dual_value, dtype=float).reshape(n, k)
+    b0 = np.asarray(intercept.value if fit_intercept else intercept, dtype=float).ravel()
+    return LiftedSolution(
+        Z=Z, intercept=b0, theta=theta, value=out.value, status=out.cvxpy_status,
+        solver=out.solver, n_iter=out.n_iter, log=out.log,
     )
 
 
-SDP_SOLVERS = ("CLARABEL", "SCS", "MOSEK")
+def cvxpy_solvers_within(n_samples, n_rows, dims, n_outputs, memory_limit):
+    """Installed SDP solvers whose memory estimate fits ``memory_limit`` bytes."""
+    return [name for name in _solver_order(None, "psd")
+            if estimate_cvxpy_bytes(n_samples, n_rows, dims, n_outputs, name) <= memory_limit]
 
 
-def solver_order(first, capable=SDP_SOLVERS):
-    """Installed solvers among ``capable`` to try in turn, ``first`` leading."""
-    import cvxpy as cp
-
-    installed = set(cp.installed_solvers())
-    usable = [s for s in capable if s in installed]
-    if first is None:
-        return usable
-    first = str(first).upper()
-    if first not in installed:
-        raise ValueError(
-            f"cvxpy solver {first!r} is not installed; installed solvers for this problem: "
-            f"{usable}."
-        )
-    return [first] + [s for s in usable if s != first]
+def solver_order(first, capable=("CLARABEL", "SCS", "MOSEK")):
+    """Deprecated alias kept for callers not yet on ``shared.cvxpy_solve``."""
+    order = _solver_order(first, "psd")
+    return [s for s in order if s in capable or s == order[0]]
 
 
 def solver_options(name, max_iter, tol):
-    """The iteration limit and tolerance in each solver's own words."""
-    opts = {}
-    if name == "CLARABEL":
-        if max_iter is not None:
-            opts["max_iter"] = int(max_iter)
-        if tol is not None:
-            opts.update(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
-    elif name == "ECOS":
-        if max_iter is not None:
-            opts["max_iters"] = int(max_iter)
-        if tol is not None:
-            opts.update(abstol=tol, reltol=tol, feastol=tol)
-    elif name == "SCS":
-        if max_iter is not None:
-            # A first-order iteration is far cheaper than an interior-point one.
-            opts["max_iters"] = int(max_iter) * 100
-        if tol is not None:
-            opts.update(eps_abs=tol, eps_rel=tol)
-    return opts
+    """The iteration limit and tolerance in a solver's own words (see ``SOLVERS``)."""
+    return SOLVERS[name].options(max_iter, tol) if name in SOLVERS else {}

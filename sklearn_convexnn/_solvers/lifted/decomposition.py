@@ -30,7 +30,16 @@ def rank_one_decomposition(Z, rtol=1e-9):
     the numerical rank of ``Z``. Needs ``tr(G Z) ~= 0``; the last vector takes
     whatever residual the input carries.
     """
-    P = list(psd_factor(Z, rtol).T)
+    # Work at unit scale: the quadratic for the mix squares the entries, so
+    # a Z of magnitude above ~1e154 would overflow it.
+    Z = np.asarray(Z, dtype=float)
+    top = float(np.max(np.abs(Z), initial=0.0))
+    if not np.isfinite(top):
+        raise ValueError("The lifted matrix has non-finite entries; it cannot be decomposed.")
+    if top == 0.0:
+        return np.zeros((0, Z.shape[0]))
+    root = np.sqrt(top)
+    P = list(psd_factor(Z / top, rtol).T)
     out = []
     while len(P) > 1:
         gval = np.array([_gform(p, p) for p in P])
@@ -59,8 +68,8 @@ def rank_one_decomposition(Z, rtol=1e-9):
         P.append(z)
     out.extend(P)
     if not out:
-        return np.zeros((0, np.asarray(Z).shape[0]))
-    return np.array(out)
+        return np.zeros((0, Z.shape[0]))
+    return np.array(out) * root
 
 
 def neural_decomposition(Z, rtol=1e-9):

@@ -27,9 +27,14 @@ __all__ = [
     "LiftedBlock",
     "block_outputs",
     "network_forward",
+    "preactivation_range",
     "precondition_scale",
     "resolve_activation",
+    "scale_blocks",
 ]
+
+#: Working memory of ``LiftedBlock.moments`` for the row products of a chunk.
+MOMENT_CHUNK_BYTES = 32 * 2**20
 
 ACTIVATIONS = {
     "relu-approx": (0.09, 0.5, 0.47),
@@ -87,13 +92,27 @@ class LiftedBlock:
         """Adjoint of ``pooled``: sample weights (n, ...) -> row weights (N, ...)."""
         return v if self.pool is None else self.pool.T @ v
 
-    def moments(self):
-        """``Q`` (n, p*p), ``L`` (n, p), ``s`` (n,) of the module docstring."""
+    def moments(self, chunk_bytes=MOMENT_CHUNK_BYTES):
+        """``Q`` (n, p*p), ``L`` (n, p), ``s`` (n,) of the module docstring.
+
+        The row Kronecker products ``P[k] P[k]^T`` are formed a chunk of rows
+        at a time (at most ``chunk_bytes``) and pooled at once, so a
+        convolutional block with many patches never holds its (N, p^2)
+        products whole.
+        """
         P = self.P
-        rowkron = (P[:, :, None] * P[:, None, :]).reshape(P.shape[0], -1)
-        Q = self.pooled(rowkron)
+        N, p = P.shape
+        if self.pool is None:
+            Q = (P[:, :, None] * P[:, None, :]).reshape(N, p * p)
+        else:
+            Q = np.zeros((self.n_samples, p * p))
+            step = max(1, int(chunk_bytes // (8 * p * p)))
+            pool = self.pool.tocsc()
+            for lo in range(0, N, step):
+                blk = P[lo:lo + step]
+                Q += pool[:, lo:lo + step] @ (blk[:, :, None] * blk[:, None, :]).reshape(-1, p * p)
         L = self.pooled(P)
-        s = self.pooled(np.ones(P.shape[0]))
+        s = self.pooled(np.ones(N))
         return np.asarray(Q), np.asarray(L), np.asarray(s).ravel()
 
     def scaled(self, factor):
@@ -113,30 +132,88 @@ def precondition_scale(blocks):
 
     Scaling the rows by ``1/s`` and the activation ``(a, b, c)`` to
     ``(a s^2, b s, c)`` leaves every neuron's output unchanged, so the lifted
-    problem is the same; only the numbers a solver sees are tamer.
+    problem is the same; only the numbers a solver sees are tamer. Computed
+    without overflow (the rows are divided by their largest entry first).
     """
-    sq = [np.mean(np.sum(b.P**2, axis=1)) for b in blocks]
-    s = float(np.sqrt(np.mean(sq)))
+    sq, seen = [], {}
+    for b in blocks:
+        if id(b.P) not in seen:
+            top = float(np.max(np.abs(b.P), initial=0.0))
+            if not np.isfinite(top) or top == 0:
+                seen[id(b.P)] = None
+            else:
+                seen[id(b.P)] = (top, float(np.mean(np.sum((b.P / top) ** 2, axis=1))))
+        if seen[id(b.P)] is not None:
+            sq.append(seen[id(b.P)])
+    if not sq:
+        return 1.0
+    top = max(t for t, _ in sq)
+    s = top * float(np.sqrt(np.mean([m * (t / top) ** 2 for t, m in sq])))
     return s if np.isfinite(s) and s > 0 else 1.0
 
 
-def block_outputs(block, neurons, activation):
-    """Pooled activations of ``neurons`` (m, p) on a block: shape (n, m)."""
+def scale_blocks(blocks, factor):
+    """Blocks with rows ``P * factor``; blocks sharing a patch matrix share the copy."""
+    copies = {}
+    out = []
+    for b in blocks:
+        if id(b.P) not in copies:
+            copies[id(b.P)] = b.P * factor
+        out.append(LiftedBlock(copies[id(b.P)], b.pool))
+    return out
+
+
+def block_outputs(block, neurons, activation, bounds=None):
+    """Pooled activations of ``neurons`` (m, p) on a block: shape (n, m).
+
+    ``bounds`` (m, 2), if given, clips each neuron's pre-activation ``P u``
+    to ``[low, high]`` before the activation (see ``preactivation_range``).
+    """
     a, b, c = activation
     T = block.P @ neurons.T
+    if bounds is not None:
+        T = np.clip(T, bounds[:, 0], bounds[:, 1])
     return np.asarray(block.pooled(a * T**2 + b * T + c))
 
 
-def network_forward(blocks, neurons, weights, block_index, intercept, activation):
+def network_forward(blocks, neurons, weights, block_index, intercept, activation, bounds=None):
     """Outputs (n, k) of the network: sum over neurons of pooled activations.
 
     ``neurons`` (m, p) belong to blocks ``block_index`` (m,); ``weights`` is
-    (m, k); ``intercept`` is (k,).
+    (m, k); ``intercept`` is (k,); ``bounds`` (m, 2) optionally clips the
+    pre-activations (see ``block_outputs``).
     """
     n = blocks[0].n_samples
     out = np.tile(np.asarray(intercept, dtype=float), (n, 1))
     for r, block in enumerate(blocks):
         mask = block_index == r
         if np.any(mask):
-            out += block_outputs(block, neurons[mask], activation) @ weights[mask]
+            clip = None if bounds is None else bounds[mask]
+            out += block_outputs(block, neurons[mask], activation, clip) @ weights[mask]
+    return out
+
+
+def preactivation_range(blocks, neurons, block_index, sample_mask=None):
+    """``(m, 2)``: the smallest and largest pre-activation ``P u`` of each neuron.
+
+    Taken over the rows of the neuron's block (the training samples, or
+    every patch of every training image) that belong to the samples in
+    ``sample_mask`` (n,) (those of positive weight; all by default). Clipping to this range changes
+    nothing on the training data, so the certified objective stays the
+    network's, while a quadratic activation no longer grows without bound
+    on inputs far outside what the network was trained on.
+    """
+    out = np.zeros((neurons.shape[0], 2))
+    for r, block in enumerate(blocks):
+        mask = block_index == r
+        if np.any(mask):
+            P = block.P
+            if block.pool is not None or sample_mask is not None:
+                # Only the rows pooled into (kept) samples reach the outputs.
+                keep = np.ones(block.n_samples) if sample_mask is None else sample_mask
+                P = P[np.asarray(block.pooled_T(keep.astype(float))).ravel() != 0]
+            if P.shape[0] == 0:
+                continue
+            T = P @ neurons[mask].T
+            out[mask, 0], out[mask, 1] = T.min(axis=0), T.max(axis=0)
     return out

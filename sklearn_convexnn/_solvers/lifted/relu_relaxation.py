@@ -26,15 +26,13 @@ patches of white inputs ``Cov(s)`` is a multiple of the identity, and for
 overlapping ones the inverse removes the patch cross-covariance.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from ...exceptions import RelaxationUnboundedError
-from .cvxpy_backend import solver_options, solver_order
+from ..shared.cvxpy_solve import solve_cvxpy
 
 __all__ = [
     "RelaxationUnboundedError",
@@ -43,8 +41,6 @@ __all__ = [
     "relu_pooled_output",
     "solve_relu_relaxation",
 ]
-
-LP_SOLVERS = ("CLARABEL", "ECOS", "SCS")
 
 
 @dataclass
@@ -64,8 +60,10 @@ def relu_pooled_output(P, pool, w):
     return np.asarray(pool @ np.maximum(P @ np.asarray(w, dtype=float), 0.0)).ravel()
 
 
-def relu_anchor(P, pool, y):
+def relu_anchor(P, pool, y, weights=None):
     """The Stein anchor ``Cov(s)^+ Cov(s, y)`` with ``s = pool @ P`` (see module doc).
+
+    ``weights`` (n,), if given, weigh the samples of the covariances.
 
     Examples
     --------
@@ -79,13 +77,16 @@ def relu_anchor(P, pool, y):
     array([ 0.6, -0.8])
     """
     S = np.asarray(pool @ P)
-    S = S - S.mean(axis=0)
-    yc = np.asarray(y, dtype=float) - np.mean(y)
-    return np.linalg.lstsq(S, yc, rcond=None)[0]
+    y = np.asarray(y, dtype=float)
+    c = np.full(len(y), 1.0 / len(y)) if weights is None else np.asarray(weights) / np.sum(weights)
+    S = S - c @ S
+    yc = y - c @ y
+    root = np.sqrt(c)
+    return np.linalg.lstsq(S * root[:, None], yc * root, rcond=None)[0]
 
 
 def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_solver=None,
-                          max_iter=None, tol=None, verbose=False):
+                          max_iter=None, tol=None, verbose=False, sample_weight=None):
     """Maximize the anchor over the filters that do not overshoot the targets.
 
     Parameters
@@ -105,9 +106,14 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         positive value the SOCP with one-sided squared slack of that weight
         (larger is closer to the hard constraints).
     cvxpy_solver : str or None
-        Tried first; then Clarabel, ECOS, SCS.
+        Tried first; then the other installed LP/SOCP solvers
+        (``shared.cvxpy_solve``).
     max_iter, tol : solver limits (None keeps the solver's defaults).
     verbose : bool
+    sample_weight : ndarray of shape (n,) or None
+        Weights of the samples' slack terms (normalized by their sum, in
+        place of ``1 / n``); with hard constraints a zero weight drops the
+        sample's constraint and any positive weight keeps it.
 
     Returns
     -------
@@ -118,7 +124,7 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
     RelaxationUnboundedError
         The anchor grows without bound over the feasible set (too few
         samples, or an anchor outside the cone of the constraints).
-    RuntimeError
+    SolverFailedError
         Every solver failed; the message carries their statuses.
     """
     import cvxpy as cp
@@ -141,7 +147,20 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         )
     if slack_weight is not None and not slack_weight > 0:
         raise ValueError(f"slack_weight must be positive or None; got {slack_weight!r}.")
-    w0 = relu_anchor(P, pool, y) if anchor is None else np.asarray(anchor, dtype=float).ravel()
+    if not np.all(np.isfinite(P)) or not np.all(np.isfinite(y)):
+        raise ValueError("The patches and targets of the ReLU relaxation must be finite.")
+    coef = np.full(n, 1.0 / n)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=float)
+        coef = sample_weight / sample_weight.sum()
+        keep = coef > 0
+        if not np.all(keep):
+            pool, y, coef = pool[keep], y[keep], coef[keep]
+            n = y.shape[0]
+    if anchor is None:
+        w0 = relu_anchor(P, pool, y, coef)
+    else:
+        w0 = np.asarray(anchor, dtype=float).ravel()
     if w0.shape != (p,) or not np.all(np.isfinite(w0)):
         raise ValueError(f"anchor must be a finite vector of length {p}; got shape {w0.shape}.")
     norm = np.linalg.norm(w0)
@@ -162,37 +181,22 @@ def solve_relu_relaxation(P, pool, y, *, anchor=None, slack_weight=None, cvxpy_s
         xi = cp.Variable(n)
         constraints.append(pool @ t <= y / sy + xi)
         # In the scaled units <w0, w> and xi both move by 1/sy (times sx for w).
-        objective = objective - slack_weight * sy * sx / (2 * n) * cp.sum_squares(xi)
+        objective = objective - slack_weight * sy * sx / 2 * (coef @ cp.square(xi))
     problem = cp.Problem(cp.Maximize(objective), constraints)
 
-    log = []
-    for name in solver_order(cvxpy_solver, LP_SOLVERS):
-        try:
-            problem.solve(solver=name, verbose=verbose, **solver_options(name, max_iter, tol))
-        except cp.error.SolverError as exc:
-            log.append(f"{name}: {str(exc).splitlines()[0]}")
-            continue
-        status = problem.status
-        if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
-            raise RelaxationUnboundedError(
-                f"The ReLU relaxation is unbounded ({name}: {status}): the anchor grows "
-                f"without limit over the filters that fit the targets. It needs more "
-                f"samples (n / patch_size = {n / p:.3g}; recovery typically needs about "
-                f"10 or more) or a better anchor."
-            )
-        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
-            log.append(f"{name}: status {status}")
-            continue
-        if log:
-            warnings.warn(f"Solver fallback: {'; '.join(log)}; solved with {name} instead.",
-                          UserWarning, stacklevel=2)
-        if status == cp.OPTIMAL_INACCURATE:
-            warnings.warn(f"{name} ended with status {status!r}: the filter may be inaccurate.",
-                          ConvergenceWarning, stacklevel=2)
-        stats = problem.solver_stats
-        return ReluRelaxationResult(
-            w=np.asarray(w.value, dtype=float) * sy / sx, value=float(problem.value) * sy / sx,
-            status=status, solver=name, anchor=w0,
-            n_iter=int(getattr(stats, "num_iters", 0) or 0),
+    out = solve_cvxpy(
+        problem, cone="soc" if slack_weight is not None else "lp", first=cvxpy_solver,
+        max_iter=max_iter, tol=tol, verbose=verbose, terminal=("unbounded",),
+        check=lambda _: w.value is not None, what="the ReLU relaxation",
+    )
+    if out.status == "unbounded":
+        raise RelaxationUnboundedError(
+            f"The ReLU relaxation is unbounded ({out.solver}: {out.cvxpy_status}): the anchor "
+            f"grows without limit over the filters that fit the targets. It needs more "
+            f"samples (n / patch_size = {n / p:.3g}; recovery typically needs about 10 or "
+            f"more) or a better anchor."
         )
-    raise RuntimeError("The ReLU relaxation could not be solved: " + "; ".join(log))
+    return ReluRelaxationResult(
+        w=np.asarray(w.value, dtype=float) * sy / sx, value=out.value * sy / sx,
+        status=out.cvxpy_status, solver=out.solver, anchor=w0, n_iter=out.n_iter,
+    )

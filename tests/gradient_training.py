@@ -1,6 +1,6 @@
 """Baseline: the same network trained the usual way, by local optimization.
 
-Not used by the estimators. Tests, examples and benchmarks compare the
+Test-only, outside the shipped package: tests compare the
 certified optimum with what gradient training of the *same* non-convex
 problem reaches from random starts::
 
