@@ -23,6 +23,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -215,7 +216,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
     def _network_output(self, X):
         """Raw network outputs, shape (n, k)."""
         check_is_fitted(self, "hidden_weights_")
-        X = validate_data(self, X, reset=False)
+        X = _dense(validate_data(self, X, reset=False, accept_sparse=("csr", "csc")))
         W = self.output_weights_
         W = W[:, None] if W.ndim == 1 else W
         clip = getattr(self, "extrapolation", "clip") == "clip"
@@ -225,8 +226,26 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             getattr(self, "preactivation_range_", None) if clip else None,
         )
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _validate_X_y(self, X, y, **kwargs):
-        return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
+        """Validated ``(X, y)``; sparse X (CSR/CSC) arrives as a dense array.
+
+        The lifted model carries ``p^2`` moments per sample (or per patch)
+        whatever the sparsity of X, so every lifted solver works on dense
+        rows: a dense copy of X is smaller than what the solver builds from
+        it, and ``memory_limit`` counts the lifted data.
+        """
+        X, y = validate_data(self, X, y, ensure_min_samples=2, accept_sparse=("csr", "csc"),
+                             **kwargs)
+        return _dense(X), y
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _check_feature_scale(blocks):

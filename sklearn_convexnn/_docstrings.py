@@ -25,13 +25,18 @@ COMMON_PARAMS_DOC = """
         data; "square" is (1, 0, 0).
     fit_intercept : bool, default=True
         Fit an unpenalized output bias.
-    solver : {"auto", "cvxpy", "lowrank"}, default="auto"
+    solver : {"auto", "cvxpy", "lowrank", "proxgrad"}, default="auto"
         "cvxpy" solves the SDP exactly through cvxpy (interior point);
         "lowrank" trains explicit neurons by L-BFGS and adds the neuron the
         exact dual check finds until the certified gap closes (smooth losses
         only: squared, huber, logistic; memory linear in the data);
-        "auto" takes "lowrank" for smooth losses on problems past a measured
-        size (``n_samples * n_features**2 * n_outputs > 2e5``) or whenever
+        "proxgrad" runs accelerated proximal gradient on the full lifted
+        matrices, then an L-BFGS polish of their neurons (smooth losses;
+        best with many samples per lifted entry and for pooled CNNs);
+        "auto" takes "proxgrad" for smooth losses past a measured size
+        (``n_samples * n_features**2 * n_outputs > 2e5``) when there are
+        several pooling regions or ``n_samples >= 4 (n_features + 1)**2``,
+        "lowrank" for the other smooth problems past that size or whenever
         the interior-point solver would not fit ``memory_limit``, and
         "cvxpy" otherwise.
     cvxpy_solver : str, default=None

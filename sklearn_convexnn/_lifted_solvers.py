@@ -26,6 +26,7 @@ from ._solvers.lifted.memory import (
     format_bytes,
     interior_point,
 )
+from ._solvers.lifted.proxgrad import estimate_proxgrad_bytes, solve_lifted_proxgrad
 from .exceptions import ProblemTooLargeError
 
 __all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network"]
@@ -43,7 +44,14 @@ LOWRANK_MIN_TOL = 1e-6
 #: iterations of a quadratically converging method), tighter if ``tol`` is.
 CVXPY_MAX_TOL = 1e-7
 #: The solvers of the lifted model ("proxgrad" plugs in beside them).
-SOLVER_NAMES = {"auto", "cvxpy", "lowrank"}
+SOLVER_NAMES = {"auto", "cvxpy", "lowrank", "proxgrad"}
+#: "auto" takes proxgrad past LOWRANK_CROSSOVER for several pooling regions
+#: (CNNs), or when the lifted map is injective with room to spare, n >=
+#: PROXGRAD_INJECTIVE * (p + 1)^2 (strongly convex: tens of iterations);
+#: measured by benchmarks/bench_polynet.py and bench_cnn.py.
+PROXGRAD_INJECTIVE = 4
+#: proxgrad's target relative gap is max(tol, this).
+PROXGRAD_MIN_TOL = 1e-6
 
 
 @dataclass
@@ -127,7 +135,22 @@ class LiftedSolverMixin:
             if lowrank_need > budget:
                 self._refuse(size, "lowrank", lowrank_need, fitting, False)
             return "lowrank"
+        if self.solver == "proxgrad":
+            if not smooth:
+                raise ValueError(
+                    f"solver='proxgrad' needs the sphere constraint and a smooth loss; "
+                    f"{type(self).__name__} with loss {loss.name!r} needs solver='cvxpy' "
+                    f"or 'auto'."
+                )
+            need = estimate_proxgrad_bytes(size.n_samples, size.n_rows, size.dims,
+                                           size.n_outputs)
+            if need > budget:
+                self._refuse(size, "proxgrad", need, fitting, lowrank_need <= budget)
+            return "proxgrad"
         if self.solver == "auto":
+            if smooth and self._proxgrad_wins(size) and estimate_proxgrad_bytes(
+                    size.n_samples, size.n_rows, size.dims, size.n_outputs) <= budget:
+                return "proxgrad"
             solver = self._auto_solver(size, smooth, lowrank_need <= budget, fitting)
             if solver is None:
                 need = lowrank_need if smooth else min(
@@ -142,6 +165,13 @@ class LiftedSolverMixin:
                                         size.n_outputs, self.cvxpy_solver)
             self._refuse(size, "cvxpy", need, fitting, smooth and lowrank_need <= budget)
         return self.solver
+
+    @staticmethod
+    def _proxgrad_wins(size):
+        entries = size.n_samples * sum(p * p for p in size.dims) * size.n_outputs
+        q = max(size.dims) + 1
+        return entries > LOWRANK_CROSSOVER and len(set(size.dims)) == 1 and (
+            len(size.dims) > 1 or size.n_samples >= PROXGRAD_INJECTIVE * q * q)
 
     def _auto_solver(self, size, smooth, lowrank_fits, cvxpy_fitting):
         """``solver="auto"``: cvxpy on small problems, lowrank past the crossover
@@ -169,6 +199,7 @@ class LiftedSolverMixin:
         alternatives.append(f"memory_limit={need / 2**30 * 1.1:.3g} (GiB) would let "
                             f"{'this solver' if solver != 'auto' else 'that solver'} run")
         what = {"lowrank": "the lowrank solver (data and its first batch of neurons)",
+                "proxgrad": "the proxgrad solver (lifted features or whitened rows)",
                 "cvxpy": f"the exact SDP through cvxpy/{(self.cvxpy_solver or 'CLARABEL')}"
                          f" (interior point: a dense KKT block per PSD cone, growing like "
                          f"d^4)",
@@ -200,6 +231,27 @@ class LiftedSolverMixin:
             # res.theta is the loss gradient at this same network, which
             # certify_network certifies anyway: passing it would certify twice.
             status=res.status, solver="lowrank", theta=None, lower_bound=res.lower_bound,
+        )
+
+    def _solve_proxgrad(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+        warm = self._warm_network(blocks, Y, scale)
+        with warnings.catch_warnings():
+            # The estimator warns itself, with the gap of the pruned network.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = solve_lifted_proxgrad(
+                blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
+                fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+                tol=max(self.tol, PROXGRAD_MIN_TOL), verbose=self.verbose > 0,
+                warm_start=warm,
+            )
+        if self.verbose:
+            print(f"[{type(self).__name__}] proxgrad: status {res.status}, {res.n_iter} "
+                  f"iterations, {res.n_passes} data passes, {res.neurons.shape[0]} neurons, "
+                  f"relative gap {res.gap:.2e}")
+        return NetworkFit(
+            res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_iter,
+            status=res.status, solver="proxgrad", theta=res.theta,
+            lower_bound=res.lower_bound,
         )
 
     def _warm_network(self, blocks, Y, scale):

@@ -2,20 +2,28 @@
 
 A ridge or l2-logistic problem too large for one Hessian solve is split
 over ``q`` workers. Each draws its own sketch of the data, solves its local
-Newton system with the shrunk regularization ``lambda (1 - d_lambda / m)``
-and returns its direction; the master averages and steps. See
-:mod:`sklearn_convexnn._solvers.sketch.newton_sketch` for the maths.
+Newton system with the shrunk regularization ``alpha (1 - d_alpha / m)``
+and returns its direction; the master averages and steps. The maths (the
+round loop, the two problems, the data passes) is in
+:mod:`sklearn_convexnn._solvers.sketch.newton_sketch`; this module holds
+the scikit-learn shells.
 
 The workers run through :class:`sklearn.utils.parallel.Parallel`, so any
 joblib backend runs them: ``joblib.parallel_config(backend="dask")`` with a
 ``dask.distributed.Client`` puts them on a Dask cluster.
+
+One name per concept: ``alpha`` is the l2 regularization of the problem
+solved, read from the wrapped estimator by :func:`_regularization`
+(``Ridge.alpha``; ``1 / C`` for ``LogisticRegression``).
 """
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import (
     BaseEstimator,
@@ -27,20 +35,29 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
-
-from ._solvers.sketch.newton_sketch import (
-    debiased_newton_sketch,
-    logistic_newton_system,
-    logistic_objective,
-    ridge_newton_system,
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Hidden,
+    Interval,
+    StrOptions,
 )
-from .sketching import SurrogateSketch, effective_dimension
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._solvers.sketch.newton_sketch import debiased_newton_sketch
+from ._solvers.sketch.problems import DataProducts, LogisticProblem, RidgeProblem
+from .sketching import CountSketch, SurrogateSketch
 
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]
 
+_REFERENCE = """M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
+    distributed second order optimization with surrogate sketching and
+    scaled regularization. Advances in Neural Information Processing
+    Systems 33 (NeurIPS 2020)."""
 
 _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         Any object with a ``sketch(A, random_state=...)`` method returning
@@ -48,46 +65,72 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         ``CountSketch``, ``LeverageScoreSketch``, ``SurrogateSketch``). Each
         worker draws a fresh sketch from a clone of it; a sketch with an
         ``alpha`` parameter gets the problem's own regularization (the
-        meta-estimator owns lambda). Its ``n_components`` is the expected
-        sketch size ``m`` of the debiasing factor. None: a
-        ``SurrogateSketch`` (for which the debiased average is exactly
-        unbiased) of size ``min(n_rows, ceil(2 d_lambda) + 10)``, chosen
-        anew at each iteration.
+        meta-estimator owns alpha). Its ``n_components`` is the expected
+        sketch size ``m`` of the debiasing factor. None: a sketch of size
+        ``min(n_rows, ceil(2 d_alpha) + 10)``, chosen anew at each round:
+        a ``SurrogateSketch`` (for which the debiased average is exactly
+        unbiased) for ridge and two classes; a ``CountSketch`` for the
+        multinomial problem, whose factor has ``n_classes`` rows per sample
+        (the surrogate's determinantal part costs ``O(rows d_alpha^2)`` per
+        worker there; with a data-oblivious sketch the shrunk alpha is
+        the paper's near-unbiased correction).
     n_workers : int, default=16
-        Number ``q`` of sketched workers averaged per Newton iteration.
+        Number ``q`` of sketched workers averaged per Newton round.
     debias : bool, default=True
-        Shrink the workers' regularization to ``lambda (1 - d_lambda / m)``
-        and scale the averaged step by ``1 - d_lambda / m``. Needs
-        ``m > d_lambda``. False: plain averaging, whose error stalls at its
+        Shrink the workers' regularization to ``alpha (1 - d_alpha / m)``
+        and scale the averaged step by ``1 - d_alpha / m``. Needs
+        ``m > d_alpha``. False: plain averaging, whose error stalls at its
         bias as ``q`` grows.
-    tol : float, default=1e-6
-        Stop once a step is at most ``tol * max(1, ||params||)``.
+    max_iter : int, default=100
+        Maximum number of Newton rounds.
+    tol : float or None, default=1e-8
+        Stop once a step is at most ``tol * max(1, ||params||)``; a
+        :class:`~sklearn.exceptions.ConvergenceWarning` carrying the
+        gradient norm is raised if ``max_iter`` rounds do not reach it.
+        None: no stopping test and no warning, exactly ``max_iter`` rounds
+        (with ``max_iter=1``: the one-round estimate of the paper).
     step : {"auto", "unit", "backtracking"}, default="auto"
         Step rule. ``"unit"``: the debiased unit step (the factor
-        ``1 - d_lambda / m`` included). ``"backtracking"``: Armijo
+        ``1 - d_alpha / m`` included). ``"backtracking"``: Armijo
         backtracking on the training objective, starting from the unit
         step. ``"auto"``: unit for ridge, backtracking for logistic.
     n_jobs : int, default=None
-        Joblib ``n_jobs``. The ``q`` workers are split into that many tasks
-        (each task does a batch of workers and gets the data once; loky
-        memory-maps it, the dask backend scatters it to the cluster once
-        per iteration). The result does not depend on ``n_jobs`` or on the
-        backend.
+        Joblib ``n_jobs``: the most tasks the ``q`` workers of a round are
+        split into (each task does a batch of workers and gets the data
+        once; loky memory-maps it, the dask backend scatters it to the
+        cluster once per round). A round is split only into as many tasks
+        as carry at least ``MIN_FLOPS_PER_TASK`` (1e9, measured on a
+        2-core machine: the cost of a loky round trip) of estimated work
+        each (sketch, local system ``2 m r (p + 1) + r^3 / 3``, ``r = min(m, p)``), so
+        small problems stay in one task whatever ``n_jobs`` -- run in this
+        process, without a pool, on joblib's local backends; a cluster
+        backend (dask, ray) still gets it as one task. None: joblib's
+        default (1 unless a ``joblib.parallel_config`` says otherwise).
+        The result does not depend on ``n_jobs`` or on the backend.
     random_state : int, RandomState instance or None, default=None
-        Seeds the workers: worker ``k`` of iteration ``t`` draws from its
-        own child of ``np.random.SeedSequence(random_state).spawn``.
+        Seeds the workers: worker ``k`` of round ``t`` draws from its own
+        child of ``np.random.SeedSequence(random_state).spawn``.
     verbose : int, default=0
-        Print one line per Newton iteration if positive."""
+        ``>= 1``: one progress line per Newton round (round counter
+        ``t/max_iter``, objective, gradient norm, step); ``>= 2`` also the
+        effective dimension, sketch size, shrunk alpha and parallel tasks.
+    n_iter : int, default="deprecated"
+        Deprecated alias of ``max_iter`` (renamed in 0.2, removed in 0.4)."""
 
 _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
-        Number of Newton iterations run.
+        Number of Newton rounds run.
     effective_dim_ : float
-        ``d_lambda`` of the last iteration.
+        ``d_alpha`` of the last round.
     scaled_alpha_ : float
-        Regularization the workers used at the last iteration,
-        ``lambda (1 - d_lambda / m)`` if ``debias`` else ``lambda``.
+        Regularization the workers used at the last round,
+        ``alpha (1 - d_alpha / m)`` if ``debias`` else ``alpha``.
     sketch_size_ : int
-        Expected sketch size ``m`` of the last iteration.
+        Expected sketch size ``m`` of the last round.
+    gradient_norm_ : float
+        Norm of the objective's gradient at the returned parameters.
+    n_tasks_ : int
+        Parallel tasks the workers of the last round were split into (the
+        ``n_jobs`` rule's choice).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -96,62 +139,110 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
 
 
 _NOTES_DOC = """Each worker forms and solves a ``p x p`` system from its own sketch.
-    Two computations are not sketched: ``d_lambda``, computed exactly by the
-    master at every iteration from the eigenvalues of ``A^T A``
-    (``O(n p^2)``), and, with a surrogate sketch, the DPP part of each draw,
-    for which the worker eigen-decomposes ``A^T A`` too. Gaussian, SRHT and
-    CountSketch workers avoid the latter. The data travel once per
-    iteration and task: the same array object goes to every task of a
-    ``Parallel`` call, which loky memory-maps and the dask backend scatters
-    once."""
+    Two computations are not sketched: ``d_alpha``, computed exactly by the
+    master at every round from the eigenvalues of ``A^T A``
+    (``O(n p^2)``), and, with a surrogate sketch, the spectrum its DPP part
+    needs, computed once per round and shared by the workers. Gaussian,
+    SRHT and CountSketch workers avoid the latter. The data travel once
+    per round and task.
+
+    ``sample_weight`` multiplies each sample's loss term (weights equal to
+    repetition). Sparse ``X`` (CSR/CSC) is accepted: the data passes
+    (scores, gradients) use it as is; the factor the workers sketch is
+    dense, as the intercept elimination centres it."""
 
 
 class _BaseDebiasedAveraging(BaseEstimator):
-    """Parameters, sketch set-up and the call into the Newton solver."""
+    """Parameters, validation and the call into the Newton-sketch solver.
+
+    Subclasses build their problem (``newton_sketch.RidgeProblem`` or
+    ``LogisticProblem``) and call :meth:`_solve`, which returns the
+    parameters and the attributes to set; ``fit`` assigns everything at
+    the end, so a failed fit leaves the estimator as it was.
+    """
 
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "get_params"]), None],
         "sketch": [HasMethods(["sketch"]), None],
         "n_workers": [Interval(Integral, 1, None, closed="left")],
         "debias": ["boolean"],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
         "step": [StrOptions({"auto", "unit", "backtracking"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_iter": [
+            Interval(Integral, 1, None, closed="left"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
     }
 
-    def _solve(self, system_at, params0, objective):
-        if self.step == "unit":
-            objective = None
+    def _max_iter(self):
+        if self.n_iter == "deprecated":
+            return self.max_iter
+        warnings.warn(
+            "n_iter was renamed max_iter in 0.2 and will be removed in 0.4; "
+            "use max_iter.",
+            FutureWarning,
+        )
+        return self.n_iter
+
+    def _validate_fit_data(self, X, y, sample_weight, **kwargs):
+        X, y = validate_data(
+            self, X, y, accept_sparse=("csr", "csc"), dtype=np.float64, **kwargs
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        return X, y, sample_weight
+
+    def _solve(self, problem, params0, line_search, default_sketch=SurrogateSketch):
+        """Run the solver; returns ``(params, fitted)``, ``fitted`` the
+        attributes to set (nothing is set here)."""
+        max_iter = self._max_iter()
+        if self.step != "auto":
+            line_search = self.step == "backtracking"
         params, info = debiased_newton_sketch(
-            system_at,
+            problem,
             params0,
-            self._sketch_at,
+            partial(self._sketch_at, default_sketch),
             self._sketch_size_at,
-            effective_dimension,
             n_workers=self.n_workers,
             debias=self.debias,
-            n_iter=self.n_iter,
+            max_iter=max_iter,
             tol=self.tol,
-            objective=objective,
+            line_search=line_search,
             n_jobs=self.n_jobs,
             seed_sequence=_seed_sequence(self.random_state),
             verbose=self.verbose,
         )
-        self.n_iter_ = info["n_iter"]
-        self.effective_dim_ = info["effective_dim"]
-        self.scaled_alpha_ = info["scaled_lam"]
-        self.sketch_size_ = info["sketch_size"]
-        return params, info
+        if self.tol is not None and not info["converged"]:
+            warnings.warn(
+                f"{type(self).__name__} did not reach tol={self.tol} in "
+                f"max_iter={max_iter} Newton rounds (gradient norm "
+                f"{info['gradient_norm']:.3e}); increase max_iter or n_workers.",
+                ConvergenceWarning,
+            )
+        fitted = {
+            "n_iter_": info["n_iter"],
+            "effective_dim_": info["effective_dim"],
+            "scaled_alpha_": info["scaled_alpha"],
+            "sketch_size_": info["sketch_size"],
+            "gradient_norm_": info["gradient_norm"],
+            "n_tasks_": info["n_tasks"],
+        }
+        return params, fitted
 
-    def _sketch_at(self, lam, sketch_size):
+    def _sketch_at(self, default_sketch, alpha, sketch_size):
         if self.sketch is None:
-            return SurrogateSketch(n_components=sketch_size, alpha=lam)
+            sketch = default_sketch(n_components=sketch_size)
+            if "alpha" in sketch.get_params(deep=False):
+                sketch.set_params(alpha=alpha)
+            return sketch
         sketch = clone(self.sketch)
         if "alpha" in sketch.get_params(deep=False):
-            sketch.set_params(alpha=lam)
+            sketch.set_params(alpha=alpha)
         return sketch
 
     def _sketch_size_at(self, effective_dim, n_rows):
@@ -168,27 +259,40 @@ class _BaseDebiasedAveraging(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
-class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
+class _LinearPredictMixin:
+    """``X coef_^T + intercept_`` on validated input."""
+
+    def _linear_scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False
+        )
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+
+class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebiasedAveraging):
     """Ridge regression by debiased averaging of sketched Newton steps.
 
     Solves the problem of the wrapped :class:`~sklearn.linear_model.Ridge`,
-    ``min ||y - X w - b||^2 + alpha ||w||^2``, without ever solving with its
-    Hessian ``H = X^T X + alpha I`` (``X`` centred if ``fit_intercept``).
-    Each of ``n_workers`` workers sketches the data, forms its local Hessian
-    with the shrunk ``alpha (1 - d_alpha / m)``, ``d_alpha`` the effective
-    dimension and ``m`` the sketch size, and returns its Newton direction
-    for the full gradient; the directions are averaged and the factor
-    ``1 - d_alpha / m`` goes into the step. With a surrogate sketch the
-    averaged step is unbiased, so the error falls like ``1/sqrt(q)`` with
-    the number of workers; plain averaging stalls at its bias.
+    ``min sum_i w_i (y_i - x_i^T w - b)^2 + alpha ||w||^2``, without ever
+    solving with its Hessian ``H = X^T W X + alpha I`` (``X`` centred if
+    ``fit_intercept``). Each of ``n_workers`` workers sketches the data,
+    forms its local Hessian with the shrunk ``alpha (1 - d_alpha / m)``,
+    ``d_alpha`` the effective dimension and ``m`` the sketch size, and
+    returns its Newton direction for the full gradient; the directions are
+    averaged and the factor ``1 - d_alpha / m`` goes into the step. With a
+    surrogate sketch the averaged step is unbiased, so the error of one
+    round falls like ``1/sqrt(q)`` with the number of workers; plain
+    averaging stalls at its bias.
 
-    From zero one step solves the problem up to the averaging error; more
-    iterations (``n_iter``) shrink that error geometrically, at one
-    communication round each.
+    From zero one round solves the problem up to the averaging error
+    (``max_iter=1, tol=None``: the paper's one-round estimate); more rounds
+    shrink that error geometrically, at one communication round each, to
+    the exact Ridge solution.
 
     Parameters
     ----------
@@ -198,8 +302,6 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
         are refused; ``solver``, ``tol``, ``max_iter`` say how Ridge itself
         would solve and are ignored. None means ``Ridge()``.
     %(common_parameters)s
-    n_iter : int, default=1
-        Maximum number of Newton iterations.
 
     Attributes
     ----------
@@ -209,20 +311,19 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
         Intercept (0.0 if ``fit_intercept=False``).
     %(common_attributes)s
 
+    See Also
+    --------
+    DebiasedAveragingClassifier : The same for l2-logistic regression.
+    SurrogateSketch : The default sketch, exactly unbiased here.
+    sklearn.linear_model.Ridge : The exact solver of the same problem.
+
     Notes
     -----
     %(notes)s
 
-    See Also
-    --------
-    DebiasedAveragingClassifier : The same for l2-logistic regression.
-    sklearn.linear_model.Ridge : The exact solver of the same problem.
-
     References
     ----------
-    M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
-    distributed second order optimization with surrogate sketching and
-    scaled regularization. NeurIPS 2020.
+    .. [1] %(reference)s
 
     Examples
     --------
@@ -233,11 +334,13 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
     >>> X, y = make_regression(n_samples=500, n_features=10, noise=1.0,
     ...                        random_state=0)
     >>> reg = DebiasedAveragingRegressor(Ridge(alpha=10.0), n_workers=32,
-    ...                                  n_iter=10, random_state=0).fit(X, y)
+    ...                                  random_state=0).fit(X, y)
     >>> exact = Ridge(alpha=10.0).fit(X, y)
-    >>> bool(np.allclose(reg.coef_, exact.coef_, rtol=1e-4))
+    >>> bool(np.allclose(reg.coef_, exact.coef_, rtol=1e-6))
     True
-    >>> round(reg.score(X, y), 3)
+    >>> one_round = DebiasedAveragingRegressor(Ridge(alpha=10.0), max_iter=1,
+    ...                                        tol=None, random_state=0)
+    >>> round(one_round.fit(X, y).score(X, y), 3)
     1.0
     """
 
@@ -248,55 +351,68 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
         sketch=None,
         n_workers=16,
         debias=True,
-        n_iter=1,
-        tol=1e-6,
+        max_iter=100,
+        tol=1e-8,
         step="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
+        n_iter="deprecated",
     ):
         self.estimator = estimator
         self.sketch = sketch
         self.n_workers = n_workers
         self.debias = debias
-        self.n_iter = n_iter
+        self.max_iter = max_iter
         self.tol = tol
         self.step = step
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.n_iter = n_iter
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the wrapped ridge problem by distributed sketched Newton steps.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's squared error (equal to repeating it).
 
         Returns
         -------
         self : DebiasedAveragingRegressor
+            The fitted estimator.
         """
         alpha, fit_intercept = _ridge_problem(self.estimator)
-        X, y = validate_data(
-            self, X, y, dtype=np.float64, multi_output=True, y_numeric=True
+        X, y, w = self._validate_fit_data(
+            X, y, sample_weight, multi_output=True, y_numeric=True
         )
         Y = y.reshape(len(y), -1).astype(np.float64)
         if fit_intercept:
-            X_offset, Y_offset = X.mean(axis=0), Y.mean(axis=0)
-            X, Y = X - X_offset, Y - Y_offset
-        W, _ = self._solve(
-            ridge_newton_system(X, Y, alpha),
-            np.zeros((X.shape[1], Y.shape[1])),
-            objective=None,
+            total = w.sum()
+            if not total > 0:
+                raise ValueError("The sample weights sum to zero.")
+            X_offset = np.asarray(X.T @ w).ravel() / total
+            Y_offset = w @ Y / total
+            X = (X.toarray() if sp.issparse(X) else X) - X_offset
+            Y = Y - Y_offset
+        problem = RidgeProblem(DataProducts(X), Y, alpha, w)
+        W, fitted = self._solve(
+            problem, np.zeros((X.shape[1], Y.shape[1])), line_search=False
         )
         intercept = Y_offset - X_offset @ W if fit_intercept else np.zeros(Y.shape[1])
         if y.ndim == 1:
             self.coef_, self.intercept_ = W[:, 0], float(intercept[0])
         else:
             self.coef_, self.intercept_ = W.T, intercept
+        for name, value in fitted.items():
+            setattr(self, name, value)
         return self
 
     def predict(self, X):
@@ -304,15 +420,15 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predicted values.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X @ self.coef_.T + self.intercept_
+        return self._linear_scores(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -320,18 +436,18 @@ class DebiasedAveragingRegressor(RegressorMixin, _BaseDebiasedAveraging):
         return tags
 
 
-class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
-    """l2-logistic regression by debiased averaging of sketched Newton steps.
+class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDebiasedAveraging):
+    """L2-logistic regression by debiased averaging of sketched Newton steps.
 
     Solves the problem of the wrapped
     :class:`~sklearn.linear_model.LogisticRegression` (l2 penalty),
-    ``min C sum_i logloss_i + 1/2 ||W||^2`` with an unpenalized intercept,
-    by Newton iterations whose steps are averages over ``n_workers``
-    sketched workers. At the current iterate the coefficient Hessian is
-    ``A^T A + lambda I`` with ``A = D^{1/2} X`` and ``lambda = 1 / C``;
-    each worker sketches ``A`` afresh, solves with the shrunk
-    ``lambda (1 - d_lambda / m)``, and the master averages, scales by
-    ``1 - d_lambda / m`` and backtracks on the objective.
+    ``min C sum_i w_i logloss_i + 1/2 ||W||^2`` with an unpenalized
+    intercept, i.e. ``alpha = 1 / C`` in ridge form, by Newton rounds whose
+    steps are averages over ``n_workers`` sketched workers. At the current
+    iterate the coefficient Hessian is ``A^T A + alpha I`` with
+    ``A = D^{1/2} X``; each worker sketches ``A`` afresh, solves with the
+    shrunk ``alpha (1 - d_alpha / m)``, and the master averages, scales by
+    ``1 - d_alpha / m`` and backtracks on the objective.
 
     The intercept is eliminated exactly: its Schur complement turns the
     coefficient block into the ridge Hessian of the weighted-centred factor
@@ -341,23 +457,23 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
 
     Two classes: one coefficient row, as ``LogisticRegression``. More
     classes: the multinomial (softmax) loss, as ``LogisticRegression`` in
-    scikit-learn >= 1.8 (not one-vs-rest); the factor ``A`` then has
-    ``n_classes`` rows per sample (``n_samples * n_classes`` by
-    ``n_classes * n_features``) and the intercepts sum to zero.
+    scikit-learn >= 1.8 (not one-vs-rest), in one vectorized Newton
+    system per round: the factor ``A`` has ``n_classes`` rows per sample
+    (``n_samples * n_classes`` by ``n_classes * n_features``), its Gram
+    matrix (for ``d_alpha``) is formed from the ``n_features``-wide data,
+    and the intercepts sum to zero.
 
     Parameters
     ----------
     estimator : LogisticRegression, default=None
-        The problem to solve: ``C`` (finite) and ``fit_intercept`` are read.
-        Refused: l1 or elastic-net penalty (``l1_ratio > 0``), no penalty
-        (``C=inf`` / ``penalty=None``), ``class_weight``, the
-        ``liblinear`` solver (it penalizes the intercept: another problem),
-        ``LogisticRegressionCV``. ``tol``, ``max_iter``, other solvers
-        are ignored. None means ``LogisticRegression()``.
+        The problem to solve: ``C`` (finite, > 0) and ``fit_intercept`` are
+        read. Refused: l1 or elastic-net penalty (``l1_ratio > 0``), no
+        penalty (``C=inf`` / ``penalty=None``), ``C <= 0``,
+        ``class_weight``, the ``liblinear`` solver (it penalizes the
+        intercept: another problem), ``LogisticRegressionCV``. ``tol``,
+        ``max_iter``, other solvers are ignored. None means
+        ``LogisticRegression()``.
     %(common_parameters)s
-    n_iter : int, default=30
-        Maximum number of Newton iterations; a :class:`ConvergenceWarning`
-        is raised if ``tol`` is not reached.
 
     Attributes
     ----------
@@ -369,14 +485,19 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
         Intercepts (zeros if ``fit_intercept=False``).
     %(common_attributes)s
 
+    See Also
+    --------
+    DebiasedAveragingRegressor : The same for ridge regression.
+    SurrogateSketch : The default sketch, exactly unbiased here.
+    sklearn.linear_model.LogisticRegression : Exact solver of the problem.
+
     Notes
     -----
     %(notes)s
 
-    See Also
-    --------
-    DebiasedAveragingRegressor : The same for ridge regression.
-    sklearn.linear_model.LogisticRegression : Exact solver of the problem.
+    References
+    ----------
+    .. [1] %(reference)s
 
     Examples
     --------
@@ -403,68 +524,71 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
         sketch=None,
         n_workers=16,
         debias=True,
-        n_iter=30,
-        tol=1e-6,
+        max_iter=100,
+        tol=1e-8,
         step="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
+        n_iter="deprecated",
     ):
         self.estimator = estimator
         self.sketch = sketch
         self.n_workers = n_workers
         self.debias = debias
-        self.n_iter = n_iter
+        self.max_iter = max_iter
         self.tol = tol
         self.step = step
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.n_iter = n_iter
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the wrapped logistic problem by distributed Newton sketch.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's log-loss term (equal to repeating it).
 
         Returns
         -------
         self : DebiasedAveragingClassifier
+            The fitted estimator.
         """
-        C, fit_intercept = _logistic_problem(self.estimator)
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        alpha, fit_intercept = _logistic_problem(self.estimator)
+        X, y, w = self._validate_fit_data(X, y, sample_weight)
         check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
-        n_classes = len(self.classes_)
+        classes, y_index = np.unique(y, return_inverse=True)
+        n_classes = len(classes)
         if n_classes < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {self.classes_[0]!r}."
+                f"but the data contains only one class: {classes[0]!r}."
             )
         if n_classes == 2:
             Y = (y_index == 1).astype(np.float64)[:, None]
         else:
             Y = np.eye(n_classes)[y_index]
-        n_rows = Y.shape[1]
-        lam = 1.0 / C
-        params, info = self._solve(
-            logistic_newton_system(X, Y, lam, fit_intercept),
-            np.zeros((n_rows, X.shape[1] + fit_intercept)),
-            objective=logistic_objective(X, Y, lam, fit_intercept),
+        n_rows, n_features = Y.shape[1], X.shape[1]
+        problem = LogisticProblem(DataProducts(X), Y, alpha, fit_intercept, w)
+        params, fitted = self._solve(
+            problem,
+            np.zeros((n_rows, n_features + fit_intercept)),
+            line_search=True,
+            default_sketch=SurrogateSketch if n_classes == 2 else CountSketch,
         )
-        n_features = X.shape[1]
+        self.classes_ = classes
         self.coef_ = params[:, :n_features]
         self.intercept_ = params[:, n_features] if fit_intercept else np.zeros(n_rows)
-        if not info["converged"]:
-            warnings.warn(
-                f"DebiasedAveragingClassifier did not reach tol={self.tol} in "
-                f"n_iter={self.n_iter} Newton iterations; increase n_iter or "
-                "n_workers.",
-                ConvergenceWarning,
-            )
+        for name, value in fitted.items():
+            setattr(self, name, value)
         return self
 
     def decision_function(self, X):
@@ -472,16 +596,15 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             For two classes, the score of ``classes_[1]``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        scores = self._linear_scores(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X):
@@ -489,11 +612,13 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        labels : ndarray of shape (n_samples,)
+            Predicted class labels.
         """
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
@@ -504,11 +629,13 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -521,11 +648,13 @@ class DebiasedAveragingClassifier(ClassifierMixin, _BaseDebiasedAveraging):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, columns in the order of ``classes_``.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -538,7 +667,44 @@ for _cls in (DebiasedAveragingRegressor, DebiasedAveragingClassifier):
         "common_parameters": _COMMON_PARAMETERS_DOC,
         "common_attributes": _COMMON_ATTRIBUTES_DOC,
         "notes": _NOTES_DOC,
+        "reference": _REFERENCE,
     }
+
+
+def _regularization(estimator):
+    """The l2 strength ``alpha`` of a wrapped Ridge or LogisticRegression.
+
+    The one place the wrapped estimator's own name for it (``alpha`` or
+    ``C``) is read: ``Ridge.alpha`` as is, ``1 / C`` for
+    ``LogisticRegression``. Refuses values with no ridge Hessian
+    (``alpha <= 0``, ``C <= 0``, ``C = inf``) with a ValueError.
+    """
+    params = estimator.get_params(deep=False)
+    if isinstance(estimator, Ridge):
+        alpha = params["alpha"]
+        if np.ndim(alpha) != 0:
+            raise ValueError(
+                "Per-target alpha arrays are not supported; give Ridge one "
+                f"scalar alpha (got shape {np.shape(alpha)})."
+            )
+        if not (np.isfinite(alpha) and alpha > 0):
+            raise ValueError(
+                f"Ridge alpha must be > 0 and finite for debiased averaging (got "
+                f"{alpha}): the debiasing shrinks the ridge term."
+            )
+        return float(alpha)
+    C = params["C"]
+    if not np.isfinite(C):
+        raise ValueError(
+            "Unpenalized LogisticRegression (penalty=None or C=inf) is not "
+            "supported: debiased averaging needs an l2 term (finite C)."
+        )
+    if not C > 0:
+        raise ValueError(
+            f"LogisticRegression C must be > 0 (got C={C}); the l2 strength "
+            "is alpha = 1 / C."
+        )
+    return 1.0 / float(C)
 
 
 def _ridge_problem(estimator):
@@ -556,22 +722,12 @@ def _ridge_problem(estimator):
             "Ridge(positive=True) is not supported: a sign-constrained problem "
             "has no Newton system to sketch."
         )
-    alpha = params["alpha"]
-    if np.ndim(alpha) != 0:
-        raise ValueError(
-            "Per-target alpha arrays are not supported; give Ridge one scalar "
-            f"alpha (got shape {np.shape(alpha)})."
-        )
-    if not alpha > 0:
-        raise ValueError(
-            f"Ridge alpha must be > 0 for debiased averaging (got {alpha}): the "
-            "debiasing shrinks the ridge term."
-        )
-    return float(alpha), bool(params["fit_intercept"])
+    return _regularization(estimator), bool(params["fit_intercept"])
 
 
 def _logistic_problem(estimator):
-    """``(C, fit_intercept)`` of the wrapped LogisticRegression, or an error."""
+    """``(alpha, fit_intercept)`` of the wrapped LogisticRegression (``alpha =
+    1 / C``), or an error."""
     estimator = LogisticRegression() if estimator is None else estimator
     name = type(estimator).__name__
     if not isinstance(estimator, LogisticRegression) or isinstance(
@@ -585,10 +741,9 @@ def _logistic_problem(estimator):
     params = estimator.get_params(deep=False)
     penalty = params.get("penalty", "l2")
     l1_ratio = params.get("l1_ratio")
-    C = params["C"]
     if penalty == "deprecated":  # scikit-learn >= 1.8: the penalty is l1_ratio
         penalty = "l2" if not l1_ratio else "l1" if l1_ratio == 1 else "elasticnet"
-    if penalty is None or not np.isfinite(C):
+    if penalty is None or not np.isfinite(params["C"]):
         raise ValueError(
             "Unpenalized LogisticRegression (penalty=None or C=inf) is not "
             "supported: debiased averaging needs an l2 term (finite C)."
@@ -612,7 +767,7 @@ def _logistic_problem(estimator):
             "multi_class='ovr' is not supported: more than two classes are "
             "fitted with the multinomial loss."
         )
-    return float(C), bool(params["fit_intercept"])
+    return _regularization(estimator), bool(params["fit_intercept"])
 
 
 def _seed_sequence(random_state):

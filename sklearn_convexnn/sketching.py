@@ -13,13 +13,14 @@ sketch, see its docstring). It is used two ways:
   compressed data of sketch-and-solve and the Newton sketch. It needs no
   ``fit``.
 
-The maths lives in :mod:`sklearn_convexnn._solvers.sketch_operators`; this
+The maths lives in :mod:`sklearn_convexnn._solvers.sketch.sketch_operators`; this
 module holds the thin scikit-learn shells. One base class validates the
 input once and calls the private methods each sketch implements:
 ``_fit_operator`` (draw ``S`` for the features), ``_transform`` and
 ``_sketch_rows``.
 """
 
+import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -31,6 +32,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -68,6 +70,11 @@ def effective_dimension(A, alpha):
     d_alpha : float
         A number in ``[0, min(n, d)]``.
 
+    See Also
+    --------
+    ridge_leverage_scores : The per-row terms that sum to ``d_alpha``.
+    SurrogateSketch : Needs ``n_components > d_alpha``.
+
     Examples
     --------
     >>> import numpy as np
@@ -97,6 +104,12 @@ def ridge_leverage_scores(A, alpha):
     Returns
     -------
     scores : ndarray of shape (n,)
+        The score of each row of ``A``.
+
+    See Also
+    --------
+    effective_dimension : Their sum.
+    LeverageScoreSketch : Row sampling by these scores.
 
     Examples
     --------
@@ -146,7 +159,15 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self : object
             The fitted sketch.
         """
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64)
+        if self.n_components > X.shape[1]:
+            warnings.warn(
+                f"{type(self).__name__}: more output components than input "
+                f"features: n_features < n_components ({X.shape[1]} < "
+                f"{self.n_components}). The dimensionality of the problem will "
+                "not be reduced.",
+                DataDimensionalityWarning,
+            )
         self.n_components_ = self._fit_operator(X, _as_generator(self.random_state))
         return self
 
@@ -165,7 +186,9 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             sparsity (CountSketch and the sampling sketches).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        X = validate_data(
+            self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False
+        )
         return self._transform(X)
 
     def sketch(self, A, random_state=None):
@@ -194,6 +217,17 @@ class _BaseSketch(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if random_state is None:
             random_state = self.random_state
         return self._sketch_rows(A, _as_generator(random_state))
+
+    def _prepare_rows(self, A):
+        """A sampler of ``S @ A`` for many draws on the same ``A``.
+
+        Used by the distributed meta-estimators: whatever a draw computes
+        from ``A`` alone (a spectrum, sampling probabilities) is computed
+        here once per Newton round, not once per worker. The sampler's
+        ``draw(rng)`` returns what ``sketch(A, random_state=rng)`` would.
+        """
+        self._validate_params()
+        return _RowSampler(self, _check_matrix(A))
 
     @property
     def _n_features_out(self):
@@ -234,6 +268,23 @@ class GaussianSketch(_BaseSketch):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
 
+    See Also
+    --------
+    SRHTSketch : Structured, ``O(n d sqrt(m))``, never forms ``S``.
+    CountSketch : Sparse, ``O(nnz)``.
+    sklearn.random_projection.GaussianRandomProjection : The same operator
+        in the feature direction.
+
+    References
+    ----------
+    .. [1] W. B. Johnson, J. Lindenstrauss. Extensions of Lipschitz mappings
+       into a Hilbert space. Contemporary Mathematics 26, 1984.
+    .. [2] D. P. Woodruff. Sketching as a tool for numerical linear algebra.
+       Foundations and Trends in Theoretical Computer Science 10, 2014.
+    .. [3] M. Pilanci, M. J. Wainwright. Newton sketch: a near linear-time
+       optimization algorithm with linear-quadratic convergence. SIAM
+       Journal on Optimization 27(1), 2017.
+
     Examples
     --------
     >>> import numpy as np
@@ -267,7 +318,7 @@ class SRHTSketch(_BaseSketch):
     every output ``m // n_pad`` times plus the rest without replacement).
     ``E[S^T S] = I_n``. Cost ``O(n d sqrt(m))`` flops in a few large BLAS
     calls (only the sampled outputs of the transform are computed; see
-    :mod:`sklearn_convexnn._solvers.sketch_operators`); ``S`` is never
+    :mod:`sklearn_convexnn._solvers.sketch.sketch_operators`); ``S`` is never
     formed. Sparse input is accepted but densified (in row chunks in the
     feature direction).
 
@@ -292,6 +343,19 @@ class SRHTSketch(_BaseSketch):
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
+
+    See Also
+    --------
+    GaussianSketch : The dense reference operator.
+    CountSketch : Sparse, ``O(nnz)``, for sparse data.
+
+    References
+    ----------
+    .. [1] N. Ailon, B. Chazelle. The fast Johnson-Lindenstrauss transform
+       and approximate nearest neighbors. SIAM Journal on Computing 39(1),
+       2009.
+    .. [2] J. A. Tropp. Improved analysis of the subsampled randomized
+       Hadamard transform. Advances in Adaptive Data Analysis 3, 2011.
 
     Examples
     --------
@@ -354,6 +418,20 @@ class CountSketch(_BaseSketch):
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
+
+    See Also
+    --------
+    GaussianSketch : The dense reference operator.
+    SRHTSketch : Structured, dense input.
+    sklearn.random_projection.SparseRandomProjection : Sparse projection of
+        the features.
+
+    References
+    ----------
+    .. [1] K. L. Clarkson, D. P. Woodruff. Low rank approximation and
+       regression in input sparsity time. STOC 2013.
+    .. [2] M. Charikar, K. Chen, M. Farach-Colton. Finding frequent items in
+       data streams. ICALP 2002.
 
     Examples
     --------
@@ -433,6 +511,19 @@ class LeverageScoreSketch(_BaseSketch):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
 
+    See Also
+    --------
+    SurrogateSketch : Row sampling made unbiased for ridge inverses.
+    ridge_leverage_scores : The scores, exactly.
+
+    References
+    ----------
+    .. [1] A. E. Alaoui, M. W. Mahoney. Fast randomized kernel methods with
+       statistical guarantees. NeurIPS 2015.
+    .. [2] P. Drineas, M. Magdon-Ismail, M. W. Mahoney, D. P. Woodruff. Fast
+       approximation of matrix coherence and statistical leverage. JMLR 13,
+       2012.
+
     Examples
     --------
     >>> import numpy as np
@@ -475,6 +566,14 @@ class LeverageScoreSketch(_BaseSketch):
         p = self._probabilities(A, rng)
         idx, weights = ops.iid_sample(p, self.n_components, rng)
         return ops.apply_row_sample(A, idx, weights)
+
+    def _prepare_rows(self, A):
+        self._validate_params()
+        A = _check_matrix(A)
+        if self.scores != "exact":  # randomized scores: drawn with each sketch
+            return _RowSampler(self, A)
+        p = ops.sampling_probabilities(A, self.alpha, "leverage")
+        return _RowSampler(self, A, probabilities=p)
 
 
 class SurrogateSketch(_BaseSketch):
@@ -534,11 +633,16 @@ class SurrogateSketch(_BaseSketch):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, if they are all strings.
 
+    See Also
+    --------
+    LeverageScoreSketch : Plain i.i.d. row sampling.
+    sklearn_convexnn.DebiasedAveragingRegressor : Uses it for every worker.
+
     References
     ----------
-    M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
-    distributed second order optimization with surrogate sketching and
-    scaled regularization. NeurIPS 2020.
+    .. [1] M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
+       distributed second order optimization with surrogate sketching and
+       scaled regularization. NeurIPS 2020.
 
     Examples
     --------
@@ -565,13 +669,19 @@ class SurrogateSketch(_BaseSketch):
         self.alpha = alpha
         self.base = base
 
-    def _draw(self, A, rng):
-        spectrum = ops.row_space_eigh(A)
+    def _draw(self, A, rng, spectrum=None):
+        if spectrum is None:
+            spectrum = ops.row_space_eigh(A)
         p = ops.sampling_probabilities(A, self.alpha, self.base, spectrum=spectrum)
         idx, weights, d_alpha = ops.surrogate_sample(
             A, self.n_components, self.alpha, p, rng, spectrum=spectrum
         )
         return p, idx, weights, d_alpha
+
+    def _prepare_rows(self, A):
+        self._validate_params()
+        A = _check_matrix(A)
+        return _RowSampler(self, A, spectrum=ops.row_space_eigh(A))
 
     def _fit_operator(self, X, rng):
         p, idx, weights, d_alpha = self._draw(_transpose(X), rng)
@@ -582,14 +692,48 @@ class SurrogateSketch(_BaseSketch):
     def _transform(self, X):
         return _sample_columns(X, self.sample_indices_, self.weights_)
 
-    def _sketch_rows(self, A, rng):
-        _, idx, weights, _ = self._draw(A, rng)
+    def _sketch_rows(self, A, rng, spectrum=None):
+        _, idx, weights, _ = self._draw(A, rng, spectrum)
         return ops.apply_row_sample(A, idx, weights)
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+class _RowSampler:
+    """``draw(rng)``: the sketch of a fixed ``A``, reusing what was precomputed.
+
+    ``probabilities`` (row sampling) or ``spectrum`` (surrogate) are the
+    parts of a draw that depend on ``A`` only.
+    """
+
+    def __init__(self, sketch, A, *, probabilities=None, spectrum=None):
+        self.sketch, self.A = sketch, A
+        self.probabilities, self.spectrum = probabilities, spectrum
+        self.name = type(sketch).__name__
+        # Estimated flops of one draw (for the meta-estimators' n_jobs rule).
+        size = A.nnz if sp.issparse(A) else A.size
+        m = sketch.n_components
+        if isinstance(sketch, GaussianSketch):
+            self.flops = 2.0 * m * size
+        elif isinstance(sketch, SRHTSketch):
+            self.flops = 4.0 * size * np.sqrt(m)
+        elif isinstance(sketch, SurrogateSketch):  # the DPP part: rows x d_alpha^2
+            self.flops = 4.0 * size * min(A.shape)
+        else:  # CountSketch, row sampling: one pass
+            self.flops = 2.0 * size
+
+    def draw(self, rng):
+        if self.probabilities is not None:
+            idx, weights = ops.iid_sample(
+                self.probabilities, self.sketch.n_components, rng
+            )
+            return ops.apply_row_sample(self.A, idx, weights)
+        if self.spectrum is not None:
+            return self.sketch._sketch_rows(self.A, rng, spectrum=self.spectrum)
+        return self.sketch._sketch_rows(self.A, rng)
 
 
 def _as_generator(random_state):

@@ -65,6 +65,19 @@ EXPECTED_FAILED_CHECKS = {
             "check_supervised_y_2d",
         )
     },
+    **{
+        name: {
+            check: (
+                "randomized rounding: weighted and repeated rows pose the same problem, but "
+                "the solver's floating-point path differs, so the rounding draws other "
+                "neurons; tests/test_quantized.py checks that both fits bracket the same "
+                "optimum"
+            )
+            for check in ("check_sample_weight_equivalence_on_dense_data",
+                          "check_sample_weight_equivalence_on_sparse_data")
+        }
+        for name in ("QuantizedSDPClassifier", "QuantizedSDPRegressor")
+    },
 }
 
 

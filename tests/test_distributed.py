@@ -14,10 +14,11 @@ from sklearn.linear_model import Lasso, LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_convexnn._solvers.sketch.newton_sketch import (
-    debiasing_factor,
-    logistic_newton_system,
-    ridge_newton_system,
+from sklearn_convexnn._solvers.sketch.newton_sketch import debiasing_factor
+from sklearn_convexnn._solvers.sketch.problems import (
+    DataProducts,
+    LogisticProblem,
+    RidgeProblem,
 )
 from sklearn_convexnn.distributed import (
     DebiasedAveragingClassifier,
@@ -69,6 +70,8 @@ def ridge_errors():
                             sketch=SurrogateSketch(m),
                             n_workers=q,
                             debias=debias,
+                            max_iter=1,
+                            tol=None,
                             random_state=seed,
                         )
                         .fit(X, y)
@@ -126,7 +129,7 @@ def test_ridge_iterations_reach_exact_solution(fit_intercept):
     reg = DebiasedAveragingRegressor(
         Ridge(alpha=5.0, fit_intercept=fit_intercept),
         n_workers=16,
-        n_iter=30,
+        max_iter=30,
         tol=1e-12,
         random_state=0,
     ).fit(X, Y)
@@ -142,7 +145,7 @@ def test_logistic_reaches_logistic_regression_on_breast_cancer(breast_cancer):
     X, y = breast_cancer
     exact = LogisticRegression(C=0.5, tol=1e-10, max_iter=10000).fit(X, y)
     clf = DebiasedAveragingClassifier(
-        LogisticRegression(C=0.5), n_workers=4, n_iter=200, tol=1e-10, random_state=0
+        LogisticRegression(C=0.5), n_workers=4, max_iter=200, tol=1e-10, random_state=0
     ).fit(X, y)
     assert clf.coef_.shape == exact.coef_.shape
     assert _relative_error(clf.coef_, exact.coef_) < 1e-4
@@ -158,7 +161,7 @@ def test_logistic_multinomial_matches_and_intercepts_sum_to_zero():
     X = StandardScaler().fit_transform(X)
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     exact = LogisticRegression(tol=1e-12, max_iter=10000).fit(X, labels)
-    clf = DebiasedAveragingClassifier(n_iter=60, tol=1e-10, random_state=0).fit(
+    clf = DebiasedAveragingClassifier(max_iter=60, tol=1e-10, random_state=0).fit(
         X, labels
     )
     assert_array_equal(clf.classes_, exact.classes_)
@@ -175,7 +178,7 @@ def test_logistic_intercept_elimination_is_exact():
     X = rng.standard_normal((50, 3))
     Y = (rng.random(50) < 0.4).astype(float)[:, None]
     params = np.array([[0.3, -0.2, 0.1, 0.4]])
-    system = logistic_newton_system(X, Y, 2.0, True)(params)
+    system = LogisticProblem(DataProducts(X), Y, 2.0, True).newton_system(params)
     dW = np.linalg.solve(system.A.T @ system.A + 2.0 * np.eye(3), system.rhs)
     step = system.finish(dW)
     p = 1 / (1 + np.exp(-(X @ params[0, :3] + params[0, 3])))
@@ -207,7 +210,11 @@ def test_meta_estimator_owns_lambda():
     X, y, _ = _ridge_problem()
     _RecordingSketch.seen_alphas.clear()
     DebiasedAveragingRegressor(
-        Ridge(alpha=7.0), sketch=_RecordingSketch(alpha=123.0), n_workers=3
+        Ridge(alpha=7.0),
+        sketch=_RecordingSketch(alpha=123.0),
+        n_workers=3,
+        max_iter=1,
+        tol=None,
     ).fit(X, y)
     assert _RecordingSketch.seen_alphas == [7.0] * 3
 
@@ -217,7 +224,9 @@ def test_meta_estimator_owns_lambda():
 )
 def test_reproducible_and_seed_dependent(sketch):
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(sketch=sketch, n_workers=8, random_state=3)
+    reg = DebiasedAveragingRegressor(
+        sketch=sketch, n_workers=8, max_iter=1, tol=None, random_state=3
+    )
     a, b = clone(reg).fit(X, y).coef_, clone(reg).fit(X, y).coef_
     assert_array_equal(a, b)
     c = clone(reg).set_params(random_state=4).fit(X, y).coef_
@@ -228,7 +237,9 @@ def test_reproducible_and_seed_dependent(sketch):
 
 def test_result_does_not_depend_on_n_jobs_or_backend():
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(n_workers=7, n_iter=2, random_state=0)
+    reg = DebiasedAveragingRegressor(
+        n_workers=7, max_iter=2, tol=None, random_state=0
+    )
     serial = clone(reg).fit(X, y).coef_
     with joblib.parallel_config(backend="threading"):
         threads = clone(reg).set_params(n_jobs=2).fit(X, y).coef_
@@ -238,7 +249,9 @@ def test_result_does_not_depend_on_n_jobs_or_backend():
 @pytest.mark.slow
 def test_result_does_not_depend_on_n_jobs_loky():
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(n_workers=7, n_iter=2, random_state=0)
+    reg = DebiasedAveragingRegressor(
+        n_workers=7, max_iter=2, tol=None, random_state=0
+    )
     assert_array_equal(
         clone(reg).fit(X, y).coef_, clone(reg).set_params(n_jobs=2).fit(X, y).coef_
     )
@@ -247,7 +260,9 @@ def test_result_does_not_depend_on_n_jobs_loky():
 def test_dask_backend_runs_on_cluster_and_matches():
     distributed = pytest.importorskip("distributed")
     X, y, _ = _ridge_problem()
-    reg = DebiasedAveragingRegressor(n_workers=8, n_iter=2, random_state=0)
+    reg = DebiasedAveragingRegressor(
+        n_workers=8, max_iter=2, tol=None, random_state=0
+    )
     reference = clone(reg).fit(X, y).coef_
     with (
         distributed.LocalCluster(
@@ -274,13 +289,13 @@ def test_grid_search_over_wrapped_parameters(breast_cancer):
     X, y = X[:200, :8], y[:200]
     search = GridSearchCV(
         DebiasedAveragingClassifier(
-            LogisticRegression(), n_workers=4, n_iter=5, random_state=0
+            LogisticRegression(), n_workers=4, max_iter=5, random_state=0
         ),
         {"estimator__C": [0.01, 1.0]},
         cv=2,
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter=5 on purpose
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=5 on purpose
         search.fit(X, y)
     assert search.best_params_["estimator__C"] in (0.01, 1.0)
     Xr, yr, _ = _ridge_problem()
@@ -300,11 +315,29 @@ def test_clone_keeps_wrapped_estimator_unfitted():
     assert clone(reg).get_params()["estimator__alpha"] == 3.0
 
 
-def test_verbose_prints_one_line_per_iteration(capsys):
+def test_verbose_prints_one_line_per_round(capsys):
+    # verbose=1: a counter, the objective and the gradient norm per round;
+    # the printed objective is the ridge objective at the printed round.
     X, y, _ = _ridge_problem()
-    DebiasedAveragingRegressor(n_iter=3, tol=0.0, verbose=1, random_state=0).fit(X, y)
+    DebiasedAveragingRegressor(
+        Ridge(alpha=40.0, fit_intercept=False),
+        max_iter=3,
+        tol=None,
+        verbose=1,
+        random_state=0,
+    ).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and all("d_lambda=" in line for line in lines)
+    assert [line.split()[2] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("objective=" in line and "|gradient|=" in line for line in lines)
+    exact = Ridge(alpha=40.0, fit_intercept=False).fit(X, y).coef_
+    optimum = 0.5 * (np.sum((y - X @ exact) ** 2) + 40.0 * exact @ exact)
+    printed = [float(line.split("objective=")[1].split()[0]) for line in lines]
+    assert all(optimum * (1 - 1e-12) <= value for value in printed)
+    assert printed[-1] <= optimum * 1.01
+    DebiasedAveragingRegressor(max_iter=2, tol=None, verbose=2, random_state=0).fit(
+        X, y
+    )
+    assert "d_alpha=" in capsys.readouterr().out
 
 
 # -- bad input ---------------------------------------------------------------
@@ -316,6 +349,7 @@ def test_verbose_prints_one_line_per_iteration(capsys):
         (Ridge(positive=True), "positive=True"),
         (Ridge(alpha=np.array([1.0, 2.0])), "Per-target alpha"),
         (Ridge(alpha=0.0), "alpha must be > 0"),
+        (Ridge(alpha=-1.0), "alpha must be > 0"),
         (Lasso(), "wraps sklearn.linear_model.Ridge"),
         (LogisticRegression(), "wraps sklearn.linear_model.Ridge"),
     ],
@@ -332,6 +366,7 @@ def test_regressor_refuses_unsupported_estimators(estimator, match):
         (LogisticRegression(l1_ratio=1.0, solver="saga"), "Only the l2 penalty"),
         (LogisticRegression(l1_ratio=0.5, solver="saga"), "elasticnet"),
         (LogisticRegression(C=np.inf), "Unpenalized"),
+        (LogisticRegression(C=0.0), "C must be > 0"),
         (LogisticRegression(class_weight="balanced"), "class_weight"),
         (LogisticRegression(solver="liblinear"), "liblinear"),
         (LogisticRegressionCV(), "wraps sklearn.linear_model.LogisticRegression"),
@@ -350,8 +385,8 @@ def test_bad_data_and_sketch_errors(breast_cancer):
     X_nan[3, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         DebiasedAveragingClassifier().fit(X_nan, y)
-    clf = DebiasedAveragingClassifier(n_workers=2, n_iter=1, random_state=0)
-    with pytest.warns(ConvergenceWarning, match="did not reach tol"):
+    clf = DebiasedAveragingClassifier(n_workers=2, max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not reach tol.*gradient norm"):
         clf.fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :5])
@@ -360,12 +395,196 @@ def test_bad_data_and_sketch_errors(breast_cancer):
     with pytest.raises(ValueError, match="larger than the effective dimension"):
         DebiasedAveragingClassifier(sketch=GaussianSketch(3)).fit(X, y)
     # plain averaging accepts any size
-    reg = DebiasedAveragingRegressor(sketch=GaussianSketch(3), debias=False)
+    reg = DebiasedAveragingRegressor(
+        sketch=GaussianSketch(3), debias=False, max_iter=1, tol=None
+    )
     Xr, yr, _ = _ridge_problem()
     assert np.all(np.isfinite(reg.fit(Xr, yr).coef_))
 
 
 def test_ridge_newton_system_is_the_ridge_gradient():
     X, y, exact = _ridge_problem(n=50, d=3, alpha=2.0)
-    system = ridge_newton_system(X, y[:, None], 2.0)(exact[:, None])
+    problem = RidgeProblem(DataProducts(X), y[:, None], 2.0)
+    system = problem.newton_system(exact[:, None])
     assert np.linalg.norm(system.rhs) < 1e-8 * np.linalg.norm(X.T @ y)
+
+
+# -- sample weights, sparse input ---------------------------------------------
+
+
+def _weighted_and_repeated(seed=0, n=40, d=5, classes=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if classes is None:
+        y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
+    else:
+        y = rng.integers(0, classes, n)
+    w = rng.integers(0, 4, n).astype(float)  # zeros: removed samples
+    return X, y, w, np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_regressor_weight_equals_repetition(fit_intercept):
+    # The iteration's fixed point is the weighted ridge optimum whatever the
+    # sketches drawn, so run it to convergence: deterministic to 1e-10.
+    X, y, w, X_rep, y_rep = _weighted_and_repeated()
+    ridge = Ridge(alpha=3.0, fit_intercept=fit_intercept)
+    reg = DebiasedAveragingRegressor(ridge, max_iter=100, tol=1e-13, random_state=0)
+    weighted = clone(reg).fit(X, y, sample_weight=w)
+    repeated = clone(reg).set_params(random_state=1).fit(X_rep, y_rep)
+    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(weighted.intercept_, repeated.intercept_, atol=1e-8)
+    assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-9)
+    exact = clone(ridge).fit(X, y, sample_weight=w)  # independent reference
+    assert_allclose(weighted.coef_, exact.coef_, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_classifier_weight_equals_repetition(classes):
+    X, y, w, X_rep, y_rep = _weighted_and_repeated(seed=1, classes=classes)
+    clf = DebiasedAveragingClassifier(
+        LogisticRegression(C=2.0), max_iter=100, tol=1e-12, random_state=0
+    )
+    weighted = clone(clf).fit(X, y, sample_weight=w)
+    repeated = clone(clf).set_params(random_state=5).fit(X_rep, y_rep)
+    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(
+        weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6, atol=1e-9
+    )
+    exact = LogisticRegression(C=2.0, tol=1e-12, max_iter=10000).fit(
+        X, y, sample_weight=w
+    )
+    assert_allclose(weighted.coef_, exact.coef_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_gives_the_dense_solution(fmt):
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    X = sparse.random(300, 12, density=0.3, format=fmt, random_state=0)
+    y_reg = X @ rng.standard_normal(12) + 0.1 * rng.standard_normal(300)
+    y_clf = (y_reg > np.median(y_reg)).astype(int)
+    for est, y in [
+        (DebiasedAveragingRegressor(Ridge(alpha=0.5), random_state=0), y_reg),
+        (
+            DebiasedAveragingClassifier(
+                LogisticRegression(C=10.0, fit_intercept=False), random_state=0
+            ),
+            y_clf,
+        ),
+    ]:
+        on_sparse = clone(est).fit(X, y)
+        on_dense = clone(est).fit(X.toarray(), y)
+        assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-8, atol=1e-10)
+        assert_allclose(on_sparse.predict(X), on_dense.predict(X.toarray()))
+
+
+# -- faults ------------------------------------------------------------------
+
+
+class _NaNSketch(BaseEstimator):
+    """A custom sketch that goes wrong: NaN in its output."""
+
+    def __init__(self, n_components=30):
+        self.n_components = n_components
+
+    def sketch(self, A, random_state=None):
+        SA = np.asarray(A[: self.n_components], dtype=float).copy()
+        SA[0, 0] = np.nan
+        return SA
+
+
+def test_nonfinite_sketch_is_a_clear_error_and_leaves_the_model(breast_cancer):
+    X, y = breast_cancer
+    clf = DebiasedAveragingClassifier(n_workers=4, random_state=0).fit(X, y)
+    coef, classes = clf.coef_.copy(), clf.classes_.copy()
+    with pytest.raises(FloatingPointError, match="_NaNSketch"):
+        clf.set_params(sketch=_NaNSketch(40)).fit(X, np.where(y == 1, "a", "b"))
+    assert_array_equal(clf.coef_, coef)  # the failed refit changed nothing
+    assert_array_equal(clf.classes_, classes)
+    Xr, yr, _ = _ridge_problem()
+    with pytest.raises(FloatingPointError, match="_NaNSketch"):
+        DebiasedAveragingRegressor(sketch=_NaNSketch(20)).fit(Xr, yr)
+
+
+def test_regressor_warns_with_gradient_norm_when_tol_not_reached():
+    X, y, _ = _ridge_problem()
+    reg = DebiasedAveragingRegressor(
+        Ridge(alpha=40.0, fit_intercept=False), max_iter=1, tol=1e-12, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="gradient norm") as record:
+        reg.fit(X, y)
+    # The reported norm is the true ridge gradient at the returned coef_.
+    grad = X.T @ (X @ reg.coef_ - y) + 40.0 * reg.coef_
+    assert_allclose(reg.gradient_norm_, np.linalg.norm(grad), rtol=1e-8)
+    assert f"{reg.gradient_norm_:.3e}" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.set_params(tol=None).fit(X, y)  # no stopping test: no warning
+
+
+def test_n_iter_is_a_deprecated_alias_of_max_iter():
+    X, y, _ = _ridge_problem()
+    new = DebiasedAveragingRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+    with pytest.warns(FutureWarning, match="max_iter"):
+        old = DebiasedAveragingRegressor(n_iter=2, tol=None, random_state=0).fit(X, y)
+    assert old.n_iter_ == 2
+    assert_array_equal(old.coef_, new.coef_)
+
+
+# -- the multinomial system, the parallel rule ---------------------------------
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_multinomial_gram_is_the_factor_gram(fit_intercept):
+    # The Gram matrix formed from the d-wide data equals the Gram of the
+    # (n K) x (K d) factor the workers sketch, intercept eliminated or not,
+    # and the full Newton step from the reduced system is the exact one.
+    rng = np.random.default_rng(0)
+    n, d, k = 30, 4, 3
+    X = rng.standard_normal((n, d))
+    Y = np.eye(k)[rng.integers(0, k, n)]
+    w = rng.random(n) + 0.5
+    params = 0.3 * rng.standard_normal((k, d + fit_intercept))
+    problem = LogisticProblem(DataProducts(X), Y, 0.7, fit_intercept, w)
+    system = problem.newton_system(params)
+    assert_allclose(system.gram, system.A.T @ system.A, atol=1e-12)
+    step = system.finish(
+        np.linalg.solve(system.gram + 0.7 * np.eye(k * d), system.rhs)
+    )
+    # Reference Hessian from its definition, sum_i w_i (diag p - p p^T) kron z z^T.
+    Z = np.column_stack([X, np.ones(n)]) if fit_intercept else X
+    P = np.exp(Z @ params.T)
+    P /= P.sum(axis=1, keepdims=True)
+    H = sum(
+        w[i] * np.kron(np.diag(P[i]) - np.outer(P[i], P[i]), np.outer(Z[i], Z[i]))
+        for i in range(n)
+    )
+    penalty = np.kron(np.eye(k), np.diag([0.7] * d + [0.0] * fit_intercept))
+    grad = problem.gradient(params).ravel()
+    expected = -np.linalg.lstsq(H + penalty, grad, rcond=None)[0]
+    if fit_intercept:  # unique up to a common shift of the intercepts
+        expected = expected.reshape(k, d + 1)
+        expected[:, -1] -= expected[:, -1].mean()
+        expected = expected.ravel()
+    assert_allclose(step.ravel(), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_parallel_rule_keeps_small_work_in_one_task():
+    from sklearn_convexnn._solvers.sketch.newton_sketch import (
+        MIN_FLOPS_PER_TASK,
+        n_parallel_tasks,
+    )
+
+    assert n_parallel_tasks(2, 16, MIN_FLOPS_PER_TASK / 100) == 1
+    assert n_parallel_tasks(2, 16, MIN_FLOPS_PER_TASK) == 2
+    assert n_parallel_tasks(-1, 3, 10 * MIN_FLOPS_PER_TASK) <= 3
+    assert n_parallel_tasks(None, 16, 10 * MIN_FLOPS_PER_TASK) == 1
+
+
+def test_negative_sample_weight_is_refused():
+    X, y, _ = _ridge_problem()
+    w = np.ones(len(y))
+    w[3] = -1.0
+    with pytest.raises(ValueError, match=r"[Nn]egative"):
+        DebiasedAveragingRegressor().fit(X, y, sample_weight=w)

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_linnerud
 
-from sklearn_convexnn import ConvexCNNRegressor, ConvexPolyNetRegressor
+from sklearn_convexnn import ConvexCNNRegressor, ConvexPolyNetRegressor, QuantizedSDPRegressor
 
 
 def _activation_bound(est):
     """Closed-form bound on |f(x)| when each pre-activation stays in its range."""
     a, b, c = (0.09, 0.5, 0.47)
+    assert est.preactivation_range_.shape == (est.n_neurons_, 2)
     lo, hi = est.preactivation_range_.T
     t = np.stack([lo, hi, np.clip(-b / (2 * a), lo, hi)])
     top = np.abs(a * t**2 + b * t + c).max(axis=0)
@@ -20,6 +21,7 @@ def _activation_bound(est):
 @pytest.mark.parametrize("make", [
     lambda: ConvexPolyNetRegressor(alpha=1e-2),
     lambda: ConvexCNNRegressor(image_shape=(3, 1), patch_shape=(2, 1), alpha=1e-2),
+    lambda: QuantizedSDPRegressor(alpha=1e-2, random_state=0),
 ])
 def test_clip_keeps_training_fit_and_bounds_far_points(make):
     X, Y = load_linnerud(return_X_y=True)

@@ -212,11 +212,15 @@ def test_nonsmooth_loss_refused_and_auto_falls_back():
     est = ConvexPolyNetClassifier(loss="hinge")
     size = ProblemSize(120_000, 120_000, (3,), 1)  # past the crossover
     assert est._choose_solver(size, get_loss("hinge")) == "cvxpy"
-    assert est._choose_solver(size, get_loss("logistic")) == "lowrank"
+    # Smooth: proxgrad when n >= 4 (d + 1)^2 (here), lowrank below that.
+    assert est._choose_solver(size, get_loss("logistic")) == "proxgrad"
+    wide = ProblemSize(120_000, 120_000, (200,), 1)
+    assert est._choose_solver(wide, get_loss("logistic")) == "lowrank"
 
 
 def test_auto_uses_lowrank_past_crossover_and_certifies():
-    X, y = make_planted_polynet(2500, 10, 3, noise=0.1, random_state=0)
+    # n < 4 (d + 1)^2: the sparse regime, where lowrank beats proxgrad.
+    X, y = make_planted_polynet(2500, 25, 3, noise=0.1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = ConvexPolyNetRegressor(alpha=1e-2).fit(X, y)

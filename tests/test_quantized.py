@@ -174,7 +174,7 @@ def test_beats_post_training_quantization():
 
 def test_same_random_state_same_network(planted):
     X, y = planted
-    a = QuantizedSDPRegressor(alpha=1e-3, n_samples=50, random_state=7).fit(X, y)
+    a = QuantizedSDPRegressor(alpha=1e-3, n_candidates=50, random_state=7).fit(X, y)
     b = clone(a).fit(X, y)
     np.testing.assert_array_equal(a.hidden_weights_, b.hidden_weights_)
     np.testing.assert_array_equal(a.output_weights_, b.output_weights_)
@@ -224,13 +224,13 @@ def test_bad_input(planted):
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         QuantizedSDPRegressor().fit(X_nan, y)
-    model = QuantizedSDPRegressor(n_samples=20, random_state=0).fit(X, y)
+    model = QuantizedSDPRegressor(n_candidates=20, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         model.predict(X[:, :3])
     with pytest.raises(ValueError, match="levels"):
         QuantizedSDPRegressor(levels="quaternary").fit(X, y)
-    with pytest.raises(ValueError, match="n_samples"):
-        QuantizedSDPRegressor(n_samples=0).fit(X, y)
+    with pytest.raises(ValueError, match="n_candidates"):
+        QuantizedSDPRegressor(n_candidates=0).fit(X, y)
     with pytest.raises(ValueError, match="single class"):
         QuantizedSDPClassifier().fit(X, np.zeros(len(X)))
 
@@ -238,7 +238,7 @@ def test_bad_input(planted):
 def test_does_not_modify_input(planted):
     X, y = planted
     X0, y0 = X.copy(), y.copy()
-    QuantizedSDPRegressor(n_samples=20, random_state=0).fit(X, y)
+    QuantizedSDPRegressor(n_candidates=20, random_state=0).fit(X, y)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
 
@@ -251,7 +251,7 @@ def test_solver_failure_surfaces_status(planted, monkeypatch):
 
     monkeypatch.setattr(cp.Problem, "solve", broken)
     with pytest.raises(SolverFailedError, match="CLARABEL: simulated numerical breakdown"):
-        QuantizedSDPRegressor().fit(X, y)
+        QuantizedSDPRegressor(solver="cvxpy").fit(X, y)
 
 
 def test_iteration_limit_warns_and_bound_stays_valid(planted):
@@ -261,3 +261,249 @@ def test_iteration_limit_warns_and_bound_stays_valid(planted):
     exact = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X, y)
     assert model.lower_bound_ <= exact.lower_bound_ * (1 + 1e-6)
     assert model.lower_bound_ <= model.objective_
+
+
+# ------------------------------------------- the fast path against cvxpy and brute force
+def cvxpy_binary_sdp(X, Y, act, alpha, loss="squared"):
+    """The binary relaxation written here: per output a PSD pair with diag(Z) = Z4."""
+    n, d = X.shape
+    k = Y.shape[1]
+    # Same problem on X / s with activation (a s^2, b s, c): tamer numbers for Clarabel.
+    s = np.sqrt(np.mean(np.sum(X**2, axis=1)))
+    X = X / s
+    a, b, c = act[0] * s * s, act[1] * s, act[2]
+    Q = np.einsum("ni,nj->nij", X, X).reshape(n, -1)
+    cols, cons, pen = [], [], 0
+    for _ in range(k):
+        pair = [cp.Variable((d + 1, d + 1), PSD=True) for _ in range(2)]
+        for Z in pair:
+            cons.append(cp.diag(Z) == Z[d, d])
+            pen = pen + Z[d, d]
+        D = pair[0] - pair[1]
+        cols.append(a * (Q @ cp.vec(D[:d, :d], order="C")) + b * (X @ D[:d, d])
+                    + c * D[d, d] * np.ones(n))
+    b0 = cp.Variable(k)
+    out = cp.vstack(cols).T + np.ones((n, 1)) @ cp.reshape(b0, (1, k), order="C")
+    if loss == "squared":
+        data = 0.5 * cp.sum_squares(out - Y) / n
+    elif loss == "logistic":
+        data = cp.sum(cp.logistic(-cp.multiply(Y, out))) / n
+    else:  # multinomial
+        data = (cp.sum(cp.log_sum_exp(out, axis=1)) - cp.sum(cp.multiply(Y, out))) / n
+    prob = cp.Problem(cp.Minimize(data + alpha * pen), cons)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exponential cones: Clarabel stops at ~1e-7
+        prob.solve(solver="CLARABEL")
+    assert prob.status in ("optimal", "optimal_inaccurate"), prob.status
+    return prob.value
+
+
+@pytest.mark.parametrize("d, loss, k, seed", [
+    (4, "squared", 1, 0), (6, "squared", 1, 1), (5, "logistic", 1, 2),
+    (4, "multinomial", 3, 3), (5, "squared", 2, 4),
+])
+def test_lowrank_relaxation_bound_equals_cvxpy_sdp(d, loss, k, seed):
+    from sklearn_convexnn._solvers.lifted.elliptope import solve_binary_relaxation
+    from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+
+    X, y = make_planted_quantized(80, d, 3, noise=0.05, random_state=seed)
+    rng = np.random.default_rng(seed)
+    if loss == "squared":
+        Y = np.column_stack([y] + [y * rng.uniform(-1, 1) + 0.1 * rng.normal(size=len(y))
+                                   for _ in range(k - 1)])
+    elif loss == "logistic":
+        Y = np.where(y > np.median(y), 1.0, -1.0)[:, None]
+    else:
+        Y = np.eye(k)[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))]
+    alpha = 1e-2
+    opt = cvxpy_binary_sdp(X, Y, RELU_APPROX, alpha, loss)
+    rel = solve_binary_relaxation(LiftedBlock(X), Y, get_loss(loss), RELU_APPROX, alpha,
+                                  tol=1e-6, max_iter=5000, random_state=0)
+    assert rel.lower_bound <= opt * (1 + 1e-6)
+    assert rel.lower_bound == pytest.approx(opt, rel=1e-4)
+    assert rel.value == pytest.approx(opt, rel=1e-4)
+    # The factors are a feasible point of the relaxation: unit rows, t >= 0.
+    np.testing.assert_allclose(np.linalg.norm(rel.factors, axis=-1), 1.0)
+    assert np.all(rel.scales >= 0)
+
+
+def test_elliptope_max_is_a_bound_and_tight():
+    from sklearn_convexnn._solvers.lifted.elliptope import elliptope_max
+
+    rng = np.random.default_rng(0)
+    for q in (3, 6, 9):
+        A = rng.normal(size=(q, q))
+        M = A + A.T
+        C = cp.Variable((q, q), PSD=True)
+        prob = cp.Problem(cp.Maximize(cp.trace(M @ C)), [cp.diag(C) == 1])
+        prob.solve(solver="CLARABEL")
+        signs = np.array(list(itertools.product((-1.0, 1.0), repeat=q)))
+        cut = np.max(np.einsum("ij,jk,ik->i", signs, M, signs))
+        bound, _ = elliptope_max(M, random_state=0)
+        assert cut <= prob.value * (1 + 1e-7) <= bound * (1 + 1e-7)
+        assert bound == pytest.approx(prob.value, rel=1e-5)
+        # Any factor gives a valid bound, even a poor one.
+        poor, _ = elliptope_max(M, V=rng.normal(size=(q, 2)), max_sweeps=0)
+        assert poor >= prob.value * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("loss, k", [("squared", 1), ("logistic", 1), ("squared", 2),
+                                     ("multinomial", 3)])
+def test_l1_refit_equals_cvxpy(loss, k):
+    from sklearn_convexnn._solvers.shared.l1_refit import l1_refit
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+
+    rng = np.random.default_rng(k)
+    n, m = 120, 40
+    H = rng.normal(size=(n, m)) + 0.3
+    H[:, 1] = H[:, 0] + 0.05 * rng.normal(size=n)  # correlated columns
+    if loss == "squared":
+        Y = H[:, :k] * 0.7 + rng.normal(size=(n, k))
+    elif loss == "logistic":
+        Y = np.sign(H[:, :1] - H[:, 2:3] + 0.5 * rng.normal(size=(n, 1)))
+    else:
+        Y = np.eye(k)[np.argmax(H[:, :k] + rng.normal(size=(n, k)), axis=1)]
+    alpha = 0.02
+    W = cp.Variable((m, k))
+    b = cp.Variable((1, k))
+    out = H @ W + np.ones((n, 1)) @ b
+    if loss == "squared":
+        data = 0.5 * cp.sum_squares(out - Y) / n
+    elif loss == "logistic":
+        data = cp.sum(cp.logistic(-cp.multiply(Y, out))) / n
+    else:
+        data = (cp.sum(cp.log_sum_exp(out, axis=1)) - cp.sum(cp.multiply(Y, out))) / n
+    prob = cp.Problem(cp.Minimize(data + alpha * cp.sum(cp.abs(W))))
+    prob.solve(solver="CLARABEL")
+    fit = l1_refit(H, Y, get_loss(loss), alpha, tol=1e-9)
+    assert fit.value == pytest.approx(prob.value, rel=1e-5)
+    assert fit.lower_bound <= prob.value * (1 + 1e-7)
+    np.testing.assert_allclose(fit.weights, W.value, atol=1e-3)
+    # warm start from the solution: stays there
+    again = l1_refit(H, Y, get_loss(loss), alpha, warm_start=(fit.weights, fit.intercept),
+                     tol=1e-9)
+    assert again.value == pytest.approx(fit.value, rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_bound_never_exceeds_brute_force_many_seeds(seed):
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(3, 6))
+    X, y = make_planted_quantized(60, d, 2, noise=0.1, random_state=seed)
+    alpha = float(rng.choice([3e-3, 1e-2, 3e-2]))
+    model = QuantizedSDPRegressor(alpha=alpha, max_iter=int(rng.choice([5, 2000])),
+                                  random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # early-stopped fits included
+        model.fit(X, y)
+    opt = brute_force_optimum(X, y, alpha)
+    assert model.lower_bound_ <= opt * (1 + 1e-6)
+    assert opt <= model.objective_ * (1 + 1e-6)
+
+
+def test_flip_search_reaches_a_one_flip_local_optimum():
+    from sklearn_convexnn._solvers.lifted.rounding import flip_search
+
+    rng = np.random.default_rng(0)
+    p = 7
+    A = rng.normal(size=(p, p))
+    A = A + A.T
+    g = rng.normal(size=p)
+    U0 = np.where(rng.normal(size=(20, p)) > 0, 1.0, -1.0)
+
+    def f(U):
+        return np.einsum("ij,jk,ik->i", U, A, U) + U @ g
+
+    for sign in (1.0, -1.0):
+        U = flip_search(U0, A, g, sign)
+        assert set(U.ravel()) <= {-1.0, 1.0}
+        assert np.all(sign * f(U) >= sign * f(U0) - 1e-12)
+        for j in range(p):
+            flipped = U.copy()
+            flipped[:, j] *= -1
+            assert np.all(sign * f(flipped) <= sign * f(U) + 1e-9)
+
+
+def test_lifted_candidates_rank_one_and_one_product():
+    from sklearn_convexnn._solvers.lifted.rounding import lifted_candidates
+
+    u = np.array([1.0, -1.0, 1.0, 1.0])
+    v = np.append(u, 1.0)
+    Zs = [2.0 * np.outer(v, v), np.zeros((5, 5))]
+    U = lifted_candidates(Zs, 40, random_state=0, negations=False)
+    np.testing.assert_array_equal(U, u[None, :])
+    U = lifted_candidates(Zs, 40, random_state=0, negations=True)
+    assert {tuple(r) for r in U} == {tuple(u), tuple(-u)}
+
+
+# ------------------------------------------------------------------- the surface
+def test_n_samples_is_deprecated_for_n_candidates(planted):
+    X, y = planted
+    with pytest.warns(FutureWarning, match="n_candidates"):
+        old = QuantizedSDPRegressor(n_samples=30, random_state=0).fit(X, y)
+    new = QuantizedSDPRegressor(n_candidates=30, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(old.hidden_weights_, new.hidden_weights_)
+    assert old.objective_ == new.objective_
+
+
+def test_solver_parameter_chooses_the_relaxation(planted):
+    X, y = planted
+    X, y = X[:60, :5], y[:60]
+    opt = brute_force_optimum(X, y, 1e-2)
+    for solver in ("lowrank", "cvxpy"):
+        model = QuantizedSDPRegressor(alpha=1e-2, solver=solver, random_state=0).fit(X, y)
+        assert model.solver_.startswith("lowrank" if solver == "lowrank" else "cvxpy/")
+        assert model.lower_bound_ <= opt * (1 + 1e-6)
+        assert opt <= model.objective_ * (1 + 1e-6)
+    auto = QuantizedSDPRegressor(loss="absolute", random_state=0).fit(X, y)
+    assert auto.solver_.startswith("cvxpy/")
+    with pytest.raises(ValueError, match="differentiable"):
+        QuantizedSDPRegressor(loss="absolute", solver="lowrank").fit(X, y)
+
+
+def test_gap_warning_follows_the_documented_threshold(planted, monkeypatch):
+    from sklearn_convexnn import quantized
+
+    X, y = planted
+    gap = QuantizedSDPRegressor(random_state=0).fit(X, y).optimality_gap_
+    assert gap > 0
+    monkeypatch.setattr(quantized, "GAP_WARNING", gap / 2)
+    with pytest.warns(ConvergenceWarning, match="relative gap"):
+        QuantizedSDPRegressor(random_state=0).fit(X, y)
+    monkeypatch.setattr(quantized, "GAP_WARNING", gap * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        QuantizedSDPRegressor(random_state=0).fit(X, y)
+
+
+def test_failed_refit_leaves_the_previous_model(planted, monkeypatch):
+    from sklearn_convexnn import quantized
+
+    X, y = planted
+    model = QuantizedSDPClassifier(random_state=0).fit(X, (y > 0).astype(int))
+    before = {k: v for k, v in vars(model).items() if k.endswith("_")}
+
+    def broken(*args, **kwargs):
+        raise SolverFailedError("simulated")
+
+    monkeypatch.setattr(quantized, "fit_quantized_network", broken)
+    with pytest.raises(SolverFailedError):
+        model.fit(X[:, :4], np.where(y > 0, "a", "b"))
+    after = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(np.asarray(before[key]), np.asarray(after[key]))
+    assert model.predict(X).shape == (len(X),)
+
+
+def test_sample_weight_is_repetition(planted):
+    X, y = planted
+    X, y = X[:50], y[:50]
+    w = np.random.default_rng(0).integers(0, 3, len(y))
+    rep = np.repeat(np.arange(len(y)), w)
+    a = QuantizedSDPRegressor(random_state=0).fit(X, y, sample_weight=w)
+    b = QuantizedSDPRegressor(random_state=0).fit(X[rep], y[rep])
+    # Same problem, so the certified brackets overlap.
+    assert a.lower_bound_ <= b.objective_ * (1 + 1e-6)
+    assert b.lower_bound_ <= a.objective_ * (1 + 1e-6)

@@ -6,13 +6,17 @@ leverage scores and DPP marginals from their defining formulas, and Monte
 Carlo averages for the statements about expectations.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.linalg import hadamard
 from sklearn.base import clone
+from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
+from sklearn.random_projection import GaussianRandomProjection
 
 from sklearn_convexnn._solvers.sketch import sketch_operators as ops
 from sklearn_convexnn.sketching import (
@@ -415,9 +419,11 @@ def test_shapes_sparse_and_inputs_untouched(cls):
     # Sparse input gives the same numbers as dense input.
     est_sp = clone(est).fit(X_sp)
     dense = clone(est).fit(X_sp.toarray())
-    out_sp, out_dense = est_sp.transform(X_sp), dense.transform(X_sp.toarray())
-    out_sp = out_sp.toarray() if sp.issparse(out_sp) else out_sp
-    np.testing.assert_allclose(out_sp, out_dense, atol=1e-10)
+    out_dense = dense.transform(X_sp.toarray())
+    for sparse_in in (X_sp, X_sp.tocsc()):
+        out_sp = est_sp.transform(sparse_in)
+        out_sp = out_sp.toarray() if sp.issparse(out_sp) else out_sp
+        np.testing.assert_allclose(out_sp, out_dense, atol=1e-10)
     for sparse_in in (X_sp, X_sp.tocsc()):
         s_sp = est.sketch(sparse_in, random_state=3)
         s_sp = s_sp.toarray() if sp.issparse(s_sp) else s_sp
@@ -518,3 +524,48 @@ def test_accumulate_csr_sums_duplicates(shape):
     got = ops._accumulate_csr(rows, cols, data, shape)
     assert sp.isspmatrix_csr(got) or got.format == "csr"
     np.testing.assert_allclose(got.toarray(), ref, atol=1e-12)
+
+
+def test_srht_features_same_result_for_any_number_of_threads():
+    # The chunks shared out over threads are computed exactly as serially,
+    # and both equal X @ S.T for the explicit operator.
+    n, m = 100, 24
+    signs, rows, n_pad = ops.draw_srht(n, m, np.random.default_rng(0))
+    S = hadamard(n_pad)[rows][:, :n] * signs / np.sqrt(m)
+    X = np.random.default_rng(1).standard_normal((53, n))
+    kwargs = {"chunk_bytes": 8 * n_pad * 4}  # 4 rows per chunk: 14 chunks
+    serial = ops.srht_columns(X, signs, rows, n_pad, n_threads=1, **kwargs)
+    for n_threads in (2, 3, 20):
+        threaded = ops.srht_columns(X, signs, rows, n_pad, n_threads=n_threads, **kwargs)
+        np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_allclose(serial, X @ S.T, atol=1e-10)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_more_components_than_features_warns_like_sklearn(cls):
+    X = np.random.default_rng(0).standard_normal((30, 6))
+    kwargs = {"alpha": 1.0} if cls in (LeverageScoreSketch, SurrogateSketch) else {}
+    with pytest.warns(DataDimensionalityWarning) as ours:
+        cls(n_components=10, random_state=0, **kwargs).fit(X)
+    with pytest.warns(DataDimensionalityWarning):  # the reference behaviour
+        GaussianRandomProjection(n_components=10, random_state=0).fit(X)
+    assert "n_features < n_components (6 < 10)" in str(ours[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataDimensionalityWarning)
+        cls(n_components=6, random_state=0, **kwargs).fit(X)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_prepared_rows_draw_what_sketch_draws(cls):
+    # The meta-estimators draw through _prepare_rows (the A-only part
+    # computed once): every draw must be the one sketch() gives.
+    A = np.random.default_rng(0).standard_normal((120, 5))
+    kwargs = {"alpha": 2.0} if cls in (LeverageScoreSketch, SurrogateSketch) else {}
+    est = cls(n_components=30, **kwargs)
+    sampler = est._prepare_rows(A)
+    for seed in range(3):
+        got = sampler.draw(np.random.default_rng(seed))
+        ref = est.sketch(A, random_state=np.random.default_rng(seed))
+        got = got.toarray() if sp.issparse(got) else got
+        ref = ref.toarray() if sp.issparse(ref) else ref
+        np.testing.assert_allclose(got, ref, atol=1e-12)

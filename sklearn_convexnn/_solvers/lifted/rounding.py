@@ -15,7 +15,11 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-__all__ = ["RefitResult", "lifted_candidates", "refit_output_layer", "sign_neurons"]
+from ..shared.l1_refit import SMOOTH_LOSSES as L1_SMOOTH
+from ..shared.l1_refit import l1_refit
+
+__all__ = ["RefitResult", "flip_search", "lifted_candidates", "refit_output_layer",
+           "sign_neurons"]
 
 #: Relative size under which a lifted matrix (Z4) or an eigenvalue is ignored.
 _RTOL = 1e-7
@@ -56,12 +60,7 @@ def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True, distinct=True
         of first appearance unless ``distinct=False``.
     """
     rng = check_random_state(random_state)
-    C = _correlation(Z)
-    if arcsine:
-        S = np.sin(0.5 * np.pi * C)
-        if np.linalg.eigvalsh(S)[0] >= -1e-10 * len(S):
-            C = S
-    V = _psd_factor(C)
+    V = _rounding_factor(Z, arcsine)
     G = rng.standard_normal((V.shape[1], int(n_samples)))
     s = np.where(V @ G >= 0, 1.0, -1.0).T
     U = s[:, :-1] * s[:, -1:]
@@ -69,11 +68,14 @@ def sign_neurons(Z, n_samples, random_state=None, *, arcsine=True, distinct=True
 
 
 def lifted_candidates(Zs, n_samples, random_state=None, *, arcsine=True, negations=True):
-    """Candidate sign neurons from several lifted matrices.
+    """Candidate sign neurons from several lifted matrices, all drawn at once.
 
     The draws are shared equally among the matrices with a non-negligible
-    ``Z4`` (the others carry no neuron). Each matrix also contributes the
-    sign patterns of its leading eigenvectors (deterministic; exact when the
+    ``Z4`` (the others carry no neuron): every such matrix is factored (after
+    the arcsine correction of :func:`sign_neurons` where it stays PSD), the
+    factors are stacked, and one Gaussian matrix gives every draw through a
+    single product ``sign(F G)``. Each matrix also contributes the sign
+    patterns of its leading eigenvectors (deterministic; exact when the
     relaxation is tight and the matrix has rank one).
 
     Parameters
@@ -81,7 +83,8 @@ def lifted_candidates(Zs, n_samples, random_state=None, *, arcsine=True, negatio
     Zs : list of ndarray of shape (p + 1, p + 1)
         E.g. the (Zpos, Zneg) pairs of every output.
     n_samples : int
-        Random draws in total.
+        Random draws in total (rounded up to a multiple of the number of
+        active matrices).
     random_state : int, RandomState instance or None
     arcsine : bool, default=True
         See :func:`sign_neurons`.
@@ -100,16 +103,60 @@ def lifted_candidates(Zs, n_samples, random_state=None, *, arcsine=True, negatio
     scale = max((float(Z[-1, -1]) for Z in Zs), default=0.0)
     active = [Z for Z in Zs if scale > 0 and Z[-1, -1] > _RTOL * scale]
     p = Zs[0].shape[0] - 1
-    pieces = [np.zeros((0, p))]
-    for i, Z in enumerate(active):
-        pieces.append(_eigen_signs(Z))
-        share = n_samples // len(active) + (i < n_samples % len(active))
-        if share:
-            pieces.append(sign_neurons(Z, share, rng, arcsine=arcsine))
+    pieces = [np.zeros((0, p))] + [_eigen_signs(Z) for Z in active]
+    if active and n_samples > 0:
+        factors = [_rounding_factor(Z, arcsine) for Z in active]
+        width = max(F.shape[1] for F in factors)
+        F = np.vstack([np.pad(F, ((0, 0), (0, width - F.shape[1]))) for F in factors])
+        per = -(-int(n_samples) // len(active))
+        G = rng.standard_normal((width, per))
+        S = np.where(F @ G >= 0, 1.0, -1.0).reshape(len(active), p + 1, per)
+        pieces.append((S[:, :-1, :] * S[:, -1:, :]).transpose(0, 2, 1).reshape(-1, p))
     U = np.vstack(pieces)
     if negations:
         U = np.vstack([U, -U])
     return _distinct(U)
+
+
+def flip_search(U, A, g, sign=1.0, max_flips=None):
+    """Single-coordinate flips that raise ``sign * (u^T A u + g^T u)``, for every row at once.
+
+    Each row of ``U`` (sign vectors) takes, while one exists, the flip with
+    the largest gain ``-4 u_l (A u)_l + 4 A_ll - 2 g_l u_l`` (times ``sign``);
+    all rows move together, one flip per row per step, ``A u`` updated in
+    place. Ends at a 1-flip local optimum of every row.
+
+    Parameters
+    ----------
+    U : ndarray of shape (m, p)
+    A : ndarray of shape (p, p), symmetric
+    g : ndarray of shape (p,)
+    sign : float, default=1.0
+    max_flips : int or None
+        Steps at most (default ``4 p``).
+
+    Returns
+    -------
+    U : ndarray of shape (m, p)
+        The improved sign vectors (a copy).
+    """
+    U = np.array(U, dtype=float)
+    if U.size == 0:
+        return U
+    AU = U @ A
+    diag = np.diag(A)
+    rows = np.arange(U.shape[0])
+    for _ in range(4 * U.shape[1] if max_flips is None else max_flips):
+        gain = sign * (-4.0 * U * AU + 4.0 * diag - 2.0 * g * U)
+        best = np.argmax(gain, axis=1)
+        moving = gain[rows, best] > 1e-12 * (np.abs(AU).max() + np.abs(g).max() + 1e-300)
+        if not np.any(moving):
+            break
+        r, col = rows[moving], best[moving]
+        old = U[r, col]
+        AU[r] -= 2.0 * old[:, None] * A[col]
+        U[r, col] = -old
+    return U
 
 
 class RefitResult:
@@ -137,10 +184,14 @@ class RefitResult:
 
 
 def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=None,
-                       rtol=1e-6):
+                       rtol=1e-6, warm_start=None, tol=1e-7):
     """Solve ``min_W,b loss(H W + b) + alpha * sum |W|`` over fixed neurons.
 
-    Convex (a lasso for the squared loss). Solved through cvxpy, then
+    Convex (a lasso for the squared loss). Smooth losses (squared, huber,
+    logistic, multinomial) with ``alpha > 0`` are solved by the shared
+    proximal-gradient solver (``l1_refit``: warm-startable, stops at the
+    relative duality gap ``tol``; the weights are exactly zero off the
+    support). The others (absolute, hinge) go through cvxpy, then
     polished: the columns whose weights are below ``rtol`` times the largest
     are dropped and the problem is solved again on the rest, so the returned
     weights are exactly zero off the support and the objective is the one of
@@ -163,6 +214,14 @@ def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=No
     -------
     RefitResult
     """
+    if loss.name in L1_SMOOTH and alpha > 0:
+        fit = l1_refit(H, Y, loss, alpha, fit_intercept=fit_intercept,
+                       warm_start=warm_start, tol=tol)
+        support = np.flatnonzero(np.abs(fit.weights).max(axis=1, initial=0.0) > 0)
+        W = fit.weights[support]
+        value = loss.value(H[:, support] @ W + fit.intercept, Y) \
+            + alpha * float(np.abs(W).sum())
+        return RefitResult(support, W, fit.intercept, value, fit.status, "l1_refit")
     W, b, status, solver = _solve_refit(H, Y, loss, alpha, fit_intercept, cvxpy_solver)
     big = np.abs(W).max(axis=1, initial=0.0)
     support = np.flatnonzero(big > rtol * big.max(initial=0.0))
@@ -221,6 +280,16 @@ def _correlation(Z):
     C = Z / d[:, None] / d[None, :]
     np.fill_diagonal(C, 1.0)
     return np.clip(C, -1.0, 1.0)
+
+
+def _rounding_factor(Z, arcsine):
+    """Factor of the correlation matrix whose hyperplane rounding has moment ``Z / Z4``."""
+    C = _correlation(Z)
+    if arcsine:
+        S = np.sin(0.5 * np.pi * C)
+        if np.linalg.eigvalsh(S)[0] >= -1e-10 * len(S):
+            C = S
+    return _psd_factor(C)
 
 
 def _psd_factor(C):

@@ -5,139 +5,79 @@ optimization with surrogate sketching and scaled regularization" (NeurIPS
 2020). Every problem here has a Newton system whose coefficient block is a
 ridge Hessian::
 
-    H = A^T A + lam I
+    H = A^T A + alpha I
 
-(ridge: ``A`` the centred design; l2-logistic: ``A = D^{1/2} X`` at the
-current iterate, with the unpenalized intercept eliminated, see
-:func:`logistic_newton_system`). Worker ``k`` draws its own sketch ``S_k``,
-forms ``H_k = (S_k A)^T S_k A + lam' I`` with the shrunk regularization
-``lam' = lam (1 - d_lam / m)`` and returns ``H_k^{-1} g`` for the full
-gradient ``g``. The master averages and multiplies by ``1 - d_lam / m``.
-For a surrogate sketch ``(1 - d_lam/m) E[H_k^{-1}] = H^{-1}`` exactly, so
-the averaged direction is unbiased and its error falls like ``1/sqrt(q)``
-with the number of workers ``q``; plain averaging (``lam`` kept, no factor)
-stalls at its bias.
+(ridge: ``A`` the weighted, centred design; l2-logistic: ``A = D^{1/2} X``
+at the current iterate, with the unpenalized intercept eliminated, see
+:class:`LogisticProblem`). Worker ``k`` draws its own sketch ``S_k``, forms
+``H_k = (S_k A)^T S_k A + alpha' I`` with the shrunk regularization
+``alpha' = alpha (1 - d_alpha / m)`` and returns ``H_k^{-1} g`` for the
+full gradient ``g``. The master averages and multiplies by
+``1 - d_alpha / m``. For a surrogate sketch ``(1 - d_alpha/m) E[H_k^{-1}] =
+H^{-1}`` exactly, so the averaged direction is unbiased and its error falls
+like ``1/sqrt(q)`` with the number of workers ``q``; plain averaging
+(``alpha`` kept, no factor) stalls at its bias.
 
-Everything here works on numpy arrays. The only object that comes in from
-outside is the sketch: anything with ``sketch(A, random_state=...)``
-returning ``S A`` with ``E[S^T S] = I``.
+Layout, top-down:
+
+* :func:`debiased_newton_sketch` -- the round loop (system, effective
+  dimension, workers, average, line search, stopping test, progress);
+* the workers (:func:`sketched_newton_directions`) and the rule that
+  decides how many parallel tasks a round is worth
+  (:func:`n_parallel_tasks`).
+
+The problems (objective, gradient, Newton system) and the one place every
+pass over the data is made are in
+:mod:`sklearn_convexnn._solvers.sketch.problems`.
+
+Everything here works on numpy / scipy arrays. The only object that comes
+in from outside is the sketch: anything with ``sketch(A, random_state=...)``
+returning ``S A`` with ``E[S^T S] = I``; if it also has
+``_prepare_rows(A)`` (the package's own sketches), the part of a draw that
+depends on ``A`` only (a spectrum, sampling probabilities) is computed
+once per round instead of once per worker.
 """
 
-from collections import namedtuple
 
 import numpy as np
-from scipy.special import expit, log_softmax, softmax
+import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve, eigh
 from sklearn.utils.parallel import Parallel, delayed
 
+from . import sketch_operators as ops
+
 __all__ = [
-    "NewtonSystem",
+    "MIN_FLOPS_PER_TASK",
     "average_directions",
     "backtracking_step",
     "debiased_newton_sketch",
     "debiasing_factor",
-    "logistic_newton_system",
-    "logistic_objective",
-    "ridge_newton_system",
+    "n_parallel_tasks",
     "shrunk_regularization",
     "sketched_newton_directions",
     "worker_seed_sequences",
 ]
 
-#: A Newton system in ridge form. ``A`` (rows, p) and ``lam``: the Hessian
-#: block ``A^T A + lam I`` the workers approximate; ``rhs`` (p, t): the
-#: right-hand side (minus the reduced gradient); ``finish``: maps the solved
-#: coefficient direction (p, t) to the direction on all parameters;
-#: ``gradient``: the objective's gradient on all parameters (line search).
-NewtonSystem = namedtuple("NewtonSystem", ["A", "rhs", "lam", "finish", "gradient"])
-
-
-def shrunk_regularization(lam, effective_dim, sketch_size):
-    """The workers' regularization ``lam (1 - d_lam / m)``.
-
-    Parameters
-    ----------
-    lam : float
-        Regularization of the full Hessian ``A^T A + lam I``.
-    effective_dim : float
-        ``d_lam = tr(A^T A (A^T A + lam I)^{-1})``.
-    sketch_size : float
-        Expected number of rows ``m`` of each worker's sketch.
-
-    Returns
-    -------
-    float
-    """
-    return lam * debiasing_factor(effective_dim, sketch_size)
-
-
-def debiasing_factor(effective_dim, sketch_size):
-    """``1 - d_lam / m``; refuses a sketch no larger than ``d_lam``."""
-    if not sketch_size > effective_dim:
-        raise ValueError(
-            f"Debiased averaging needs a sketch larger than the effective "
-            f"dimension: sketch size m={sketch_size} <= d_lambda="
-            f"{effective_dim:.4g}. Use a larger sketch (n_components) or "
-            f"debias=False."
-        )
-    return 1.0 - effective_dim / sketch_size
-
-
-def worker_seed_sequences(seed_sequence, n_workers):
-    """Fresh ``SeedSequence`` children, one per worker, for one iteration.
-
-    Each worker's stream depends on its index only, never on how the
-    workers are batched into tasks, so the answer is the same for every
-    ``n_jobs`` and joblib backend.
-    """
-    return seed_sequence.spawn(n_workers)
-
-
-def sketched_newton_directions(A, rhs, lam, sketch, seeds):
-    """Newton directions of a batch of workers.
-
-    Parameters
-    ----------
-    A : ndarray of shape (rows, p)
-    rhs : ndarray of shape (p, t)
-    lam : float
-        The workers' regularization (already shrunk if debiasing).
-    sketch : object with a ``sketch(A, random_state=...)`` method
-    seeds : list of numpy.random.SeedSequence
-        One per worker of the batch.
-
-    Returns
-    -------
-    ndarray of shape (len(seeds), p, t)
-        ``((S_k A)^T S_k A + lam I)^{-1} rhs`` for each worker ``k``.
-    """
-    p = A.shape[1]
-    hessians = np.empty((len(seeds), p, p))
-    for k, seed in enumerate(seeds):
-        SA = sketch.sketch(A, random_state=np.random.default_rng(seed))
-        SA = SA.toarray() if hasattr(SA, "toarray") else np.asarray(SA)
-        hessians[k] = SA.T @ SA
-    hessians[:, np.arange(p), np.arange(p)] += lam
-    # One batched LAPACK call: cheap even for a thousand small workers.
-    return np.linalg.solve(hessians, np.broadcast_to(rhs, (len(seeds), *rhs.shape)))
-
-
-def average_directions(directions, factor=1.0):
-    """``factor`` times the mean of the workers' directions (axis 0)."""
-    return factor * np.mean(directions, axis=0)
-
+#: Work (floating-point operations) one parallel task must carry before the
+#: workers of a round are split into several tasks. Measured on the 2-core
+#: development machine: a loky round trip for one task (pickling or
+#: memory-mapping the factor, scheduling, collecting the result) costs
+#: 20-60 ms, during which BLAS does about 1e9 flops; below that a split
+#: only adds overhead (``benchmarks/bench_distributed.py`` prints the rule's
+#: choice next to the timings).
+MIN_FLOPS_PER_TASK = 1e9
 
 def debiased_newton_sketch(
-    system_at,
+    problem,
     params,
     sketch_at,
     sketch_size_at,
-    effective_dimension,
     *,
     n_workers,
     debias=True,
-    n_iter=1,
-    tol=0.0,
-    objective=None,
+    max_iter=1,
+    tol=None,
+    line_search=True,
     n_jobs=None,
     seed_sequence=None,
     verbose=0,
@@ -146,95 +86,332 @@ def debiased_newton_sketch(
 
     Parameters
     ----------
-    system_at : callable
-        ``system_at(params) -> NewtonSystem`` at the current iterate.
+    problem : RidgeProblem or LogisticProblem
+        Anything with ``newton_system(params)``, ``objective(params)`` and
+        ``gradient(params)``.
     params : ndarray
         Starting point (any shape; ``finish`` returns that shape).
     sketch_at : callable
-        ``sketch_at(lam, sketch_size) -> sketch`` to draw from at this
-        iteration (the meta-estimator sets the sketch's ``alpha`` to ``lam``).
+        ``sketch_at(alpha, sketch_size) -> sketch`` to draw from at this
+        round (the meta-estimator sets the sketch's ``alpha``).
     sketch_size_at : callable
         ``sketch_size_at(effective_dim, n_rows) -> m``, the expected sketch
         size used in the debiasing.
-    effective_dimension : callable
-        ``effective_dimension(A, lam) -> d_lam``.
     n_workers : int
         Number of sketched workers ``q``.
     debias : bool, default=True
         Shrink the workers' regularization and scale the averaged step by
-        ``1 - d_lam / m``; if False, plain averaging.
-    n_iter : int, default=1
-        Maximum number of Newton iterations.
-    tol : float, default=0.0
-        Stop once the step is at most ``tol * max(1, ||params||)``.
-    objective : callable or None
-        ``objective(params) -> float``. If given, each step is shortened by
-        backtracking (Armijo) from the (debiased) unit step; if None the
-        unit step is taken.
+        ``1 - d_alpha / m``; if False, plain averaging.
+    max_iter : int, default=1
+        Maximum number of Newton rounds.
+    tol : float or None, default=None
+        Stop once a step is at most ``tol * max(1, ||params||)``. None: run
+        ``max_iter`` rounds, no stopping test.
+    line_search : bool, default=True
+        Shorten each step by Armijo backtracking on the objective from the
+        (debiased) unit step; if False the unit step is taken.
     n_jobs : int or None
-        Joblib ``n_jobs``; the ``q`` workers are split into that many tasks.
+        Joblib ``n_jobs``: the most tasks the workers of a round are split
+        into; :func:`n_parallel_tasks` decides how many are worth it.
     seed_sequence : numpy.random.SeedSequence
         Root of the workers' random streams.
     verbose : int
-        Print one line per iteration if positive.
+        ``>= 1``: one line per round (round counter, objective, gradient
+        norm, step); ``>= 2`` also the effective dimension, sketch size and
+        the number of parallel tasks.
 
     Returns
     -------
     params : ndarray
     info : dict
-        ``n_iter``, ``converged``, ``effective_dim``, ``scaled_lam``,
-        ``sketch_size`` (those of the last iteration).
+        ``n_iter``, ``converged``, ``effective_dim``, ``scaled_alpha``,
+        ``sketch_size``, ``n_tasks`` (those of the last round) and
+        ``gradient_norm`` (at the returned ``params``).
+
+    Raises
+    ------
+    FloatingPointError
+        If a worker's sketch or direction is not finite.
     """
     seed_sequence = seed_sequence or np.random.SeedSequence()
     params = np.array(params, dtype=float)
-    info = {"converged": False}
+    info = {"converged": False, "n_iter": 0}
     parallel = Parallel(n_jobs=n_jobs)
-    n_tasks = max(1, min(n_workers, _effective_n_tasks(parallel)))
-    for it in range(1, n_iter + 1):
-        system = system_at(params)
-        d_lam = float(effective_dimension(system.A, system.lam))
-        m = sketch_size_at(d_lam, system.A.shape[0])
+    for it in range(1, max_iter + 1):
+        system = problem.newton_system(params)
+        p = system.A.shape[1]
+        d_alpha = _effective_dimension(system)
+        m = sketch_size_at(d_alpha, system.A.shape[0])
         if debias:
-            factor = debiasing_factor(d_lam, m)
-            lam_workers = system.lam * factor
+            factor = debiasing_factor(d_alpha, m)
+            alpha_workers = shrunk_regularization(system.alpha, d_alpha, m)
         else:
-            factor, lam_workers = 1.0, system.lam
-        sketch = sketch_at(system.lam, m)
+            factor, alpha_workers = 1.0, system.alpha
+        sketch = sketch_at(system.alpha, m)
+        sampler = _prepare(sketch, system.A)
         seeds = worker_seed_sequences(seed_sequence, n_workers)
-        batches = [b for b in np.array_split(np.arange(n_workers), n_tasks) if len(b)]
-        # The same A object goes to every task: loky memory-maps it, the dask
-        # backend scatters it to the cluster once per call.
-        results = parallel(
-            delayed(sketched_newton_directions)(
-                system.A, system.rhs, lam_workers, sketch, [seeds[i] for i in b]
+        flops = _worker_flops(sampler, m, p, system.rhs.shape[1])
+        n_tasks = n_parallel_tasks(parallel.n_jobs, n_workers, flops)
+        batches = np.array_split(np.arange(n_workers), n_tasks)
+        if n_tasks == 1 and _local_backend():
+            # No process pool, no pickling: one task runs in this process.
+            results = [
+                sketched_newton_directions(sampler, system.rhs, alpha_workers, seeds)
+            ]
+        else:
+            # The same sampler (holding A) goes to every task: loky
+            # memory-maps its arrays, the dask backend scatters it once.
+            results = parallel(
+                delayed(sketched_newton_directions)(
+                    sampler, system.rhs, alpha_workers, [seeds[i] for i in b]
+                )
+                for b in batches
             )
-            for b in batches
-        )
         direction = system.finish(average_directions(np.concatenate(results), factor))
         step_length = 1.0
-        if objective is not None:
+        if line_search:
             step_length = backtracking_step(
-                objective, params, direction, np.sum(system.gradient * direction)
+                problem.objective, params, direction, np.sum(system.gradient * direction)
             )
         step = step_length * direction
         params = params + step
-        info.update(
-            n_iter=it, effective_dim=d_lam, scaled_lam=lam_workers, sketch_size=m
-        )
         step_norm = float(np.linalg.norm(step))
+        info.update(
+            n_iter=it,
+            effective_dim=d_alpha,
+            scaled_alpha=alpha_workers,
+            sketch_size=m,
+            n_tasks=n_tasks,
+        )
+        converged = tol is not None and step_norm <= tol * max(
+            1.0, float(np.linalg.norm(params))
+        )
         if verbose:
-            line = (
-                f"[DebiasedAveraging] iter {it:3d}  d_lambda={d_lam:.4g}  m={m}  "
-                f"lambda'={lam_workers:.4g}  step={step_length:.3g}  "
-                f"|dparams|={step_norm:.3e}"
-            )
-            if objective is not None:
-                line += f"  objective={objective(params):.10g}"
-            print(line)
-        if step_norm <= tol * max(1.0, float(np.linalg.norm(params))):
+            _print_round(problem, params, it, max_iter, step_length, step_norm, info, verbose)
+        if converged:
             info["converged"] = True
             break
+    if not np.all(np.isfinite(params)):
+        raise FloatingPointError(
+            "The debiased Newton iteration produced non-finite parameters; "
+            "check the data scale and the sketch."
+        )
+    info["gradient_norm"] = float(np.linalg.norm(problem.gradient(params)))
     return params, info
+
+
+def _print_round(problem, params, it, max_iter, step_length, step_norm, info, verbose):
+    line = (
+        f"[DebiasedAveraging] round {it}/{max_iter}  "
+        f"objective={problem.objective(params):.10g}  "
+        f"|gradient|={np.linalg.norm(problem.gradient(params)):.3e}  "
+        f"step={step_length:.3g}  |dparams|={step_norm:.3e}"
+    )
+    if verbose >= 2:
+        line += (
+            f"  d_alpha={info['effective_dim']:.4g}  m={info['sketch_size']}  "
+            f"alpha'={info['scaled_alpha']:.4g}  tasks={info['n_tasks']}"
+        )
+    print(line, flush=True)
+
+
+def n_parallel_tasks(n_jobs, n_workers, flops_per_worker):
+    """How many parallel tasks the ``n_workers`` of a round are split into.
+
+    The rule: as many as joblib allows (``effective_n_jobs(n_jobs)``, at
+    most one per worker), but no more than keeps every task above
+    :data:`MIN_FLOPS_PER_TASK` of estimated work; at least one.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        Joblib ``n_jobs`` (None: joblib's default, 1 unless a
+        ``parallel_config`` says otherwise).
+    n_workers : int
+        Sketched workers in the round.
+    flops_per_worker : float
+        Estimated work of one worker (sketch, local Hessian, solve).
+
+    Returns
+    -------
+    int
+    """
+    from joblib import effective_n_jobs
+
+    by_work = int(n_workers * flops_per_worker // MIN_FLOPS_PER_TASK)
+    return max(1, min(effective_n_jobs(n_jobs), n_workers, by_work))
+
+
+def _local_backend():
+    """True for joblib's own backends (loky, threads, processes, serial);
+    False for a cluster backend (dask, ray), which gets every round."""
+    from joblib.parallel import (
+        LokyBackend,
+        MultiprocessingBackend,
+        SequentialBackend,
+        ThreadingBackend,
+        get_active_backend,
+    )
+
+    backend, _ = get_active_backend()
+    local = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
+    return isinstance(backend, local)
+
+
+def _worker_flops(sampler, m, p, t):
+    # The draw (the sampler's estimate; one pass over A if it has none),
+    # then the local system in the smaller space (see _ridge_solve):
+    # 2 m r (p + t) + r^3 / 3 with r = min(m, p).
+    A = sampler.A
+    draw = getattr(sampler, "flops", 2.0 * (A.nnz if sp.issparse(A) else A.size))
+    r = min(m, p)
+    return draw + 2.0 * m * r * (p + t) + r**3 / 3.0
+
+
+def _effective_dimension(system):
+    if system.gram is None:
+        return float(ops.effective_dimension(system.A, system.alpha))
+    with ops._single_threaded_blas():  # as in _cholesky_solve
+        s = eigh(system.gram, eigvals_only=True, driver="evd")
+    s = s[s > ops._eigen_tol(s, system.A.shape)]
+    return float(np.sum(s / (s + system.alpha)))
+
+
+def shrunk_regularization(alpha, effective_dim, sketch_size):
+    """The workers' regularization ``alpha (1 - d_alpha / m)``.
+
+    Parameters
+    ----------
+    alpha : float
+        Regularization of the full Hessian ``A^T A + alpha I``.
+    effective_dim : float
+        ``d_alpha = tr(A^T A (A^T A + alpha I)^{-1})``.
+    sketch_size : float
+        Expected number of rows ``m`` of each worker's sketch.
+
+    Returns
+    -------
+    float
+    """
+    return alpha * debiasing_factor(effective_dim, sketch_size)
+
+
+def debiasing_factor(effective_dim, sketch_size):
+    """``1 - d_alpha / m``; refuses a sketch no larger than ``d_alpha``."""
+    if not sketch_size > effective_dim:
+        raise ValueError(
+            f"Debiased averaging needs a sketch larger than the effective "
+            f"dimension: sketch size m={sketch_size} <= d_alpha="
+            f"{effective_dim:.4g}. Use a larger sketch (n_components) or "
+            f"debias=False."
+        )
+    return 1.0 - effective_dim / sketch_size
+
+
+def worker_seed_sequences(seed_sequence, n_workers):
+    """Fresh ``SeedSequence`` children, one per worker, for one round.
+
+    Each worker's stream depends on its index only, never on how the
+    workers are batched into tasks, so the answer is the same for every
+    ``n_jobs`` and joblib backend.
+    """
+    return seed_sequence.spawn(n_workers)
+
+
+class _SketchCall:
+    """A sketch without ``_prepare_rows``: every draw calls ``sketch``."""
+
+    def __init__(self, sketch, A):
+        self.sketch, self.A = sketch, A
+        self.name = type(sketch).__name__
+
+    def draw(self, rng):
+        return self.sketch.sketch(self.A, random_state=rng)
+
+
+def _prepare(sketch, A):
+    prepare = getattr(sketch, "_prepare_rows", None)
+    if prepare is None:
+        return _SketchCall(sketch, A)
+    return prepare(A)
+
+
+def sketched_newton_directions(sampler, rhs, alpha, seeds):
+    """Newton directions of a batch of workers.
+
+    Parameters
+    ----------
+    sampler : object
+        ``sampler.draw(rng)`` returns ``S A`` for a fresh sketch ``S`` (the
+        factor ``A`` is held by the sampler); ``sampler.name`` names the
+        sketch in error messages.
+    rhs : ndarray of shape (p, t)
+    alpha : float
+        The workers' regularization (already shrunk if debiasing).
+    seeds : list of numpy.random.SeedSequence
+        One per worker of the batch.
+
+    Returns
+    -------
+    ndarray of shape (len(seeds), p, t)
+        ``((S_k A)^T S_k A + alpha I)^{-1} rhs`` for each worker ``k``.
+
+    Raises
+    ------
+    FloatingPointError
+        If a sketch or a direction is not finite.
+    """
+    p, t = rhs.shape
+    directions = np.empty((len(seeds), p, t))
+    for k, seed in enumerate(seeds):
+        SA = sampler.draw(np.random.default_rng(seed))
+        if sp.issparse(SA):
+            SA = SA.toarray()
+        SA = np.asarray(SA, dtype=float)
+        if not np.all(np.isfinite(SA)):
+            raise FloatingPointError(
+                f"The sketch {sampler.name} returned non-finite values (NaN or "
+                "inf) in a worker's sketched data; a sketch must return finite "
+                "S @ A."
+            )
+        directions[k] = _ridge_solve(SA, rhs, alpha)
+    if not np.all(np.isfinite(directions)):
+        raise FloatingPointError(
+            f"A worker's Newton direction with the sketch {sampler.name} is not "
+            f"finite (singular local Hessian with alpha' = {alpha:.3g})."
+        )
+    return directions
+
+
+def _ridge_solve(SA, rhs, alpha):
+    """``(SA^T SA + alpha I)^{-1} rhs`` by Cholesky, in the smaller space.
+
+    With fewer sketch rows than columns (``m < p``) the push-through
+    identity ``(B^T B + a I)^{-1} = (I - B^T (B B^T + a I)^{-1} B) / a``
+    solves an ``m x m`` system instead (``2 m^2 p`` flops for the kernel
+    instead of ``2 m p^2`` for the Gram, ``m^3 / 3`` for its factor).
+    """
+    m, p = SA.shape
+    if m < p:
+        K = SA @ SA.T
+        K[np.diag_indices_from(K)] += alpha
+        return (rhs - SA.T @ _cholesky_solve(K, SA @ rhs)) / alpha
+    G = SA.T @ SA
+    G[np.diag_indices_from(G)] += alpha
+    return _cholesky_solve(G, rhs)
+
+
+def _cholesky_solve(K, b):
+    # Factorizations of a few hundred rows gain nothing from BLAS threads
+    # and lose much to them on a busy machine (measured 6x slower with 2
+    # threads under load); the products around them keep their threads.
+    with ops._single_threaded_blas():
+        return cho_solve(cho_factor(K, lower=True, check_finite=False), b)
+
+
+def average_directions(directions, factor=1.0):
+    """``factor`` times the mean of the workers' directions (axis 0)."""
+    return factor * np.mean(directions, axis=0)
 
 
 def backtracking_step(objective, params, direction, slope, shrink=0.5, c=1e-4):
@@ -255,134 +432,3 @@ def backtracking_step(objective, params, direction, slope, shrink=0.5, c=1e-4):
             return t
         t *= shrink
     return 0.0
-
-
-def ridge_newton_system(X, Y, lam):
-    """Newton system of ``1/2 (||Y - X W||^2 + lam ||W||^2)``.
-
-    ``X`` must already be centred if there is an intercept (the intercept
-    is then ``mean(Y) - mean(X) W``, no part of the iteration).
-
-    Returns
-    -------
-    callable
-        ``params (p, t) -> NewtonSystem``.
-    """
-
-    def system_at(W):
-        rhs = X.T @ (Y - X @ W) - lam * W
-        return NewtonSystem(X, rhs, lam, lambda dW: dW, -rhs)
-
-    return system_at
-
-
-def logistic_objective(X, Y, lam, fit_intercept):
-    """``sum_i logloss_i + lam/2 ||W||^2``, i.e. scikit-learn's objective /C.
-
-    ``Y`` is a 0/1 vector of shape (n, 1) for the binary problem (one
-    coefficient row) or a one-hot matrix (n, K) for the multinomial one.
-    ``params`` has shape (K', d + fit_intercept) with the intercept last.
-    """
-    binary = Y.shape[1] == 1
-
-    def objective(params):
-        W, b = _split(params, fit_intercept)
-        Z = X @ W.T + b
-        if binary:
-            loss = np.sum(np.logaddexp(0.0, Z) - Y * Z)
-        else:
-            loss = -np.sum(Y * log_softmax(Z, axis=1))
-        return float(loss + 0.5 * lam * np.sum(W * W))
-
-    return objective
-
-
-def logistic_newton_system(X, Y, lam, fit_intercept):
-    """Newton system of the l2-penalized logistic loss, ridge form.
-
-    Binary (``Y`` of shape (n, 1), 0/1): the Hessian of the coefficient
-    block is ``X^T D X + lam I`` with ``D = p (1 - p)``, so ``A = D^{1/2} X``.
-    Multinomial (``Y`` one-hot (n, K)): per sample ``diag(p) - p p^T =
-    B^T B`` with ``B = diag(sqrt p) - sqrt(p) p^T``; ``A`` has the K rows
-    ``B kron x_i^T`` per sample (shape (n K, K d)).
-
-    The unpenalized intercept is eliminated exactly (Schur complement):
-    with ``C`` the intercept columns of the factor, the coefficient block
-    of the reduced Hessian is ``A^T (I - P_C) A + lam I`` -- again a ridge
-    Hessian, of the weighted-centred factor ``(I - P_C) A``. So the
-    workers sketch that factor and the debiasing identity holds as for
-    ridge; the intercept step follows from the coefficient step exactly
-    (``finish``). For the multinomial problem the intercept block is
-    singular (a common shift changes nothing); the pseudo-inverse keeps
-    the intercepts summing to zero, as scikit-learn's do.
-
-    Returns
-    -------
-    callable
-        ``params (K', d + fit_intercept) -> NewtonSystem``.
-    """
-    n, d = X.shape
-    binary = Y.shape[1] == 1
-
-    def system_at(params):
-        W, b = _split(params, fit_intercept)
-        k = W.shape[0]
-        Z = X @ W.T + b
-        if binary:
-            P = expit(Z)
-            B = np.sqrt(P * (1.0 - P))[:, :, None]  # (n, 1, 1)
-        else:
-            P = softmax(Z, axis=1)
-            sqrt_p = np.sqrt(P)
-            B = sqrt_p[:, :, None] * (np.eye(k)[None] - P[:, None, :])
-        R = P - Y
-        grad_W = R.T @ X + lam * W  # (k, d)
-        rows = B.shape[1]
-        A = (B[:, :, :, None] * X[:, None, None, :]).reshape(n * rows, k * d)
-        rhs = -grad_W.reshape(-1, 1)
-        if not fit_intercept:
-            return NewtonSystem(A, rhs, lam, lambda dW: dW.reshape(k, d), grad_W)
-        grad_b = R.sum(axis=0)  # (k,)
-        C = B.reshape(n * rows, k)
-        M_pinv = _intercept_block_inverse(C.T @ C, binary)
-        CtA = C.T @ A  # (k, k d)
-        A_reduced = A - C @ (M_pinv @ CtA)
-        rhs = rhs + (CtA.T @ (M_pinv @ grad_b)).reshape(-1, 1)
-
-        def finish(dW):
-            db = -M_pinv @ (grad_b + CtA @ dW[:, 0])
-            return np.hstack([dW.reshape(k, d), db[:, None]])
-
-        gradient = np.hstack([grad_W, grad_b[:, None]])
-        return NewtonSystem(A_reduced, rhs, lam, finish, gradient)
-
-    return system_at
-
-
-def _intercept_block_inverse(M, binary):
-    """Inverse of the intercept block; pseudo-inverse for the multinomial one.
-
-    The multinomial block ``sum_i diag(p_i) - p_i p_i^T`` annihilates the
-    all-ones vector (a common shift of the intercepts changes nothing).
-    Adding ``J / k`` (``J`` all ones) fills that null direction without
-    touching the rest, so ``inv(M + J/k) - J/k`` is the exact pseudo-inverse
-    and the intercept steps stay orthogonal to ones (intercepts summing to
-    zero, as scikit-learn's).
-    """
-    if binary:
-        return 1.0 / np.maximum(M, np.finfo(float).tiny)
-    k = M.shape[0]
-    J = np.full((k, k), 1.0 / k)
-    return np.linalg.inv(M + J) - J
-
-
-def _split(params, fit_intercept):
-    if fit_intercept:
-        return params[:, :-1], params[:, -1]
-    return params, 0.0
-
-
-def _effective_n_tasks(parallel):
-    from joblib import effective_n_jobs
-
-    return effective_n_jobs(parallel.n_jobs)

@@ -8,6 +8,12 @@ feature direction, to the columns of an ``(N, n)`` array (``X @ S.T``).
 No scikit-learn objects here; randomness comes in as a
 :class:`numpy.random.Generator`.
 
+Why one module of ~650 lines: each sketch is a pair of small functions
+(draw, apply) plus the ridge-leverage / DPP machinery two of them share;
+split further, every file would import every other. Sections, in order:
+Walsh-Hadamard, SRHT, CountSketch, Gaussian, leverage scores and DPP,
+row sampling.
+
 Walsh-Hadamard transforms.  :func:`fwht` is the full transform: an in-place
 butterfly over all columns at once, one vectorized pass per level.  The
 subsampled randomized Hadamard transform only needs ``m`` rows of ``H @ Y``,
@@ -22,12 +28,13 @@ several times faster than the ``log2(n)`` memory-bound numpy passes of the
 full butterfly, and nothing of size ``m x n`` is ever formed.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import eigh, eigvalsh
+from scipy.linalg import eigh
 from threadpoolctl import ThreadpoolController
 
 _THREADPOOLS = None
@@ -247,22 +254,32 @@ def srht_rows(A, signs, rows, n_pad):
     return Z
 
 
-def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20):
+def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20, n_threads=None):
     """Apply the SRHT to the columns of ``X``: returns ``X @ S.T``, (N, m).
 
     Rows of ``X`` go through in chunks of about ``chunk_bytes`` so that the
     sign-flipped, zero-padded working copy stays in cache; sparse ``X`` is
-    densified one chunk at a time.
+    densified one chunk at a time.  The chunks are shared out over
+    ``n_threads`` threads (default: as many as BLAS may use here, so the
+    sketch uses the cores a dense Gaussian projection's BLAS call would;
+    under ``threadpoolctl.threadpool_limits(1)`` or inside a joblib worker
+    it runs serially).  Every chunk is computed the same way whatever the
+    number of threads, so the result does not depend on it.
     """
     N, n = X.shape
     m = rows.shape[0]
     plan = hadamard_plan(rows, n_pad)
     out = np.empty((N, m))
     b = max(1, chunk_bytes // (8 * n_pad))
-    buf = np.zeros((min(b, N), n_pad))
     scale = 1.0 / np.sqrt(m)
-    with _single_threaded_blas():
-        for start in range(0, N, b):
+    starts = list(range(0, N, b))
+    if n_threads is None:
+        n_threads = _blas_threads()
+    n_threads = max(1, min(n_threads, len(starts)))
+
+    def run(part):
+        buf = np.zeros((min(b, N), n_pad))
+        for start in part:
             chunk = X[start : start + b]
             if sp.issparse(chunk):
                 chunk = chunk.toarray()
@@ -270,7 +287,27 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**20):
             np.multiply(chunk, signs, out=Y[:, :n])
             Z = sampled_hadamard(Y, plan, axis=1)
             np.multiply(Z, scale, out=out[start : start + chunk.shape[0]])
+
+    with _single_threaded_blas():
+        if n_threads == 1:
+            run(starts)
+        else:
+            # numpy releases the GIL in the products and the sign flips, so
+            # the threads run side by side on contiguous runs of chunks.
+            parts = [p.tolist() for p in np.array_split(starts, n_threads)]
+            with ThreadPoolExecutor(n_threads) as pool:
+                for _ in pool.map(run, parts):
+                    pass
     return out
+
+
+def _blas_threads():
+    """Number of threads BLAS may use now (1 if none is loaded)."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    info = _THREADPOOLS.select(user_api="blas").info()
+    return max([1, *(int(lib.get("num_threads", 1)) for lib in info)])
 
 
 # ---------------------------------------------------------------------------
@@ -430,6 +467,14 @@ def _eigen_tol(s, shape):
     return max(float(s.max(initial=0.0)), 0.0) * max(shape) * np.finfo(float).eps
 
 
+def _eigh(M, **kwargs):
+    # Single-threaded, as the QR in sample_ridge_dpp: a d x d
+    # eigendecomposition gains little from BLAS threads and loses much to
+    # them on a busy machine; the Gram products around it keep theirs.
+    with _single_threaded_blas():
+        return eigh(M, **kwargs)
+
+
 def row_space_eigh(A):
     """Eigenpairs of ``A A^T`` through the smaller Gram matrix.
 
@@ -438,10 +483,10 @@ def row_space_eigh(A):
     """
     n, d = A.shape
     if n <= d:
-        s, U = eigh(_dense_gram(A.T))
+        s, U = _eigh(_dense_gram(A.T))
         keep = s > _eigen_tol(s, A.shape)
         return s[keep], U[:, keep]
-    s, V = eigh(_dense_gram(A))
+    s, V = _eigh(_dense_gram(A))
     keep = s > _eigen_tol(s, A.shape)
     s, V = s[keep], V[:, keep]
     U = np.asarray(A @ V) / np.sqrt(s)
@@ -452,7 +497,7 @@ def effective_dimension(A, alpha):
     """``tr(A^T A (A^T A + alpha I)^{-1})`` from the eigenvalues of the
     smaller Gram matrix (for ``alpha = 0``: the numerical rank)."""
     n, d = A.shape
-    s = eigvalsh(_dense_gram(A.T if n <= d else A))
+    s = _eigh(_dense_gram(A.T if n <= d else A), eigvals_only=True)
     s = s[s > _eigen_tol(s, A.shape)]
     return float(np.sum(s / (s + alpha)))
 
@@ -477,7 +522,7 @@ def sketched_ridge_leverage_scores(A, alpha, rng, *, oversampling=20, n_probes=3
     k = min(n, oversampling * d)
     buckets, signs = draw_countsketch(n, k, rng)
     SA = countsketch_rows(A, buckets, signs, k)
-    s, V = eigh(_dense_gram(SA))
+    s, V = _eigh(_dense_gram(SA))
     s = np.maximum(s, 0.0)
     if alpha == 0:
         keep = s > _eigen_tol(s, A.shape)
@@ -539,8 +584,11 @@ def sample_ridge_dpp(A, alpha, rng, *, spectrum=None):
     V = U[:, keep]
     if V.shape[1] > 1:
         # Re-orthonormalize: columns from A V / sqrt(s) lose a little
-        # orthogonality for the small eigenvalues.
-        V, _ = np.linalg.qr(V)
+        # orthogonality for the small eigenvalues.  Single-threaded: a
+        # tall-skinny QR gains nothing from BLAS threads and, on a busy
+        # machine, lost 100x to them (measured: 1 s instead of 10 ms).
+        with _single_threaded_blas():
+            V, _ = np.linalg.qr(V)
     return sample_projection_dpp(V, rng)
 
 

@@ -1,0 +1,287 @@
+"""The two problems of the distributed Newton sketch and their data passes.
+
+* :class:`DataProducts` -- every pass over the data matrix ``X`` the
+  problems make (``X @ W``, ``X^T @ R``, the Hessian factor and its Gram
+  matrix). It is the one place a scheme that changes how the data passes
+  are computed (e.g. coded computation over stragglers) has to touch.
+* :class:`RidgeProblem`, :class:`LogisticProblem` -- objective, gradient
+  and :data:`NewtonSystem` (the ridge form ``A^T A + alpha I`` the workers
+  sketch) of weighted ridge and weighted l2-logistic regression (binary
+  and multinomial).
+
+Plain numpy / scipy; used by
+:func:`sklearn_convexnn._solvers.sketch.newton_sketch.debiased_newton_sketch`.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, log_softmax, softmax
+
+__all__ = ["DataProducts", "LogisticProblem", "NewtonSystem", "RidgeProblem"]
+
+#: A Newton system in ridge form. ``A`` (rows, p) and ``alpha``: the
+#: Hessian block ``A^T A + alpha I`` the workers approximate; ``rhs`` (p, t):
+#: the right-hand side (minus the reduced gradient); ``finish``: maps the
+#: solved coefficient direction (p, t) to the direction on all parameters;
+#: ``gradient``: the objective's gradient on all parameters (line search,
+#: stopping); ``gram``: ``A^T A`` if the problem forms it more cheaply than
+#: from ``A`` (else None).
+NewtonSystem = namedtuple(
+    "NewtonSystem",
+    ["A", "rhs", "alpha", "finish", "gradient", "gram"],
+    defaults=(None,),
+)
+
+
+# ---------------------------------------------------------------------------
+# Data passes
+# ---------------------------------------------------------------------------
+
+
+class DataProducts:
+    """Every product with the data matrix the Newton iteration makes.
+
+    ``forward(W) = X @ W`` (scores), ``backward(R) = X^T @ R``
+    (gradients), and the Hessian factor: ``scaled_rows`` (``diag(r) X``),
+    ``kronecker_rows`` and ``kronecker_gram`` (the multinomial factor and
+    its Gram matrix). Sparse ``X`` stays sparse in ``forward`` and
+    ``backward``; the factors are dense (the intercept elimination centres
+    them anyway). A scheme that
+    computes these differently (distributed, coded against stragglers)
+    replaces this one object.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n, d)
+    """
+
+    def __init__(self, X):
+        self.X = X
+        self.shape = X.shape
+
+    def forward(self, W):
+        """``X @ W`` for ``W`` of shape (d, t): ndarray (n, t)."""
+        return np.asarray(self.X @ W)
+
+    def backward(self, R):
+        """``X^T @ R`` for ``R`` of shape (n, t): ndarray (d, t)."""
+        return np.asarray(self.X.T @ R)
+
+    def scaled_rows(self, r):
+        """``diag(r) X`` as a dense array (the binary / ridge factor)."""
+        if sp.issparse(self.X):
+            return np.asarray((sp.diags(r) @ self.X).toarray())
+        return self.X * r[:, None]
+
+    def kronecker_rows(self, B):
+        """Rows ``B_i[a] kron x_i`` for ``B`` (n, k, k): shape (n k, k d)."""
+        n, k, _ = B.shape
+        X = self.X.toarray() if sp.issparse(self.X) else self.X
+        return (B[:, :, :, None] * X[:, None, None, :]).reshape(n * k, k * X.shape[1])
+
+    def kronecker_gram(self, M):
+        """``sum_i M_i kron x_i x_i^T`` for ``M`` (n, k, k): shape (k d, k d).
+
+        One product ``X^T [M_i kron x_i]_i``: ``2 n k^2 d^2`` flops, ``k``
+        times fewer than the Gram of :meth:`kronecker_rows`.
+        """
+        n, k, _ = M.shape
+        X = self.X.toarray() if sp.issparse(self.X) else self.X
+        d = X.shape[1]
+        R = (M.reshape(n, k * k)[:, :, None] * X[:, None, :]).reshape(n, k * k * d)
+        G = (X.T @ R).reshape(d, k, k, d).transpose(1, 0, 2, 3)  # (a, u, b, v)
+        return np.ascontiguousarray(G).reshape(k * d, k * d)
+
+
+# ---------------------------------------------------------------------------
+# Problems
+# ---------------------------------------------------------------------------
+
+
+class RidgeProblem:
+    """``1/2 (||sqrt(w) (Y - X W)||^2 + alpha ||W||^2)``.
+
+    ``X`` must already be centred (with the weights) if there is an
+    intercept; the intercept is then ``mean_w(Y) - mean_w(X) W``, no part
+    of the iteration.
+
+    Parameters
+    ----------
+    data : DataProducts
+    Y : ndarray of shape (n, t)
+    alpha : float > 0
+    sample_weight : ndarray of shape (n,) or None
+    """
+
+    def __init__(self, data, Y, alpha, sample_weight=None):
+        self.data, self.Y, self.alpha = data, Y, alpha
+        n = Y.shape[0]
+        self.w = np.ones(n) if sample_weight is None else sample_weight
+        self._A = data.scaled_rows(np.sqrt(self.w))
+
+    def residual(self, W):
+        return self.w[:, None] * (self.data.forward(W) - self.Y)
+
+    def objective(self, W):
+        R = self.data.forward(W) - self.Y
+        return float(0.5 * (np.sum(self.w[:, None] * R * R) + self.alpha * np.sum(W * W)))
+
+    def gradient(self, W):
+        return self.data.backward(self.residual(W)) + self.alpha * W
+
+    def newton_system(self, W):
+        g = self.gradient(W)
+        return NewtonSystem(self._A, -g, self.alpha, _identity, g)
+
+
+def _identity(dW):
+    return dW
+
+
+class LogisticProblem:
+    """``sum_i w_i logloss_i + alpha/2 ||W||^2`` (scikit-learn's objective / C).
+
+    ``Y`` is a 0/1 array of shape (n, 1) for the binary problem (one
+    coefficient row) or one-hot (n, K) for the multinomial one. ``params``
+    has shape (K', d + fit_intercept) with the intercept last.
+
+    Newton system. Binary: the coefficient Hessian is ``X^T D X + alpha I``
+    with ``D = w p (1 - p)``, so ``A = D^{1/2} X``. Multinomial: per sample
+    ``w_i (diag(p) - p p^T) = B_i^T B_i`` with ``B_i = sqrt(w_i) (diag(sqrt
+    p) - sqrt(p) p^T)``; ``A`` has the ``K`` rows ``B_i kron x_i^T`` per
+    sample (shape (n K, K d)). Its Gram matrix is formed from the ``d``-wide
+    data (:meth:`DataProducts.kronecker_gram`), ``K`` times cheaper than
+    from ``A``.
+
+    The unpenalized intercept is eliminated exactly (Schur complement):
+    with ``C`` the intercept columns of the factor, the coefficient block
+    of the reduced Hessian is ``A^T (I - P_C) A + alpha I`` -- again a
+    ridge Hessian, of the weighted-centred factor ``(I - P_C) A``. So the
+    workers sketch that factor and the debiasing identity holds as for
+    ridge; the intercept step follows from the coefficient step exactly
+    (``finish``). For the multinomial problem the intercept block is
+    singular (a common shift changes nothing); the pseudo-inverse keeps
+    the intercepts summing to zero, as scikit-learn's do.
+    """
+
+    def __init__(self, data, Y, alpha, fit_intercept, sample_weight=None):
+        self.data, self.Y, self.alpha = data, Y, alpha
+        self.fit_intercept = fit_intercept
+        self.binary = Y.shape[1] == 1
+        n = Y.shape[0]
+        self.w = np.ones(n) if sample_weight is None else sample_weight
+
+    def _scores(self, params):
+        W, b = _split(params, self.fit_intercept)
+        return self.data.forward(W.T) + b, W
+
+    def objective(self, params):
+        Z, W = self._scores(params)
+        if self.binary:
+            loss = np.logaddexp(0.0, Z) - self.Y * Z
+        else:
+            loss = -self.Y * log_softmax(Z, axis=1)
+        return float(np.sum(self.w[:, None] * loss) + 0.5 * self.alpha * np.sum(W * W))
+
+    def _probabilities(self, Z):
+        return expit(Z) if self.binary else softmax(Z, axis=1)
+
+    def _gradient(self, P, W):
+        R = self.w[:, None] * (P - self.Y)
+        grad_W = self.data.backward(R).T + self.alpha * W  # (k, d)
+        if not self.fit_intercept:
+            return grad_W, None
+        return grad_W, R.sum(axis=0)
+
+    def gradient(self, params):
+        Z, W = self._scores(params)
+        grad_W, grad_b = self._gradient(self._probabilities(Z), W)
+        return grad_W if grad_b is None else np.hstack([grad_W, grad_b[:, None]])
+
+    def newton_system(self, params):
+        Z, W = self._scores(params)
+        P = self._probabilities(Z)
+        grad_W, grad_b = self._gradient(P, W)
+        k, d = W.shape
+        n = Z.shape[0]
+        if self.binary:
+            r = np.sqrt(self.w * P[:, 0] * (1.0 - P[:, 0]))
+            B = r[:, None, None]  # (n, 1, 1)
+            A = self.data.scaled_rows(r)
+            gram = None
+        else:
+            sqrt_p = np.sqrt(P)
+            B = (np.sqrt(self.w)[:, None] * sqrt_p)[:, :, None] * (
+                np.eye(k)[None] - P[:, None, :]
+            )
+            A = self.data.kronecker_rows(B)
+            M = self.w[:, None, None] * (
+                P[:, :, None] * np.eye(k)[None] - P[:, :, None] * P[:, None, :]
+            )
+            gram = self.data.kronecker_gram(M)
+        rhs = -grad_W.reshape(-1, 1)
+        if not self.fit_intercept:
+            return NewtonSystem(A, rhs, self.alpha, _Reshape(k, d), grad_W, gram)
+        rows = B.shape[1]
+        C = B.reshape(n * rows, k)
+        M_pinv = _intercept_block_inverse(C.T @ C, self.binary)
+        if self.binary:
+            CtA = C.T @ A  # (1, d)
+        else:
+            # C^T A = sum_i M_i kron x_i^T from the d-wide data, without a
+            # pass over the (n k) x (k d) factor.
+            CtA = self.data.backward(M.reshape(n, k * k)).T.reshape(k, k * d)
+        A_reduced = A
+        A_reduced -= C @ (M_pinv @ CtA)  # A is this round's own array
+        if gram is not None:
+            gram = gram - CtA.T @ (M_pinv @ CtA)
+        rhs = rhs + (CtA.T @ (M_pinv @ grad_b)).reshape(-1, 1)
+        gradient = np.hstack([grad_W, grad_b[:, None]])
+        finish = _FinishIntercept(k, d, M_pinv, grad_b, CtA)
+        return NewtonSystem(A_reduced, rhs, self.alpha, finish, gradient, gram)
+
+
+class _Reshape:
+    def __init__(self, k, d):
+        self.k, self.d = k, d
+
+    def __call__(self, dW):
+        return dW.reshape(self.k, self.d)
+
+
+class _FinishIntercept:
+    """Intercept step from the coefficient step (the eliminated block)."""
+
+    def __init__(self, k, d, M_pinv, grad_b, CtA):
+        self.k, self.d = k, d
+        self.M_pinv, self.grad_b, self.CtA = M_pinv, grad_b, CtA
+
+    def __call__(self, dW):
+        db = -self.M_pinv @ (self.grad_b + self.CtA @ dW[:, 0])
+        return np.hstack([dW.reshape(self.k, self.d), db[:, None]])
+
+
+def _intercept_block_inverse(M, binary):
+    """Inverse of the intercept block; pseudo-inverse for the multinomial one.
+
+    The multinomial block ``sum_i diag(p_i) - p_i p_i^T`` annihilates the
+    all-ones vector (a common shift of the intercepts changes nothing).
+    Adding ``J / k`` (``J`` all ones) fills that null direction without
+    touching the rest, so ``inv(M + J/k) - J/k`` is the exact pseudo-inverse
+    and the intercept steps stay orthogonal to ones (intercepts summing to
+    zero, as scikit-learn's).
+    """
+    if binary:
+        return 1.0 / np.maximum(M, np.finfo(float).tiny)
+    k = M.shape[0]
+    J = np.full((k, k), 1.0 / k)
+    return np.linalg.inv(M + J) - J
+
+
+def _split(params, fit_intercept):
+    if fit_intercept:
+        return params[:, :-1], params[:, -1]
+    return params, 0.0
+
