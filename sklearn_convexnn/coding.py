@@ -42,10 +42,11 @@ from ._solvers.coding.polar import (
     sc_decode,
 )
 from ._solvers.coding.stragglers import completion_time, finishing_times
-from ._solvers.sketch.newton_sketch import NewtonSystem
+from ._solvers.sketch.problems import DataProducts
 from .exceptions import NotDecodableError
 
 __all__ = [
+    "CodedDataProducts",
     "CodedProducts",
     "MDSCode",
     "PolarCode",
@@ -776,33 +777,39 @@ class CodedProducts:
         return code.decode(dict(zip(workers.tolist(), outputs)))
 
 
-def coded_ridge_newton_system(X, Y, lam, products):
-    """:func:`ridge_newton_system` with its data passes through a code.
+class CodedDataProducts(DataProducts):
+    """The Newton solver's data passes, ``X @ W`` and ``X^T @ R``, coded.
 
-    The gradient ``X^T (Y - X W) - lam W`` is formed from
-    ``products.matmul`` and ``products.rmatmul`` (a :class:`CodedProducts`
-    of ``X``); everything else is the uncoded system.
+    A drop-in for the solver's one object of data passes
+    (:class:`~sklearn_convexnn._solvers.sketch.problems.DataProducts`):
+    scores and gradients go through :class:`CodedProducts` (decoded
+    exactly from the earliest decodable simulated workers), the Hessian
+    factors the sketching workers use are the uncoded ones. Sparse ``X`` is
+    densified for the coded copies (coded blocks mix rows).
 
     Parameters
     ----------
-    X : ndarray of shape (n, p)
-        The (centred) design; the workers' sketches still see it whole.
-    Y : ndarray of shape (n, t)
-    lam : float
-    products : CodedProducts
-        Coded products of ``X``.
-
-    Returns
-    -------
-    callable
-        ``W (p, t) -> NewtonSystem``.
+    X : {ndarray, sparse matrix} of shape (n, d)
+    code : PolarCode, MDSCode, ReplicationCode or UncodedCode
+        Template code (copied, never modified).
+    n_jobs : int or None, default=None
+        Joblib ``n_jobs`` of the workers' products.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the straggler draws (which change only the workers used).
     """
 
-    def system_at(W):
-        rhs = products.rmatmul(Y - products.matmul(W)) - lam * W
-        return NewtonSystem(X, rhs, lam, lambda dW: dW, -rhs)
+    def __init__(self, X, code, *, n_jobs=None, random_state=0):
+        super().__init__(X)
+        dense = X.toarray() if hasattr(X, "toarray") else X
+        self.products = CodedProducts(dense, code, n_jobs=n_jobs, random_state=random_state)
 
-    return system_at
+    def forward(self, W):
+        """``X @ W`` through the code."""
+        return self.products.matmul(W)
+
+    def backward(self, R):
+        """``X^T @ R`` through the code."""
+        return self.products.rmatmul(R)
 
 
 def coded_matmul(

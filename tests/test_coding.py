@@ -21,8 +21,8 @@ from sklearn_convexnn._solvers.coding.polar import (
     bhattacharyya_parameters,
     sc_decodable,
 )
-from sklearn_convexnn._solvers.sketch.newton_sketch import ridge_newton_system
-from sklearn_convexnn.coding import coded_ridge_newton_system
+from sklearn_convexnn._solvers.sketch.problems import DataProducts
+from sklearn_convexnn.coding import CodedDataProducts
 from sklearn_convexnn.exceptions import NotDecodableError, ProblemTooLargeError
 
 
@@ -413,13 +413,18 @@ def test_coded_products_are_the_exact_products(code):
         assert len(workers) <= code.n_workers
 
 
-def test_coded_ridge_system_matches_the_uncoded_one():
+def test_coded_data_products_match_the_plain_ones():
+    import scipy.sparse as sp
+
     rng = np.random.default_rng(9)
-    X, Y = rng.standard_normal((60, 5)), rng.standard_normal((60, 2))
-    W = rng.standard_normal((5, 2))
-    products = CodedProducts(X, PolarCode(16, 8), random_state=0)
-    coded = coded_ridge_newton_system(X, Y, 0.7, products)(W)
-    plain = ridge_newton_system(X, Y, 0.7)(W)
-    assert_allclose(coded.rhs, plain.rhs, rtol=1e-10)
-    assert_allclose(coded.gradient, plain.gradient, rtol=1e-10)
-    assert coded.A is X and coded.lam == plain.lam
+    X = rng.standard_normal((60, 5))
+    X[X < 0.5] = 0.0
+    W, R = rng.standard_normal((5, 2)), rng.standard_normal((60, 3))
+    for data in (X, sp.csr_matrix(X)):
+        plain = DataProducts(data)
+        coded = CodedDataProducts(data, PolarCode(16, 8))
+        assert_allclose(coded.forward(W), plain.forward(W), rtol=1e-10, atol=1e-12)
+        assert_allclose(coded.backward(R), plain.backward(R), rtol=1e-10, atol=1e-12)
+        r = np.arange(60.0)
+        assert_allclose(coded.scaled_rows(r), plain.scaled_rows(r))
+        assert coded.products.n_passes_ == 2
