@@ -4,6 +4,14 @@ Every public estimator is listed in ``__all__``; ``tests/test_common.py`` runs
 scikit-learn's estimator checks over all of them.
 """
 
+from ._cv import (
+    ConvexCNNClassifierCV,
+    ConvexCNNRegressorCV,
+    ConvexPolyNetClassifierCV,
+    ConvexPolyNetRegressorCV,
+    QuantizedSDPClassifierCV,
+    QuantizedSDPRegressorCV,
+)
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor, ReLURelaxationCNNRegressor
 from .coding import (
     CodedProducts,
@@ -15,6 +23,7 @@ from .coding import (
     coded_matmul,
 )
 from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
+from .paths import alpha_max, polynet_path, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
 from .sketching import (
@@ -31,9 +40,13 @@ __version__ = "0.1.0"
 __all__ = [
     "CodedProducts",
     "ConvexCNNClassifier",
+    "ConvexCNNClassifierCV",
     "ConvexCNNRegressor",
+    "ConvexCNNRegressorCV",
     "ConvexPolyNetClassifier",
+    "ConvexPolyNetClassifierCV",
     "ConvexPolyNetRegressor",
+    "ConvexPolyNetRegressorCV",
     "CountSketch",
     "DebiasedAveragingClassifier",
     "DebiasedAveragingRegressor",
@@ -42,13 +55,18 @@ __all__ = [
     "MDSCode",
     "PolarCode",
     "QuantizedSDPClassifier",
+    "QuantizedSDPClassifierCV",
     "QuantizedSDPRegressor",
+    "QuantizedSDPRegressorCV",
     "ReLURelaxationCNNRegressor",
     "ReplicationCode",
     "SRHTSketch",
     "StragglerSimulator",
     "SurrogateSketch",
     "UncodedCode",
+    "alpha_max",
     "coded_matmul",
     "effective_dimension",
+    "polynet_path",
+    "regularization_path",
 ]

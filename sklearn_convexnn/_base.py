@@ -66,7 +66,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
     """Parameters, validation and the all-or-nothing fit of the lifted-model estimators."""
 
     _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS)), tuple, list, np.ndarray],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions(SOLVER_NAMES)],
@@ -121,12 +121,20 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         _check_feature_scale(blocks)
         scale, degree = self._target_scaling(Y, loss)
         solve = getattr(self, f"_solve_{solver}")
-        if scale == 1.0:
-            fit, work_loss, work_alpha = solve(blocks, Y, loss, activation), loss, self.alpha
+        from .paths import resolve_lifted_alpha, screen_empty_network
+
+        alpha = resolve_lifted_alpha(self, blocks, Y, loss, activation)
+        # Safe screening: at alpha >= alpha_max the empty network is optimal.
+        screened = screen_empty_network(self, blocks, Y, loss, activation, alpha)
+        if screened is not None:
+            fit, work_loss, work_alpha, scale, degree = screened, loss, alpha, 1.0, 1
+        elif scale == 1.0:
+            fit = solve(blocks, Y, loss, activation, alpha=alpha)
+            work_loss, work_alpha = loss, alpha
         else:
             # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
             # penalty follows with alpha / s^(degree - 1): solve in tame units.
-            work_alpha = self.alpha / scale ** (degree - 1)
+            work_alpha = alpha / scale ** (degree - 1)
             work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
                                  sample_weight)
             fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
@@ -148,6 +156,7 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
             "preactivation_range_": preactivation_range(
                 blocks, neurons, index, None if sample_weight is None else sample_weight > 0),
+            "alpha_": alpha,
             "solver_": fit.solver,
             "objective_": objective * scale**degree,
             "lower_bound_": lower * scale**degree,

@@ -40,10 +40,12 @@ from ._base import (
     ProblemSize,
 )
 from ._docstrings import (
+    ALPHA_DOC,
     COMMON_PARAMS_DOC,
     EXTRAPOLATION_DOC,
     REF_CNN_RELAXATION,
     REF_SPECTRAHEDRA,
+    REGRESSOR_ALPHA_DOC,
     WARM_START_DOC,
 )
 from ._solvers.lifted.memory import estimate_relu_relaxation_bytes, format_bytes
@@ -189,6 +191,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
         Deprecated with ``formulation``; see :class:`ReLURelaxationCNNRegressor`.
     slack_weight : float, default=None
         Deprecated with ``formulation``; see :class:`ReLURelaxationCNNRegressor`.
+{REGRESSOR_ALPHA_DOC}
 {COMMON_PARAMS_DOC}
 {WARM_START_DOC}
 {EXTRAPOLATION_DOC}
@@ -235,7 +238,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
 
     def __init__(self, *, image_shape=None, patch_shape=None, stride=1, pooling="average",
                  pool_regions=None, formulation="sdp", loss="squared", huber_delta=1.0,
-                 anchor="auto", slack_weight=None, alpha=1e-2, activation="relu-approx",
+                 anchor="auto", slack_weight=None, alpha="auto", activation="relu-approx",
                  fit_intercept=True, solver="auto", cvxpy_solver=None,
                  max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0,
                  random_state="deprecated", warm_start=False, extrapolation="clip"):
@@ -325,8 +328,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
 #: The classifier's default alpha: on digits (X/16, 2x2 regions, multinomial
 #: loss) 1e-2 gives 0.77 test accuracy, 1e-3 0.93, 1e-4 0.967 (3x3 regions:
 #: 0.970); see benchmarks/bench_cnn.py.
-_CLASSIFIER_PARAMS_DOC = COMMON_PARAMS_DOC.replace(
-    "alpha : float, default=1e-2", "alpha : float, default=1e-4")
+_CLASSIFIER_PARAMS_DOC = ALPHA_DOC.replace("default=1e-2", "default=1e-4") + COMMON_PARAMS_DOC
 
 
 class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetwork):

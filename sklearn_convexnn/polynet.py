@@ -20,10 +20,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLiftedNetwork, LiftedClassifierMixin, LiftedRegressorMixin
 from ._docstrings import (
+    ALPHA_DOC,
     COMMON_PARAMS_DOC,
     EXTRAPOLATION_DOC,
     FITTED_DOC,
     REF_SPECTRAHEDRA,
+    REGRESSOR_ALPHA_DOC,
     WARM_START_DOC,
 )
 from ._solvers.lifted.lifted import LiftedBlock
@@ -83,6 +85,7 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         Data term, averaged over samples; "squared" is ``(f - y)^2 / 2``.
     huber_delta : float, default=1.0
         Threshold of the Huber loss.
+{REGRESSOR_ALPHA_DOC}
 {COMMON_PARAMS_DOC}
 {WARM_START_DOC}
 {EXTRAPOLATION_DOC}
@@ -125,7 +128,7 @@ class ConvexPolyNetRegressor(_PolyNetMixin, LiftedRegressorMixin, BaseLiftedNetw
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, loss="squared", huber_delta=1.0, alpha=1e-2,
+    def __init__(self, *, loss="squared", huber_delta=1.0, alpha="auto",
                  activation="relu-approx", fit_intercept=True, solver="auto", cvxpy_solver=None,
                  max_iter=500, tol=1e-4, memory_limit=4.0, verbose=0, random_state="deprecated",
                  warm_start=False, extrapolation="clip"):
@@ -185,6 +188,7 @@ class ConvexPolyNetClassifier(_PolyNetMixin, LiftedClassifierMixin, BaseLiftedNe
     loss : {{"logistic", "hinge", "squared"}}, default="logistic"
         Data term averaged over samples. Only "logistic" gives
         ``predict_proba``.
+{ALPHA_DOC}
 {COMMON_PARAMS_DOC}
 {WARM_START_DOC}
 {EXTRAPOLATION_DOC}

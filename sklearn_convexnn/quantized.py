@@ -43,6 +43,7 @@ from ._solvers.lifted.lifted import LiftedBlock, preactivation_range, resolve_ac
 from ._solvers.lifted.quantized_fit import LEVELS, fit_quantized_network
 from ._solvers.shared.l1_refit import SMOOTH_LOSSES
 from ._solvers.shared.losses import get_loss
+from .paths import resolve_lifted_alpha
 
 __all__ = ["QuantizedSDPClassifier", "QuantizedSDPRegressor"]
 
@@ -117,6 +118,9 @@ _FITTED_DOC = """
         First-layer weights, every entry exactly one of the levels.
     n_neurons_ : int
         Number of neurons with a non-zero output weight.
+    alpha_ : float
+        The regularization strength used (``alpha``, or its value for
+        ``alpha="auto"``).
     objective_ : float
         Training objective of the fitted (quantized) network.
     lower_bound_ : float
@@ -192,8 +196,9 @@ class _QuantizedMixin:
         activation = resolve_activation(self.activation)
         _check_feature_scale(self._make_blocks(X))
         solver = self._resolve_solver(loss_name)
+        alpha = resolve_lifted_alpha(self, self._make_blocks(X), Y, loss, activation)
         fit = fit_quantized_network(
-            X, Y, loss, activation, self.alpha, levels=self.levels,
+            X, Y, loss, activation, alpha, levels=self.levels,
             fit_intercept=self.fit_intercept, solver=solver, n_candidates=n_candidates,
             n_search_rounds=self.n_search_rounds, max_iter=self.max_iter, tol=self.tol,
             random_state=self.random_state, cvxpy_solver=self.cvxpy_solver,
@@ -225,6 +230,7 @@ class _QuantizedMixin:
         self._set_network(fit.neurons, fit.weights, index, fit.intercept)
         self.preactivation_range_ = preactivation_range(
             self._make_blocks(X), fit.neurons, index, None if sw is None else sw > 0)
+        self.alpha_ = alpha
         self.solver_ = fit.solver
         self.objective_ = fit.objective
         self.lower_bound_ = fit.lower_bound
@@ -251,9 +257,12 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
     ----------
     loss : {{"squared", "absolute", "huber"}}, default="squared"
         Data term, averaged over samples; "squared" is ``(f - y)^2 / 2``.
-    alpha : float, default=1e-2
+    alpha : float or "auto", default="auto"
         Regularization strength: the l1 weight on the output layer. The data
-        term is an average over samples (as in Lasso).
+        term is an average over samples (as in Lasso). "auto" is 5% of
+        ``alpha_max`` (see ``sklearn_convexnn.paths.alpha_max``) on the
+        training data, so it follows the scale of the targets; the value used
+        is stored in ``alpha_``.
     huber_delta : float, default=1.0
         Threshold of the Huber loss.
 {_COMMON_PARAMS_DOC}
@@ -301,7 +310,7 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, loss="squared", alpha=1e-2, activation="relu-approx",
+    def __init__(self, *, loss="squared", alpha="auto", activation="relu-approx",
                  levels="binary", n_candidates=100, n_search_rounds=3, fit_intercept=True,
                  huber_delta=1.0, solver="auto", cvxpy_solver=None, max_iter=2000, tol=1e-3,
                  memory_limit=4.0, verbose=0, random_state=None, n_samples="deprecated",

@@ -119,8 +119,9 @@ def test_multi_output_and_no_intercept(planted):
 
 def test_square_activation_tuple_matches_name(planted):
     X, y = planted
-    by_name = ConvexPolyNetRegressor(activation="square", solver="cvxpy").fit(X, y)
-    by_tuple = ConvexPolyNetRegressor(activation=(1.0, 0.0, 0.0), solver="cvxpy").fit(X, y)
+    by_name = ConvexPolyNetRegressor(alpha=1e-2, activation="square", solver="cvxpy").fit(X, y)
+    by_tuple = ConvexPolyNetRegressor(alpha=1e-2, activation=(1.0, 0.0, 0.0),
+                                      solver="cvxpy").fit(X, y)
     assert by_name.objective_ == pytest.approx(by_tuple.objective_, rel=1e-8)
     ref = reference_sdp(X, y, 1e-2, act=(1.0, 0.0, 0.0))
     assert by_name.objective_ == pytest.approx(ref, rel=1e-4)
@@ -206,9 +207,11 @@ def test_rejects_bad_input_and_parameters(planted):
 
 
 def test_refuses_problem_over_memory_budget():
-    X = np.zeros((5000, 60))
+    # Non-degenerate data: an all-zero problem is answered by screening
+    # (alpha >= alpha_max = 0: the empty network) without building anything.
+    X = np.random.default_rng(0).normal(size=(5000, 60))
     with pytest.raises(MemoryError, match=r"GiB.*budget"):
-        ConvexPolyNetRegressor(solver="cvxpy", memory_limit=0.1).fit(X, np.zeros(5000))
+        ConvexPolyNetRegressor(solver="cvxpy", memory_limit=0.1).fit(X, X[:, 0] ** 2)
 
 
 def test_solver_failure_surfaces_status(planted, monkeypatch):

@@ -1,0 +1,358 @@
+"""alpha_max, regularization paths and the cross-validated estimators.
+
+References used here: the lifted SDPs written directly in cvxpy (bisection on
+the first alpha whose optimal output layer is non-zero), a lasso over every
+sign-vector neuron for the quantized family, scipy's scalar minimizer for the
+intercept-only fits, cold fits at the path's alphas, and a hand-written
+k-fold loop for the CV estimators.
+"""
+
+import itertools
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_convexnn import (
+    ConvexCNNClassifier,
+    ConvexCNNRegressor,
+    ConvexCNNRegressorCV,
+    ConvexPolyNetClassifier,
+    ConvexPolyNetClassifierCV,
+    ConvexPolyNetRegressor,
+    ConvexPolyNetRegressorCV,
+    QuantizedSDPClassifier,
+    QuantizedSDPRegressor,
+    QuantizedSDPRegressorCV,
+)
+from sklearn_convexnn._solvers.shared.losses import get_loss
+from sklearn_convexnn.paths import (
+    alpha_grid,
+    alpha_max,
+    intercept_only_fit,
+    polynet_path,
+    regularization_path,
+    resolve_alpha,
+)
+
+ACT = (0.09, 0.5, 0.47)
+#: Clarabel near its accuracy limit: the bisections below resolve 1e-4.
+TIGHT = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12,
+         "tol_ktratio": 1e-10, "max_iter": 500}
+
+
+def _data(n=40, d=3, seed=0, scale=10.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = scale * ((X @ np.linspace(1, 0.2, d)) ** 2 - X[:, -1]) + rng.normal(size=n)
+    return X, y
+
+
+def _labels(X):
+    return (X[:, 0] > 0.2).astype(int) + (X[:, 1] > 0.0)
+
+
+# --------------------------------------------------- an independent alpha_max
+def _lifted_sdp_output_norm(X, y, alpha, loss, constraint):
+    """l1 norm of the optimal output layer, from the lifted SDP written here."""
+    n, d = X.shape
+    a, b, c = ACT
+    Z = [cp.Variable((d + 1, d + 1), PSD=True) for _ in range(2)]
+    b0 = cp.Variable()
+    yhat = b0
+    for sign, Zs in zip((1.0, -1.0), Z):
+        quad = cp.sum(cp.multiply(X @ Zs[:d, :d], X), axis=1)
+        yhat = yhat + sign * (a * quad + b * (X @ Zs[:d, d]) + c * Zs[d, d])
+    if loss == "squared":
+        data = cp.sum_squares(yhat - y) / (2 * n)
+    else:
+        data = cp.sum(cp.logistic(-cp.multiply(y, yhat))) / n
+    if constraint == "sphere":
+        cons = [cp.trace(Zs[:d, :d]) == Zs[d, d] for Zs in Z]
+    else:
+        cons = [cp.diag(Zs[:d, :d]) == Zs[d, d] for Zs in Z]
+    cp.Problem(cp.Minimize(data + alpha * (Z[0][d, d] + Z[1][d, d])), cons).solve(
+        solver="CLARABEL", **TIGHT)
+    return float(Z[0].value[d, d] + Z[1].value[d, d])
+
+
+def _sign_lasso_output_norm(X, y, alpha):
+    """l1 norm of the optimal output layer over all sign-vector neurons (squared loss)."""
+    n, d = X.shape
+    a, b, c = ACT
+    U = np.array(list(itertools.product((-1.0, 1.0), repeat=d)))
+    T = X @ U.T
+    H = a * T**2 + b * T + c
+    w, b0 = cp.Variable(H.shape[1]), cp.Variable()
+    cp.Problem(cp.Minimize(cp.sum_squares(H @ w + b0 - y) / (2 * n)
+                           + alpha * cp.norm1(w))).solve(solver="CLARABEL", **TIGHT)
+    return float(np.abs(w.value).sum())
+
+
+def _first_nonzero_alpha(output_norm, scale, rtol=1e-5):
+    """Bisection on the largest alpha with a non-zero optimal output layer."""
+    grid = np.geomspace(1e-3, 1e3, 13) * scale
+    nonzero = [output_norm(a) > 1e-5 * scale for a in grid]
+    k = max(i for i, nz in enumerate(nonzero) if nz)
+    lo, hi = grid[k], grid[k + 1]
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        if output_norm(mid) > 1e-5 * scale:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_alpha_max_matches_bisection_on_the_lifted_sdp(loss):
+    X, y = _data(n=14, d=2, seed=1, scale=1.0)
+    if loss == "logistic":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+        est = ConvexPolyNetClassifier(loss="logistic", activation=ACT)
+    else:
+        est = ConvexPolyNetRegressor(activation=ACT)
+    top = alpha_max(est, X, y)
+    ref = _first_nonzero_alpha(lambda a: _lifted_sdp_output_norm(X, y, a, loss, "sphere"),
+                               top)
+    assert top == pytest.approx(ref, rel=1e-4)
+
+
+def test_quantized_alpha_max_matches_sign_lasso_and_relaxation():
+    X, y = _data(n=14, d=3, seed=2, scale=1.0)
+    est = QuantizedSDPRegressor(activation=ACT)
+    top = alpha_max(est, X, y)  # d=3: exact over the 8 sign vectors
+    ref = _first_nonzero_alpha(lambda a: _sign_lasso_output_norm(X, y, a), top)
+    assert top == pytest.approx(ref, rel=1e-4)
+
+    from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    from sklearn_convexnn.paths import binary_alpha_max, intercept_only_dual
+
+    theta = intercept_only_dual(y[:, None], get_loss("squared"))
+    relaxed = binary_alpha_max([LiftedBlock(X)], theta, ACT, exact=False)
+    ref_relaxed = _first_nonzero_alpha(
+        lambda a: _lifted_sdp_output_norm(X, y, a, "squared", "binary"), relaxed)
+    assert relaxed == pytest.approx(ref_relaxed, rel=1e-4)
+    assert relaxed >= top * (1 - 1e-9)
+
+
+# ------------------------------------------------- empty network at the top
+FAMILIES = [
+    ("reg", lambda: ConvexPolyNetRegressor(activation=ACT)),
+    ("reg-lowrank", lambda: ConvexPolyNetRegressor(activation=ACT, solver="lowrank")),
+    ("reg-huber", lambda: ConvexPolyNetRegressor(activation=ACT, loss="huber",
+                                                 huber_delta=5.0)),
+    ("clf-multinomial", lambda: ConvexPolyNetClassifier(activation=ACT)),
+    ("clf-binary", lambda: ConvexPolyNetClassifier(activation=ACT, loss="squared")),
+    ("quantized", lambda: QuantizedSDPRegressor(activation=ACT, random_state=0)),
+    ("quantized-ternary", lambda: QuantizedSDPRegressor(activation=ACT, levels="ternary",
+                                                        random_state=0)),
+    ("quantized-clf", lambda: QuantizedSDPClassifier(activation=ACT, random_state=0)),
+    ("cnn", lambda: ConvexCNNRegressor(image_shape=(2, 2), patch_shape=(1, 2),
+                                       activation=ACT)),
+    ("cnn-clf", lambda: ConvexCNNClassifier(image_shape=(2, 2), patch_shape=(1, 2),
+                                            activation=ACT)),
+]
+
+
+@pytest.mark.parametrize("name,make", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_no_neuron_at_alpha_max_and_some_below(name, make):
+    X, y = _data(n=40, d=4 if "cnn" in name else 3, seed=3)
+    if "clf" in name:
+        y = _labels(X) if "binary" not in name else (X[:, 0] > 0)
+    top = alpha_max(make(), X, y)
+    assert top > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for factor in (1.0, 1.5):
+            est = make().set_params(alpha=factor * top).fit(X, y)
+            assert est.n_neurons_ == 0
+            # ... and it is optimal: the certified bound meets its objective.
+            assert est.lower_bound_ == pytest.approx(est.objective_, rel=1e-9)
+        below = make().set_params(alpha=0.9 * top).fit(X, y)
+    assert below.n_neurons_ >= 1
+    empty = make().set_params(alpha=top).fit(X, y)
+    assert below.objective_ < empty.objective_
+
+
+def test_no_neuron_without_screening_either():
+    """The cvxpy optimum above alpha_max has a negligible output layer."""
+    X, y = _data(n=20, d=2, seed=4, scale=1.0)
+    top = alpha_max(ConvexPolyNetRegressor(activation=ACT), X, y)
+    assert _lifted_sdp_output_norm(X, y, 1.01 * top, "squared", "sphere") < 1e-7
+    assert _lifted_sdp_output_norm(X, y, 0.99 * top, "squared", "sphere") > 1e-4
+
+
+@pytest.mark.parametrize("loss", ["squared", "huber", "absolute", "logistic", "hinge",
+                                  "multinomial"])
+def test_intercept_only_fit_is_the_best_constant(loss):
+    rng = np.random.default_rng(5)
+    n = 31
+    if loss == "multinomial":
+        Y = np.eye(3)[rng.integers(0, 3, n)]
+    elif loss in ("logistic", "hinge"):
+        Y = np.where(rng.random((n, 1)) < 0.3, 1.0, -1.0)
+    else:
+        Y = rng.standard_t(2, size=(n, 1)) * 3
+    L = get_loss(loss, 1.0)
+    b, theta = intercept_only_fit(Y, L)
+    if loss == "multinomial":
+        value = L.value(np.broadcast_to(b, Y.shape), Y)
+        for shift in np.eye(3) * 1e-3:
+            assert value <= L.value(np.broadcast_to(b + shift, Y.shape), Y) + 1e-12
+            assert value <= L.value(np.broadcast_to(b - shift, Y.shape), Y) + 1e-12
+    else:
+        ref = minimize_scalar(lambda t: L.value(np.full_like(Y, t), Y),
+                              bounds=(Y.min() - 1, Y.max() + 1), method="bounded",
+                              options={"xatol": 1e-10})
+        assert L.value(np.full_like(Y, b[0]), Y) <= ref.fun + 1e-9
+    # theta is a (sub)gradient of the loss at the constant fit, with zero-sum
+    # columns: the optimality condition of the free intercept.
+    np.testing.assert_allclose(theta.sum(axis=0), 0.0, atol=1e-12)
+    Yhat = np.broadcast_to(b, Y.shape)
+    for _ in range(20):
+        D = rng.normal(size=Y.shape)
+        assert L.value(Yhat + D, Y) >= L.value(Yhat, Y) + np.sum(theta * D) - 1e-10
+
+
+def test_alpha_max_scales_with_the_target():
+    X, y = _data()
+    est = ConvexPolyNetRegressor()
+    assert alpha_max(est, X, 1000 * y) == pytest.approx(1000 * alpha_max(est, X, y),
+                                                        rel=1e-9)
+    assert alpha_max(est, X, np.full(len(y), 3.0)) <= 1e-12  # rounding of the mean only
+    assert resolve_alpha("auto", est, X, y) == pytest.approx(5e-2 * alpha_max(est, X, y))
+    # The estimator resolves "auto" the same way inside fit, on its own blocks.
+    fitted = ConvexPolyNetRegressor(alpha="auto").fit(X, 1000 * y)
+    assert fitted.alpha_ == pytest.approx(5e-2 * alpha_max(est, X, 1000 * y), rel=1e-9)
+    assert resolve_alpha(0.3, est, X, y) == 0.3
+    with pytest.raises(ValueError, match="auto"):
+        resolve_alpha("big", est, X, y)
+
+
+def test_alpha_max_rejects_relu_relaxation_and_bad_shapes():
+    X, y = _data(n=20, d=4)
+    with pytest.raises(ValueError, match="formulation"):
+        alpha_max(ConvexCNNRegressor(formulation="relu-relaxation"), X, y)
+    with pytest.raises(ValueError, match="samples"):
+        alpha_max(ConvexPolyNetRegressor(), X, y[:-1])
+
+
+# ------------------------------------------------------------------- paths
+def test_path_matches_cold_fits():
+    X, y = _data(n=150, d=4, seed=6, scale=1.0)
+    alphas = alpha_grid(ConvexPolyNetRegressor(), X, y, n_alphas=8, eps=1e-2)
+    path = polynet_path(X, y, alphas=alphas, solver="lowrank", tol=1e-8)
+    assert path.n_neurons[0] == 0
+    assert np.all(path.n_neurons[1:] >= 1)
+    assert np.all(path.relative_gap <= 1e-4)
+    for a, obj in zip(path.alphas, path.objective):
+        cold = ConvexPolyNetRegressor(alpha=a, solver="cvxpy").fit(X, y)
+        assert obj == pytest.approx(cold.objective_, rel=1e-4)
+    # The optimal value grows with alpha.
+    assert np.all(np.diff(path.objective) < 0)
+
+
+def test_path_warm_starts_the_lowrank_solver():
+    X, y = _data(n=150, d=4, seed=6, scale=1.0)
+    alphas = alpha_grid(ConvexPolyNetRegressor(), X, y, n_alphas=6, eps=1e-2)
+    warm = polynet_path(X, y, alphas=alphas, solver="lowrank")
+    cold = polynet_path(X, y, alphas=alphas, solver="lowrank", warm_start=False)
+    np.testing.assert_allclose(warm.objective, cold.objective, rtol=1e-4)
+    # Warm starts need fewer rounds in total (the previous network is close).
+    assert warm.n_iter.sum() < cold.n_iter.sum()
+
+
+def test_path_returns_independent_networks_and_sorted_alphas():
+    X, y = _data(n=40, d=3)
+    path = regularization_path(ConvexPolyNetRegressor(), X, y, alphas=[0.1, 10.0, 1.0])
+    np.testing.assert_array_equal(path.alphas, [10.0, 1.0, 0.1])
+    assert [e.alpha for e in path.estimators] == [10.0, 1.0, 0.1]
+    for est, obj in zip(path.estimators, path.objective):
+        assert est.objective_ == obj
+        pred = est.predict(X)
+        assert np.all(np.isfinite(pred))
+    with pytest.raises(ValueError, match="non-negative"):
+        regularization_path(ConvexPolyNetRegressor(), X, y, alphas=[-1.0])
+
+
+# ------------------------------------------------------------ CV estimators
+def test_cv_regressor_matches_a_hand_written_search():
+    X, y = _data(n=60, d=3, seed=7)
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    cv = ConvexPolyNetRegressorCV(n_alphas=5, cv=folds, activation=ACT).fit(X, y)
+    top = alpha_max(ConvexPolyNetRegressor(), X, y)
+    np.testing.assert_allclose(cv.alphas_, np.geomspace(top, 1e-3 * top, 5))
+    scores = np.array([[ConvexPolyNetRegressor(alpha=a, activation=ACT)
+                        .fit(X[tr], y[tr]).score(X[te], y[te]) for a in cv.alphas_]
+                       for tr, te in folds])
+    np.testing.assert_allclose(cv.cv_results_["mean_test_score"], scores.mean(axis=0),
+                               atol=1e-4)
+    np.testing.assert_allclose(cv.cv_results_["std_test_score"], scores.std(axis=0),
+                               atol=1e-4)
+    assert cv.alpha_ == cv.alphas_[np.argmax(scores.mean(axis=0))]
+    ref = ConvexPolyNetRegressor(alpha=cv.alpha_, activation=ACT).fit(X, y)
+    assert cv.objective_ == pytest.approx(ref.objective_, rel=1e-6)
+    np.testing.assert_allclose(cv.predict(X), ref.predict(X), rtol=1e-4, atol=1e-4)
+    assert cv.n_splits_ == 3 and cv.cv_results_["rank_test_score"][cv.best_index_] == 1
+
+
+def test_cv_classifier_in_pipeline_and_cross_val_score():
+    X, _ = _data(n=90, d=3, seed=8)
+    y = np.array(["a", "b", "c"])[_labels(X)]
+    model = make_pipeline(StandardScaler(), ConvexPolyNetClassifierCV(n_alphas=4, cv=3))
+    scores = cross_val_score(model, X, y, cv=StratifiedKFold(3))
+    assert scores.mean() > 0.8
+    clf = model.fit(X, y)[-1]
+    assert set(clf.classes_) == {"a", "b", "c"}
+    assert clf.predict_proba(X[:3]).shape == (3, 3)
+    assert clf.alpha_ in clf.alphas_
+
+
+def test_cv_scoring_refit_and_given_alphas():
+    X, y = _data(n=45, d=3, seed=9)
+    cv = ConvexPolyNetRegressorCV(alphas=[5.0, 0.05, 0.5], cv=3, refit=False,
+                                  scoring="neg_mean_absolute_error").fit(X, y)
+    np.testing.assert_array_equal(cv.alphas_, [5.0, 0.5, 0.05])
+    assert np.all(cv.cv_results_["mean_test_score"] <= 0)
+    assert not hasattr(cv, "hidden_weights_")
+    with pytest.raises(ValueError, match="alphas"):
+        ConvexPolyNetRegressorCV(alphas=[-1.0]).fit(X, y)
+    assert "alpha" not in cv.get_params() and "warm_start" not in cv.get_params()
+    with pytest.raises(TypeError, match="alpha"):
+        ConvexPolyNetRegressorCV(alpha=1.0)
+
+
+def test_cv_for_quantized_and_cnn():
+    X, y = _data(n=40, d=4, seed=10)
+    q = QuantizedSDPRegressorCV(n_alphas=3, cv=2, random_state=0).fit(X, y)
+    assert q.cv_results_["mean_test_score"].shape == (3,)
+    assert set(np.unique(q.hidden_weights_)) <= {-1.0, 1.0}
+    c = ConvexCNNRegressorCV(image_shape=(2, 2), patch_shape=(1, 2), n_alphas=3,
+                             cv=2).fit(X, y)
+    assert c.filters_.shape[1] == 2 and c.alpha_ in c.alphas_
+    with pytest.raises(ValueError, match="formulation"):
+        ConvexCNNRegressorCV(formulation="relu-relaxation").fit(X, np.abs(y))
+
+
+def test_sample_weight_equals_repetition():
+    X, y = _data(n=30, d=3, seed=11)
+    w = np.random.default_rng(0).integers(0, 3, size=len(y)).astype(float)
+    Xr, yr = np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+    est = ConvexPolyNetRegressor(activation=ACT)
+    assert alpha_max(est, X, y, sample_weight=w) == pytest.approx(alpha_max(est, Xr, yr),
+                                                                  rel=1e-9)
+    for loss in ("huber", "absolute"):
+        est = ConvexPolyNetRegressor(activation=ACT, loss=loss, huber_delta=5.0)
+        assert alpha_max(est, X, y, sample_weight=w) == pytest.approx(
+            alpha_max(est, Xr, yr), rel=1e-6)
+    cv = ConvexPolyNetRegressorCV(n_alphas=3, cv=2, activation=ACT)
+    cv.fit(X, y, sample_weight=w)
+    top = alpha_max(ConvexPolyNetRegressor(), X, y, sample_weight=w)
+    assert cv.alphas_[0] == pytest.approx(top)
