@@ -428,3 +428,71 @@ def test_coded_data_products_match_the_plain_ones():
         r = np.arange(60.0)
         assert_allclose(coded.scaled_rows(r), plain.scaled_rows(r))
         assert coded.products.n_passes_ == 2
+
+
+def _count_passes(monkeypatch):
+    """Count the plain and the coded data passes made from now on."""
+    counts = {"plain": 0, "coded": 0}
+    for name in ("forward", "backward"):
+        original = getattr(DataProducts, name)
+
+        def plain(self, M, _original=original):
+            counts["plain"] += 1
+            return _original(self, M)
+
+        monkeypatch.setattr(DataProducts, name, plain)
+    original_product = CodedProducts._product
+
+    def coded(self, side, V):
+        counts["coded"] += 1
+        return original_product(self, side, V)
+
+    monkeypatch.setattr(CodedProducts, "_product", coded)
+    return counts
+
+
+@pytest.mark.parametrize(
+    "code", [PolarCode(16, 8), MDSCode(12, 6, random_state=0)], ids=["polar", "mds"]
+)
+def test_debiased_averaging_regressor_through_a_code_equals_the_uncoded_fit(code, monkeypatch):
+    from sklearn.linear_model import Ridge
+
+    from sklearn_convexnn import DebiasedAveragingRegressor
+
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((120, 6))
+    Y = X @ rng.standard_normal((6, 2)) + 0.1 * rng.standard_normal((120, 2))
+    params = dict(n_workers=4, max_iter=4, tol=None, random_state=0)
+    counts = _count_passes(monkeypatch)
+    plain = DebiasedAveragingRegressor(Ridge(alpha=3.0), **params).fit(X, Y)
+    n_plain = counts["plain"]
+    coded = DebiasedAveragingRegressor(Ridge(alpha=3.0), coding=code, **params).fit(X, Y)
+    assert_allclose(coded.coef_, plain.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(coded.intercept_, plain.intercept_, rtol=1e-10, atol=1e-12)
+    # Every data pass of the uncoded fit went through the code in the coded one.
+    assert n_plain >= 2 * plain.n_iter_
+    assert counts["coded"] == n_plain and counts["plain"] == n_plain
+    assert not hasattr(code, "mixing_")  # the parameter itself is not modified
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_debiased_averaging_classifier_through_a_code_equals_the_uncoded_fit(
+    n_classes, monkeypatch
+):
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_convexnn import DebiasedAveragingClassifier
+
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((150, 4))
+    y = np.argmax(X[:, :n_classes] + 0.5 * rng.standard_normal((150, n_classes)), axis=1)
+    params = dict(n_workers=4, max_iter=5, tol=None, random_state=0)
+    counts = _count_passes(monkeypatch)
+    plain = DebiasedAveragingClassifier(LogisticRegression(C=1.0), **params).fit(X, y)
+    n_plain = counts["plain"]
+    coded = DebiasedAveragingClassifier(
+        LogisticRegression(C=1.0), coding=PolarCode(8, 4), **params
+    ).fit(X, y)
+    assert_allclose(coded.coef_, plain.coef_, rtol=1e-9, atol=1e-11)
+    assert_allclose(coded.intercept_, plain.intercept_, rtol=1e-9, atol=1e-11)
+    assert counts["coded"] == n_plain > 0
