@@ -46,7 +46,6 @@ from ._solvers.sketch.problems import DataProducts
 from .exceptions import NotDecodableError
 
 __all__ = [
-    "CodedDataProducts",
     "CodedProducts",
     "MDSCode",
     "PolarCode",
