@@ -83,7 +83,7 @@ CHILD = textwrap.dedent('''
             out[label] = "clear" if str(exc) and ours else "unclear"
         except Exception:
             out[label] = "unclear"
-        print(json.dumps([label, out[label]]), flush=True)
+        print("@@" + json.dumps([label, out[label]]), flush=True)
 ''')
 
 NAMES = [
@@ -117,7 +117,9 @@ def run(src, timeout=180):
         except subprocess.TimeoutExpired as exc:
             lines = (exc.stdout or b"").decode().splitlines()
         for line in lines:
-            label, verdict = json.loads(line)
+            if not line.startswith("@@"):
+                continue  # anything an estimator printed
+            label, verdict = json.loads(line[2:])
             done[label] = verdict
         for label in CASES:
             if not ("Sketch" in name and " y" in label):
