@@ -80,17 +80,16 @@ ROWS = [
      "ConvexPolyNetClassifier", _ours("ConvexPolyNetClassifier", alpha=1e-2)),
     ("wine", _load(datasets.load_wine), "classification",
      "QuantizedSDPClassifier (+-1 weights)",
-     _ours("QuantizedSDPClassifier", alpha=1e-2, random_state=0)),
+     _ours("QuantizedSDPClassifier", random_state=0)),
     ("wine", _load(datasets.load_wine), "classification",
      "LogisticRegression", lambda: LogisticRegression(max_iter=1000)),
     ("wine", _load(datasets.load_wine), "classification",
      "MLPClassifier", _mlp_classifier),
-    # 8x8 images, 3x3 filters pooled over a 2x2 grid of regions. Each fit is
-    # a sizable SDP (80 blocks of 10x10), so this row uses 3 folds.
+    # 8x8 images with the defaults: 3x3 filters pooled over a 2x2 grid of
+    # regions, multinomial loss, solved by the full-matrix proximal gradient.
     ("digits", _load(datasets.load_digits), "classification",
      "ConvexCNNClassifier (3x3 filters, 2x2 pools)",
-     _ours("ConvexCNNClassifier", image_shape=(8, 8), patch_shape=(3, 3), pool_regions=(2, 2),
-           loss="squared", alpha=1e-3), 3),
+     _ours("ConvexCNNClassifier", image_shape=(8, 8)), 3),
     ("digits", _load(datasets.load_digits), "classification",
      "MLPClassifier", _mlp_classifier, 3),
 ]
