@@ -6,8 +6,9 @@ Each (estimator, input) case ends in one of:
   names the problem (raised by this package or scikit-learn's validation);
 * ``unclear`` -- any other exception, or one raised from inside a third-party
   solver or numpy without a message of ours;
-* ``silent``  -- the fit succeeded where it should have been refused, or its
-  predictions are not finite;
+* ``silent``  -- the fit succeeded where it should have been refused, its
+  predictions are not finite, or it fits its own training data worse than
+  a constant (R^2 < 0, accuracy below the majority class);
 * ``ok``      -- an input that is legitimate and fitted correctly (finite
   predictions);
 * ``crash``   -- the interpreter died (native abort, out of memory, timeout).
@@ -72,7 +73,16 @@ CHILD = textwrap.dedent('''
                 P = est.transform(X) if "Sketch" in name else est.predict(X)
             finite = np.all(np.isfinite(np.asarray(P, dtype=float))) if REG or "Sketch" in name \\
                 else True
-            if legit is False or not finite:
+            # A fitted network must do at least as well as the constant it
+            # contains on its own training data (R^2 >= 0, accuracy >= the
+            # majority class): anything less is a silently wrong model.
+            worse = False
+            if "Sketch" not in name and finite:
+                if REG:
+                    worse = est.score(X, y) < -1e-6
+                else:
+                    worse = est.score(X, y) < np.bincount(y).max() / len(y) - 1e-9
+            if legit is False or not finite or worse:
                 out[label] = "silent"
             else:
                 out[label] = "ok"
