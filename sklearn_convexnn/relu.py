@@ -276,8 +276,9 @@ _PARAMS_DOC = """
         problems) for the exact one. "auto" picks by ``variant``.
     tol : float, default=1e-4
         Target certified relative duality gap ``(objective - bound) / objective``.
-    max_iter : int, default=3000
-        Maximum number of APG iterations.
+    max_iter : int, default=1000
+        Maximum number of APG iterations (breast_cancer and diabetes after
+        StandardScaler reach the default ``tol`` in under 200).
     memory_limit : float, default=4.0
         GiB the solver may allocate; larger problems raise
         ``ProblemTooLargeError`` before anything is built.
@@ -376,7 +377,7 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
 
     def __init__(self, *, alpha="auto", n_gates=100, variant="gated", n_layers=2,
                  gate_sampling="gaussian", fit_intercept=True, solver="auto", tol=1e-4,
-                 max_iter=3000, memory_limit=4.0, verbose=0, random_state=None):
+                 max_iter=1000, memory_limit=4.0, verbose=0, random_state=None):
         self.alpha = alpha
         self.n_gates = n_gates
         self.variant = variant
@@ -487,7 +488,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
     def __init__(self, *, alpha="auto", n_gates=100, variant="gated", n_layers=2,
                  gate_sampling="gaussian", fit_intercept=True, solver="auto", tol=1e-4,
-                 max_iter=3000, memory_limit=4.0, multi_class="multinomial", verbose=0,
+                 max_iter=1000, memory_limit=4.0, multi_class="multinomial", verbose=0,
                  random_state=None):
         self.alpha = alpha
         self.n_gates = n_gates
