@@ -15,7 +15,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from ..shared.l1_refit import SMOOTH_LOSSES as L1_SMOOTH
 from ..shared.l1_refit import l1_refit
 
 __all__ = ["RefitResult", "flip_search", "lifted_candidates", "refit_output_layer",
@@ -214,7 +213,7 @@ def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=No
     -------
     RefitResult
     """
-    if loss.name in L1_SMOOTH and alpha > 0:
+    if loss.smooth and alpha > 0:
         fit = l1_refit(H, Y, loss, alpha, fit_intercept=fit_intercept,
                        warm_start=warm_start, tol=tol)
         support = np.flatnonzero(np.abs(fit.weights).max(axis=1, initial=0.0) > 0)
