@@ -37,12 +37,12 @@ from ._base import (
     LiftedRegressorMixin,
     _check_feature_scale,
     encode_classes,
+    resolve_lifted_alpha,
 )
 from ._docstrings import EXTRAPOLATION_DOC
 from ._solvers.lifted.lifted import LiftedBlock, preactivation_range, resolve_activation
 from ._solvers.lifted.quantized_fit import LEVELS, fit_quantized_network
 from ._solvers.shared.losses import LOSSES, get_loss, smooth_loss_names
-from .paths import resolve_lifted_alpha
 
 __all__ = ["QuantizedSDPClassifier", "QuantizedSDPRegressor"]
 
