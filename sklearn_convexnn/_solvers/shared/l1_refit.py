@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dual import into_dual_domain
+from .intercept import constant_fit
 from .losses import smooth_loss_names
 
 __all__ = ["L1Fit", "l1_refit"]
@@ -117,7 +118,7 @@ def l1_refit(H, Y, loss, alpha, *, fit_intercept=True, warm_start=None, tol=1e-8
                                                                    0.0)[:, None]
         bt = np.asarray(b0, dtype=float).ravel() + (mean @ W0 if fit_intercept else 0.0)
     if fit_intercept and warm_start is None:
-        bt = _constant_fit(Y, loss, c)
+        bt = constant_fit(Y, loss)
     if not fit_intercept:
         bt = np.zeros(k)
 
@@ -385,14 +386,3 @@ def _curvature(loss, Yhat, Y, c):
 
 def _soft(V, thresh):
     return np.sign(V) * np.maximum(np.abs(V) - thresh, 0.0)
-
-
-def _constant_fit(Y, loss, c):
-    """Best intercept alone: weighted mean, log-odds or log class frequency."""
-    if loss.name in ("squared", "huber"):
-        return c @ Y
-    if loss.name == "logistic":
-        p = np.clip(c @ (Y > 0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    p = np.clip(c @ Y, 1e-12, None)
-    return np.log(p) - np.log(p).mean()
