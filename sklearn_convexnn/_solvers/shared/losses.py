@@ -273,11 +273,8 @@ class HingeLoss(Loss):
     def _conjugate_pointwise(self, S, Y):
         return S * Y
 
-    def in_domain(self, Theta, Y, tol=0.0):
-        _, S = self._scaled(Theta, Y)
-        p = -S * Y
-        return bool(np.all((p >= -tol) & (p <= 1 + tol))) \
-            and self._zero_weight_clear(Theta, Y, tol)
+    # Same conjugate domain as the logistic loss: -s y in [0, 1] per entry.
+    in_domain = LogisticLoss.in_domain
 
     def interior_dual(self, Y):
         # kappa in [0, 1/2] per row, with sum_i c_i y_i kappa_i = 0 per output.
