@@ -17,6 +17,7 @@ from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .paths import alpha_max, polynet_path, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
+from .relu import ConvexReLUClassifier, ConvexReLURegressor
 from .sketching import (
     CountSketch,
     GaussianSketch,
@@ -37,6 +38,8 @@ __all__ = [
     "ConvexPolyNetClassifierCV",
     "ConvexPolyNetRegressor",
     "ConvexPolyNetRegressorCV",
+    "ConvexReLUClassifier",
+    "ConvexReLURegressor",
     "CountSketch",
     "DebiasedAveragingClassifier",
     "DebiasedAveragingRegressor",

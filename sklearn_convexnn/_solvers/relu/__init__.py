@@ -1,0 +1,1 @@
+"""Convex ReLU networks: gates, gated and exact solvers, certificates, recovery."""

@@ -1,0 +1,106 @@
+"""The gated design ``[D_1 X, ..., D_p X]`` as an operator, never formed.
+
+Variables are a matrix ``W`` of shape (n_features, n_gates * n_outputs):
+column ``c * n_gates + j`` is the weight of gate j for output c. Products
+with ``X`` are taken over blocks of columns so that the temporaries hold at
+most ``block`` columns of length n: memory O(n x block) however many gates
+there are. Each product with ``X`` or ``X^T`` counts as one data pass.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ...exceptions import ProblemTooLargeError
+
+__all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
+
+#: Entries (n x columns) of one block of temporaries.
+BLOCK_ENTRIES = 2**21
+
+
+class MaskedDesign:
+    """``X`` (n, d) dense or sparse with boolean patterns ``masks`` (n, p), ``n_outputs`` k."""
+
+    def __init__(self, X, masks, n_outputs):
+        self.X = X
+        self.masks = masks
+        self.n, self.d = X.shape
+        self.p = masks.shape[1]
+        self.k = n_outputs
+        self.q = self.p * self.k
+        self.gate_of = np.tile(np.arange(self.p), self.k)
+        self.output_of = np.repeat(np.arange(self.k), self.p)
+        self.block = max(1, BLOCK_ENTRIES // max(self.n, 1))
+        self.n_passes = 0
+
+    # ------------------------------------------------------------ primitives
+    def images(self, W, cols=None):
+        """``X @ W[:, cols]`` (n, len(cols)); one pass."""
+        self.n_passes += 1
+        Wc = W if cols is None else W[:, cols]
+        return np.asarray(self.X @ Wc)
+
+    def rmatmat(self, R):
+        """``X^T @ R`` for R (n, m); one pass."""
+        self.n_passes += 1
+        return np.asarray(self.X.T @ R)
+
+    # ------------------------------------------------------- gated operator
+    def forward(self, W):
+        """``Z[:, c] = sum_j D_j X W[:, c p + j]``, shape (n, k); one pass over active columns."""
+        Z = np.zeros((self.n, self.k))
+        active = np.flatnonzero(np.any(W != 0, axis=0))
+        self.n_passes += 1
+        for start in range(0, active.size, self.block):
+            cols = active[start:start + self.block]
+            P = np.asarray(self.X @ W[:, cols])
+            P *= self.masks[:, self.gate_of[cols]]
+            for c in np.unique(self.output_of[cols]):
+                Z[:, c] += P[:, self.output_of[cols] == c].sum(axis=1)
+        return Z
+
+    def backward(self, R):
+        """``G[:, c p + j] = (D_j X)^T R[:, c]``, shape (d, q); one pass."""
+        G = np.empty((self.d, self.q))
+        self.n_passes += 1
+        for start in range(0, self.q, self.block):
+            cols = np.arange(start, min(start + self.block, self.q))
+            P = self.masks[:, self.gate_of[cols]] * R[:, self.output_of[cols]]
+            G[:, cols] = np.asarray(self.X.T @ P)
+        return G
+
+
+def estimate_memory(n, d, p, k, variant, sparse_nnz=None):
+    """Bytes the solver allocates for n samples, d features, p patterns, k outputs."""
+    q = p * k
+    block = min(q, max(1, BLOCK_ENTRIES // max(n, 1)))
+    total = n * p  # boolean masks
+    total += 8 * n * 2 * p  # gate images and masks while sampling (float + bool)
+    total += 8 * d * q * 10  # iterates, gradients, certificate precomputations
+    total += 8 * n * k * 12  # predictions, residuals, dual points
+    if variant == "exact":
+        # images of u and v at three points, multipliers, residual columns
+        total += 8 * n * 2 * q * 8
+    else:
+        total += 8 * n * block * 3
+    if sparse_nnz is None:
+        total += 8 * n * d  # a dense float copy of X
+    else:
+        total += 16 * sparse_nnz
+    return int(total)
+
+
+def check_memory(n, d, p, k, variant, memory_limit, X):
+    """Refuse a problem whose allocations would pass ``memory_limit`` (GiB)."""
+    nnz = X.nnz if sp.issparse(X) else None
+    need = estimate_memory(n, d, p, k, variant, nnz)
+    if need > memory_limit * 2**30:
+        hint = ("use variant='gated' (memory O(n x block) instead of O(n x gates)), "
+                if variant == "exact" else "")
+        raise ProblemTooLargeError(
+            f"The convex ReLU problem ({variant}, n_samples={n}, n_features={d}, "
+            f"{p} activation patterns, {k} outputs) needs about {need / 2**30:.2f} GiB, "
+            f"above memory_limit={memory_limit} GiB. Reduce n_gates, {hint}subsample the "
+            f"rows, or raise memory_limit."
+        )
+    return need
