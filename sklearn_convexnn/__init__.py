@@ -13,6 +13,15 @@ from ._cv import (
     QuantizedSDPRegressorCV,
 )
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor, ReLURelaxationCNNRegressor
+from .coding import (
+    CodedProducts,
+    MDSCode,
+    PolarCode,
+    ReplicationCode,
+    StragglerSimulator,
+    UncodedCode,
+    coded_matmul,
+)
 from .distributed import DebiasedAveragingClassifier, DebiasedAveragingRegressor
 from .paths import alpha_max, polynet_path, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
@@ -30,6 +39,7 @@ from .sketching import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CodedProducts",
     "ConvexCNNClassifier",
     "ConvexCNNClassifierCV",
     "ConvexCNNRegressor",
@@ -45,14 +55,20 @@ __all__ = [
     "DebiasedAveragingRegressor",
     "GaussianSketch",
     "LeverageScoreSketch",
+    "MDSCode",
+    "PolarCode",
     "QuantizedSDPClassifier",
     "QuantizedSDPClassifierCV",
     "QuantizedSDPRegressor",
     "QuantizedSDPRegressorCV",
     "ReLURelaxationCNNRegressor",
+    "ReplicationCode",
     "SRHTSketch",
+    "StragglerSimulator",
     "SurrogateSketch",
+    "UncodedCode",
     "alpha_max",
+    "coded_matmul",
     "effective_dimension",
     "polynet_path",
     "regularization_path",

@@ -50,6 +50,7 @@ from sklearn.utils.validation import (
 
 from ._solvers.sketch.newton_sketch import debiased_newton_sketch
 from ._solvers.sketch.problems import DataProducts, LogisticProblem, RidgeProblem
+from .coding import CodedDataProducts
 from .sketching import CountSketch, SurrogateSketch
 
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]
@@ -114,6 +115,13 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         ``>= 1``: one progress line per Newton round (round counter
         ``t/max_iter``, objective, gradient norm, step); ``>= 2`` also the
         effective dimension, sketch size, shrunk alpha and parallel tasks.
+    coding : PolarCode, MDSCode, ReplicationCode or UncodedCode, default=None
+        Run the master's data passes (``X W`` for scores, ``X^T R`` for
+        gradients) through this code against stragglers: ``X`` and ``X^T``
+        are split into its row blocks and encoded once, and every pass is
+        decoded exactly from the earliest decodable set of simulated
+        workers (:class:`~sklearn_convexnn.coding.CodedDataProducts`), so
+        the fit equals the uncoded one up to rounding. None: plain products.
     n_iter : int, default="deprecated"
         Deprecated alias of ``max_iter`` (renamed in 0.2, removed in 0.4)."""
 
@@ -172,6 +180,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "coding": [HasMethods(["encode", "decode", "is_decodable"]), None],
         "n_iter": [
             Interval(Integral, 1, None, closed="left"),
             Hidden(StrOptions({"deprecated"})),
@@ -196,6 +205,12 @@ class _BaseDebiasedAveraging(BaseEstimator):
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         return X, y, sample_weight
+
+    def _data_products(self, X):
+        """The data passes: plain, or through ``coding`` (exact either way)."""
+        if self.coding is None:
+            return DataProducts(X)
+        return CodedDataProducts(X, self.coding, n_jobs=self.n_jobs)
 
     def _solve(self, problem, params0, line_search, default_sketch=SurrogateSketch):
         """Run the solver; returns ``(params, fitted)``, ``fitted`` the
@@ -357,6 +372,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         n_jobs=None,
         random_state=None,
         verbose=0,
+        coding=None,
         n_iter="deprecated",
     ):
         self.estimator = estimator
@@ -369,6 +385,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.coding = coding
         self.n_iter = n_iter
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -402,7 +419,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
             Y_offset = w @ Y / total
             X = (X.toarray() if sp.issparse(X) else X) - X_offset
             Y = Y - Y_offset
-        problem = RidgeProblem(DataProducts(X), Y, alpha, w)
+        problem = RidgeProblem(self._data_products(X), Y, alpha, w)
         W, fitted = self._solve(
             problem, np.zeros((X.shape[1], Y.shape[1])), line_search=False
         )
@@ -530,6 +547,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         n_jobs=None,
         random_state=None,
         verbose=0,
+        coding=None,
         n_iter="deprecated",
     ):
         self.estimator = estimator
@@ -542,6 +560,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.coding = coding
         self.n_iter = n_iter
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -577,7 +596,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         else:
             Y = np.eye(n_classes)[y_index]
         n_rows, n_features = Y.shape[1], X.shape[1]
-        problem = LogisticProblem(DataProducts(X), Y, alpha, fit_intercept, w)
+        problem = LogisticProblem(self._data_products(X), Y, alpha, fit_intercept, w)
         params, fitted = self._solve(
             problem,
             np.zeros((n_rows, n_features + fit_intercept)),

@@ -101,7 +101,7 @@ class _BaseConvexReLU(BaseEstimator):
     """Parameters, fitting and the network shared by the regressor and classifier."""
 
     _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "n_gates": [Interval(Integral, 1, None, closed="left")],
         "variant": [StrOptions({"gated", "exact"})],
         "n_layers": [Interval(Integral, 2, 3, closed="both")],
@@ -155,7 +155,15 @@ class _BaseConvexReLU(BaseEstimator):
         loss = get_weighted_loss(loss_name, Y, sw / sw.sum())
         design = MaskedDesign(X, masks, k)
         amax = alpha_max(design, loss, self.fit_intercept)
-        alpha = self._alpha_ratio * amax if self.alpha is None else float(self.alpha)
+        alpha = self.alpha
+        if alpha is None:
+            warnings.warn(
+                f"alpha=None is deprecated for {type(self).__name__} and will be removed; "
+                f"use alpha='auto' (the same value, a fraction of alpha_max_).",
+                FutureWarning,
+            )
+            alpha = "auto"
+        alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
         common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
                       max_iter=self.max_iter, verbose=self.verbose, rng=gen)
         # Small products gain nothing from BLAS threads and lose a lot when the
@@ -239,13 +247,13 @@ class _BaseConvexReLU(BaseEstimator):
 
 
 _PARAMS_DOC = """
-    alpha : float or None, default=None
+    alpha : float or "auto", default="auto"
         Group-lasso weight (per-sample-averaged loss, like Lasso). Equals
         weight decay ``alpha / 2`` on both layers of the non-convex network.
-        None: a fixed fraction of ``alpha_max_`` (0.07 for the regressor,
+        "auto": a fixed fraction of ``alpha_max_`` (0.07 for the regressor,
         0.01 for the classifier, tuned on diabetes and breast_cancer), so
         the default follows the scale of the target; the value used is
-        ``alpha_``.
+        ``alpha_``. None is a deprecated alias of "auto" (FutureWarning).
     n_gates : int, default=100
         Number of sampled gate vectors; duplicate and empty patterns are
         dropped, so ``n_gates_`` may be smaller.
@@ -268,8 +276,9 @@ _PARAMS_DOC = """
         problems) for the exact one. "auto" picks by ``variant``.
     tol : float, default=1e-4
         Target certified relative duality gap ``(objective - bound) / objective``.
-    max_iter : int, default=3000
-        Maximum number of APG iterations.
+    max_iter : int, default=1000
+        Maximum number of APG iterations (breast_cancer and diabetes after
+        StandardScaler reach the default ``tol`` in under 200).
     memory_limit : float, default=4.0
         GiB the solver may allocate; larger problems raise
         ``ProblemTooLargeError`` before anything is built.
@@ -309,7 +318,7 @@ _ATTRS_DOC = """
 
 
 class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
-    #: alpha=None: this fraction of alpha_max. Tuned on diabetes (5-fold R^2
+    #: alpha='auto': this fraction of alpha_max. Tuned on diabetes (5-fold R^2
     #: after StandardScaler, benchmarks/bench_relu.py): 0.05-0.1 best.
     _alpha_ratio = 0.07
 
@@ -366,9 +375,9 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
     True
     """
 
-    def __init__(self, alpha=None, n_gates=100, *, variant="gated", n_layers=2,
+    def __init__(self, *, alpha="auto", n_gates=100, variant="gated", n_layers=2,
                  gate_sampling="gaussian", fit_intercept=True, solver="auto", tol=1e-4,
-                 max_iter=3000, memory_limit=4.0, verbose=0, random_state=None):
+                 max_iter=1000, memory_limit=4.0, verbose=0, random_state=None):
         self.alpha = alpha
         self.n_gates = n_gates
         self.variant = variant
@@ -429,7 +438,7 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
 
 
 class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
-    #: alpha=None: this fraction of alpha_max. Tuned on breast_cancer (5-fold
+    #: alpha='auto': this fraction of alpha_max. Tuned on breast_cancer (5-fold
     #: accuracy after StandardScaler): 0.003-0.01 best, 0.1 underfits.
     _alpha_ratio = 0.01
 
@@ -477,9 +486,9 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
         "multi_class": [StrOptions({"multinomial", "ovr"})],
     }
 
-    def __init__(self, alpha=None, n_gates=100, *, variant="gated", n_layers=2,
+    def __init__(self, *, alpha="auto", n_gates=100, variant="gated", n_layers=2,
                  gate_sampling="gaussian", fit_intercept=True, solver="auto", tol=1e-4,
-                 max_iter=3000, memory_limit=4.0, multi_class="multinomial", verbose=0,
+                 max_iter=1000, memory_limit=4.0, multi_class="multinomial", verbose=0,
                  random_state=None):
         self.alpha = alpha
         self.n_gates = n_gates

@@ -66,7 +66,11 @@ def loop_regions(grid, regions, pooling):
 
 
 def hand_network(model, X, act=RELU_APPROX):
-    """The fitted SDP network evaluated from its public weights, by loops over filters."""
+    """The fitted SDP network evaluated from its public weights, by loops over filters.
+
+    The classifier's filters read the images times ``input_scale_``.
+    """
+    X = np.asarray(X) * getattr(model, "input_scale_", 1.0)
     g = (model.image_shape_, model.patch_shape_, model.stride, model.pool_regions_)
     stride = (g[2], g[2]) if np.isscalar(g[2]) else tuple(g[2])
     a, b, c = act
@@ -186,7 +190,31 @@ def test_sdp_classifier_matches_reference_with_sum_pooling():
     np.testing.assert_array_equal(clf.predict(X), (score > 0).astype(int))
     Y = 2.0 * y - 1
     own = np.mean(np.logaddexp(0, -Y * score)) + alpha * np.abs(clf.output_weights_).sum()
-    ref = reference_cnn_sdp(X, Y, alpha, (3, 4, 1), (2, 2), (1, 1), (1, 2), "sum",
+    # The network reads X * input_scale_ ("auto": root-mean-square pixel 1).
+    scale = 1.0 / np.sqrt(np.mean(X**2))
+    assert clf.input_scale_ == pytest.approx(scale, rel=1e-12)
+    ref = reference_cnn_sdp(X * scale, Y, alpha, (3, 4, 1), (2, 2), (1, 1), (1, 2), "sum",
+                            loss="logistic")
+    assert own == pytest.approx(ref, rel=1e-4)
+
+
+def test_sdp_classifier_input_scale_makes_pixel_units_irrelevant():
+    # "auto" reads X and 16 X as the same images; None reads the pixels as given
+    # and then matches the SDP on X itself.
+    rng = np.random.default_rng(5)
+    X = rng.uniform(0, 1, size=(30, 12))
+    y = (X[:, :6].sum(axis=1) > X[:, 6:].sum(axis=1)).astype(int)
+    kw = dict(image_shape=(3, 4), patch_shape=(2, 2), pool_regions=(1, 2), alpha=2e-2)
+    a = ConvexCNNClassifier(**kw).fit(X, y)
+    b = ConvexCNNClassifier(**kw).fit(16 * X, y)
+    np.testing.assert_allclose(a.decision_function(X), b.decision_function(16 * X),
+                               rtol=1e-4, atol=1e-4)
+    raw = ConvexCNNClassifier(input_scale=None, **kw).fit(X, y)
+    assert raw.input_scale_ == 1.0
+    score = hand_network(raw, X)[:, 0]
+    Y = 2.0 * y - 1
+    own = np.mean(np.logaddexp(0, -Y * score)) + 2e-2 * np.abs(raw.output_weights_).sum()
+    ref = reference_cnn_sdp(X, Y, 2e-2, (3, 4, 1), (2, 2), (1, 1), (1, 2), "average",
                             loss="logistic")
     assert own == pytest.approx(ref, rel=1e-4)
 

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock, network_forward
-from sklearn_convexnn._solvers.lifted.proxgrad import _project, solve_lifted_proxgrad
+from sklearn_convexnn._solvers.lifted.proxgrad import solve_lifted_proxgrad
+from sklearn_convexnn._solvers.lifted.psd_projection import project_psd_hyperplane
 from sklearn_convexnn._solvers.shared.losses import get_loss
 
 ACT = (0.09, 0.5, 0.47)
@@ -199,7 +200,7 @@ def test_projection_matches_cvxpy(seed):
     V = rng.normal(size=(q, q))
     V = V + V.T
     g = np.diag(rng.uniform(0.5, 2.0, size=q) * np.r_[np.ones(q - 1), -1.0])
-    W, _, _ = _project(V[None], g[None], np.zeros(1))
+    W, _, _ = project_psd_hyperplane(V[None], g[None], np.zeros(1))
     Z = cp.Variable((q, q), PSD=True)
     prob = cp.Problem(cp.Minimize(cp.sum_squares(Z - V)), [cp.trace(g @ Z) == 0])
     prob.solve(solver="CLARABEL")

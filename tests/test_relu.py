@@ -260,3 +260,18 @@ def test_regressor_learns_a_relu_target():
     y = np.maximum(X @ [1.0, -1.0, 0.5, 0.0], 0)
     reg = ConvexReLURegressor(alpha=1e-4, n_gates=60, random_state=0).fit(X[:200], y[:200])
     assert reg.score(X[200:], y[200:]) > 0.9
+
+
+def test_alpha_auto_is_a_fraction_of_alpha_max_and_none_is_deprecated():
+    X, y = _data(n=40, scales=MILD)
+    reg = ConvexReLURegressor(n_gates=8, random_state=0).fit(X, y)
+    # Independent alpha_max from the fitted gates: max_j ||(D_j X)^T (y - mean y)|| / n.
+    masks = _masks(reg, X)
+    r = y - y.mean()
+    amax = max(np.linalg.norm(X[m].T @ r[m]) for m in masks.T) / X.shape[0]
+    assert reg.alpha_ == pytest.approx(ConvexReLURegressor._alpha_ratio * amax, rel=1e-10)
+    with pytest.warns(FutureWarning, match="alpha='auto'"):
+        old = ConvexReLURegressor(alpha=None, n_gates=8, random_state=0).fit(X, y)
+    assert old.alpha_ == pytest.approx(reg.alpha_, rel=1e-12)
+    with pytest.raises(TypeError):
+        ConvexReLURegressor(1e-2)  # keyword-only

@@ -1,0 +1,220 @@
+"""Polish phase of proxgrad: L-BFGS on the neurons of the lifted matrices.
+
+With explicit lifted features (pooled CNN patches) the first-order phase
+finds the support; the matrices are then written as neurons (the
+Burer-Monteiro form, each term meeting the sphere constraint exactly) and
+polished by L-BFGS, with the exact dual check between chunks adding any
+neuron that violates it (``_solvers/lifted/proxgrad.py``).
+"""
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .psd_projection import RANK_RTOL, sym
+from .sphere_dual import sphere_ranges
+from .trust_region import trust_region_max
+
+__all__ = ["polish_neurons"]
+
+#: The certificate is taken every this many L-BFGS iterations.
+POLISH_CHECK = 30
+#: An L-BFGS run stops to price new neurons when its bound has not moved
+#: (by 1% of the gap) over this many checks (the constants measured on
+#: digits by benchmarks/bench_cnn.py).
+POLISH_STALL = 3
+
+
+def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
+                   max_evals, verbose, bound, theta_best):
+    """L-BFGS on the neurons of the current solution, plus exact pricing.
+
+    The lifted matrices are written as ``W = sum_j s_j l_j l_j^T`` with
+    ``l_j = [y_j; ||T11 y_j|| / s_q]`` (each term meets the sphere constraint
+    exactly), the Burer-Monteiro form of the problem: smooth in the ``y_j``,
+    with the explicit lifted features a function value and gradient cost
+    two thin products. Quasi-Newton steps are blind to the conditioning that
+    slows the first-order iteration. Between L-BFGS chunks the certificate
+    is taken; if it fails, the violating neurons (trust-region maximizers
+    of the dual check) join the network.
+    """
+    _, W, b, _ = best
+    k, R, _, q, _ = W.shape
+    p = q - 1
+    n = Y.shape[0]
+    T11 = T[:, :p, :p]
+    Gw11 = T11.transpose(0, 2, 1) @ T11
+    Tt = T.transpose(0, 2, 1)
+
+    def neurons_of(W):
+        """Rank-one (neural) decomposition of every matrix, in W coordinates."""
+        rows, outs, regs, signs = [], [], [], []
+        for o in range(k):
+            for r in range(R):
+                for side, sgn in ((0, 1.0), (1, -1.0)):
+                    U, w = _neural(sym(T[r] @ W[o, r, side] @ Tt[r]))
+                    for u, wj in zip(U, w):
+                        rows.append((T_inv[r] @ (np.sqrt(wj) * np.append(u, 1.0)))[:p])
+                        outs.append(o)
+                        regs.append(r)
+                        signs.append(sgn)
+        return (np.array(rows).reshape(-1, p), np.array(outs, dtype=int),
+                np.array(regs, dtype=int), np.array(signs))
+
+    Yv, o_j, r_j, s_j = neurons_of(W)
+    evals = 0
+    coef = loss.sample_coef(Y)
+
+    def split(x):
+        m = o_j.size
+        return x[:m * p].reshape(m, p), (x[m * p:] if fit_intercept else b)
+
+    def lifted(Yv):
+        Gy = np.einsum("jab,jb->ja", Gw11[r_j], Yv)
+        t = np.sqrt(np.maximum(np.sum(Yv * Gy, axis=1), 0.0)) / s_q
+        return np.hstack([Yv, t[:, None]]), t, Gy
+
+    def matrices(lv):
+        # sum_j s_j l_j l_j^T per (output, block): one product with the signed
+        # incidence matrix (k R, m).
+        S = np.zeros((k * R, lv.shape[0]))
+        S[o_j * R + r_j, np.arange(lv.shape[0])] = s_j
+        return (S @ (lv[:, :, None] * lv[:, None, :]).reshape(-1, q * q)).reshape(k, R, q, q)
+
+    def fg(x):
+        nonlocal evals
+        evals += 1
+        Yv, bb = split(x)
+        lv, t, Gy = lifted(Yv)
+        Yhat = op.forward(matrices(lv)) + bb
+        f, theta = _value_gradient(loss, Yhat, Y, coef)
+        f += pen * float(t @ t)
+        G = op.backward(theta)
+        gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], lv)
+        gl[:, p] += 2 * pen * t
+        gy = gl[:, :p] + gl[:, p:] * Gy / (s_q**2 * np.maximum(t, 1e-300))[:, None]
+        parts = [gy.ravel()] + ([theta.sum(axis=0)] if fit_intercept else [])
+        fg.last = (f, Yhat, theta, G, bb)
+        fg.x = np.array(x, copy=True)
+        return f, np.concatenate(parts)
+
+    def fg_state(x):
+        """(f, W matrices, intercept, Yhat) at ``x`` (after ``fg(x)``)."""
+        f, Yhat, _, _, bb = fg.last
+        Yv, _ = split(x)
+        lv, _, _ = lifted(Yv)
+        Wn = np.zeros_like(W)
+        Wn[:, :, 0] = matrices(lv * (s_j > 0)[:, None])
+        Wn[:, :, 1] = -matrices(lv * (s_j < 0)[:, None])
+        return f, Wn, np.array(bb, dtype=float), Yhat
+
+    status, gap, rounds = "max_iter", np.inf, 0
+    state = {"best": best, "bound": bound, "theta": theta_best, "gap": np.inf,
+             "history": []}
+
+    def assess(x):
+        """Certificate at ``x`` (a valid bound wherever it is taken)."""
+        if fg.__dict__.get("x") is None or not np.array_equal(fg.x, x):
+            fg(x)
+        f, _, theta, G, _ = fg.last
+        if f < state["best"][0]:
+            state["best"] = fg_state(x)
+        lb, th = dual.bound(G, theta)
+        if lb > state["bound"]:
+            state["bound"], state["theta"] = lb, th
+        F = state["best"][0]
+        state["gap"] = (F - state["bound"]) / max(abs(F), 1e-12)
+        state["history"].append(state["bound"])
+        return f, G
+
+    def callback(intermediate_result):
+        state["iters"] += 1
+        if state["iters"] % POLISH_CHECK:
+            return
+        assess(intermediate_result.x)
+        hist = state["history"]
+        F = state["best"][0]
+        # Certified, or the bound stalls (the check is violated where no
+        # neuron sits): stop this chunk, price new neurons.
+        stalled = len(hist) > POLISH_STALL and (
+            hist[-1] - hist[-1 - POLISH_STALL] <= 0.01 * (F - hist[-1]))
+        if state["gap"] <= tol or stalled or evals >= max_evals:
+            raise StopIteration
+
+    x = np.concatenate([Yv.ravel()] + ([b] if fit_intercept else []))
+    while evals < max_evals:
+        rounds += 1
+        state["iters"], state["history"] = 0, []
+        if o_j.size or fit_intercept:
+            res = minimize(fg, x, jac=True, method="L-BFGS-B", callback=callback,
+                           options={"maxiter": max_evals, "maxcor": 30, "ftol": 0.0,
+                                    "gtol": 0.0, "maxfun": max_evals - evals + 1})
+            x = res.x
+        f, G = assess(x)
+        gap = state["gap"]
+        if verbose:
+            print(f"[proxgrad/polish] round {rounds}: objective {f:.10g}, bound "
+                  f"{state['bound']:.10g}, gap {gap:.2e}, neurons {o_j.size}, "
+                  f"evaluations {evals}")
+        if gap <= tol:
+            status = "optimal"
+            break
+        _, Wn, bb, _ = fg_state(x)
+        # Pricing on the caller's sphere: G_Z = T^-T G_W T^-1.
+        GZ = T_inv.transpose(0, 2, 1)[None] @ G @ T_inv[None]
+        # Batched upper bounds first; exact maximizers only where they violate.
+        ups = np.stack(sphere_ranges(GZ), axis=1).reshape(k, R, 2)
+        # A violation below ``tol`` (relative) cannot be what holds the
+        # certificate back: the neurons already there are not stationary yet,
+        # and a duplicate would only restart L-BFGS. Those rounds continue it.
+        thr = dual.alpha * (1 + max(tol, 1e-6))
+        new = []
+        for o, r, j in zip(*np.nonzero(ups > thr)):
+            side = 1.0 if j == 0 else -1.0
+            A = sym(GZ[o, r, :p, :p])
+            g = 2 * GZ[o, r, :p, p]
+            val, u, _ = trust_region_max(side * A, side * g)
+            v = val + side * GZ[o, r, p, p]
+            if v > thr:
+                new.append((o, r, -side, u, v))
+        if not new:
+            continue
+        # Same matrices on as few neurons as their rank, then the newcomers.
+        Yv, o_j, r_j, s_j = neurons_of(Wn)
+        adds = []
+        for o, r, sgn, u, v in new:
+            lw = T_inv[r] @ np.append(u, 1.0)
+            D = np.zeros((k, R, q, q))
+            D[o, r] = np.outer(lw, lw)
+            h = op.forward(D)[:, o]
+            w0 = (v - dual.alpha) * n / max(curv * float(h @ h), 1e-300) / len(new)
+            adds.append(np.sqrt(w0) * lw[:p])
+            o_j = np.append(o_j, o)
+            r_j = np.append(r_j, r)
+            s_j = np.append(s_j, sgn)
+        Yv = np.vstack([Yv, np.array(adds)])
+        x = np.concatenate([Yv.ravel()] + ([bb] if fit_intercept else []))
+    return (state["best"], state["bound"], state["theta"], status, state["gap"], rounds,
+            evals)
+
+
+def _value_gradient(loss, Yhat, Y, coef):
+    """``(loss(Yhat), gradient)``, the multinomial's from one softmax.
+
+    ``coef`` is ``loss.sample_coef(Y)`` (per-sample weights over n).
+    """
+    if loss.name != "multinomial":
+        return loss.value(Yhat, Y), loss.gradient(Yhat, Y)
+    m = Yhat.max(axis=1, keepdims=True)
+    E = np.exp(Yhat - m)
+    s = E.sum(axis=1, keepdims=True)
+    per_row = (m + np.log(s))[:, 0] - np.einsum("ij,ij->i", Y, Yhat)
+    E /= s
+    E -= Y
+    E *= coef
+    return float(coef[:, 0] @ per_row), E
+
+
+def _neural(Z):
+    from .decomposition import neural_decomposition
+
+    return neural_decomposition(Z, RANK_RTOL)
