@@ -87,6 +87,8 @@ class LiftedNetworkCVMixin:
         }
         defaults = {**CV_DEFAULTS, **forwarded}
         cls.__init__ = _make_init(cls.__name__, defaults)
+        if cls.__doc__ and _FORWARDED in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace(_FORWARDED, _forwarded_doc(tuned, forwarded))
         cls._parameter_constraints = {
             **{k: v for k, v in tuned._parameter_constraints.items() if k in forwarded},
             **cls._cv_parameter_constraints,
@@ -239,6 +241,54 @@ def _make_init(class_name, defaults):
 
 
 # ------------------------------------------------------------- the classes
+#: Placeholder in a CV class docstring, replaced at class creation by the
+#: tuned estimator's own Parameters entries for the forwarded parameters.
+_FORWARDED = "    <forwarded parameters>\n"
+
+
+def _parameter_entries(doc):
+    """``{name: entry text}`` of the Parameters section of a numpydoc docstring.
+
+    The entry text is the ``name : type`` line and its description, without
+    indentation of the first level (as ``inspect.cleandoc`` gives it).
+    """
+    if not doc:
+        return {}
+    lines = inspect.cleandoc(doc).splitlines()
+    try:
+        start = next(i for i in range(len(lines) - 1)
+                     if lines[i].strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"})
+    except StopIteration:
+        return {}
+    entries, name = {}, None
+    for i in range(start + 2, len(lines)):
+        line = lines[i]
+        if i + 1 < len(lines) and line.strip() and set(lines[i + 1].strip()) == {"-"} \
+                and not line.startswith(" "):
+            break  # the next section
+        if line.strip() and not line.startswith(" "):
+            name = line.split(":")[0].strip()
+            entries[name] = [line]
+        elif name is not None and line.strip():
+            entries[name].append(line)
+    return {k: "\n".join(v) for k, v in entries.items()}
+
+
+def _forwarded_doc(tuned, forwarded):
+    """The Parameters entries of ``forwarded`` (name -> default), from ``tuned``'s docstring.
+
+    A parameter the tuned docstring does not describe gets a pointer to it,
+    so the section always lists exactly the forwarded parameters.
+    """
+    entries = _parameter_entries(tuned.__doc__)
+    out = []
+    for name, default in forwarded.items():
+        entry = entries.get(name) or (
+            f"{name} : object, default={default!r}\n    See :class:`{tuned.__name__}`."
+        )
+        out.extend("    " + line for line in entry.splitlines())
+    return "\n".join(out) + "\n"
+
 _CV_PARAMS_DOC = """
     Parameters
     ----------
@@ -249,6 +299,8 @@ _CV_PARAMS_DOC = """
         ``eps * alpha_max``, log-spaced, so the grid follows the scale of
         the targets and the loss.
     n_alphas : int, default=10
+        Number of values in the default grid (ignored when ``alphas`` is
+        given).
     eps : float, default=1e-3
         Ratio of the smallest to the largest alpha of the default grid.
     cv : int, cross-validation generator or iterable, default=None
@@ -262,11 +314,7 @@ _CV_PARAMS_DOC = """
     refit : bool, default=True
         Refit the network at the best alpha on all the data (needed to
         predict).
-    **params
-        Every other parameter of :class:`{tuned}` except ``alpha`` and
-        ``warm_start`` (``loss``, ``activation``, ``solver``, ...), with the
-        same defaults; it is used for every fit.
-
+{forwarded}
     Attributes
     ----------
     alpha_ : float
@@ -312,7 +360,11 @@ def _doc(title, tuned, score, extra, example):
     by k-fold cross-validation: on every fold a warm-started regularization
     path is fitted and each of its networks scored on the held-out rows; the
     alpha with the best mean score is refitted on all the data.
-{_CV_PARAMS_DOC.format(tuned=tuned, score=score, extra=extra)}
+
+    The other parameters are those of :class:`{tuned}` except ``alpha``
+    and ``warm_start``, with the same defaults and meaning; each is used for
+    every fit.
+{_CV_PARAMS_DOC.format(tuned=tuned, score=score, extra=extra, forwarded=_FORWARDED)}
     Examples
     --------
 {example}"""
