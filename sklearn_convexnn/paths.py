@@ -36,11 +36,14 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from ._base import encode_classes, resolve_lifted_alpha, screen_empty_network  # noqa: F401
+from ._base import encode_classes, resolve_lifted_alpha  # noqa: F401
+from ._base import screen_empty_network as _screen_empty_network
 from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
-from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks, lifted_alpha_max
-from ._solvers.shared.intercept import intercept_only_dual, intercept_only_fit
+from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks
+from ._solvers.lifted.screening import lifted_alpha_max as _lifted_alpha_max
+from ._solvers.shared.intercept import intercept_only_dual as _intercept_only_dual
+from ._solvers.shared.intercept import intercept_only_fit as _intercept_only_fit
 from ._solvers.shared.losses import get_loss
 
 __all__ = [
@@ -68,40 +71,88 @@ EXACT_BINARY_MAX_DIM = EXACT_SIGNS_MAX_DIM
 # The maths lives in _solvers: the neuron sets' dual norms and alpha_max
 # (``lifted/neuron_sets.py``, ``lifted/screening.py``, which also holds
 # AUTO_ALPHA_FRACTION) and the intercept-only fit (``shared/intercept.py``);
-# this module keeps the estimator-facing wrappers.
+# this module keeps the estimator-facing wrappers (and documents the
+# internal ones it re-exports).
+
+_BLOCKS_DOC = """list of LiftedBlock
+        Lifted features: the rows ``P`` a neuron sees and how they pool into
+        samples (one block with ``P = X`` for a dense network, one per
+        pooling region for a CNN); an estimator's own come from its
+        ``_make_blocks(X)``."""
+_ACTIVATION_DOC = """tuple (a, b, c)
+        Coefficients of the quadratic activation ``sigma(t) = a t^2 + b t + c``
+        (as ``resolve_activation`` of ``sklearn_convexnn._solvers.lifted.lifted``
+        returns them from an estimator's ``activation``)."""
+_LOSS_DOC = """Loss
+        Loss object, e.g. ``get_loss("squared")`` from
+        ``sklearn_convexnn._solvers.shared.losses`` (it carries the sample
+        weights, if any)."""
+_Y_DOC = """ndarray of shape (n_samples, n_outputs)
+        Encoded targets: the regression targets as a column per output, or
+        the classifiers' encoding of the labels (one column of -1/+1 for
+        binary problems, one-hot for multiclass)."""
+
+
+def _fill(func):
+    """Put the shared parameter descriptions into ``func``'s docstring."""
+    if func.__doc__:
+        func.__doc__ = (func.__doc__.replace("<blocks>", _BLOCKS_DOC)
+                        .replace("<activation>", _ACTIVATION_DOC)
+                        .replace("<loss>", _LOSS_DOC).replace("<Y>", _Y_DOC))
+    return func
 
 
 # ------------------------------------------------------------- neuron sets
+@_fill
 def sphere_alpha_max(blocks, theta, activation):
     """``max_o max_r max_{||u||=1} |theta_o^T sigma_r(u)|``: alpha_max on the sphere.
 
     Parameters
     ----------
-    blocks : list of LiftedBlock
-        Lifted features (one block for a dense network, one per pooling
-        region for a CNN).
+    blocks : <blocks>
     theta : ndarray of shape (n_samples, n_outputs)
         Dual point, e.g. from :func:`intercept_only_dual`.
-    activation : tuple (a, b, c)
+    activation : <activation>
 
     Returns
     -------
     value : float
         Exact up to rounding: one eigendecomposition and a root find per
         output and block (``trust_region.trust_region_max``, upper side).
+
+    See Also
+    --------
+    binary_alpha_max : the same maximum over sign vectors.
+    lifted_alpha_max : from the targets and the loss instead of ``theta``.
+
+    Examples
+    --------
+    For the square activation the maximum is the largest eigenvalue of
+    ``P^T diag(theta) P`` in absolute value:
+
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    >>> from sklearn_convexnn.paths import sphere_alpha_max
+    >>> rng = np.random.default_rng(0)
+    >>> P, theta = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    >>> value = sphere_alpha_max([LiftedBlock(P)], theta, (1.0, 0.0, 0.0))
+    >>> bool(np.isclose(value, np.abs(np.linalg.eigvalsh(P.T @ (theta * P))).max()))
+    True
     """
     theta = np.asarray(theta, dtype=float).reshape(theta.shape[0], -1)
     return float(np.max(Sphere().dual_norm(blocks, theta, activation), initial=0.0))
 
 
+@_fill
 def binary_alpha_max(blocks, theta, activation, *, exact="auto"):
     """``max_o max_r max_{u in {-1,+1}^p} |theta_o^T sigma_r(u)|``: alpha_max on sign vectors.
 
     Parameters
     ----------
-    blocks : list of LiftedBlock
+    blocks : <blocks>
     theta : ndarray of shape (n_samples, n_outputs)
-    activation : tuple (a, b, c)
+        Dual point, e.g. from :func:`intercept_only_dual`.
+    activation : <activation>
     exact : bool or "auto", default="auto"
         True enumerates all ``2^p`` sign vectors (the quantized problem's own
         alpha_max); False bounds the maximum over the elliptope (the SDP
@@ -111,9 +162,217 @@ def binary_alpha_max(blocks, theta, activation, *, exact="auto"):
     Returns
     -------
     value : float
+        The maximum (``exact=True``) or its elliptope bound (``exact=False``).
+
+    See Also
+    --------
+    sphere_alpha_max : the same maximum over the unit sphere.
+    lifted_alpha_max : from the targets and the loss instead of ``theta``.
+
+    Examples
+    --------
+    Against the enumeration of the eight sign vectors of three weights:
+
+    >>> import itertools
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    >>> from sklearn_convexnn.paths import binary_alpha_max
+    >>> rng = np.random.default_rng(0)
+    >>> P, theta = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    >>> blocks, act = [LiftedBlock(P)], (1.0, 0.0, 0.0)
+    >>> brute = max(abs(theta[:, 0] @ (P @ np.array(u)) ** 2)
+    ...             for u in itertools.product([-1, 1], repeat=3))
+    >>> bool(np.isclose(binary_alpha_max(blocks, theta, act, exact=True), brute))
+    True
+    >>> bool(binary_alpha_max(blocks, theta, act, exact=False) >= brute - 1e-9)
+    True
     """
     theta = np.asarray(theta, dtype=float).reshape(theta.shape[0], -1)
     return float(np.max(Signs(exact=exact).dual_norm(blocks, theta, activation), initial=0.0))
+
+
+@_fill
+def lifted_alpha_max(blocks, Y, loss, activation, fit_intercept=True, neuron_set="sphere"):
+    """alpha_max of a lifted problem given by its pieces, not by an estimator.
+
+    The dual norm (:func:`sphere_alpha_max` or :func:`binary_alpha_max`) of
+    the loss gradient at the best intercept-only fit
+    (:func:`intercept_only_dual`). :func:`alpha_max` builds the pieces from
+    an estimator and the data and calls this.
+
+    Parameters
+    ----------
+    blocks : <blocks>
+        For ternary quantized networks, the blocks already expanded to
+        ``[P, P] / 2``.
+    Y : <Y>
+    loss : <loss>
+    activation : <activation>
+    fit_intercept : bool, default=True
+        Whether the network has an unpenalized output bias (else the
+        intercept-only fit is the zero function).
+    neuron_set : {"sphere", "binary"}, default="sphere"
+        What a neuron may be: a unit vector or a sign vector.
+
+    Returns
+    -------
+    alpha_max : float
+        The smallest ``alpha`` at which the network with no neuron is
+        optimal (see :func:`alpha_max` for when it is exact).
+
+    See Also
+    --------
+    alpha_max : the same from an estimator and the data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    >>> from sklearn_convexnn._solvers.shared.losses import get_loss
+    >>> from sklearn_convexnn.paths import (intercept_only_dual, lifted_alpha_max,
+    ...                                     sphere_alpha_max)
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    >>> blocks, loss, act = [LiftedBlock(X)], get_loss("squared"), (1.0, 0.0, 0.0)
+    >>> top = lifted_alpha_max(blocks, Y, loss, act)
+    >>> bool(np.isclose(top, sphere_alpha_max(blocks, intercept_only_dual(Y, loss), act)))
+    True
+    """
+    return _lifted_alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set)
+
+
+@_fill
+def intercept_only_fit(Y, loss, fit_intercept=True):
+    """Best constant prediction and the loss (sub)gradient there.
+
+    Closed forms (weighted mean, log-odds, log class frequency, weighted
+    median, the heavier class for the hinge loss) and a bisection for the
+    Huber loss; sample weights carried by ``loss`` are honoured.
+
+    Parameters
+    ----------
+    Y : <Y>
+    loss : <loss>
+    fit_intercept : bool, default=True
+        Without an intercept the fit is the zero function.
+
+    Returns
+    -------
+    intercept : ndarray of shape (n_outputs,)
+        The best constant (zeros when ``fit_intercept=False``).
+    theta : ndarray of shape (n_samples, n_outputs)
+        The loss (sub)gradient there, as :func:`intercept_only_dual`
+        returns it.
+
+    See Also
+    --------
+    intercept_only_dual : only the gradient.
+
+    Examples
+    --------
+    For the squared loss the best constant is the mean and the gradient the
+    centred targets over n:
+
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.shared.losses import get_loss
+    >>> from sklearn_convexnn.paths import intercept_only_fit
+    >>> Y = np.array([[1.0], [2.0], [6.0]])
+    >>> intercept, theta = intercept_only_fit(Y, get_loss("squared"))
+    >>> intercept
+    array([3.])
+    >>> bool(np.allclose(theta, (3.0 - Y) / 3))
+    True
+    """
+    return _intercept_only_fit(Y, loss, fit_intercept)
+
+
+@_fill
+def intercept_only_dual(Y, loss, fit_intercept=True):
+    """Loss gradient at the best intercept-only fit: the dual point of alpha_max.
+
+    Parameters
+    ----------
+    Y : <Y>
+    loss : <loss>
+    fit_intercept : bool, default=True
+        Without an intercept the fit is the zero function.
+
+    Returns
+    -------
+    theta : ndarray of shape (n_samples, n_outputs)
+        For smooth losses the gradient (columns sum to zero when the
+        intercept is fitted), so the alpha_max it gives is exact. For the
+        absolute and hinge losses a subgradient with zero-sum columns (ties
+        share the slack equally): the alpha_max it gives is sufficient for
+        the empty network to be optimal, possibly not the smallest such.
+
+    See Also
+    --------
+    intercept_only_fit : the constant as well.
+    sphere_alpha_max, binary_alpha_max : its dual norms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.shared.losses import get_loss
+    >>> from sklearn_convexnn.paths import intercept_only_dual
+    >>> Y = np.array([[1.0], [3.0], [5.0], [100.0]])
+    >>> theta = intercept_only_dual(Y, get_loss("absolute"))
+    >>> float(abs(theta.sum())) < 1e-12
+    True
+    """
+    return _intercept_only_dual(Y, loss, fit_intercept)
+
+
+@_fill
+def screen_empty_network(estimator, blocks, Y, loss, activation, alpha=None):
+    """The intercept-only network when it is certified optimal, else None.
+
+    A safe screening rule: at ``alpha >= alpha_max`` no neuron can lower the
+    objective, so the solver is not needed (an interior-point solver would
+    return neurons of weight ~1e-6 there, at its own accuracy). The
+    estimators call this before solving.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Supplies ``alpha``, ``fit_intercept`` and the neuron set.
+    blocks : <blocks>
+    Y : <Y>
+    loss : <loss>
+    activation : <activation>
+    alpha : float, default=None
+        The regularization to screen at; ``None`` means ``estimator.alpha``.
+
+    Returns
+    -------
+    fit : NetworkFit or None
+        The network with no neuron, its intercept and its objective as the
+        certified lower bound, when ``alpha >= alpha_max``; else None.
+
+    See Also
+    --------
+    lifted_alpha_max : the threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn import ConvexPolyNetRegressor
+    >>> from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    >>> from sklearn_convexnn._solvers.shared.losses import get_loss
+    >>> from sklearn_convexnn.paths import lifted_alpha_max, screen_empty_network
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    >>> blocks, loss, act = [LiftedBlock(X)], get_loss("squared"), (1.0, 0.0, 0.0)
+    >>> top = lifted_alpha_max(blocks, Y, loss, act)
+    >>> est = ConvexPolyNetRegressor(activation="square")
+    >>> fit = screen_empty_network(est, blocks, Y, loss, act, alpha=top)
+    >>> fit.neurons.shape, bool(np.isclose(fit.intercept[0], Y.mean()))
+    ((0, 3), True)
+    >>> screen_empty_network(est, blocks, Y, loss, act, alpha=0.5 * top) is None
+    True
+    """
+    return _screen_empty_network(estimator, blocks, Y, loss, activation, alpha)
 
 
 # --------------------------------------------------------------- estimators
@@ -128,7 +387,9 @@ def alpha_max(estimator, X, y, sample_weight=None):
         vectors, pooled patches) define the problem; its ``alpha`` is
         ignored.
     X : array-like of shape (n_samples, n_features)
+        Training samples (flattened images for the CNN estimators).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels for a classifier).
     sample_weight : array-like of shape (n_samples,), default=None
         Weights of the data term (as in the estimators' ``fit``).
 
@@ -162,7 +423,7 @@ def alpha_max(estimator, X, y, sample_weight=None):
     True
     """
     pb = _Problem.from_estimator(estimator, X, y, sample_weight)
-    return lifted_alpha_max(pb.blocks, pb.Y, pb.loss, pb.activation, pb.fit_intercept,
+    return _lifted_alpha_max(pb.blocks, pb.Y, pb.loss, pb.activation, pb.fit_intercept,
                             pb.neuron_set)
 
 
@@ -174,17 +435,42 @@ def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3, sample_weight=None):
     estimator : estimator instance
         See :func:`alpha_max`.
     X : array-like of shape (n_samples, n_features)
+        Training samples.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels for a classifier).
     n_alphas : int, default=30
+        Number of values.
     eps : float, default=1e-3
         Ratio of the smallest to the largest value.
     sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the data term, used for ``alpha_max``.
 
     Returns
     -------
     alphas : ndarray of shape (n_alphas,)
         Decreasing. When every target is the same (alpha_max is 0), the grid
         is anchored at 1 instead: every alpha then gives the same network.
+
+    See Also
+    --------
+    alpha_max : the top of the grid.
+    regularization_path : fits a network at every value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn import ConvexPolyNetRegressor
+    >>> from sklearn_convexnn.paths import alpha_grid, alpha_max
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 3))
+    >>> y = X[:, 0] ** 2
+    >>> grid = alpha_grid(ConvexPolyNetRegressor(), X, y, n_alphas=4, eps=1e-2)
+    >>> grid.shape
+    (4,)
+    >>> bool(np.isclose(grid[0], alpha_max(ConvexPolyNetRegressor(), X, y)))
+    True
+    >>> bool(np.isclose(grid[-1], 1e-2 * grid[0]))
+    True
     """
     _check_grid_params(n_alphas, eps)
     top = alpha_max(estimator, X, y, sample_weight)
@@ -205,14 +491,37 @@ def resolve_alpha(alpha, estimator, X, y):
     Parameters
     ----------
     alpha : float or "auto"
+        The estimator's ``alpha`` parameter.
     estimator : estimator instance
         See :func:`alpha_max`.
     X : array-like of shape (n_samples, n_features)
+        Training samples.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels for a classifier).
 
     Returns
     -------
     alpha : float
+        ``alpha`` itself when it is a number; for "auto" the fraction of
+        alpha_max above, or 1.0 when alpha_max is 0 (constant targets).
+
+    See Also
+    --------
+    alpha_max : the scale "auto" follows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn import ConvexPolyNetRegressor
+    >>> from sklearn_convexnn.paths import alpha_max, resolve_alpha
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 3))
+    >>> y = X[:, 0] ** 2
+    >>> est = ConvexPolyNetRegressor()
+    >>> bool(np.isclose(resolve_alpha("auto", est, X, y), 0.05 * alpha_max(est, X, y)))
+    True
+    >>> resolve_alpha(0.3, est, X, y)
+    0.3
     """
     if isinstance(alpha, str):
         if alpha != "auto":
@@ -226,9 +535,13 @@ def resolve_alpha(alpha, estimator, X, y):
 class RegularizationPath:
     """Networks fitted along a decreasing grid of ``alpha``.
 
-    Attributes
+    What :func:`regularization_path` and the family paths return; every
+    parameter is stored as an attribute of the same name.
+
+    Parameters
     ----------
     alphas : ndarray of shape (n_alphas,)
+        The grid, decreasing.
     estimators : list of fitted estimators
         One per alpha; each is a plain fitted network (``predict``,
         ``hidden_weights_``, ...).
@@ -241,6 +554,29 @@ class RegularizationPath:
     n_neurons : ndarray of shape (n_alphas,)
         Width of each network.
     n_iter : ndarray of shape (n_alphas,)
+        Solver iterations of each fit (0 when screening found the empty
+        network optimal).
+
+    Attributes
+    ----------
+    relative_gap : ndarray of shape (n_alphas,)
+        ``dual_gap / |objective|``.
+
+    See Also
+    --------
+    regularization_path : computes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn.paths import polynet_path
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3))
+    >>> path = polynet_path(X, X[:, 0] ** 2, n_alphas=3)
+    >>> len(path.estimators), path.n_neurons.shape
+    (3, (3,))
+    >>> bool(np.allclose(path.dual_gap, path.objective - path.lower_bound))
+    True
     """
 
     alphas: np.ndarray
@@ -266,11 +602,15 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     estimator : estimator instance
         A lifted-network estimator of this package; cloned, never modified.
     X : array-like of shape (n_samples, n_features)
+        Training samples.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels for a classifier).
     alphas : array-like, default=None
         The grid (sorted decreasing before use). ``None``: :func:`alpha_grid`.
     n_alphas : int, default=30
+        Number of values of the default grid (ignored when ``alphas`` is given).
     eps : float, default=1e-3
+        Ratio of the smallest to the largest value of the default grid.
     warm_start : bool, default=True
         Start each fit from the previous network where the solver can: the
         "lowrank" solver (sphere families, smooth losses; what
@@ -283,6 +623,7 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     Returns
     -------
     path : RegularizationPath
+        The fitted networks and their objectives, bounds and widths.
 
     See Also
     --------
@@ -338,12 +679,16 @@ def polynet_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Training samples.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels with ``classifier=True``).
     alphas : array-like, default=None
         Decreasing grid; ``None`` is ``n_alphas`` values from alpha_max down
         to ``eps * alpha_max``.
     n_alphas : int, default=30
+        Number of values of the default grid.
     eps : float, default=1e-3
+        Ratio of the smallest to the largest value of the default grid.
     classifier : bool, default=False
         Use :class:`ConvexPolyNetClassifier` (labels ``y``) instead of the
         regressor.
@@ -355,6 +700,12 @@ def polynet_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     Returns
     -------
     path : RegularizationPath
+        The fitted networks and their objectives, bounds and widths.
+
+    See Also
+    --------
+    regularization_path : the same from an estimator instance.
+    quantized_path, cnn_path : the other families.
 
     Examples
     --------
@@ -379,10 +730,16 @@ def quantized_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Training samples.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels with ``classifier=True``).
     alphas : array-like, default=None
+        Decreasing grid; ``None`` is ``n_alphas`` values from alpha_max down
+        to ``eps * alpha_max``.
     n_alphas : int, default=30
+        Number of values of the default grid.
     eps : float, default=1e-3
+        Ratio of the smallest to the largest value of the default grid.
     classifier : bool, default=False
         Use :class:`QuantizedSDPClassifier` instead of the regressor.
     **params
@@ -391,6 +748,12 @@ def quantized_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False
     Returns
     -------
     path : RegularizationPath
+        The fitted networks and their objectives, bounds and widths.
+
+    See Also
+    --------
+    regularization_path : the same from an estimator instance.
+    polynet_path, cnn_path : the other families.
 
     Examples
     --------
@@ -418,9 +781,14 @@ def cnn_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     X : array-like of shape (n_samples, n_features)
         Flattened images (see ``image_shape``).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels with ``classifier=True``).
     alphas : array-like, default=None
+        Decreasing grid; ``None`` is ``n_alphas`` values from alpha_max down
+        to ``eps * alpha_max``.
     n_alphas : int, default=30
+        Number of values of the default grid.
     eps : float, default=1e-3
+        Ratio of the smallest to the largest value of the default grid.
     classifier : bool, default=False
         Use :class:`ConvexCNNClassifier` instead of the regressor.
     warm_start : bool, default=True
@@ -432,6 +800,12 @@ def cnn_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     Returns
     -------
     path : RegularizationPath
+        The fitted networks and their objectives, bounds and widths.
+
+    See Also
+    --------
+    regularization_path : the same from an estimator instance.
+    polynet_path, quantized_path : the other families.
 
     Examples
     --------
