@@ -255,7 +255,7 @@ class _BaseConvexReLU(BaseEstimator):
         if solver == "cvxpy":
             return solve_relu_cvxpy(
                 design, loss, alpha, self.variant, fit_intercept=self.fit_intercept,
-                gates=gates, gate_images=np.asarray(X @ gates), verbose=self.verbose)
+                tol=self.tol, gates=gates, gate_images=np.asarray(X @ gates), verbose=self.verbose)
         if self.variant == "gated":
             return solve_gated(design, loss, alpha, **common)
         return solve_exact(design, loss, alpha, gates, np.asarray(X @ gates), **common)
