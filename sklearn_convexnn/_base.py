@@ -33,7 +33,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._lifted_solvers import (  # noqa: F401  (NetworkFit, ProblemSize: used by subclasses)
+from ._lifted_solvers import (
     LOWRANK_MIN_TOL,
     SOLVER_NAMES,
     LiftedSolverMixin,
@@ -50,6 +50,7 @@ from ._solvers.lifted.lifted import (
     resolve_activation,
 )
 from ._solvers.lifted.neuron_sets import Sphere
+from ._solvers.lifted.screening import auto_alpha, empty_network
 from ._solvers.shared.losses import get_loss
 
 #: Feature or target scales outside [1/SCALE_LIMIT, SCALE_LIMIT] are refused:
@@ -121,8 +122,6 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         _check_feature_scale(blocks)
         scale, degree = self._target_scaling(Y, loss)
         solve = getattr(self, f"_solve_{solver}")
-        from .paths import resolve_lifted_alpha, screen_empty_network
-
         alpha = resolve_lifted_alpha(self, blocks, Y, loss, activation)
         # Safe screening: at alpha >= alpha_max the empty network is optimal.
         screened = screen_empty_network(self, blocks, Y, loss, activation, alpha)
@@ -406,3 +405,55 @@ class LiftedClassifierMixin(ClassifierMixin):
             Log-probability of each class.
         """
         return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+
+
+def screen_empty_network(estimator, blocks, Y, loss, activation, alpha=None):
+    """The intercept-only network when it is certified optimal, else None.
+
+    A safe screening rule: at ``alpha >= alpha_max`` no neuron can lower the
+    objective, so the solver is not needed (an interior-point solver would
+    return neurons of weight ~1e-6 there, at its own accuracy). The
+    estimators call this before solving.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Supplies ``alpha``, ``fit_intercept`` and the neuron set.
+    blocks : list of LiftedBlock
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    loss : Loss
+    activation : tuple (a, b, c)
+    alpha : float, default=None
+        The regularization to screen at; ``None`` means ``estimator.alpha``.
+
+    Returns
+    -------
+    fit : NetworkFit or None
+    """
+    empty = empty_network(blocks, Y, loss, activation,
+                          estimator.alpha if alpha is None else alpha,
+                          bool(estimator.fit_intercept),
+                          getattr(estimator, "_constraint", "sphere"),
+                          getattr(estimator, "levels", "binary"))
+    if empty is None:
+        return None
+    intercept, value = empty
+    p = blocks[0].dim
+    return NetworkFit(np.zeros((0, p)), np.zeros((0, Y.shape[1])), np.zeros(0, dtype=int),
+                      np.asarray(intercept, dtype=float), n_iter=0, status="optimal",
+                      solver="screening", lower_bound=value)
+
+
+def resolve_lifted_alpha(estimator, blocks, Y, loss, activation):
+    """``estimator.alpha`` as a number, on the estimator's own lifted blocks.
+
+    The estimators call this inside ``fit``: ``"auto"`` becomes
+    ``AUTO_ALPHA_FRACTION`` times the alpha_max of the encoded targets ``Y``
+    (0 when even that is 0: a constant target).
+    """
+    if not (isinstance(estimator.alpha, str) and estimator.alpha == "auto"):
+        return float(estimator.alpha)
+    return auto_alpha(blocks, Y, loss, activation, bool(estimator.fit_intercept),
+                      getattr(estimator, "_constraint", "sphere"),
+                      getattr(estimator, "levels", "binary"))

@@ -211,17 +211,24 @@ class LiftedSolverMixin:
             "features (e.g. SRHTSketch) also helps."
         )
 
-    def _solve_lowrank(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+    def _run_iterative(self, solve, blocks, Y, loss, activation, alpha, scale, **options):
+        """``solve`` (lowrank, proxgrad) from the warm network, its ConvergenceWarning muted.
+
+        The estimator warns itself, with the gap of the pruned network.
+        """
         warm = self._warm_network(blocks, Y, scale)
         with warnings.catch_warnings():
-            # The estimator warns itself, with the gap of the pruned network.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            res = solve_lifted_lowrank(
-                blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
-                fit_intercept=self.fit_intercept, max_iter=self.max_iter,
-                tol=max(self.tol, LOWRANK_MIN_TOL), verbose=self.verbose,
-                warm_start=warm, memory_limit=self._budget(),
-            )
+            return solve(blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
+                         fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+                         warm_start=warm, **options)
+
+    def _solve_lowrank(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+        res = self._run_iterative(
+            solve_lifted_lowrank, blocks, Y, loss, activation, alpha, scale,
+            tol=max(self.tol, LOWRANK_MIN_TOL), verbose=self.verbose,
+            memory_limit=self._budget(),
+        )
         if self.verbose:
             print(f"[{type(self).__name__}] lowrank: status {res.status}, {res.n_rounds} "
                   f"rounds, {res.n_iter} L-BFGS iterations, {res.neurons.shape[0]} neurons, "
@@ -234,16 +241,10 @@ class LiftedSolverMixin:
         )
 
     def _solve_proxgrad(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
-        warm = self._warm_network(blocks, Y, scale)
-        with warnings.catch_warnings():
-            # The estimator warns itself, with the gap of the pruned network.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            res = solve_lifted_proxgrad(
-                blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
-                fit_intercept=self.fit_intercept, max_iter=self.max_iter,
-                tol=max(self.tol, PROXGRAD_MIN_TOL), verbose=self.verbose > 0,
-                warm_start=warm,
-            )
+        res = self._run_iterative(
+            solve_lifted_proxgrad, blocks, Y, loss, activation, alpha, scale,
+            tol=max(self.tol, PROXGRAD_MIN_TOL), verbose=self.verbose > 0,
+        )
         if self.verbose:
             print(f"[{type(self).__name__}] proxgrad: status {res.status}, {res.n_iter} "
                   f"iterations, {res.n_passes} data passes, {res.neurons.shape[0]} neurons, "

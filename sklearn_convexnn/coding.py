@@ -89,6 +89,7 @@ class _BaseCode:
         Parameters
         ----------
         A : array-like of shape (n_rows,) or (n_rows, n_columns)
+            Matrix (or vector) to encode, split into ``n_blocks`` row blocks.
 
         Returns
         -------
@@ -454,6 +455,7 @@ class ReplicationCode(_BaseCode):
     randomize : {"sign", "gaussian", "none"}, default="sign"
         Random orthogonal mixing of the rows, see :class:`PolarCode`.
     random_state : int, RandomState instance or None, default=None
+        Seeds the row mixing.
 
     Attributes
     ----------
@@ -511,6 +513,7 @@ class UncodedCode(ReplicationCode):
     randomize : {"sign", "gaussian", "none"}, default="sign"
         Random orthogonal mixing of the rows, see :class:`PolarCode`.
     random_state : int, RandomState instance or None, default=None
+        Seeds the row mixing.
 
     Attributes
     ----------
@@ -563,6 +566,7 @@ class StragglerSimulator:
     shape : float, default=2.0
         Tail index of the Pareto slow-down (heavier tail when smaller).
     random_state : int, RandomState instance or None, default=None
+        Seeds the finishing times.
 
     See Also
     --------
@@ -614,6 +618,7 @@ class StragglerSimulator:
         Parameters
         ----------
         n_workers : int
+            Number of workers.
         load : float or array-like of shape (n_workers,), default=1.0
             Fraction of the data each worker processes.
 
@@ -635,6 +640,7 @@ class StragglerSimulator:
         Parameters
         ----------
         code : PolarCode, MDSCode, ReplicationCode or UncodedCode
+            Code whose decodable sets are timed.
 
         Returns
         -------
@@ -651,7 +657,9 @@ class StragglerSimulator:
         Parameters
         ----------
         code : PolarCode, MDSCode, ReplicationCode or UncodedCode
+            Code whose decodable sets are timed.
         n_trials : int, default=200
+            Number of Monte-Carlo draws averaged.
 
         Returns
         -------
@@ -674,6 +682,7 @@ class CodedProducts:
     Parameters
     ----------
     A : array-like of shape (n_rows, n_columns)
+        Matrix split into row blocks (and its transpose, for :meth:`rmatmul`).
     code : PolarCode, MDSCode, ReplicationCode or UncodedCode
         Template code; ``A`` is split into its ``n_blocks`` row blocks,
         ``A.T`` likewise.
@@ -682,6 +691,7 @@ class CodedProducts:
     n_jobs : int or None, default=None
         Joblib ``n_jobs`` for the workers' products.
     random_state : int, RandomState instance or None, default=None
+        Seeds the codes' row mixing and the default simulator.
         Seeds the default simulator.
 
     Attributes
@@ -739,6 +749,7 @@ class CodedProducts:
         Parameters
         ----------
         V : array-like of shape (n_columns,) or (n_columns, k)
+            Right-hand side of the product.
 
         Returns
         -------
@@ -752,6 +763,7 @@ class CodedProducts:
         Parameters
         ----------
         R : array-like of shape (n_rows,) or (n_rows, k)
+            Right-hand side of the adjoint product.
 
         Returns
         -------
@@ -794,6 +806,7 @@ class CodedDataProducts(DataProducts):
     n_jobs : int or None, default=None
         Joblib ``n_jobs`` of the workers' products.
     random_state : int, RandomState instance or None, default=0
+        Seeds the code's row mixing and the straggler simulator.
         Seeds the straggler draws (which change only the workers used).
     """
 
@@ -829,7 +842,9 @@ def coded_matmul(
     Parameters
     ----------
     A : array-like of shape (n_rows, n_inner)
+        Matrix split into the row blocks the workers hold.
     B : array-like of shape (n_inner,) or (n_inner, n_columns)
+        Right-hand factor; only ``A`` is split among the workers.
     n_workers : int
         Number of workers ``N``.
     code : {"polar", "mds", "replication", "uncoded"} or code object, default="polar"

@@ -20,19 +20,36 @@ def make_planted_polynet(n_samples=200, n_features=5, n_neurons=3, *, activation
 
     Parameters
     ----------
-    n_samples, n_features, n_neurons : int
+    n_samples : int, default=200
+        Number of samples drawn.
+    n_features : int, default=5
+        Dimension of the Gaussian inputs.
+    n_neurons : int, default=3
+        Number of hidden neurons of the planted network.
     activation : str or tuple (a, b, c), default="relu-approx"
+        Quadratic activation ``a t^2 + b t + c``, by name (as in
+        :class:`~sklearn_convexnn.ConvexPolyNetRegressor`) or by coefficients.
     noise : float, default=0.0
         Standard deviation of Gaussian noise added to the targets.
-    random_state : int, RandomState instance or None
+    random_state : int, RandomState instance or None, default=None
+        Seed of the inputs, the network and the noise.
     return_network : bool, default=False
         Also return ``(hidden_weights, output_weights)``.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
+        Standard Gaussian inputs.
     y : ndarray of shape (n_samples,)
-    network : tuple, only if ``return_network``
+        Targets of the planted network plus noise.
+    network : tuple of (ndarray of shape (n_neurons, n_features), ndarray of shape (n_neurons,))
+        Unit-norm hidden weights and output weights; only if ``return_network``.
+
+    See Also
+    --------
+    make_planted_quantized : The same network with sign-vector neurons.
+    make_planted_cnn : Images labelled by a convolutional network.
+    sklearn_convexnn.ConvexPolyNetRegressor : The estimator fitting this model.
 
     Examples
     --------
@@ -53,7 +70,40 @@ def make_planted_quantized(n_samples=200, n_features=6, n_neurons=3, *,
     """Samples from a network whose first-layer weights are in {-1, +1}.
 
     Same as :func:`make_planted_polynet` with sign-vector neurons (not
-    normalized: ``||u||^2 = n_features``).
+    normalized: ``||u||^2 = n_features``); the output weights are divided by
+    ``n_features`` to keep the targets of order one.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Number of samples drawn.
+    n_features : int, default=6
+        Dimension of the Gaussian inputs.
+    n_neurons : int, default=3
+        Number of hidden neurons of the planted network.
+    activation : str or tuple (a, b, c), default="relu-approx"
+        Quadratic activation ``a t^2 + b t + c``, by name or by coefficients.
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the targets.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the inputs, the network and the noise.
+    return_network : bool, default=False
+        Also return ``(hidden_weights, output_weights)``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Standard Gaussian inputs.
+    y : ndarray of shape (n_samples,)
+        Targets of the planted network plus noise.
+    network : tuple of (ndarray of shape (n_neurons, n_features), ndarray of shape (n_neurons,))
+        Hidden weights in {-1, +1} and output weights; only if
+        ``return_network``.
+
+    See Also
+    --------
+    make_planted_polynet : The same network with unit-norm real neurons.
+    sklearn_convexnn.QuantizedSDPRegressor : The estimator fitting this model.
 
     Examples
     --------
@@ -90,25 +140,43 @@ def make_planted_cnn(n_samples=200, image_shape=(9, 9), patch_shape=(3, 3), *, s
 
     Parameters
     ----------
-    n_samples : int
+    n_samples : int, default=200
+        Number of images drawn.
     image_shape : tuple (H, W) or (H, W, C), default=(9, 9)
+        Shape of one image; images are returned flattened.
     patch_shape : tuple (ph, pw), default=(3, 3)
+        Shape of the filters.
     stride : int or tuple, default=1
+        Step between patches, in pixels.
     n_filters : int, default=1
+        Number of planted filters.
     activation : "relu", or a quadratic name or tuple (a, b, c), default="relu"
+        Activation applied to every filter response.
     pooling : {"average", "sum"}, default="average"
+        How the responses of the patches of a pooling region are combined.
     pool_regions : tuple (gh, gw), default=(1, 1)
+        Grid of pooling regions over the patch positions.
     noise : float, default=0.0
         Standard deviation of Gaussian noise added to the targets.
-    random_state : int, RandomState instance or None
+    random_state : int, RandomState instance or None, default=None
+        Seed of the images, the network and the noise.
     return_network : bool, default=False
         Also return ``(filters, output_weights)``.
 
     Returns
     -------
     X : ndarray of shape (n_samples, H * W * C)
+        Flattened standard Gaussian images.
     y : ndarray of shape (n_samples,)
-    network : tuple, only if ``return_network``
+        Targets of the planted network plus noise.
+    network : tuple of (ndarray of shape (n_filters, ph * pw * C), ndarray of shape (n_filters,))
+        Unit-norm filters and output weights; only if ``return_network``.
+
+    See Also
+    --------
+    make_planted_polynet : A fully connected planted network.
+    sklearn_convexnn.ConvexCNNRegressor : The estimator fitting this model.
+    sklearn_convexnn.ReLURelaxationCNNRegressor : The ReLU relaxation of it.
 
     Examples
     --------

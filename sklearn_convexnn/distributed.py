@@ -56,9 +56,9 @@ from .sketching import CountSketch, SurrogateSketch
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]
 
 _REFERENCE = """M. Derezinski, B. Bartan, M. Pilanci, M. W. Mahoney. Debiasing
-    distributed second order optimization with surrogate sketching and
-    scaled regularization. Advances in Neural Information Processing
-    Systems 33 (NeurIPS 2020)."""
+       distributed second order optimization with surrogate sketching and
+       scaled regularization. Advances in Neural Information Processing
+       Systems 33 (NeurIPS 2020)."""
 
 _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         Any object with a ``sketch(A, random_state=...)`` method returning

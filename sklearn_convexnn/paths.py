@@ -28,7 +28,6 @@ each, warm-starting every fit from the previous one where the solver can
 """
 
 from dataclasses import dataclass
-from itertools import product
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,10 +36,11 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from ._base import encode_classes
-from ._solvers.lifted.binary_certificate import elliptope_max
-from ._solvers.lifted.certificate import dual_violation
-from ._solvers.lifted.lifted import LiftedBlock, resolve_activation
+from ._base import encode_classes, resolve_lifted_alpha, screen_empty_network  # noqa: F401
+from ._solvers.lifted.lifted import resolve_activation
+from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
+from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks, lifted_alpha_max
+from ._solvers.shared.intercept import intercept_only_dual, intercept_only_fit
 from ._solvers.shared.losses import get_loss
 
 __all__ = [
@@ -61,12 +61,14 @@ __all__ = [
 ]
 
 #: Largest number of first-layer weights for which binary_alpha_max
-#: enumerates every sign vector instead of bounding by the SDP relaxation.
-EXACT_BINARY_MAX_DIM = 12
+#: enumerates every sign vector instead of bounding by the SDP relaxation
+#: (``Signs(exact="auto")``, ``_solvers/lifted/neuron_sets.py``).
+EXACT_BINARY_MAX_DIM = EXACT_SIGNS_MAX_DIM
 
-#: ``alpha="auto"`` (see :func:`resolve_alpha`) means this fraction of alpha_max
-#: (the regressors' default; measurements in ``_docstrings.REGRESSOR_ALPHA_DOC``).
-AUTO_ALPHA_FRACTION = 5e-2
+# The maths lives in _solvers: the neuron sets' dual norms and alpha_max
+# (``lifted/neuron_sets.py``, ``lifted/screening.py``, which also holds
+# AUTO_ALPHA_FRACTION) and the intercept-only fit (``shared/intercept.py``);
+# this module keeps the estimator-facing wrappers.
 
 
 # ------------------------------------------------------------- neuron sets
@@ -89,7 +91,7 @@ def sphere_alpha_max(blocks, theta, activation):
         output and block (``trust_region.trust_region_max``, upper side).
     """
     theta = np.asarray(theta, dtype=float).reshape(theta.shape[0], -1)
-    return max(float(dual_violation(blocks, theta, activation)[0]), 0.0)
+    return float(np.max(Sphere().dual_norm(blocks, theta, activation), initial=0.0))
 
 
 def binary_alpha_max(blocks, theta, activation, *, exact="auto"):
@@ -111,122 +113,7 @@ def binary_alpha_max(blocks, theta, activation, *, exact="auto"):
     value : float
     """
     theta = np.asarray(theta, dtype=float).reshape(theta.shape[0], -1)
-    best = 0.0
-    for block in blocks:
-        enumerate_all = exact is True or (exact == "auto" and block.dim <= EXACT_BINARY_MAX_DIM)
-        for o in range(theta.shape[1]):
-            A, g, c0 = block.dual_quadratic(theta[:, o], activation)
-            if enumerate_all:
-                U = np.array(list(product((-1.0, 1.0), repeat=block.dim)))
-                values = np.einsum("ij,jk,ik->i", U, A, U) + U @ g + c0
-                best = max(best, float(np.abs(values).max()))
-            else:
-                M = np.block([[A, g[:, None] / 2], [g[None, :] / 2, np.array([[c0]])]])
-                best = max(best, elliptope_max(M), elliptope_max(-M))
-    return best
-
-
-# ------------------------------------------------------- intercept-only fit
-def intercept_only_dual(Y, loss, fit_intercept=True):
-    """Loss gradient at the best intercept-only fit: the dual point of alpha_max.
-
-    Parameters
-    ----------
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets (see ``losses.py``).
-    loss : Loss
-    fit_intercept : bool, default=True
-        Without an intercept the fit is the zero function.
-
-    Returns
-    -------
-    theta : ndarray of shape (n_samples, n_outputs)
-        For smooth losses the gradient (columns sum to zero when the
-        intercept is fitted), so the alpha_max it gives is exact. For the
-        absolute and hinge losses a subgradient with zero-sum columns (ties
-        share the slack equally): the alpha_max it gives is sufficient for
-        the empty network to be optimal, possibly not the smallest such.
-    """
-    return intercept_only_fit(Y, loss, fit_intercept)[1]
-
-
-def intercept_only_fit(Y, loss, fit_intercept=True):
-    """Best constant prediction and the (sub)gradient there: ``(intercept, theta)``.
-
-    See :func:`intercept_only_dual`; ``intercept`` has shape (n_outputs,).
-    Sample weights carried by the loss (``loss.sample_coef``) are honoured.
-    """
-    Y = np.asarray(Y, dtype=float)
-    k = Y.shape[1]
-    # Per-sample coefficients c (n, 1) summing to one: 1/n without weights.
-    c = loss.sample_coef(Y) if hasattr(loss, "sample_coef") \
-        else np.full((Y.shape[0], 1), 1.0 / Y.shape[0])
-    if not fit_intercept:
-        return np.zeros(k), loss.gradient(np.zeros_like(Y), Y)
-    name = loss.name
-    if name in ("squared", "multinomial"):
-        mean = (c * Y).sum(axis=0)
-        b = mean if name == "squared" else np.log(np.clip(mean, 1e-300, None))
-        # The gradient at the optimum, in its exactly zero-sum form.
-        return b, c * (mean - Y)
-    if name == "logistic":
-        pos = np.clip((c * (Y > 0)).sum(axis=0), 1e-300, 1 - 1e-16)
-        b = np.log(pos / (1 - pos))
-        return b, loss.gradient(np.broadcast_to(b, Y.shape), Y)
-    fits = [_CONSTANT_FITS[name](col, c[:, 0], loss.delta) for col in Y.T]
-    return np.array([f[0] for f in fits]), np.column_stack([f[1] for f in fits])
-
-
-def _huber_constant(y, c, delta):
-    """Minimizer of sum_i c_i huber(b - y_i) (bisection on its slope), and its gradient."""
-    lo, hi = float(y.min()), float(y.max())
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if np.sum(c * np.clip(mid - y, -delta, delta)) > 0:
-            hi = mid
-        else:
-            lo = mid
-        if hi - lo <= 1e-15 * max(1.0, abs(mid)):
-            break
-    b = 0.5 * (lo + hi)
-    g = c * np.clip(b - y, -delta, delta)
-    # Remove the bisection's last rounding (a gradient up to it) so the sum is zero.
-    return b, g - c * (g.sum() / c.sum())
-
-
-def _absolute_constant(y, c, delta=None):
-    """Weighted median b of sum c_i |b - y_i| and a zero-sum subgradient there.
-
-    The subgradient is ``c_i sign(b - y_i)``; samples tied with b share the
-    slack so the total is zero (possible exactly because b is a median).
-    """
-    order = np.argsort(y, kind="stable")
-    cum = np.cumsum(c[order])
-    b = float(y[order][np.searchsorted(cum, 0.5 * cum[-1])])
-    g = c * np.sign(b - y)
-    ties = y == b
-    g[ties] = -g[~ties].sum() * c[ties] / c[ties].sum()
-    return b, g
-
-
-def _hinge_constant(y, c, delta=None):
-    """Best constant b of sum c_i max(0, 1 - y_i b) and a zero-sum subgradient there."""
-    pos, neg = y > 0, y < 0
-    w_pos, w_neg = c[pos].sum(), c[neg].sum()
-    # The heavier class sits at margin exactly 1 (subgradient anywhere in
-    # [-c y, 0]), the lighter one at margin -1 (gradient -c y).
-    g = -c * y
-    if w_pos > w_neg:
-        g[pos] *= w_neg / w_pos
-        return 1.0, g
-    if w_neg > w_pos:
-        g[neg] *= w_pos / w_neg
-        return -1.0, g
-    return 0.0, g
-
-
-_CONSTANT_FITS = {"huber": _huber_constant, "absolute": _absolute_constant,
-                  "hinge": _hinge_constant}
+    return float(np.max(Signs(exact=exact).dual_norm(blocks, theta, activation), initial=0.0))
 
 
 # --------------------------------------------------------------- estimators
@@ -277,72 +164,6 @@ def alpha_max(estimator, X, y, sample_weight=None):
     pb = _Problem.from_estimator(estimator, X, y, sample_weight)
     return lifted_alpha_max(pb.blocks, pb.Y, pb.loss, pb.activation, pb.fit_intercept,
                             pb.neuron_set)
-
-
-def lifted_alpha_max(blocks, Y, loss, activation, fit_intercept=True, neuron_set="sphere"):
-    """alpha_max of a lifted problem given by its pieces (see ``lifted.py``).
-
-    Parameters
-    ----------
-    blocks : list of LiftedBlock
-        The blocks the neurons see (for ternary levels, the expanded ones).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    loss : Loss
-    activation : tuple (a, b, c)
-    fit_intercept : bool, default=True
-    neuron_set : {"sphere", "binary"}, default="sphere"
-
-    Returns
-    -------
-    alpha_max : float
-    """
-    theta = intercept_only_dual(Y, loss, fit_intercept)
-    if neuron_set == "binary":
-        return binary_alpha_max(blocks, theta, activation)
-    if neuron_set == "sphere":
-        return sphere_alpha_max(blocks, theta, activation)
-    raise ValueError(f"Unknown neuron set {neuron_set!r}; expected 'sphere' or 'binary'.")
-
-
-def screen_empty_network(estimator, blocks, Y, loss, activation, alpha=None):
-    """The intercept-only network when it is certified optimal, else None.
-
-    A safe screening rule: at ``alpha >= alpha_max`` no neuron can lower the
-    objective, so the solver is not needed (an interior-point solver would
-    return neurons of weight ~1e-6 there, at its own accuracy). The
-    estimators call this before solving.
-
-    Parameters
-    ----------
-    estimator : estimator instance
-        Supplies ``alpha``, ``fit_intercept`` and the neuron set.
-    blocks : list of LiftedBlock
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    loss : Loss
-    activation : tuple (a, b, c)
-    alpha : float, default=None
-        The regularization to screen at; ``None`` means ``estimator.alpha``.
-
-    Returns
-    -------
-    fit : NetworkFit or None
-    """
-    from ._base import NetworkFit
-
-    fit_intercept = bool(estimator.fit_intercept)
-    neuron_set = getattr(estimator, "_constraint", "sphere")
-    top = lifted_alpha_max(_neuron_blocks(estimator, blocks), Y, loss, activation,
-                           fit_intercept, neuron_set)
-    if (estimator.alpha if alpha is None else alpha) < top:
-        return None
-    intercept, _ = intercept_only_fit(Y, loss, fit_intercept)
-    p = blocks[0].dim
-    value = loss.value(np.broadcast_to(intercept, Y.shape), Y)
-    return NetworkFit(np.zeros((0, p)), np.zeros((0, Y.shape[1])), np.zeros(0, dtype=int),
-                      np.asarray(intercept, dtype=float), n_iter=0, status="optimal",
-                      solver="screening", lower_bound=value)
 
 
 def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3, sample_weight=None):
@@ -399,21 +220,6 @@ def resolve_alpha(alpha, estimator, X, y):
         top = alpha_max(estimator, X, y)
         return float(AUTO_ALPHA_FRACTION * top) if top > 0 else 1.0
     return float(alpha)
-
-
-def resolve_lifted_alpha(estimator, blocks, Y, loss, activation):
-    """``estimator.alpha`` as a number, on the estimator's own lifted blocks.
-
-    The estimators call this inside ``fit``: ``"auto"`` becomes
-    ``AUTO_ALPHA_FRACTION`` times the alpha_max of the encoded targets ``Y``
-    (0 when even that is 0: a constant target).
-    """
-    if not (isinstance(estimator.alpha, str) and estimator.alpha == "auto"):
-        return float(estimator.alpha)
-    top = lifted_alpha_max(_neuron_blocks(estimator, blocks), Y, loss, activation,
-                           bool(estimator.fit_intercept),
-                           getattr(estimator, "_constraint", "sphere"))
-    return float(AUTO_ALPHA_FRACTION * top)
 
 
 @dataclass
@@ -687,22 +493,14 @@ class _Problem:
             blocks = est._make_blocks(X, _resolve_geometry(est, X.shape[1]))
         else:
             blocks = est._make_blocks(X)
-        blocks = _neuron_blocks(est, blocks)
+        blocks = level_blocks(blocks, getattr(est, "_constraint", "sphere"),
+                              getattr(est, "levels", "binary"))
         neuron_set = getattr(est, "_constraint", "sphere")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         loss = get_loss(loss_name, getattr(est, "huber_delta", 1.0), sample_weight)
         return cls(blocks, Y, loss,
                    resolve_activation(est.activation), bool(est.fit_intercept), neuron_set)
-
-
-def _neuron_blocks(est, blocks):
-    """The blocks whose neuron set is the estimator's (sphere or sign vectors)."""
-    if getattr(est, "_constraint", "sphere") == "binary" \
-            and getattr(est, "levels", "binary") == "ternary":
-        # A ternary neuron (v + v') / 2 on X is a binary one on [X, X] / 2.
-        return [LiftedBlock(np.hstack([b.P, b.P]) / 2.0, b.pool) for b in blocks]
-    return blocks
 
 
 def _snapshot(est):

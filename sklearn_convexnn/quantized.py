@@ -37,13 +37,12 @@ from ._base import (
     LiftedRegressorMixin,
     _check_feature_scale,
     encode_classes,
+    resolve_lifted_alpha,
 )
 from ._docstrings import EXTRAPOLATION_DOC
 from ._solvers.lifted.lifted import LiftedBlock, preactivation_range, resolve_activation
 from ._solvers.lifted.quantized_fit import LEVELS, fit_quantized_network
-from ._solvers.shared.l1_refit import SMOOTH_LOSSES
-from ._solvers.shared.losses import get_loss
-from .paths import resolve_lifted_alpha
+from ._solvers.shared.losses import LOSSES, get_loss, smooth_loss_names
 
 __all__ = ["QuantizedSDPClassifier", "QuantizedSDPRegressor"]
 
@@ -169,11 +168,11 @@ class _QuantizedMixin:
         return tags
 
     def _resolve_solver(self, loss_name):
-        smooth = loss_name in SMOOTH_LOSSES
+        smooth = LOSSES[loss_name].smooth
         if self.solver == "lowrank" and not smooth:
             raise ValueError(
                 f"solver='lowrank' needs a differentiable loss (one of "
-                f"{sorted(SMOOTH_LOSSES)}); loss={self.loss!r} needs solver='cvxpy' or 'auto'."
+                f"{smooth_loss_names()}); loss={self.loss!r} needs solver='cvxpy' or 'auto'."
             )
         if self.solver == "auto":
             return "lowrank" if smooth else "cvxpy"

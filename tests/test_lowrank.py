@@ -26,7 +26,11 @@ ACT = (0.09, 0.5, 0.47)
 
 
 def reference_value(X, Y, alpha, loss, intercept, act=ACT, pool=None):
-    """Optimal value of the lifted SDP, built from scratch."""
+    """Optimal value of the lifted SDP, built from scratch.
+
+    ``pool``: None (one unpooled block), a pooling matrix, or a list of them
+    (one block each, sharing the rows ``X``).
+    """
     n, k = Y.shape
     d = X.shape[1]
     # Rows of unit RMS norm, activation rescaled to match: same problem, and
@@ -34,17 +38,22 @@ def reference_value(X, Y, alpha, loss, intercept, act=ACT, pool=None):
     s = np.sqrt(np.mean(np.sum(X**2, axis=1)))
     X = X / s
     a, b, c = act[0] * s * s, act[1] * s, act[2]
-    W = np.eye(X.shape[0]) if pool is None else pool.toarray()
+    # One (Z, Z') pair per output and block, each block pooled by its own matrix.
+    pools = pool if isinstance(pool, (list, tuple)) else [pool]
     cols, cons, pen = [], [], 0
     for _ in range(k):
-        Zp = cp.Variable((d + 1, d + 1), PSD=True)
-        Zm = cp.Variable((d + 1, d + 1), PSD=True)
-        cons += [cp.trace(Zp[:d, :d]) == Zp[d, d], cp.trace(Zm[:d, :d]) == Zm[d, d]]
-        D = Zp - Zm
-        rows = a * cp.sum(cp.multiply(X @ D[:d, :d], X), axis=1) + b * (X @ D[:d, d]) \
-            + c * D[d, d]
-        cols.append(W @ rows)
-        pen += Zp[d, d] + Zm[d, d]
+        col = 0
+        for block_pool in pools:
+            W = np.eye(X.shape[0]) if block_pool is None else block_pool.toarray()
+            Zp = cp.Variable((d + 1, d + 1), PSD=True)
+            Zm = cp.Variable((d + 1, d + 1), PSD=True)
+            cons += [cp.trace(Zp[:d, :d]) == Zp[d, d], cp.trace(Zm[:d, :d]) == Zm[d, d]]
+            D = Zp - Zm
+            rows = a * cp.sum(cp.multiply(X @ D[:d, :d], X), axis=1) + b * (X @ D[:d, d]) \
+                + c * D[d, d]
+            col = col + W @ rows
+            pen += Zp[d, d] + Zm[d, d]
+        cols.append(col)
     yhat = cp.vstack(cols).T + (cp.Variable((1, k)) if intercept else 0)
     if loss == "squared":
         data = 0.5 * cp.sum_squares(yhat - Y) / n
@@ -112,23 +121,9 @@ def test_pooled_blocks_match_reference_sdp():
     Y = y[:, None]
     res = solve_lifted_lowrank(blocks, Y, get_loss("squared"), ACT, 1e-2, tol=1e-7)
 
-    # Reference: one (Z, Z') pair per block, each pooled by its own matrix.
-    a, b, c = ACT
-    yhat, cons, pen = 0, [], 0
-    for pool in (left, right):
-        Zp = cp.Variable((p + 1, p + 1), PSD=True)
-        Zm = cp.Variable((p + 1, p + 1), PSD=True)
-        cons += [cp.trace(Zp[:p, :p]) == Zp[p, p], cp.trace(Zm[:p, :p]) == Zm[p, p]]
-        D = Zp - Zm
-        rowvals = a * cp.sum(cp.multiply(P @ D[:p, :p], P), axis=1) + b * (P @ D[:p, p]) \
-            + c * D[p, p]
-        yhat = yhat + pool.toarray() @ rowvals
-        pen += Zp[p, p] + Zm[p, p]
-    b0 = cp.Variable()
-    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(yhat + b0 - y) / n + 1e-2 * pen), cons)
-    prob.solve(solver="CLARABEL")
-    assert abs(res.objective - prob.value) <= 1e-4 * prob.value
-    assert res.lower_bound <= prob.value * (1 + 1e-7)
+    reference = reference_value(P, Y, 1e-2, "squared", True, pool=[left, right])
+    assert abs(res.objective - reference) <= 1e-4 * reference
+    assert res.lower_bound <= reference * (1 + 1e-7)
 
 
 def _sphere_points(d, count, rng):

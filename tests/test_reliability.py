@@ -19,6 +19,7 @@ from sklearn_convexnn import (
     ConvexCNNRegressor,
     ConvexPolyNetClassifier,
     ConvexPolyNetRegressor,
+    QuantizedSDPRegressor,
 )
 from sklearn_convexnn._solvers.lifted.memory import estimate_cvxpy_bytes, format_bytes
 from sklearn_convexnn.datasets import make_planted_polynet
@@ -159,6 +160,18 @@ def test_failed_refit_leaves_previous_model_intact(Est, monkeypatch):
         np.testing.assert_array_equal(np.asarray(after[k], dtype=object),
                                       np.asarray(before[k], dtype=object), err_msg=k)
     np.testing.assert_array_equal(model.predict(X), pred)
+
+
+@pytest.mark.parametrize("Est", [ConvexPolyNetRegressor, QuantizedSDPRegressor])
+def test_solver_failure_surfaces_status(Est, monkeypatch):
+    X, y = make_planted_polynet(120, 4, 3, noise=0.05, random_state=0)
+
+    def broken(self, *args, **kwargs):
+        raise cp.error.SolverError("simulated numerical breakdown")
+
+    monkeypatch.setattr(cp.Problem, "solve", broken)
+    with pytest.raises(SolverFailedError, match="CLARABEL: simulated numerical breakdown"):
+        Est(solver="cvxpy").fit(X, y)
 
 
 def test_failed_first_fit_leaves_estimator_unfitted(monkeypatch):

@@ -18,7 +18,7 @@ bound is the relaxation's optimal value.
 
 import numpy as np
 
-from .certificate import into_dual_domain
+from ..shared.dual import into_dual_domain
 from .elliptope import elliptope_max as elliptope_max_factored
 
 __all__ = ["binary_lower_bound", "dual_matrix", "elliptope_max"]

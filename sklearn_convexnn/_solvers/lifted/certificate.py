@@ -13,12 +13,13 @@ gradient at a solver's iterate, the dual variable cvxpy returns) into one
 that meets these conditions exactly -- centre, pull into the conjugate's
 domain, rescale into the dual-norm ball -- so the bound holds however the
 solver stopped. Solvers that price neurons themselves (``lowrank``) use the
-two halves ``feasible_dual`` and ``rescaled_bound`` around their own dual
-check.
+two halves ``feasible_dual`` (the loss side, ``shared/dual.py``) and
+``rescaled_bound`` around their own dual check.
 """
 
 import numpy as np
 
+from ..shared.dual import feasible_dual, into_dual_domain
 from .decomposition import neural_decomposition
 from .neuron_sets import Sphere, get_neuron_set
 
@@ -58,21 +59,6 @@ def certified_lower_bound(blocks, Y, loss, activation, alpha, theta, neuron_set=
     return rescaled_bound(theta, float(np.max(norm, initial=0.0)), alpha, Y, loss)[0]
 
 
-def feasible_dual(theta, Y, loss, fit_intercept=True):
-    """Centre ``theta`` (free intercept) and pull it into the conjugate's domain.
-
-    Centring removes each column's sum in proportion to the sample weights
-    (plain mean removal without weights), so rows of zero weight keep the
-    zero the conjugate's domain demands of them.
-    """
-    theta = np.array(theta, dtype=float)
-    coef = loss.sample_coef(Y)
-    theta[coef[:, 0] == 0] = 0.0  # a solver's rounding there is outside the domain
-    if fit_intercept:
-        theta -= coef * theta.sum(axis=0, keepdims=True)
-    return into_dual_domain(theta, Y, loss)
-
-
 def rescaled_bound(theta, dual_norm, alpha, Y, loss):
     """Rescale a feasible ``theta`` into the dual-norm ball; return ``(bound, theta)``.
 
@@ -110,21 +96,6 @@ def dual_violation(blocks, theta, activation):
     Returns ``(value, u, output, block, sign)`` of the most violating neuron.
     """
     return Sphere().most_violating(blocks, theta, activation)
-
-
-def into_dual_domain(theta, Y, loss):
-    """Mix with a centred interior dual point as little as the domain needs."""
-    if loss.in_domain(theta, Y):
-        return theta
-    inner = loss.interior_dual(Y)
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if loss.in_domain((1 - mid) * theta + mid * inner, Y):
-            hi = mid
-        else:
-            lo = mid
-    return (1 - hi) * theta + hi * inner
 
 
 def network_from_lifted(Z, rtol=1e-9):

@@ -31,6 +31,7 @@ from scipy.optimize import minimize
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from ..shared.intercept import constant_fit
 from .lifted import precondition_scale
 
 __all__ = [
@@ -208,7 +209,7 @@ def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=
     # direction of the dual check at that constant, zero output weights.
     b0 = np.zeros(k)
     if fit_intercept:
-        b0 = _constant_fit(Y, loss)
+        b0 = constant_fit(Y, loss)
     theta = loss.gradient(np.tile(b0, (n, 1)), Y)
     W = np.empty((k, 2, q, r))
     for o in range(k):
@@ -415,15 +416,3 @@ def _row_scaled(W, t):
 def _normalize_rows(W):
     norms = np.linalg.norm(W, axis=-1, keepdims=True)
     return W / np.where(norms > 0, norms, 1.0)
-
-
-def _constant_fit(Y, loss):
-    """Best intercept alone (weighted mean, log-odds, log class frequency)."""
-    c = loss.sample_coef(Y)[:, 0]
-    if loss.name in ("squared", "huber", "absolute"):
-        return c @ Y
-    if loss.name in ("logistic", "hinge"):
-        p = np.clip(c @ (Y > 0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    p = np.clip(c @ Y, 1e-12, None)
-    return np.log(p) - np.log(p).mean()

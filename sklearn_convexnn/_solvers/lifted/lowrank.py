@@ -40,7 +40,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ...exceptions import SolverFailedError
-from .certificate import feasible_dual, relative_gap, rescaled_bound
+from ..shared.dual import feasible_dual
+from .certificate import relative_gap, rescaled_bound
 from .lifted import block_outputs, precondition_scale, scale_blocks
 from .lowrank_network import Network, signed_scatter
 from .lowrank_polish import Path, lbfgs

@@ -9,7 +9,8 @@ so the exact certificate of ``lowrank.py`` runs only when it may pass.
 
 import numpy as np
 
-from .certificate import feasible_dual, rescaled_bound
+from ..shared.dual import feasible_dual
+from .certificate import rescaled_bound
 from .lowrank_network import signed_scatter
 
 __all__ = ["Path", "lbfgs"]

@@ -27,11 +27,19 @@ registered in ``NEURON_SETS``; the certificate (``certificate.py``) and the
 cvxpy back end serve it unchanged.
 """
 
+from itertools import product
+
 import numpy as np
 
+from ..shared.intercept import constant_fit, intercept_only_dual
 from .trust_region import sphere_quadratic_range
 
-__all__ = ["NEURON_SETS", "NeuronSet", "Signs", "Sphere", "constant_fit", "get_neuron_set"]
+__all__ = ["EXACT_SIGNS_MAX_DIM", "NEURON_SETS", "NeuronSet", "Signs", "Sphere", "constant_fit",
+           "get_neuron_set"]
+
+#: Largest number of first-layer weights for which ``Signs(exact="auto")``
+#: enumerates every sign vector instead of bounding over the elliptope.
+EXACT_SIGNS_MAX_DIM = 12
 
 
 class NeuronSet:
@@ -62,18 +70,18 @@ class NeuronSet:
         """Smallest ``alpha`` for which no neuron improves on the intercept-only fit.
 
         The dual norm of the loss gradient at the best constant prediction
-        (at zero without intercept), maximized over outputs; for the Signs
-        relaxation an upper bound on it.
+        (at zero without intercept; ``shared/intercept.py``), maximized over
+        outputs. Exact for smooth losses and an exact dual norm; an upper
+        bound for a relaxed one (the elliptope of :class:`Signs`), and
+        sufficient (the empty network is optimal there) for the absolute and
+        hinge losses.
         """
-        k = Y.shape[1]
-        pred = constant_fit(Y, loss) if fit_intercept else np.zeros(k)
-        R = loss.gradient(np.tile(pred, (Y.shape[0], 1)), Y)
-        if fit_intercept:  # exact at the optimum; removes rounding
-            R = R - loss.sample_coef(Y) * R.sum(axis=0, keepdims=True)
-        return float(np.max(self.dual_norm(blocks, R, activation), initial=0.0))
+        theta = intercept_only_dual(Y, loss, fit_intercept)
+        return float(np.max(self.dual_norm(blocks, theta, activation), initial=0.0))
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        exact = getattr(self, "exact", False)
+        return f"{type(self).__name__}({'' if exact is False else f'exact={exact!r}'})"
 
 
 class Sphere(NeuronSet):
@@ -120,15 +128,33 @@ class Signs(NeuronSet):
 
     name = "signs"
 
+    def __init__(self, exact=False):
+        self.exact = exact
+
     def dual_norm(self, blocks, theta, activation):
+        """Per output: the elliptope bound, or with ``exact`` the maximum over all sign vectors.
+
+        ``exact=True`` enumerates the ``2^p`` sign vectors of each block (the
+        quantized problem's own dual norm, not an upper bound on the
+        relaxation's); ``"auto"`` does so when ``p <= EXACT_SIGNS_MAX_DIM``;
+        False (the default, the certificate's) bounds over the elliptope.
+        """
         from .binary_certificate import elliptope_max
 
         out = np.zeros(theta.shape[1])
-        for o in range(theta.shape[1]):
-            for block in blocks:
+        for block in blocks:
+            enumerate_all = self.exact is True or (
+                self.exact == "auto" and block.dim <= EXACT_SIGNS_MAX_DIM)
+            U = np.array(list(product((-1.0, 1.0), repeat=block.dim))) if enumerate_all \
+                else None
+            for o in range(theta.shape[1]):
                 A, g, c0 = block.dual_quadratic(theta[:, o], activation)
-                M = np.block([[A, g[:, None] / 2], [g[None, :] / 2, np.array([[c0]])]])
-                out[o] = max(out[o], elliptope_max(M), elliptope_max(-M))
+                if enumerate_all:
+                    values = np.einsum("ij,jk,ik->i", U, A, U) + U @ g + c0
+                    out[o] = max(out[o], float(np.abs(values).max()))
+                else:
+                    M = np.block([[A, g[:, None] / 2], [g[None, :] / 2, np.array([[c0]])]])
+                    out[o] = max(out[o], elliptope_max(M), elliptope_max(-M))
         return out
 
     def cvxpy_constraints(self, Z, p):
@@ -151,44 +177,3 @@ def get_neuron_set(neuron_set):
         f"Unknown neuron set {neuron_set!r}; expected a NeuronSet or one of "
         f"{sorted(NEURON_SETS)}."
     )
-
-
-def constant_fit(Y, loss):
-    """Best constant prediction (k,) for each output: the intercept-only fit.
-
-    Closed forms (with the loss's sample weights) for the squared, absolute,
-    logistic and multinomial losses; a bounded scalar minimization for Huber
-    and hinge.
-    """
-    Y = np.asarray(Y, dtype=float)
-    c = loss.sample_coef(Y)
-    name = loss.name
-    if name == "multinomial":
-        return np.log(np.clip(np.sum(c * Y, axis=0), 1e-12, None))
-    if name == "logistic":
-        p = np.clip(np.sum(c * (Y > 0), axis=0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    if name == "absolute":
-        return np.array([_weighted_median(Y[:, o], c[:, 0]) for o in range(Y.shape[1])])
-    if name in ("huber", "hinge"):
-        from scipy.optimize import minimize_scalar
-
-        out = np.empty(Y.shape[1])
-        for o in range(Y.shape[1]):
-            col = Y[:, [o]]
-            lo, hi = (-1.0, 1.0) if name == "hinge" else (col.min(), col.max())
-            if hi <= lo:
-                out[o] = lo
-                continue
-            res = minimize_scalar(lambda b, col=col: loss.value(np.full_like(col, b), col),
-                                  bounds=(lo, hi), method="bounded",
-                                  options={"xatol": 1e-12 * max(1.0, hi - lo)})
-            out[o] = res.x
-        return out
-    return np.sum(c * Y, axis=0)
-
-
-def _weighted_median(v, w):
-    order = np.argsort(v)
-    cum = np.cumsum(w[order])
-    return float(v[order][np.searchsorted(cum, 0.5 * cum[-1])])

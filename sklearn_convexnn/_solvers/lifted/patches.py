@@ -120,29 +120,16 @@ def patch_geometry(n_features, image_shape=None, patch_shape=None, stride=1,
                 f"(H * W * C) but X has {n_features} features."
             )
     H, W, _ = image
-    if patch_shape is None:
-        patch = (min(3, H), min(3, W))
-    else:
-        patch = _int_tuple(patch_shape, "patch_shape", (2,))
-        if patch[0] > H or patch[1] > W:
-            raise ValueError(
-                f"patch_shape={patch} is larger than the image ({H}, {W}) of "
-                f"image_shape={image}."
-            )
+    patch = _pair_at_most(patch_shape, "patch_shape", (min(3, H), min(3, W)), (H, W),
+                          f"is larger than the image ({H}, {W}) of image_shape={image}.")
     if isinstance(stride, Integral) and not isinstance(stride, bool):
         stride = (stride, stride)
     strides = _int_tuple(stride, "stride", (2,))
     Ho, Wo = (H - patch[0]) // strides[0] + 1, (W - patch[1]) // strides[1] + 1
-    if pool_regions is None:
-        regions = (min(2, Ho), min(2, Wo))
-    else:
-        regions = _int_tuple(pool_regions, "pool_regions", (2,))
-        if regions[0] > Ho or regions[1] > Wo:
-            raise ValueError(
-                f"pool_regions={regions} asks for more regions than there are patch "
-                f"positions ({Ho}, {Wo}) for image {image[:2]}, patch {patch}, stride "
-                f"{strides}."
-            )
+    regions = _pair_at_most(
+        pool_regions, "pool_regions", (min(2, Ho), min(2, Wo)), (Ho, Wo),
+        f"asks for more regions than there are patch positions ({Ho}, {Wo}) for image "
+        f"{image[:2]}, patch {patch}, stride {strides}.")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}; got {pooling!r}.")
     return PatchGeometry(image, patch, strides, regions, pooling)
@@ -209,6 +196,16 @@ def patch_blocks(X, geometry):
     """One ``LiftedBlock(P, pool_r)`` per pooling region, sharing the patches."""
     P = extract_patches(X, geometry)
     return [LiftedBlock(P, pool) for pool in pooling_matrices(np.shape(X)[0], geometry)]
+
+
+def _pair_at_most(value, name, default, limit, complaint):
+    """``value`` as an (h, w) pair of positive integers within ``limit`` (``default`` if None)."""
+    if value is None:
+        return default
+    pair = _int_tuple(value, name, (2,))
+    if pair[0] > limit[0] or pair[1] > limit[1]:
+        raise ValueError(f"{name}={pair} {complaint}")
+    return pair
 
 
 def _int_tuple(value, name, lengths):

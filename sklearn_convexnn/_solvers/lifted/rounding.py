@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from ..shared.l1_refit import SMOOTH_LOSSES as L1_SMOOTH
 from ..shared.l1_refit import l1_refit
+from .decomposition import psd_factor
 
 __all__ = ["RefitResult", "flip_search", "lifted_candidates", "refit_output_layer",
            "sign_neurons"]
@@ -214,7 +214,7 @@ def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=No
     -------
     RefitResult
     """
-    if loss.name in L1_SMOOTH and alpha > 0:
+    if loss.smooth and alpha > 0:
         fit = l1_refit(H, Y, loss, alpha, fit_intercept=fit_intercept,
                        warm_start=warm_start, tol=tol)
         support = np.flatnonzero(np.abs(fit.weights).max(axis=1, initial=0.0) > 0)
@@ -289,13 +289,7 @@ def _rounding_factor(Z, arcsine):
         S = np.sin(0.5 * np.pi * C)
         if np.linalg.eigvalsh(S)[0] >= -1e-10 * len(S):
             C = S
-    return _psd_factor(C)
-
-
-def _psd_factor(C):
-    w, Q = np.linalg.eigh(C)
-    keep = w > _RTOL * max(w[-1], 1e-300)
-    return Q[:, keep] * np.sqrt(w[keep])
+    return psd_factor(C, _RTOL)
 
 
 def _eigen_signs(Z):

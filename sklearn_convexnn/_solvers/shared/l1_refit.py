@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SMOOTH_LOSSES", "L1Fit", "l1_refit", "pull_into_domain"]
+from .dual import into_dual_domain
+from .intercept import constant_fit
+from .losses import smooth_loss_names
 
-#: Losses with a Lipschitz gradient, and a bound on their curvature per
-#: (weighted) sample: the starting step of the backtracking line search.
-SMOOTH_LOSSES = {"squared": 1.0, "huber": 1.0, "logistic": 0.25, "multinomial": 0.5}
+__all__ = ["L1Fit", "l1_refit"]
 
 
 @dataclass
@@ -64,7 +64,7 @@ def l1_refit(H, Y, loss, alpha, *, fit_intercept=True, warm_start=None, tol=1e-8
     Y : ndarray of shape (n, k)
         Encoded targets.
     loss : Loss
-        A smooth loss (see ``SMOOTH_LOSSES``).
+        A smooth loss (``loss.smooth``; its ``curvature`` starts the line search).
     alpha : float
         l1 weight, > 0.
     fit_intercept : bool, default=True
@@ -91,9 +91,9 @@ def l1_refit(H, Y, loss, alpha, *, fit_intercept=True, warm_start=None, tol=1e-8
     >>> fit.status, np.flatnonzero(fit.weights[:, 0]).tolist()
     ('optimal', [0])
     """
-    if loss.name not in SMOOTH_LOSSES:
+    if not loss.smooth:
         raise ValueError(
-            f"l1_refit needs a smooth loss (one of {sorted(SMOOTH_LOSSES)}); got "
+            f"l1_refit needs a smooth loss (one of {smooth_loss_names()}); got "
             f"{loss.name!r}."
         )
     H = np.asarray(H, dtype=float)
@@ -118,11 +118,11 @@ def l1_refit(H, Y, loss, alpha, *, fit_intercept=True, warm_start=None, tol=1e-8
                                                                    0.0)[:, None]
         bt = np.asarray(b0, dtype=float).ravel() + (mean @ W0 if fit_intercept else 0.0)
     if fit_intercept and warm_start is None:
-        bt = _constant_fit(Y, loss, c)
+        bt = constant_fit(Y, loss)
     if not fit_intercept:
         bt = np.zeros(k)
 
-    problem = _Problem(Hs, Y, loss, lam, fit_intercept, SMOOTH_LOSSES[loss.name])
+    problem = _Problem(Hs, Y, loss, lam, fit_intercept, loss.curvature)
     ws = problem.initial_set(Wt, bt)
     used, status = 0, "max_iter"
     L = None
@@ -154,21 +154,6 @@ def l1_refit(H, Y, loss, alpha, *, fit_intercept=True, warm_start=None, tol=1e-8
     W = np.where(np.isfinite(scale), 1.0 / scale, 0.0)[:, None] * Wt
     b = bt - (mean @ W if fit_intercept else 0.0)
     return L1Fit(W, b, value, lower, theta, used, status)
-
-
-def pull_into_domain(theta, Y, loss):
-    """Mix ``theta`` with a centred interior dual point as little as the domain needs."""
-    if loss.in_domain(theta, Y):
-        return theta
-    inner = loss.interior_dual(Y)
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if loss.in_domain((1 - mid) * theta + mid * inner, Y):
-            hi = mid
-        else:
-            lo = mid
-    return (1 - hi) * theta + hi * inner
 
 
 class _Problem:
@@ -207,7 +192,7 @@ class _Problem:
         theta = self.loss.gradient(Yhat, self.Y)
         if self.fit_intercept:
             theta = theta - theta.mean(axis=0)
-            theta = pull_into_domain(theta, self.Y, self.loss)
+            theta = into_dual_domain(theta, self.Y, self.loss)
         corr = np.abs(self.H.T @ theta).max(axis=1)
         viol = corr - self.lam
         finite = np.isfinite(self.lam)
@@ -350,7 +335,7 @@ class _Problem:
         theta = self.loss.gradient(Yhat, self.Y)
         if self.fit_intercept:
             theta = theta - theta.mean(axis=0)
-            theta = pull_into_domain(theta, self.Y, self.loss)
+            theta = into_dual_domain(theta, self.Y, self.loss)
         corr = np.abs(H.T @ theta)
         finite = np.isfinite(lam[:, 0])
         ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
@@ -401,14 +386,3 @@ def _curvature(loss, Yhat, Y, c):
 
 def _soft(V, thresh):
     return np.sign(V) * np.maximum(np.abs(V) - thresh, 0.0)
-
-
-def _constant_fit(Y, loss, c):
-    """Best intercept alone: weighted mean, log-odds or log class frequency."""
-    if loss.name in ("squared", "huber"):
-        return c @ Y
-    if loss.name == "logistic":
-        p = np.clip(c @ (Y > 0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    p = np.clip(c @ Y, 1e-12, None)
-    return np.log(p) - np.log(p).mean()

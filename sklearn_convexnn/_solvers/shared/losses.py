@@ -21,7 +21,7 @@ Fenchel conjugate with the conjugate's domain (the duality certificate,
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp, softmax, xlogy
 
-__all__ = ["LOSSES", "get_loss"]
+__all__ = ["LOSSES", "get_loss", "smooth_loss_names"]
 
 
 class Loss:
@@ -29,6 +29,9 @@ class Loss:
 
     name = None
     smooth = True
+    #: For a smooth loss, a bound on its second derivative per (weighted)
+    #: sample (the starting step of a backtracking line search); None else.
+    curvature = None
     #: "regression", "binary" (targets +-1 per output) or "multinomial".
     target = "regression"
 
@@ -117,6 +120,7 @@ class SquaredLoss(Loss):
     """l(z, y) = (z - y)^2 / 2."""
 
     name = "squared"
+    curvature = 1.0
 
     def _pointwise(self, Z, Y):
         return 0.5 * (Z - Y) ** 2
@@ -172,6 +176,7 @@ class HuberLoss(Loss):
     """l(z, y) = r^2/2 if |r| <= delta else delta |r| - delta^2/2, r = z - y."""
 
     name = "huber"
+    curvature = 1.0
 
     def _pointwise(self, Z, Y):
         r = np.abs(Z - Y)
@@ -205,6 +210,7 @@ class LogisticLoss(Loss):
     """l(z, y) = log(1 + exp(-y z)), y in {-1, +1} (one column per output)."""
 
     name = "logistic"
+    curvature = 0.25
     target = "binary"
 
     def _pointwise(self, Z, Y):
@@ -267,11 +273,8 @@ class HingeLoss(Loss):
     def _conjugate_pointwise(self, S, Y):
         return S * Y
 
-    def in_domain(self, Theta, Y, tol=0.0):
-        _, S = self._scaled(Theta, Y)
-        p = -S * Y
-        return bool(np.all((p >= -tol) & (p <= 1 + tol))) \
-            and self._zero_weight_clear(Theta, Y, tol)
+    # Same conjugate domain as the logistic loss: -s y in [0, 1] per entry.
+    in_domain = LogisticLoss.in_domain
 
     def interior_dual(self, Y):
         # kappa in [0, 1/2] per row, with sum_i c_i y_i kappa_i = 0 per output.
@@ -289,6 +292,7 @@ class MultinomialLoss(Loss):
     """Softmax cross-entropy, l(z, y) = logsumexp(z) - z_y, y one-hot."""
 
     name = "multinomial"
+    curvature = 0.5
     target = "multinomial"
 
     def value(self, Yhat, Y):
@@ -333,6 +337,11 @@ LOSSES = {
     cls.name: cls
     for cls in (SquaredLoss, AbsoluteLoss, HuberLoss, LogisticLoss, HingeLoss, MultinomialLoss)
 }
+
+
+def smooth_loss_names():
+    """Sorted names of the losses with ``smooth = True`` (for error messages)."""
+    return sorted(name for name, cls in LOSSES.items() if cls.smooth)
 
 
 def get_loss(name, delta=1.0, sample_weight=None):

@@ -1,0 +1,62 @@
+"""Dual points of a loss: centring and the pull into the conjugate's domain.
+
+Every certified lower bound of this package (the lifted certificate, the
+l1 refit's duality gap) starts from an approximate dual point ``theta``
+(the loss gradient at an iterate, a dual variable a solver returned) and
+makes it feasible for the loss's conjugate before rescaling it into the
+dual-norm ball of its own penalty. The loss-side half lives here, once:
+
+* :func:`mix_weight`: the smallest ``w`` (bisection) with
+  ``(1 - w) theta + w inner`` inside the conjugate's domain, ``inner`` a
+  centred interior dual point of the loss;
+* :func:`into_dual_domain`: ``theta`` mixed with that weight;
+* :func:`feasible_dual`: centre (free intercept), zero the rows of zero
+  weight, then pull into the domain.
+"""
+
+import numpy as np
+
+__all__ = ["feasible_dual", "into_dual_domain", "mix_weight"]
+
+#: Bisection steps of :func:`mix_weight` (2^-60: below double rounding).
+MIX_STEPS = 60
+
+
+def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS):
+    """Smallest ``w`` in [0, 1] (to ``2^-steps``) with ``(1-w) theta + w inner`` in the domain.
+
+    ``inner`` must lie in the domain (``w = 1`` is always accepted); the
+    returned ``w`` is the upper end of the bisection, so the mix is inside.
+    """
+    lo, hi = 0.0, 1.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if loss.in_domain((1 - mid) * theta + mid * inner, Y):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def into_dual_domain(theta, Y, loss):
+    """Mix with a centred interior dual point as little as the domain needs."""
+    if loss.in_domain(theta, Y):
+        return theta
+    inner = loss.interior_dual(Y)
+    w = mix_weight(theta, inner, Y, loss)
+    return (1 - w) * theta + w * inner
+
+
+def feasible_dual(theta, Y, loss, fit_intercept=True):
+    """Centre ``theta`` (free intercept) and pull it into the conjugate's domain.
+
+    Centring removes each column's sum in proportion to the sample weights
+    (plain mean removal without weights), so rows of zero weight keep the
+    zero the conjugate's domain demands of them.
+    """
+    theta = np.array(theta, dtype=float)
+    coef = loss.sample_coef(Y)
+    theta[coef[:, 0] == 0] = 0.0  # a solver's rounding there is outside the domain
+    if fit_intercept:
+        theta -= coef * theta.sum(axis=0, keepdims=True)
+    return into_dual_domain(theta, Y, loss)
