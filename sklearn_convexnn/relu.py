@@ -16,6 +16,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -278,8 +279,10 @@ class _BaseConvexReLU(BaseEstimator):
         return self._forward(X)
 
     def _validate(self, X, y, **kwargs):
-        return validate_data(self, X, y, accept_sparse=["csr", "csc"], ensure_min_samples=2,
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], ensure_min_samples=2,
                              **kwargs)
+        _check_feature_scale(X)
+        return X, y
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -656,4 +659,18 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
         return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
 
 
+#: Entries of X beyond this size (or nonzero ones below its inverse) are
+#: refused: the squared residuals and the gate products overflow or vanish in
+#: double precision, and the fit would be silently wrong.
+FEATURE_SCALE_LIMIT = 1e100
 
+
+def _check_feature_scale(X):
+    data = X.data if sp.issparse(X) else np.asarray(X)
+    top = float(np.max(np.abs(data), initial=0.0))
+    if top > FEATURE_SCALE_LIMIT or 0.0 < top < FEATURE_SCALE_LIMIT**-1:
+        raise ValueError(
+            f"The features reach {top:.1e}: outside [1e-100, 1e100] the network's outputs "
+            f"overflow or vanish in double precision. Scale X (e.g. StandardScaler) before "
+            f"fitting."
+        )

@@ -343,3 +343,12 @@ def test_alpha_auto_is_a_fraction_of_alpha_max_and_none_is_deprecated():
     assert old.alpha_ == pytest.approx(reg.alpha_, rel=1e-12)
     with pytest.raises(TypeError):
         ConvexReLURegressor(1e-2)  # keyword-only
+
+
+@pytest.mark.parametrize("factor", [1e150, 1e-150])
+def test_extreme_feature_scale_is_refused_with_a_message(factor):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = X[:, 0] + 0.1 * rng.standard_normal(30)
+    with pytest.raises(ValueError, match="Scale X"):
+        ConvexReLURegressor(random_state=0).fit(X * factor, y)
