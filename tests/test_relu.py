@@ -67,12 +67,13 @@ def _masks(est, X):
     return (X @ est.gates_) >= 0
 
 
-@pytest.mark.parametrize("variant", ["gated", "exact"])
+@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("exact", "augmented_lagrangian"),
+                                             ("gated", "cvxpy"), ("exact", "cvxpy")])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_regressor_objective_matches_cvxpy(variant, fit_intercept):
+def test_regressor_objective_matches_cvxpy(variant, solver, fit_intercept):
     X, y = _data(scales=MILD)
     tol = 1e-7 if variant == "gated" else 3e-5
-    reg = ConvexReLURegressor(alpha=1e-2, n_gates=8, variant=variant, tol=tol,
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=8, variant=variant, tol=tol, solver=solver,
                               max_iter=50000, fit_intercept=fit_intercept, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -84,12 +85,13 @@ def test_regressor_objective_matches_cvxpy(variant, fit_intercept):
         assert reg.dual_gap_ <= 1e-6 * reg.objective_
 
 
-@pytest.mark.parametrize("variant", ["gated", "exact"])
-def test_binary_logistic_objective_matches_cvxpy(variant):
+@pytest.mark.parametrize("variant, solver", [("gated", "auto"), ("exact", "augmented_lagrangian"),
+                                             ("exact", "cvxpy")])
+def test_binary_logistic_objective_matches_cvxpy(variant, solver):
     X, y = _data(seed=1, scales=MILD)
     labels = np.where(y > np.median(y), "b", "a")
     tol = 1e-7 if variant == "gated" else 3e-5
-    clf = ConvexReLUClassifier(alpha=1e-2, n_gates=8, variant=variant, tol=tol,
+    clf = ConvexReLUClassifier(alpha=1e-2, n_gates=8, variant=variant, tol=tol, solver=solver,
                                max_iter=50000, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -121,14 +123,16 @@ def test_multiclass_objective_matches_cvxpy(multi_class):
     assert np.array_equal(clf.predict(X), clf.classes_[np.argmax(proba, axis=1)])
 
 
-@pytest.mark.parametrize("variant", ["gated", "exact"])
+@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("exact", "augmented_lagrangian"),
+                                             ("gated", "cvxpy"), ("exact", "cvxpy")])
 @pytest.mark.parametrize("task", ["squared", "logistic", "multinomial"])
-def test_lower_bound_never_exceeds_objective(variant, task):
+def test_lower_bound_never_exceeds_objective(variant, solver, task):
     for seed in range(6):
         X, y = _data(n=30, seed=seed)
-        for max_iter in (1, 2, 7, 60):
+        # cvxpy has no iteration cap here: one fit per seed.
+        for max_iter in (1, 2, 7, 60) if solver != "cvxpy" else (1,):
             kw = dict(alpha=10.0 ** -(1 + seed % 3), n_gates=6, variant=variant,
-                      max_iter=max_iter, random_state=seed)
+                      max_iter=max_iter, random_state=seed, solver=solver)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 if task == "squared":
@@ -242,6 +246,70 @@ def test_three_layer_parallel_network():
         ConvexReLURegressor(n_layers=3, variant="exact").fit(X, y)
 
 
+def test_exact_defaults_reach_the_cvxpy_optimum():
+    # The size at which the augmented Lagrangian alone stopped 19% above the
+    # optimum at its iteration cap: solver="auto" now solves it exactly.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((100, 5)) * [1.0, 2.0, 0.5, 1.0, 3.0]
+    y = np.maximum(X @ rng.standard_normal(5), 0) - np.maximum(X @ rng.standard_normal(5), 0)
+    y = y + 0.1 * rng.standard_normal(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ConvexReLURegressor(n_gates=20, variant="exact", random_state=0).fit(X, y)
+    assert reg.solver_ == "cvxpy"
+    ref = _cvxpy_value(X, y[:, None], _masks(reg, X), reg.alpha_, "exact", "squared")
+    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.lower_bound_ <= reg.objective_
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.dual_gap_ <= 1e-4 * reg.objective_
+    # The network is a true ReLU network whose objective is objective_.
+    hand = np.maximum(X @ reg.hidden_weights_.T, 0) @ reg.output_weights_ + reg.intercept_
+    assert np.allclose(reg.predict(X), hand)
+    pen = reg.alpha_ * np.sum(reg.output_weights_**2)
+    assert reg.objective_ == pytest.approx(np.mean((hand - y) ** 2) / 2 + pen, rel=1e-10)
+
+
+@pytest.mark.parametrize("task", ["squared", "logistic", "multinomial"])
+def test_gated_cvxpy_equals_apg(task):
+    X, y = _data(n=50, seed=4, scales=MILD)
+    kw = dict(alpha=1e-2, n_gates=8, tol=1e-7, max_iter=50000, random_state=0)
+    if task == "squared":
+        fits = [ConvexReLURegressor(solver=s, **kw).fit(X, y) for s in ("apg", "cvxpy")]
+    else:
+        labels = np.digitize(y, np.quantile(y, [0.5] if task == "logistic" else [1 / 3, 2 / 3]))
+        fits = [ConvexReLUClassifier(solver=s, **kw).fit(X, labels) for s in ("apg", "cvxpy")]
+    apg, cvx = fits
+    assert cvx.solver_ == "cvxpy"
+    assert np.array_equal(apg.gates_, cvx.gates_)
+    assert cvx.objective_ == pytest.approx(apg.objective_, rel=1e-4)
+    assert cvx.lower_bound_ <= cvx.objective_
+    assert cvx.lower_bound_ <= apg.objective_ * (1 + 1e-7)
+
+
+def test_cvxpy_sample_weight_equals_duplicated_rows():
+    X, y = _data(n=30, seed=5, scales=MILD)
+    sw = np.ones(30)
+    sw[:5] = 2.0
+    kw = dict(alpha=1e-2, n_gates=6, variant="exact", solver="cvxpy", gate_sampling="gaussian")
+    a = ConvexReLURegressor(random_state=0, **kw).fit(X, y, sample_weight=sw)
+    Xd, yd = np.vstack([X, X[:5]]), np.concatenate([y, y[:5]])
+    ref = _cvxpy_value(Xd, yd[:, None], _masks(a, Xd), 1e-2, "exact", "squared")
+    assert a.objective_ == pytest.approx(ref, rel=1e-4)
+
+
+def test_auto_routes_large_exact_problems_to_the_augmented_lagrangian():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((1000, 40)), rng.standard_normal(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = ConvexReLURegressor(n_gates=100, variant="exact", max_iter=1,
+                                  random_state=0).fit(X, y)
+    assert reg.solver_ == "augmented_lagrangian"
+    with pytest.raises(ProblemTooLargeError, match="solver='cvxpy'"):
+        ConvexReLURegressor(n_gates=100, variant="exact", solver="cvxpy",
+                            memory_limit=0.5).fit(X, y)
+
+
 def test_memory_limit_refuses_oversized_problems():
     X, y = _data(n=200)
     with pytest.raises(ProblemTooLargeError, match=r"GiB.*memory_limit"):
@@ -275,3 +343,12 @@ def test_alpha_auto_is_a_fraction_of_alpha_max_and_none_is_deprecated():
     assert old.alpha_ == pytest.approx(reg.alpha_, rel=1e-12)
     with pytest.raises(TypeError):
         ConvexReLURegressor(1e-2)  # keyword-only
+
+
+@pytest.mark.parametrize("factor", [1e150, 1e-150])
+def test_extreme_feature_scale_is_refused_with_a_message(factor):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = X[:, 0] + 0.1 * rng.standard_normal(30)
+    with pytest.raises(ValueError, match="Scale X"):
+        ConvexReLURegressor(random_state=0).fit(X * factor, y)
