@@ -76,17 +76,29 @@ def relu_alpha_max(X, y, gates, *, loss="squared", fit_intercept=True, sample_we
     Parameters
     ----------
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Training data, as the estimator sees it (intercept column excluded).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Encoded targets: real values (squared), +-1 (logistic), one-hot
         rows (multinomial).
     gates : ndarray of shape (n_features, n_gates)
+        Gate vectors ``g_j``; the activation patterns are ``1[X g_j >= 0]``.
     loss : {"squared", "logistic", "multinomial"}, default="squared"
+        Data term of the program.
     fit_intercept : bool, default=True
+        Whether the program has an unpenalized intercept (the residual is
+        then taken at the best constant, not at zero).
     sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights of the data term (weights equal to repetitions).
 
     Returns
     -------
     alpha_max : float
+        The largest gate-wise dual norm.
+
+    See Also
+    --------
+    ConvexReLURegressor : Its fitted ``alpha_max_`` is this value on its gates.
+    sklearn_convexnn.alpha_max : The same threshold for the lifted-model estimators.
 
     Notes
     -----
@@ -449,8 +461,10 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights equal to repetitions.
 
@@ -473,7 +487,7 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -562,9 +576,12 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,)
+            Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights equal to repetitions.
 
         Returns
         -------
@@ -599,7 +616,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -613,7 +630,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -630,7 +647,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -650,7 +667,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
         Parameters
         ----------
-        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------

@@ -51,10 +51,6 @@ KNOWN_FAILURES = {
     # Names and parameters from the branches being merged in parallel
     # (h/relu, h/path), as their docstrings stood at 18:05 UTC; the modules
     # owned by another helper (relu.py) at that time.
-    ("sklearn_convexnn.ConvexReLUClassifier.fit", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.ConvexReLURegressor.fit", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.relu.relu_alpha_max", "PR07"): _PARAM_TEXT,
-    ("sklearn_convexnn.relu.relu_alpha_max", "SA01"): _SEE_ALSO,
 }
 
 
