@@ -526,8 +526,8 @@ def resolve_alpha(alpha, estimator, X, y):
     if isinstance(alpha, str):
         if alpha != "auto":
             raise ValueError(f"alpha must be a non-negative float or 'auto'; got {alpha!r}.")
-        top = alpha_max(estimator, X, y)
-        return float(AUTO_ALPHA_FRACTION * top) if top > 0 else 1.0
+        # The value the estimator itself uses inside fit (0 for a constant target).
+        return float(AUTO_ALPHA_FRACTION * alpha_max(estimator, X, y))
     return float(alpha)
 
 
@@ -792,8 +792,7 @@ def cnn_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
     classifier : bool, default=False
         Use :class:`ConvexCNNClassifier` instead of the regressor.
     warm_start : bool, default=True
-        See :func:`regularization_path`; the CNN estimators have no warm
-        start today, so their fits are cold.
+        See :func:`regularization_path`.
     **params
         Other parameters of the estimator (``image_shape``, ``patch_shape``, ...).
 

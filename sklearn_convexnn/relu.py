@@ -285,6 +285,12 @@ class _BaseConvexReLU(BaseEstimator):
             return relu_forward(X, self.hidden_weights_, self._output, self._intercept)
         return gated_forward(X, self.hidden_weights_, self._output, self._intercept, gates)
 
+    def _publish_outputs(self, single):
+        """Output weights and intercept in the shape of the targets (1-d for one output)."""
+        self.output_weights_ = self._output[:, 0] if single else self._output
+        self.intercept_ = float(self._intercept[0]) if single else self._intercept
+        self._single_output = single
+
     def _network_output(self, X):
         check_is_fitted(self, "hidden_weights_")
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"])
@@ -477,9 +483,7 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
         single = Y.ndim == 1
         Y = Y[:, None] if single else Y
         self._fit_encoded(X, Y, "squared", sample_weight)
-        self.output_weights_ = self._output[:, 0] if single else self._output
-        self.intercept_ = float(self._intercept[0]) if single else self._intercept
-        self._single_output = single
+        self._publish_outputs(single)
         return self
 
     def predict(self, X):
@@ -605,10 +609,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
                 Y, loss = 2 * onehot - 1, "logistic"
         self._fit_encoded(X, Y, loss, sample_weight)
         self.classes_ = classes
-        single = Y.shape[1] == 1
-        self.output_weights_ = self._output[:, 0] if single else self._output
-        self.intercept_ = float(self._intercept[0]) if single else self._intercept
-        self._single_output = single
+        self._publish_outputs(Y.shape[1] == 1)
         return self
 
     def decision_function(self, X):
