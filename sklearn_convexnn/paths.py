@@ -503,7 +503,8 @@ def resolve_alpha(alpha, estimator, X, y):
     -------
     alpha : float
         ``alpha`` itself when it is a number; for "auto" the fraction of
-        alpha_max above, or 1.0 when alpha_max is 0 (constant targets).
+        alpha_max above (0 when alpha_max is 0: constant targets), the
+        value the estimators use inside ``fit``.
 
     See Also
     --------
