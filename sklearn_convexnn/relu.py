@@ -42,6 +42,7 @@ from ._solvers.relu.gates import (
     sample_deep_gates,
     sample_gates,
 )
+from ._solvers.relu.newton import NEWTON_MAX_SAMPLES
 from ._solvers.relu.recovery import (
     deep_forward,
     gated_forward,
@@ -62,6 +63,8 @@ SMALL_PRODUCT = 5e7
 #: augmented Lagrangian stops at max_iter with a gap of 0.8; n=1000, d=20,
 #: 100 gates (6e6) 69 s and 1.0 GB; n=2000, d=50, 500 gates is 1.5e8.
 CVXPY_MAX_NONZEROS = 8e6
+#: The solvers of the gated program (besides "cvxpy").
+GATED_SOLVERS = ("apg", "newton")
 #: Width of each parallel sub-network's first layer in the three-layer model.
 DEEP_WIDTH = 4
 
@@ -133,7 +136,7 @@ class _BaseConvexReLU(BaseEstimator):
         "n_layers": [Interval(Integral, 2, 3, closed="both")],
         "gate_sampling": [StrOptions(set(GATE_SAMPLING))],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "apg", "augmented_lagrangian", "cvxpy"})],
+        "solver": [StrOptions({"auto", "apg", "newton", "augmented_lagrangian", "cvxpy"})],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "memory_limit": [Interval(Real, 0, None, closed="neither")],
@@ -148,12 +151,12 @@ class _BaseConvexReLU(BaseEstimator):
                 "network is fitted as the gated group lasso over pairs of patterns."
             )
         solver = self.solver
-        if solver != "cvxpy" and solver != "auto" and (solver == "apg") != (
+        if solver != "cvxpy" and solver != "auto" and (solver in GATED_SOLVERS) != (
                 self.variant == "gated"):
             raise ValueError(
                 f"solver={self.solver!r} does not solve variant={self.variant!r}: 'apg' "
-                f"solves the gated program, 'augmented_lagrangian' the exact one "
-                f"('cvxpy' both)."
+                f"and 'newton' solve the gated program, 'augmented_lagrangian' the exact "
+                f"one ('cvxpy' both)."
             )
         sw = _check_sample_weight(sample_weight, X, dtype=float)
         if np.any(sw < 0):
@@ -247,7 +250,7 @@ class _BaseConvexReLU(BaseEstimator):
         fits_cvxpy = cvxpy_bytes <= self.memory_limit * 2**30
         if solver == "auto":
             if self.variant == "gated":
-                solver = "apg"
+                solver = "newton" if n <= NEWTON_MAX_SAMPLES else "apg"
             elif (fits_cvxpy and cvxpy_nonzeros(n, d, p, k, "exact") <= CVXPY_MAX_NONZEROS):
                 return "cvxpy"
             else:
@@ -270,7 +273,7 @@ class _BaseConvexReLU(BaseEstimator):
                 design, loss, alpha, self.variant, fit_intercept=self.fit_intercept,
                 tol=self.tol, gates=gates, gate_images=np.asarray(X @ gates), verbose=self.verbose)
         if self.variant == "gated":
-            return solve_gated(design, loss, alpha, **common)
+            return solve_gated(design, loss, alpha, newton=solver == "newton", **common)
         return solve_exact(design, loss, alpha, gates, np.asarray(X @ gates), **common)
 
     # --------------------------------------------------------------- network
@@ -332,14 +335,18 @@ _PARAMS_DOC = """
     fit_intercept : bool, default=True
         Fit an output intercept ``b``: an extra constant column that is
         neither gated nor penalized. Neurons have no biases.
-    solver : {"auto", "apg", "augmented_lagrangian", "cvxpy"}, default="auto"
+    solver : {"auto", "apg", "newton", "augmented_lagrangian", "cvxpy"}, default="auto"
         "apg": accelerated proximal gradient (restarts, line search) for the
-        gated program; "augmented_lagrangian" (the same APG on the inner
-        problems) for the exact one; "cvxpy": either program written in
-        cvxpy and solved by an interior-point method (Clarabel first),
-        memory about ``400 * 3 n p k d`` bytes (``p = n_gates``, ``k``
-        outputs; ``n p k d`` for gated). "auto": "apg" for
-        ``variant="gated"``; for ``variant="exact"`` "cvxpy" when
+        gated program; "newton": APG until a certified gap of 5%, then
+        Newton steps on the active groups (one n x n Cholesky factor each,
+        memory O(n^2); groups enter and leave by their dual norms), which
+        reach high accuracy in a few steps; "augmented_lagrangian" (the
+        same APG on the inner problems) for the exact one; "cvxpy": either
+        program written in cvxpy and solved by an interior-point method
+        (Clarabel first), memory about ``400 * 3 n p k d`` bytes
+        (``p = n_gates``, ``k`` outputs; ``n p k d`` for gated). "auto":
+        for ``variant="gated"`` "newton" up to 4000 samples, "apg" above;
+        for ``variant="exact"`` "cvxpy" when
         ``3 n p k d <= 8e6`` (about a minute at n=1000, d=20, 100 gates)
         and that memory fits ``memory_limit``, else "augmented_lagrangian"
         (memory O(n p k)), and ``ProblemTooLargeError`` when that does not

@@ -67,7 +67,8 @@ def _masks(est, X):
     return (X @ est.gates_) >= 0
 
 
-@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("exact", "augmented_lagrangian"),
+@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("gated", "newton"),
+                                             ("exact", "augmented_lagrangian"),
                                              ("gated", "cvxpy"), ("exact", "cvxpy")])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_regressor_objective_matches_cvxpy(variant, solver, fit_intercept):
@@ -85,7 +86,8 @@ def test_regressor_objective_matches_cvxpy(variant, solver, fit_intercept):
         assert reg.dual_gap_ <= 1e-6 * reg.objective_
 
 
-@pytest.mark.parametrize("variant, solver", [("gated", "auto"), ("exact", "augmented_lagrangian"),
+@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("gated", "newton"),
+                                             ("exact", "augmented_lagrangian"),
                                              ("exact", "cvxpy")])
 def test_binary_logistic_objective_matches_cvxpy(variant, solver):
     X, y = _data(seed=1, scales=MILD)
@@ -107,11 +109,12 @@ def test_binary_logistic_objective_matches_cvxpy(variant, solver):
     assert np.allclose(clf.predict_proba(X)[:, 1], expit(z))
 
 
+@pytest.mark.parametrize("solver", ["apg", "newton"])
 @pytest.mark.parametrize("multi_class", ["multinomial", "ovr"])
-def test_multiclass_objective_matches_cvxpy(multi_class):
+def test_multiclass_objective_matches_cvxpy(multi_class, solver):
     X, y = _data(n=45, seed=2, scales=MILD)
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
-    clf = ConvexReLUClassifier(alpha=1e-2, n_gates=6, tol=1e-7, max_iter=50000,
+    clf = ConvexReLUClassifier(alpha=1e-2, n_gates=6, tol=1e-7, max_iter=50000, solver=solver,
                                multi_class=multi_class, random_state=0).fit(X, labels)
     onehot = np.eye(3)[labels]
     Y = onehot if multi_class == "multinomial" else 2 * onehot - 1
@@ -123,7 +126,8 @@ def test_multiclass_objective_matches_cvxpy(multi_class):
     assert np.array_equal(clf.predict(X), clf.classes_[np.argmax(proba, axis=1)])
 
 
-@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("exact", "augmented_lagrangian"),
+@pytest.mark.parametrize("variant, solver", [("gated", "apg"), ("gated", "newton"),
+                                             ("exact", "augmented_lagrangian"),
                                              ("gated", "cvxpy"), ("exact", "cvxpy")])
 @pytest.mark.parametrize("task", ["squared", "logistic", "multinomial"])
 def test_lower_bound_never_exceeds_objective(variant, solver, task):

@@ -6,8 +6,15 @@ import numpy as np
 
 from .apg import APG
 from .certificate import DualCertifier
+from .newton import NEWTON_LOSSES, newton_polish
 
 __all__ = ["ReLUSolution", "alpha_max", "curvature", "solve_gated"]
+
+#: newton=True: APG warm start until this certified relative gap ...
+NEWTON_SWITCH_GAP = 0.05
+#: ... or this many iterations, then Newton steps (at most NEWTON_MAX_STEPS).
+NEWTON_SWITCH_ITER = 300
+NEWTON_MAX_STEPS = 50
 
 #: Curvature bound of each loss relative to its weights (squared: 1).
 CURVATURE = {"squared": 1.0, "logistic": 0.25, "multinomial": 0.5}
@@ -78,8 +85,15 @@ def estimate_lipschitz(design, loss, n_columns, apply, rng, n_power=3):
 
 
 def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
-                rng=None, W0=None, b0=None):
-    """Minimize ``L(sum_j D_j X w_j + b) + alpha sum ||w_j||`` to relative gap ``tol``."""
+                rng=None, W0=None, b0=None, newton=False):
+    """Minimize ``L(sum_j D_j X w_j + b) + alpha sum ||w_j||`` to relative gap ``tol``.
+
+    ``newton=True``: APG only until the certified relative gap reaches
+    ``NEWTON_SWITCH_GAP`` (or ``NEWTON_SWITCH_ITER`` iterations), then the
+    active-set Newton method of ``newton.py``; should it stall, APG resumes
+    from its point for the remaining iterations. The multinomial loss stays
+    with APG (see ``newton.py``).
+    """
     rng = np.random.default_rng(0) if rng is None else rng
     k = design.k
     certifier = DualCertifier(loss, design, alpha, fit_intercept, np.ones(design.q))
@@ -91,8 +105,21 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     b = (loss.best_constant() if fit_intercept else np.zeros(k)) if b0 is None else b0
     apg = APG(problem, W, b, alpha, L0 + curvature(loss), fit_intercept)
     status, history = "max_iter", []
-    it = 0
+    it, n_newton = 0, 0
+    switch = newton and loss.name in NEWTON_LOSSES
     for it in range(1, max_iter + 1):
+        if switch and (it > NEWTON_SWITCH_ITER or (
+                history and history[-1][1] - history[-1][2]
+                <= NEWTON_SWITCH_GAP * max(abs(history[-1][1]), 1e-12))):
+            switch = False
+            W, b, n_newton, nstatus = newton_polish(
+                design, loss, alpha, apg.x, apg.bx, certifier, fit_intercept=fit_intercept,
+                tol=tol, max_steps=NEWTON_MAX_STEPS, lipschitz=apg.L, verbose=verbose,
+                history=history)
+            apg = APG(problem, W, b, alpha, apg.L, fit_intercept)
+            if nstatus == "optimal":
+                status = "optimal"
+                break
         apg.step()
         obj, lb = apg.objective(), certifier.best
         gap = obj - lb
@@ -105,4 +132,4 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
             status = "optimal"
             break
     return ReLUSolution(apg.x, apg.bx, apg.objective(), min(certifier.best, apg.objective()),
-                        it, design.n_passes, status, history)
+                        it + n_newton, design.n_passes, status, history)
