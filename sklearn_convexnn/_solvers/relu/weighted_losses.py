@@ -1,147 +1,67 @@
-"""Sample-weighted losses for the convex ReLU solvers.
+"""The shared losses bound to one data set, in the shape the ReLU solvers call.
 
-``shared/losses.py`` averages over samples with equal weights; the ReLU
-estimators take ``sample_weight``, so the data term here is::
+The maths lives once, in ``shared/losses.py`` (values, gradients, Fenchel
+conjugates, domains, sample weights), ``shared/intercept.py`` (the best
+constant predictor) and ``shared/dual.py`` (the pull of a dual point into
+the conjugate's domain). The ReLU solvers evaluate one loss on one target
+matrix thousands of times, so :class:`BoundLoss` fixes the targets ``Y``
+and the normalized sample weights ``pi`` (rows of weight zero are dropped
+by the caller)::
 
-    L(Z) = sum_i pi_i l(z_i, y_i),     pi_i = s_i / sum_k s_k,
-
-which equals the plain mean over the data set in which row i is repeated
-s_i times. Rows with weight zero are dropped by the caller. Each loss knows
-its value, gradient, Fenchel conjugate ``L*(Theta) = sum_i pi_i
-l*(Theta_i / pi_i)``, a strictly interior dual point whose columns sum to
-zero (the gradient at the best constant predictor), and the largest step
-``t`` towards that interior point that puts a centred dual point back into
-the conjugate's domain.
+    L(Z) = sum_i pi_i l(z_i, y_i),     pi_i = s_i / sum_k s_k.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp, softmax, xlogy
 
-__all__ = ["get_weighted_loss"]
+from ..shared.dual import mix_weight
+from ..shared.intercept import intercept_only_fit
+from ..shared.losses import get_loss
+
+__all__ = ["BoundLoss", "get_weighted_loss"]
+
+#: The data terms of the ReLU estimators.
+RELU_LOSSES = ("squared", "logistic", "multinomial")
 
 
-class WeightedLoss:
-    """Base class: per-sample weights ``pi`` (summing to one), targets ``Y`` (n, k)."""
+class BoundLoss:
+    """A shared loss with its targets ``Y`` (n, k) and weights ``pi`` (n,) fixed."""
 
-    name = None
-
-    def __init__(self, Y, pi):
+    def __init__(self, name, Y, pi):
+        self.name = name
         self.Y = np.asarray(Y, dtype=float)
-        self.pi = np.asarray(pi, dtype=float)[:, None]
+        self.base = get_loss(name, sample_weight=np.asarray(pi, dtype=float))
+        #: Per-sample coefficients (n, 1), summing to one.
+        self.pi = self.base.sample_coef(self.Y)
+        self._constant = None
 
     def value(self, Z):
-        return float(np.sum(self.pi * self._pointwise(Z)))
+        return self.base.value(Z, self.Y)
 
     def gradient(self, Z):
-        return self.pi * self._derivative(Z)
-
-    def value_and_gradient(self, Z):
-        return self.value(Z), self.gradient(Z)
+        return self.base.gradient(Z, self.Y)
 
     def conjugate(self, Theta):
-        return float(np.sum(self.pi * self._conjugate_pointwise(Theta / self.pi)))
+        return self.base.conjugate(Theta, self.Y)
 
     def best_constant(self):
         """The intercept minimizing the loss of a constant predictor, shape (k,)."""
-        raise NotImplementedError
+        if self._constant is None:
+            self._constant = intercept_only_fit(self.Y, self.base)
+        return self._constant[0]
 
     def interior_dual(self):
-        """Gradient at the best constant predictor: centred and inside the domain."""
-        return self.gradient(np.broadcast_to(self.best_constant(), self.Y.shape))
+        """A centred dual point strictly inside the conjugate's domain."""
+        return self.base.interior_dual(self.Y)
 
     def mix_into_domain(self, Theta):
-        """Smallest t in [0, 1] with (1 - t) Theta + t interior_dual() in the domain."""
-        return 0.0
-
-
-class SquaredLoss(WeightedLoss):
-    name = "squared"
-
-    def _pointwise(self, Z):
-        return 0.5 * (Z - self.Y) ** 2
-
-    def _derivative(self, Z):
-        return Z - self.Y
-
-    def _conjugate_pointwise(self, S):
-        return 0.5 * S**2 + S * self.Y
-
-    def best_constant(self):
-        return np.sum(self.pi * self.Y, axis=0)
-
-
-def _mix_fraction(P, P0):
-    """Smallest t with (1 - t) P + t P0 in [0, 1] entrywise, for P0 strictly inside."""
-    t = 0.0
-    low = P < 0
-    if np.any(low):
-        t = max(t, float(np.max(-P[low] / (P0[low] - P[low]))))
-    high = P > 1
-    if np.any(high):
-        t = max(t, float(np.max((P[high] - 1) / (P[high] - P0[high]))))
-    return min(t, 1.0)
-
-
-class LogisticLoss(WeightedLoss):
-    """l(z, y) = log(1 + exp(-y z)) with y in {-1, +1}, one column per output."""
-
-    name = "logistic"
-
-    def _pointwise(self, Z):
-        return -log_expit(self.Y * Z)
-
-    def _derivative(self, Z):
-        return -self.Y * expit(-self.Y * Z)
-
-    def _conjugate_pointwise(self, S):
-        p = np.clip(-S * self.Y, 0.0, 1.0)
-        return xlogy(p, p) + xlogy(1 - p, 1 - p)
-
-    def best_constant(self):
-        q = np.clip(np.sum(self.pi * (self.Y > 0), axis=0), 1e-12, 1 - 1e-12)
-        return np.log(q) - np.log1p(-q)
-
-    def mix_into_domain(self, Theta):
-        P = -Theta * self.Y / self.pi
-        P0 = -self.interior_dual() * self.Y / self.pi
-        return _mix_fraction(P, P0)
-
-
-class MultinomialLoss(WeightedLoss):
-    """Softmax cross-entropy with one-hot rows Y."""
-
-    name = "multinomial"
-
-    def value(self, Z):
-        return float(np.sum(self.pi[:, 0] * (logsumexp(Z, axis=1) - np.sum(self.Y * Z, axis=1))))
-
-    def gradient(self, Z):
-        return self.pi * (softmax(Z, axis=1) - self.Y)
-
-    def conjugate(self, Theta):
-        P = np.clip(Theta / self.pi + self.Y, 0.0, 1.0)
-        return float(np.sum(self.pi * xlogy(P, P)))
-
-    def best_constant(self):
-        q = np.clip(np.sum(self.pi * self.Y, axis=0), 1e-12, None)
-        return np.log(q)
-
-    def mix_into_domain(self, Theta):
-        P = Theta / self.pi + self.Y
-        P0 = self.interior_dual() / self.pi + self.Y
-        # Rows of P sum to one already; only nonnegativity can fail.
-        low = P < 0
-        if not np.any(low):
+        """Smallest t in [0, 1] (to 2^-60) with (1 - t) Theta + t interior_dual() in the domain."""
+        if self.base.in_domain(Theta, self.Y):
             return 0.0
-        return min(1.0, float(np.max(-P[low] / (P0[low] - P[low]))))
-
-
-LOSSES = {cls.name: cls for cls in (SquaredLoss, LogisticLoss, MultinomialLoss)}
+        return mix_weight(Theta, self.interior_dual(), self.Y, self.base)
 
 
 def get_weighted_loss(name, Y, pi):
-    """The weighted loss called ``name`` ("squared", "logistic", "multinomial")."""
-    try:
-        return LOSSES[name](Y, pi)
-    except KeyError:
-        raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}.") from None
+    """The loss called ``name`` ("squared", "logistic", "multinomial") bound to ``Y``, ``pi``."""
+    if name not in RELU_LOSSES:
+        raise ValueError(f"Unknown loss {name!r}; expected one of {list(RELU_LOSSES)}.")
+    return BoundLoss(name, Y, pi)
