@@ -85,7 +85,11 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
     max_iter : int, default=100
         Maximum number of Newton rounds.
     tol : float or None, default=1e-8
-        Stop once a step is at most ``tol * max(1, ||params||)``; a
+        Stop after a round whose Newton decrement ``lambda^2 = -g^T dx``
+        (``g`` the gradient, ``dx`` the unit step) has ``lambda^2 / 2 <= tol
+        max(1, |objective|)`` -- the objective is then within about that of
+        its minimum, and the step just taken shrinks the gap further -- or
+        whose step is at most ``tol * max(1, ||params||)``; a
         :class:`~sklearn.exceptions.ConvergenceWarning` carrying the
         gradient norm is raised if ``max_iter`` rounds do not reach it.
         None: no stopping test and no warning, exactly ``max_iter`` rounds
@@ -95,6 +99,21 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         ``1 - d_alpha / m`` included). ``"backtracking"``: Armijo
         backtracking on the training objective, starting from the unit
         step. ``"auto"``: unit for ridge, backtracking for logistic.
+    newton_step : {"auto", "sketched", "exact"}, default="auto"
+        Where each round's step comes from. ``"sketched"``: the debiased
+        average of the ``n_workers`` sketched directions, always.
+        ``"exact"``: the exact Newton step ``H^{-1} g``, the expectation
+        that average estimates. ``"auto"``: with the default sketch
+        (``sketch=None``; a sketch you pass is always drawn), exact at a
+        round where the workers' sketches would hold no fewer rows than the
+        data, ``n_workers * m >= n_samples``: the master forms the exact Hessian from the
+        ``n_features``-wide data at every round anyway (for ``d_alpha``),
+        so the ``q`` sketched systems would cost more than solving with it
+        (e.g. digits: 1257 samples, ``m`` ~ 500); sketched otherwise (large
+        ``n_samples``). The rounds that took the exact step are counted in
+        ``n_exact_rounds_`` and marked ``newton=exact`` in the verbose
+        lines. Use ``"sketched"`` (or pass a sketch) to study the estimator
+        itself (e.g. the one-round estimate, ``max_iter=1, tol=None``).
     n_jobs : int, default=None
         Joblib ``n_jobs``: the most tasks the ``q`` workers of a round are
         split into (each task does a batch of workers and gets the data
@@ -127,6 +146,8 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
 
 _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
         Number of Newton rounds run.
+    n_exact_rounds_ : int
+        How many of them took the exact Newton step (see ``newton_step``).
     effective_dim_ : float
         ``d_alpha`` of the last round.
     scaled_alpha_ : float
@@ -138,7 +159,7 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
         Norm of the objective's gradient at the returned parameters.
     n_tasks_ : int
         Parallel tasks the workers of the last round were split into (the
-        ``n_jobs`` rule's choice).
+        ``n_jobs`` rule's choice; 0 if that round took the exact step).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -148,11 +169,18 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
 
 _NOTES_DOC = """Each worker forms and solves a ``p x p`` system from its own sketch.
     Two computations are not sketched: ``d_alpha``, computed exactly by the
-    master at every round from the eigenvalues of ``A^T A``
-    (``O(n p^2)``), and, with a surrogate sketch, the spectrum its DPP part
-    needs, computed once per round and shared by the workers. Gaussian,
-    SRHT and CountSketch workers avoid the latter. The data travel once
-    per round and task.
+    master at every round from the Cholesky factor of ``A^T A + alpha I``
+    (``A^T A`` formed from the ``n_features``-wide data, ``O(n p^2)``; for
+    the multinomial problem by its block structure, without the
+    ``n n_classes``-row factor), and, with a surrogate sketch, the spectrum
+    its DPP part needs, computed once per round and shared by the workers.
+    Gaussian, SRHT and CountSketch workers avoid the latter. The data
+    travel once per round and task. Since the master holds that factor,
+    a round whose ``q`` sketches would hold at least ``n_samples`` rows
+    solves with it directly (``newton_step="auto"``, see there): on small
+    data (digits) every round does, and the fit is Newton's method on the
+    wrapped problem; the sketched workers run where ``n_samples`` exceeds
+    ``q m``.
 
     ``sample_weight`` multiplies each sample's loss term (weights equal to
     repetition). Sparse ``X`` (CSR/CSC) is accepted: the data passes
@@ -177,6 +205,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "step": [StrOptions({"auto", "unit", "backtracking"})],
+        "newton_step": [StrOptions({"auto", "sketched", "exact"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -228,6 +257,13 @@ class _BaseDebiasedAveraging(BaseEstimator):
             max_iter=max_iter,
             tol=self.tol,
             line_search=line_search,
+            # "auto" only ever replaces the default sketch: a sketch the
+            # user chose is drawn.
+            newton_step=(
+                "sketched"
+                if self.newton_step == "auto" and self.sketch is not None
+                else self.newton_step
+            ),
             n_jobs=self.n_jobs,
             seed_sequence=_seed_sequence(self.random_state),
             verbose=self.verbose,
@@ -241,6 +277,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
             )
         fitted = {
             "n_iter_": info["n_iter"],
+            "n_exact_rounds_": info["n_exact_rounds"],
             "effective_dim_": info["effective_dim"],
             "scaled_alpha_": info["scaled_alpha"],
             "sketch_size_": info["sketch_size"],
@@ -369,6 +406,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         max_iter=100,
         tol=1e-8,
         step="auto",
+        newton_step="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -382,6 +420,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         self.max_iter = max_iter
         self.tol = tol
         self.step = step
+        self.newton_step = newton_step
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -544,6 +583,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         max_iter=100,
         tol=1e-8,
         step="auto",
+        newton_step="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -557,6 +597,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         self.max_iter = max_iter
         self.tol = tol
         self.step = step
+        self.newton_step = newton_step
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose

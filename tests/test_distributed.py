@@ -145,7 +145,7 @@ def test_logistic_reaches_logistic_regression_on_breast_cancer(breast_cancer):
     X, y = breast_cancer
     exact = LogisticRegression(C=0.5, tol=1e-10, max_iter=10000).fit(X, y)
     clf = DebiasedAveragingClassifier(
-        LogisticRegression(C=0.5), n_workers=4, max_iter=200, tol=1e-10, random_state=0
+        LogisticRegression(C=0.5), n_workers=4, max_iter=200, tol=1e-14, random_state=0
     ).fit(X, y)
     assert clf.coef_.shape == exact.coef_.shape
     assert _relative_error(clf.coef_, exact.coef_) < 1e-4
