@@ -235,6 +235,32 @@ class _BaseDebiasedAveraging(BaseEstimator):
         )
         return X, y, sample_weight
 
+    @staticmethod
+    def _check_scale(X, w, Y=None):
+        """ValueError if the Newton system would overflow float64.
+
+        Its Hessian holds sums ``sum_i w_i x_ij^2`` (and, for ridge, the
+        gradient ``sum_i w_i x_ij y_i``); data whose entries make those
+        overflow (e.g. ``X * 1e150`` with a few hundred samples) cannot be
+        fitted in floating point, so it is refused up front rather than
+        through a cascade of overflow warnings.
+        """
+        values = X.data if sp.issparse(X) else X
+        x_max = float(np.max(np.abs(values), initial=0.0))
+        y_max = 1.0 if Y is None else float(np.max(np.abs(Y), initial=0.0))
+        total = float(np.sum(w))
+        limit = np.sqrt(np.finfo(np.float64).max) * 1e-4  # ~1e150
+        for name, a, b in (("X", x_max, x_max), ("X and y", x_max, y_max)):
+            if a > 0 and b > 0 and (
+                np.log(a) + np.log(b) + np.log(max(total, 1.0)) > 2 * np.log(limit)
+            ):
+                raise ValueError(
+                    f"{name} too large for the Newton system in float64: entries "
+                    f"up to {x_max:.3g} (|y| up to {y_max:.3g}) over "
+                    f"{total:.4g} weighted samples overflow its Hessian and "
+                    "gradient sums. Rescale the data (e.g. StandardScaler)."
+                )
+
     def _data_products(self, X):
         """The data passes: plain, or through ``coding`` (exact either way)."""
         if self.coding is None:
@@ -450,6 +476,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
             X, y, sample_weight, multi_output=True, y_numeric=True
         )
         Y = y.reshape(len(y), -1).astype(np.float64)
+        self._check_scale(X, w, Y)
         if fit_intercept:
             total = w.sum()
             if not total > 0:
@@ -625,6 +652,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         alpha, fit_intercept = _logistic_problem(self.estimator)
         X, y, w = self._validate_fit_data(X, y, sample_weight)
         check_classification_targets(y)
+        self._check_scale(X, w)
         classes, y_index = np.unique(y, return_inverse=True)
         n_classes = len(classes)
         if n_classes < 2:

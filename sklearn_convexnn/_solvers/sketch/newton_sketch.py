@@ -321,7 +321,8 @@ def _effective_dimension_lower_bound(gram, alpha):
     trace = float(np.trace(gram))
     if not trace > 0:
         return 0.0
-    return trace**2 / (float(np.vdot(gram, gram)) + alpha * trace)
+    # trace / (||G||_F^2 / trace + alpha): no square of the trace to overflow
+    return trace / (float(np.vdot(gram, gram)) / trace + alpha)
 
 
 def shrunk_regularization(alpha, effective_dim, sketch_size):
