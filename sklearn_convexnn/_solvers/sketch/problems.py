@@ -121,7 +121,8 @@ class DataProducts:
         d = X.shape[1]
         WP = w[:, None] * P
         Z = (np.sqrt(WP * P)[:, :, None] * X[:, None, :]).reshape(n, k * d)
-        G = -(Z.T @ Z)
+        G = Z.T @ Z
+        np.negative(G, out=G)
         # The k diagonal blocks in one product: X^T [w p_a x_i]_a.
         D = X.T @ (WP[:, :, None] * X[:, None, :]).reshape(n, k * d)
         for a in range(k):
@@ -260,46 +261,64 @@ class LogisticProblem:
         n = Z.shape[0]
         if self.binary:
             r = np.sqrt(self.w * P[:, 0] * (1.0 - P[:, 0]))
-            B = r[:, None, None]  # (n, 1, 1)
+            B = partial(np.reshape, r, (n, 1, 1))
             M = (r * r)[:, None, None]
             gram = self.data.weighted_gram(r * r)
             factor = partial(self.data.scaled_rows, r)
+            rows = 1
         else:
-            B = (np.sqrt(self.w)[:, None] * np.sqrt(P))[:, :, None] * (
-                np.eye(k)[None] - P[:, None, :]
-            )
-            M = self.w[:, None, None] * (
-                P[:, :, None] * np.eye(k)[None] - P[:, :, None] * P[:, None, :]
-            )
+            # Built only if the workers sketch (see the factor's docstring).
+            B = partial(_multinomial_rows, self.w, P)
+            M = -self.w[:, None, None] * P[:, :, None] * P[:, None, :]
+            M[:, np.arange(k), np.arange(k)] += self.w[:, None] * P
             gram = self.data.multinomial_gram(P, self.w)
-            factor = partial(self.data.kronecker_rows, B)
+            factor = _Composed(self.data.kronecker_rows, B)
+            rows = k
         rhs = -grad_W.reshape(-1, 1)
-        rows = B.shape[1]
         sizes = {"objective": objective, "n_rows": n * rows, "gram_rows": n}
         if not self.fit_intercept:
             return NewtonSystem(
                 factor, rhs, self.alpha, _Reshape(k, d), grad_W, gram, **sizes
             )
-        C = B.reshape(n * rows, k)
         M_pinv = _intercept_block_inverse(M.sum(axis=0), self.binary)
         # C^T A = sum_i M_i kron x_i^T from the d-wide data, without a pass
         # over the factor.
         CtA = self.data.backward(M.reshape(n, k * k)).T.reshape(k, k * d)
-        gram = gram - CtA.T @ (M_pinv @ CtA)
+        MCtA = M_pinv @ CtA
+        gram -= CtA.T @ MCtA  # gram is this round's own array
         rhs = rhs + (CtA.T @ (M_pinv @ grad_b)).reshape(-1, 1)
         gradient = np.hstack([grad_W, grad_b[:, None]])
         finish = _FinishIntercept(k, d, M_pinv, grad_b, CtA)
         return NewtonSystem(
-            partial(_reduced_factor, factor, C, M_pinv @ CtA),
+            partial(_reduced_factor, factor, B, MCtA),
             rhs, self.alpha, finish, gradient, gram, **sizes,
         )
 
 
-def _reduced_factor(factor, C, MCtA):
+def _multinomial_rows(w, P):
+    """``B_i = sqrt(w_i) (diag(sqrt p_i) - sqrt(p_i) p_i^T)``: (n, k, k),
+    ``B_i^T B_i = w_i (diag(p_i) - p_i p_i^T)``."""
+    k = P.shape[1]
+    return (np.sqrt(w)[:, None] * np.sqrt(P))[:, :, None] * (np.eye(k)[None] - P[:, None, :])
+
+
+class _Composed:
+    """``outer(inner())``: a factor built from lazily built rows."""
+
+    def __init__(self, outer, inner):
+        self.outer, self.inner = outer, inner
+
+    def __call__(self):
+        return self.outer(self.inner())
+
+
+def _reduced_factor(factor, rows, MCtA):
     """``(I - P_C) A = A - C M^+ C^T A``: the factor with the intercept
-    eliminated (built in place in this round's own array)."""
+    eliminated (built in place in this round's own array); ``C`` stacks
+    the per-sample blocks ``rows()`` (n, r, k) into (n r, k)."""
     A = factor()
-    A -= C @ MCtA
+    B = rows()
+    A -= B.reshape(-1, B.shape[2]) @ MCtA
     return A
 
 
