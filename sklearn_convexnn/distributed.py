@@ -370,7 +370,10 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
     From zero one round solves the problem up to the averaging error
     (``max_iter=1, tol=None``: the paper's one-round estimate); more rounds
     shrink that error geometrically, at one communication round each, to
-    the exact Ridge solution.
+    the exact Ridge solution. On small data (``n_workers * m >=
+    n_samples``) the default ``newton_step="auto"`` solves with the exact
+    Hessian instead, which the master forms anyway: one round then gives
+    the exact solution (see ``newton_step``).
 
     Parameters
     ----------
@@ -543,8 +546,16 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
     scikit-learn >= 1.8 (not one-vs-rest), in one vectorized Newton
     system per round: the factor ``A`` has ``n_classes`` rows per sample
     (``n_samples * n_classes`` by ``n_classes * n_features``), its Gram
-    matrix (for ``d_alpha``) is formed from the ``n_features``-wide data,
-    and the intercepts sum to zero.
+    matrix (for ``d_alpha``) is formed from the ``n_features``-wide data
+    by the Hessian's block structure, and the intercepts sum to zero.
+
+    Small data: when the workers' sketches would together hold at least
+    ``n_samples`` rows, a round takes the exact Newton step from the
+    Hessian the master has formed anyway (``newton_step="auto"``; on
+    digits every round does, and the fit is Newton's method on the wrapped
+    problem, marked ``newton=exact`` in the verbose lines and counted in
+    ``n_exact_rounds_``). The sketched workers run on large data, or
+    always with ``newton_step="sketched"`` or a ``sketch`` of your own.
 
     Parameters
     ----------
