@@ -701,3 +701,25 @@ def test_data_that_would_overflow_is_a_clear_error(Estimator):
         with pytest.raises(ValueError, match="Rescale the data"):
             Estimator().fit(X * 1e150, y)
         Estimator(random_state=0).fit(X * 1e100, y)  # large but representable
+
+
+@pytest.mark.parametrize("newton_step", ["auto", "sketched"])
+def test_wide_data_uses_the_row_gram_and_reaches_the_solution(newton_step):
+    # More features than samples: no p x p Gram matrix; both paths still
+    # reach Ridge / LogisticRegression's optimum.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 120))
+    y = X @ rng.standard_normal(120) + 0.1 * rng.standard_normal(40)
+    reg = DebiasedAveragingRegressor(
+        Ridge(alpha=100.0), newton_step=newton_step, tol=1e-14, random_state=0
+    ).fit(X, y)
+    exact = Ridge(alpha=100.0).fit(X, y)
+    assert_allclose(reg.coef_, exact.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(reg.effective_dim_, effective_dimension(X - X.mean(0), 100.0))
+    labels = (y > np.median(y)).astype(int)
+    clf = DebiasedAveragingClassifier(
+        LogisticRegression(C=0.5), newton_step=newton_step, tol=1e-14, random_state=0
+    ).fit(X, labels)
+    reference = LogisticRegression(C=0.5, tol=1e-12, max_iter=10000).fit(X, labels)
+    assert_allclose(clf.coef_, reference.coef_, rtol=1e-5, atol=1e-7)
+    assert (clf.n_exact_rounds_ > 0) == (newton_step == "auto")

@@ -50,6 +50,7 @@ from .workers import (
     MIN_FLOPS_PER_TASK,
     n_parallel_tasks,
     prepare_sampler,
+    ridge_solve,
     run_workers,
     sketched_newton_directions,
     worker_seed_sequences,
@@ -146,18 +147,27 @@ def debiased_newton_sketch(
     info = {"converged": False, "n_iter": 0, "n_exact_rounds": 0}
     for it in range(1, max_iter + 1):
         system = problem.newton_system(params)
-        L = _cholesky(system.gram, system.alpha)
-        d_alpha = None
-        if newton_step == "exact":
-            exact = True
+        if system.gram is None:  # wide data: from the factor (row Gram)
+            L = None
+            d_alpha = float(ops.effective_dimension(system.A, system.alpha))
+            m = sketch_size_at(d_alpha, system.n_rows)
+            exact = newton_step == "exact" or (
+                newton_step == "auto"
+                and exact_step_is_cheaper(n_workers, m, system.gram_rows)
+            )
         else:
-            exact = newton_step == "auto" and exact_step_is_cheaper(
-                n_workers,
-                sketch_size_at(
-                    _effective_dimension_lower_bound(system.gram, system.alpha),
-                    system.n_rows,
-                ),
-                system.gram_rows,
+            L = _cholesky(system.gram, system.alpha)
+            d_alpha = None
+            exact = newton_step == "exact" or (
+                newton_step == "auto"
+                and exact_step_is_cheaper(
+                    n_workers,
+                    sketch_size_at(
+                        _effective_dimension_lower_bound(system.gram, system.alpha),
+                        system.n_rows,
+                    ),
+                    system.gram_rows,
+                )
             )
             if not exact:
                 d_alpha = _effective_dimension(L, system.alpha)
@@ -169,7 +179,10 @@ def debiased_newton_sketch(
         # a round's seeds do not depend on which rounds were exact
         if exact:
             alpha_workers, n_tasks = system.alpha, 0
-            unit, _ = dpotrs(L, system.rhs, lower=1)
+            if L is None:
+                unit = ridge_solve(system.A, system.rhs, system.alpha)
+            else:
+                unit, _ = dpotrs(L, system.rhs, lower=1)
         else:
             if debias:
                 factor = debiasing_factor(d_alpha, m)

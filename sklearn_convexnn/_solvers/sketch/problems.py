@@ -27,6 +27,8 @@ class NewtonSystem:
     ``gram`` (p, p) and ``alpha``: the Hessian block ``A^T A + alpha I``,
     formed by the master from the ``d``-wide data (it needs it for
     ``d_alpha`` anyway, and solves with it when the exact step is chosen);
+    None for wide data (more features than samples), where the master
+    works with the factor's smaller row Gram matrix instead;
     ``A`` (rows, p): the factor the workers sketch, built on first access
     only (``factor()``), since the exact step never needs it; ``rhs``
     (p, t): the right-hand side (minus the reduced gradient); ``finish``:
@@ -177,7 +179,7 @@ class RidgeProblem:
             0.5 * (np.sum(self.w[:, None] * R * R) + self.alpha * np.sum(W * W))
         )
         g = self.data.backward(self.w[:, None] * R) + self.alpha * W
-        if self._gram is None:
+        if self._gram is None and _narrow(self.data):
             self._gram = self.data.weighted_gram(self.w)
         n = self.Y.shape[0]
         return NewtonSystem(
@@ -263,7 +265,7 @@ class LogisticProblem:
             r = np.sqrt(self.w * P[:, 0] * (1.0 - P[:, 0]))
             B = partial(np.reshape, r, (n, 1, 1))
             M = (r * r)[:, None, None]
-            gram = self.data.weighted_gram(r * r)
+            gram = self.data.weighted_gram(r * r) if _narrow(self.data) else None
             factor = partial(self.data.scaled_rows, r)
             rows = 1
         else:
@@ -271,7 +273,7 @@ class LogisticProblem:
             B = partial(_multinomial_rows, self.w, P)
             M = -self.w[:, None, None] * P[:, :, None] * P[:, None, :]
             M[:, np.arange(k), np.arange(k)] += self.w[:, None] * P
-            gram = self.data.multinomial_gram(P, self.w)
+            gram = self.data.multinomial_gram(P, self.w) if _narrow(self.data) else None
             factor = _Composed(self.data.kronecker_rows, B)
             rows = k
         rhs = -grad_W.reshape(-1, 1)
@@ -285,7 +287,8 @@ class LogisticProblem:
         # over the factor.
         CtA = self.data.backward(M.reshape(n, k * k)).T.reshape(k, k * d)
         MCtA = M_pinv @ CtA
-        gram -= CtA.T @ MCtA  # gram is this round's own array
+        if gram is not None:
+            gram -= CtA.T @ MCtA  # gram is this round's own array
         rhs = rhs + (CtA.T @ (M_pinv @ grad_b)).reshape(-1, 1)
         gradient = np.hstack([grad_W, grad_b[:, None]])
         finish = _FinishIntercept(k, d, M_pinv, grad_b, CtA)
@@ -293,6 +296,13 @@ class LogisticProblem:
             partial(_reduced_factor, factor, B, MCtA),
             rhs, self.alpha, finish, gradient, gram, **sizes,
         )
+
+
+def _narrow(data):
+    """No more features than samples: the ``p x p`` Gram matrix is the
+    smaller one (else the master uses the factor's row Gram matrix)."""
+    n, d = data.shape
+    return d <= n
 
 
 def _multinomial_rows(w, P):

@@ -5,7 +5,7 @@
   one task suffices on a local joblib backend, else through joblib;
 * :func:`sketched_newton_directions` -- a batch of workers: each draws
   its sketch ``S_k A`` and solves ``((S_k A)^T S_k A + alpha' I) x = rhs``
-  in the smaller of its two spaces (:func:`_ridge_solve`).
+  in the smaller of its two spaces (:func:`ridge_solve`).
 
 Split from :mod:`~sklearn_convexnn._solvers.sketch.newton_sketch` (the
 round loop) because this is the part that would move to the machines of
@@ -24,6 +24,7 @@ __all__ = [
     "MIN_FLOPS_PER_TASK",
     "n_parallel_tasks",
     "prepare_sampler",
+    "ridge_solve",
     "run_workers",
     "sketched_newton_directions",
     "worker_flops",
@@ -105,7 +106,7 @@ def _local_backend():
 
 def worker_flops(sampler, m, p, t):
     # The draw (the sampler's estimate; one pass over A if it has none),
-    # then the local system in the smaller space (see _ridge_solve):
+    # then the local system in the smaller space (see ridge_solve):
     # 2 m r (p + t) + r^3 / 3 with r = min(m, p).
     A = sampler.A
     draw = getattr(sampler, "flops", 2.0 * (A.nnz if sp.issparse(A) else A.size))
@@ -179,7 +180,7 @@ def sketched_newton_directions(sampler, rhs, alpha, seeds):
                 "inf) in a worker's sketched data; a sketch must return finite "
                 "S @ A."
             )
-        directions[k] = _ridge_solve(SA, rhs, alpha)
+        directions[k] = ridge_solve(SA, rhs, alpha)
     if not np.all(np.isfinite(directions)):
         raise FloatingPointError(
             f"A worker's Newton direction with the sketch {sampler.name} is not "
@@ -188,7 +189,7 @@ def sketched_newton_directions(sampler, rhs, alpha, seeds):
     return directions
 
 
-def _ridge_solve(SA, rhs, alpha):
+def ridge_solve(SA, rhs, alpha):
     """``(SA^T SA + alpha I)^{-1} rhs`` by Cholesky, in the smaller space.
 
     With fewer sketch rows than columns (``m < p``) the push-through
