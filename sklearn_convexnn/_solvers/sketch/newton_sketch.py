@@ -28,7 +28,10 @@ and buy nothing: with ``newton_step="auto"`` the round then solves with
 the factor it already has -- the exact Newton step, which is what the
 debiased average estimates without bias -- and says so (``exact`` in the
 progress line, ``n_exact_rounds`` in the result). Large ``n`` (``n > q
-m``) keeps the sketched workers.
+m``) keeps the sketched workers. Wide data (more features than samples):
+no ``p x p`` Gram matrix; ``d_alpha`` comes from the factor's row Gram
+matrix and the exact step from the push-through identity
+(:func:`~sklearn_convexnn._solvers.sketch.workers.ridge_solve`).
 
 Stopping. After each round the Newton decrement ``lambda^2 = -g^T dx``
 (``dx`` the unit step, averaged or exact) estimates twice the distance of
