@@ -82,6 +82,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ..shared.intercept import constant_fit
 from .certificate import network_from_lifted
 from .lifted import LiftedBlock
 from .lifted_operators import ExplicitOperator, PassOperator, preconditioner
@@ -263,7 +264,7 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
     if warm_start is not None:
         Ti = T_inv[None, :, None]
         W = Ti @ _lifted_from_network(*warm_start, k=k, R=R, q=q) @ Ti.transpose(0, 1, 2, 4, 3)
-    b = _constant_fit(Y, loss) if fit_intercept else np.zeros(k)
+    b = constant_fit(Y, loss) if fit_intercept else np.zeros(k)
     if warm_start is not None and fit_intercept:
         b = np.array(warm_start[3], dtype=float).reshape(-1) + op.mean_output(to_D(W))
     mu = np.zeros(k * R * 2)
@@ -419,15 +420,3 @@ def _lifted_from_network(neurons, weights, block_index, intercept, *, k, R, q):
         for o in np.flatnonzero(w):
             W[o, r, 0 if w[o] > 0 else 1] += abs(w[o]) * np.outer(y, y)
     return W
-
-
-def _constant_fit(Y, loss):
-    """Best constant prediction, the starting intercept."""
-    if loss.name == "multinomial":
-        return np.log(np.clip(Y.mean(axis=0), 1e-12, None))
-    if loss.name == "logistic":
-        p = np.clip((Y > 0).mean(axis=0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    if loss.name == "huber":
-        return np.median(Y, axis=0)
-    return Y.mean(axis=0)
