@@ -197,3 +197,7 @@ class CodedDataProducts(DataProducts):
     def backward(self, R):
         """``X^T @ R`` through the code."""
         return self.products.rmatmul(R)
+
+
+# Published by ``coding.py``: documented, pickled and shown under that name.
+CodedProducts.__module__ = "sklearn_convexnn.coding"

@@ -185,3 +185,7 @@ class StragglerSimulator:
         float
         """
         return float(np.mean([self.completion_time(code)[0] for _ in range(n_trials)]))
+
+
+# Published by ``coding.py``: documented, pickled and shown under that name.
+StragglerSimulator.__module__ = "sklearn_convexnn.coding"
