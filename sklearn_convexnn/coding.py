@@ -46,6 +46,7 @@ from ._solvers.coding.polar import (
 from ._solvers.coding.products import (
     CodedDataProducts,  # noqa: F401 (distributed.py's passes)
     CodedProducts,
+    earliest_products,
 )
 from ._solvers.coding.products import check_dense as _check_matrix
 from ._solvers.coding.stragglers import StragglerSimulator
@@ -647,11 +648,7 @@ def coded_matmul(
         sim = (
             stragglers if stragglers is not None else StragglerSimulator(random_state=random_state)
         )
-        t, workers = sim.completion_time(code)
-        if not np.isfinite(t):
-            raise NotDecodableError(f"{code!r} cannot decode even from all workers.")
-        outputs = Parallel(n_jobs=n_jobs)(delayed(np.matmul)(coded[i], B) for i in workers)
-        results = dict(zip(workers.tolist(), outputs))
+        t, workers, results = earliest_products(code, coded, B, sim, n_jobs)
     elif backend == "joblib":
         if stragglers is None:
             delays = np.zeros(code.n_workers)

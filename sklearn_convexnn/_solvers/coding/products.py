@@ -21,7 +21,7 @@ from ...exceptions import NotDecodableError
 from ..sketch.problems import DataProducts
 from .stragglers import StragglerSimulator
 
-__all__ = ["CodedDataProducts", "CodedProducts", "check_dense", "is_code"]
+__all__ = ["CodedDataProducts", "CodedProducts", "check_dense", "earliest_products", "is_code"]
 
 _CODE_INTERFACE = ("n_workers", "n_blocks", "encode", "decode", "is_decodable")
 
@@ -41,6 +41,26 @@ def check_dense(A, name):
     if not np.all(np.isfinite(A)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return A
+
+
+def earliest_products(code, coded, B, stragglers, n_jobs=None):
+    """Products of the earliest decodable set of simulated workers.
+
+    ``coded`` are the workers' blocks (``code.encode``); ``stragglers``
+    draws the finishing times. Returns ``(time, workers, results)``,
+    ``results`` mapping each used worker to ``coded[i] @ B`` (what
+    ``code.decode`` takes).
+
+    Raises
+    ------
+    NotDecodableError
+        If even all workers do not suffice.
+    """
+    t, workers = stragglers.completion_time(code)
+    if not np.isfinite(t):
+        raise NotDecodableError(f"{code!r} cannot decode even from all workers.")
+    outputs = Parallel(n_jobs=n_jobs)(delayed(np.matmul)(coded[i], B) for i in workers)
+    return t, workers, dict(zip(workers.tolist(), outputs))
 
 
 class CodedProducts:
@@ -153,14 +173,11 @@ class CodedProducts:
             self._encoded[side] = (code, code.encode(matrix))
         code, coded = self._encoded[side]
         V = np.asarray(V, dtype=float)
-        t, workers = self.stragglers.completion_time(code)
-        if not np.isfinite(t):
-            raise NotDecodableError(f"{code!r} cannot decode even from all workers.")
-        outputs = Parallel(n_jobs=self.n_jobs)(delayed(np.matmul)(coded[i], V) for i in workers)
+        t, workers, results = earliest_products(code, coded, V, self.stragglers, self.n_jobs)
         self.n_passes_ += 1
         self.completion_time_ += t
         self.workers_used_.append(workers)
-        return code.decode(dict(zip(workers.tolist(), outputs)))
+        return code.decode(results)
 
 
 class CodedDataProducts(DataProducts):
