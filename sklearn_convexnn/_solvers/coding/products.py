@@ -101,6 +101,7 @@ class CodedProducts:
     See Also
     --------
     coded_matmul : One product, on a simulated or real joblib backend.
+    StragglerSimulator : The default model of when each worker answers.
 
     References
     ----------

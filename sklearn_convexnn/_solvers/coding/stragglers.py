@@ -90,6 +90,7 @@ class StragglerSimulator:
     See Also
     --------
     coded_matmul : Uses a simulator to decide which workers arrive when.
+    CodedProducts : Repeated products, each timed by a simulator.
 
     References
     ----------
