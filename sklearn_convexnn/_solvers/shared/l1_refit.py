@@ -189,30 +189,18 @@ class _Problem:
         Yhat = self.H @ Wt + bt
         value = self.objective(Yhat, Wt, np.where(np.isfinite(self.lam), self.lam, 0.0))
         bt, Yhat, value = self._polish_intercept(Wt, bt, Yhat, value, None)
-        theta, corr = self._dual_point(self.H, self.lam, Yhat)
-        viol = corr.max(axis=1) - self.lam
-        lower = -self.loss.conjugate(theta, self.Y)
-        return value, lower, theta, viol, bt
-
-    def _dual_point(self, H, lam, Yhat):
-        """``(theta, |H^T theta|)``: the certificate's dual point at ``Yhat``.
-
-        The loss gradient, centred for the free intercept and pulled into the
-        conjugate's domain, then scaled into the l1 dual ball ``|H^T theta|
-        <= lam`` (columns of infinite weight are forced to zero: no limit);
-        ``|H^T theta|`` is of the gradient before that scaling.
-        """
         theta = self.loss.gradient(Yhat, self.Y)
         if self.fit_intercept:
             theta = theta - theta.mean(axis=0)
             theta = into_dual_domain(theta, self.Y, self.loss)
-        corr = np.abs(H.T @ theta)
-        lam = np.reshape(lam, -1)
-        finite = np.isfinite(lam)
-        ratio = float(np.max(corr[finite] / lam[finite, None], initial=0.0))
+        corr = np.abs(self.H.T @ theta).max(axis=1)
+        viol = corr - self.lam
+        finite = np.isfinite(self.lam)
+        ratio = float(np.max(corr[finite] / self.lam[finite], initial=0.0))
         if ratio > 1.0:
             theta = theta / ratio
-        return theta, corr
+        lower = -self.loss.conjugate(theta, self.Y)
+        return value, lower, theta, viol, bt
 
     def split_lbfgs(self, cols, W, b, tol, budget, L, chunk=500):
         """L-BFGS-B on the split ``W = P - N``, ``P, N >= 0`` (smooth, with bounds).
@@ -344,7 +332,15 @@ class _Problem:
     def _sub_gap(self, H, lam, W, b, Yhat, F):
         """Duality gap of the subproblem at (W, b), after polishing b; returns (gap, b)."""
         b, Yhat, F = self._polish_intercept(W, b, Yhat, F, lam)
-        theta, _ = self._dual_point(H, lam, Yhat)
+        theta = self.loss.gradient(Yhat, self.Y)
+        if self.fit_intercept:
+            theta = theta - theta.mean(axis=0)
+            theta = into_dual_domain(theta, self.Y, self.loss)
+        corr = np.abs(H.T @ theta)
+        finite = np.isfinite(lam[:, 0])
+        ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
+        if ratio > 1.0:
+            theta = theta / ratio
         return F + self.loss.conjugate(theta, self.Y), b
 
     def _polish_intercept(self, W, b, Yhat, F, lam):
