@@ -337,10 +337,13 @@ _PARAMS_DOC = """
         neither gated nor penalized. Neurons have no biases.
     solver : {"auto", "apg", "newton", "augmented_lagrangian", "cvxpy"}, default="auto"
         "apg": accelerated proximal gradient (restarts, line search) for the
-        gated program; "newton": APG until a certified gap of 5%, then
-        Newton steps on the active groups (one n x n Cholesky factor each,
-        memory O(n^2); groups enter and leave by their dual norms), which
-        reach high accuracy in a few steps; "augmented_lagrangian" (the
+        gated program; "newton": APG, then, once the certified gap is below
+        5% and a flop count predicts them cheaper than the rest of the APG
+        run, Newton steps on the active groups (one n x n Cholesky factor
+        each, memory O(n^2); groups enter and leave by their dual norms),
+        which reach gaps of 1e-7 in a handful of steps (squared and
+        logistic losses; the multinomial loss stays with APG);
+        "augmented_lagrangian" (the
         same APG on the inner problems) for the exact one; "cvxpy": either
         program written in cvxpy and solved by an interior-point method
         (Clarabel first), memory about ``400 * 3 n p k d`` bytes
