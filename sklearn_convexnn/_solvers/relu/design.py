@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...exceptions import ProblemTooLargeError
+from .newton import NEWTON_MAX_SAMPLES
 
 __all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
 
@@ -83,6 +84,10 @@ def estimate_memory(n, d, p, k, variant, sparse_nnz=None):
         total += 8 * n * 2 * q * 8
     else:
         total += 8 * n * block * 3
+        if n <= NEWTON_MAX_SAMPLES:
+            # Newton steps (solver "newton", auto's choice at this size): X X^T,
+            # the kernel and its Cholesky factor, n x n each, and a spare.
+            total += 8 * n * n * 4
     if sparse_nnz is None:
         total += 8 * n * d  # a dense float copy of X
     else:
