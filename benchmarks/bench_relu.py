@@ -169,7 +169,9 @@ def exact_section():
         (it does not fit), ours under an iteration cap with the certified gap
         it reached, beside scnn's quoted 185 s;
     (c) cvxpy timed in a child process (cap BENCH_CVXPY_CAP s, default 1800)
-        at the largest size that fits, ours at the same size.
+        at the largest size that fits, ours at the same size
+        (BENCH_CVXPY_EXACT_JSON: a file holding that child's JSON line from
+        an earlier run, to time cvxpy only once).
     """
     from sklearn_convexnn._solvers.relu.cvxpy_relu import estimate_cvxpy_memory
 
@@ -198,7 +200,15 @@ def exact_section():
     print(f"exact n={n} d={d} gates={pc} (cvxpy about "
           f"{estimate_cvxpy_memory(n, d, pc, 1, 'exact') / 2**30:.0f} GiB by the package's "
           f"estimate):", flush=True)
-    res = _cvxpy_exact_subprocess(n, d, pc, cvx_cap)
+    cached = os.environ.get("BENCH_CVXPY_EXACT_JSON")
+    if cached and os.path.exists(cached):
+        import json
+
+        with open(cached) as fh:
+            res = json.loads(fh.read().strip().splitlines()[-1])
+        print(f"  (cvxpy figure measured once earlier in its own process: {cached})")
+    else:
+        res = _cvxpy_exact_subprocess(n, d, pc, cvx_cap)
     t, c, est = ours(X, y, pc, 1e-3, "exact", repeat=1, max_iter=cap * 10, solver="admm")
     rel = est.dual_gap_ / est.objective_
     print(f"  ours solver='admm': {t:.1f} s wall, {c:.1f} s CPU, {est.n_iter_} iterations, "

@@ -347,18 +347,21 @@ _PARAMS_DOC = """
     fit_intercept : bool, default=True
         Fit an output intercept ``b``: an extra constant column that is
         neither gated nor penalized. Neurons have no biases.
-    solver : {"auto", "apg", "augmented_lagrangian", "cvxpy"}, default="auto"
+    solver : {"auto", "apg", "admm", "augmented_lagrangian", "cvxpy"}, default="auto"
         "apg": accelerated proximal gradient (restarts, line search) for the
-        gated program; "augmented_lagrangian" (the same APG on the inner
-        problems) for the exact one; "cvxpy": either program written in
-        cvxpy and solved by an interior-point method (Clarabel first),
-        memory about ``400 * 3 n p k d`` bytes (``p = n_gates``, ``k``
-        outputs; ``n p k d`` for gated). "auto": "apg" for
+        gated program; for the exact one "admm" (Bai, Gautam & Sojoudi's
+        splitting: one n x n factorization, then O(n d p k) per iteration,
+        memory about ``24 n^2`` bytes) or "augmented_lagrangian" (the same
+        APG on the inner problems, memory O(n p k)); "cvxpy": either program
+        written in cvxpy and solved by an interior-point method (Clarabel
+        first), memory about ``400 * 3 n p k d`` bytes (``p = n_gates``,
+        ``k`` outputs; ``n p k d`` for gated). "auto": "apg" for
         ``variant="gated"``; for ``variant="exact"`` "cvxpy" when
         ``3 n p k d <= 8e6`` (about a minute at n=1000, d=20, 100 gates)
-        and that memory fits ``memory_limit``, else "augmented_lagrangian"
-        (memory O(n p k)), and ``ProblemTooLargeError`` when that does not
-        fit either. The solver used is ``solver_``.
+        and that memory fits ``memory_limit``, else "admm" up to 8000
+        samples when its factor fits, else "augmented_lagrangian", and
+        ``ProblemTooLargeError`` when that does not fit either. The solver
+        used is ``solver_``.
     tol : float, default=1e-4
         Target certified relative duality gap ``(objective - bound) / objective``.
     max_iter : int, default=1000
