@@ -177,8 +177,8 @@ def exact_section():
 
     print("== 2. exact ReLU ==")
     n2, d2, p2 = (400, 10, 60) if FULL else (100, 5, 20)
-    versus_cvxpy(n2, d2, p2, "exact", 10, 20000,
-                 solvers=("auto", "admm", "augmented_lagrangian"))
+    versus_cvxpy(n2, d2, p2, "exact", 10, 20000, solvers=("auto", "admm"))
+    versus_cvxpy(n2, d2, p2, "exact", 10, 2000, solvers=("augmented_lagrangian",))
     if QUICK:
         return
     n, d, p = 2000, 50, 500
@@ -205,11 +205,12 @@ def exact_section():
         import json
 
         with open(cached) as fh:
-            res = json.loads(fh.read().strip().splitlines()[-1])
-        print(f"  (cvxpy figure measured once earlier in its own process: {cached})")
+            lines = fh.read().strip().splitlines()
+        res = json.loads(lines[-1]) if lines else {"error": f"no result in {cached} yet"}
+        print(f"  (cvxpy measured once, in its own background process: {cached})")
     else:
         res = _cvxpy_exact_subprocess(n, d, pc, cvx_cap)
-    t, c, est = ours(X, y, pc, 1e-3, "exact", repeat=1, max_iter=cap * 10, solver="admm")
+    t, c, est = ours(X, y, pc, 1e-3, "exact", repeat=1, max_iter=cap * 5, solver="admm")
     rel = est.dual_gap_ / est.objective_
     print(f"  ours solver='admm': {t:.1f} s wall, {c:.1f} s CPU, {est.n_iter_} iterations, "
           f"certified gap {rel:.1e}, objective {est.objective_:.8g}")
