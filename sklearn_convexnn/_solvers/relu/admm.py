@@ -235,7 +235,8 @@ def solve_exact_admm(design, loss, alpha, gates, gate_images, *, fit_intercept, 
     b0 = loss.best_constant() if fit_intercept else np.zeros(k)
     pred = np.zeros((n, k)) + b0
     x = np.zeros(sum(sizes))
-    best = (np.inf, np.zeros((d, 2 * q)), b0)
+    # The empty network is feasible: the fallback upper bound.
+    best = (loss.value(pred), np.zeros((d, 2 * q)), b0)
     status, history = "max_iter", []
     n_changes = 0
     aa = _Anderson(x.size, AA_MEMORY)
@@ -249,7 +250,7 @@ def solve_exact_admm(design, loss, alpha, gates, gate_images, *, fit_intercept, 
         Tx = flat(new)
         f = Tx - x
         r = float(np.linalg.norm(f))
-        if from_aa and r > AA_SAFEGUARD * r_base:
+        if from_aa and r > AA_SAFEGUARD * r_base and it < max_iter:
             # The extrapolated point made things worse: take the plain step
             # from the last accepted point instead and forget the history.
             x, x_prev, f_prev, from_aa = fallback, None, None, False
@@ -298,7 +299,7 @@ def solve_exact_admm(design, loss, alpha, gates, gate_images, *, fit_intercept, 
                   f"gap {gap:.3e}  width {width}  rho {fac.rho:.2e}  "
                   f"residuals {r_prim:.2e}/{r_dual:.2e}  fixed-point {r:.2e}  "
                   f"rejected {n_rejected}")
-        if np.isfinite(best[0]) and gap <= tol * max(abs(best[0]), 1e-12):
+        if gap <= tol * max(abs(best[0]), 1e-12):
             status = "optimal"
             break
         # Residual balancing (rescaling the scaled duals with rho).
