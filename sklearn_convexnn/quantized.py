@@ -90,6 +90,16 @@ _COMMON_PARAMS_DOC = """
         "cvxpy": the interior-point solver through cvxpy. "auto" takes
         "lowrank" for the differentiable losses and "cvxpy" for the others
         ("absolute", "hinge").
+    cuts : {"none", "triangle"}, default="none"
+        "triangle" tightens the relaxation (solver "lowrank") by the triangle
+        inequalities that sign vectors satisfy, added where the relaxed
+        solution violates them (cutting planes, augmented Lagrangian on the
+        same factors, certified with the best multipliers by a small SDP per
+        output and sign): a higher ``lower_bound_`` and a smaller
+        ``optimality_gap_``, for several times the fit time. On the planted
+        d=20 network of ``benchmarks/bench_quantized.py`` it moved the bound
+        from 3.4% to 0.9% below the quantized optimum (found there by
+        enumeration).
     cvxpy_solver : str, default=None
         cvxpy solver to try first ("CLARABEL", "SCS", "MOSEK") on the cvxpy
         path; ``None`` means Clarabel, with the other installed solvers as
@@ -157,6 +167,7 @@ class _QuantizedMixin:
                       Hidden(StrOptions({"deprecated"}))],
         "n_search_rounds": [Interval(Integral, 0, None, closed="left")],
         "solver": [StrOptions({"auto", "lowrank", "cvxpy"})],
+        "cuts": [StrOptions({"none", "triangle"})],
     }
 
     def _make_blocks(self, X):
@@ -174,9 +185,13 @@ class _QuantizedMixin:
                 f"solver='lowrank' needs a differentiable loss (one of "
                 f"{smooth_loss_names()}); loss={self.loss!r} needs solver='cvxpy' or 'auto'."
             )
-        if self.solver == "auto":
-            return "lowrank" if smooth else "cvxpy"
-        return self.solver
+        solver = ("lowrank" if smooth else "cvxpy") if self.solver == "auto" else self.solver
+        if self.cuts != "none" and solver != "lowrank":
+            raise ValueError(
+                f"cuts={self.cuts!r} needs the 'lowrank' relaxation solver (a differentiable "
+                f"loss, one of {smooth_loss_names()}); got solver={solver!r}."
+            )
+        return solver
 
     def _n_candidates(self):
         if isinstance(self.n_samples, str) and self.n_samples == "deprecated":
@@ -200,6 +215,7 @@ class _QuantizedMixin:
             X, Y, loss, activation, alpha, levels=self.levels,
             fit_intercept=self.fit_intercept, solver=solver, n_candidates=n_candidates,
             n_search_rounds=self.n_search_rounds, max_iter=self.max_iter, tol=self.tol,
+            cuts=None if self.cuts == "none" else self.cuts,
             random_state=self.random_state, cvxpy_solver=self.cvxpy_solver,
             memory_limit=self.memory_limit * 2**30, verbose=self.verbose,
         )
@@ -311,9 +327,9 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
 
     def __init__(self, *, loss="squared", alpha="auto", activation="relu-approx",
                  levels="binary", n_candidates=100, n_search_rounds=3, fit_intercept=True,
-                 huber_delta=1.0, solver="auto", cvxpy_solver=None, max_iter=2000, tol=1e-3,
-                 memory_limit=4.0, verbose=0, random_state=None, n_samples="deprecated",
-                 extrapolation="clip"):
+                 huber_delta=1.0, solver="auto", cuts="none", cvxpy_solver=None, max_iter=2000,
+                 tol=1e-3, memory_limit=4.0, verbose=0, random_state=None,
+                 n_samples="deprecated", extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
         self.activation = activation
@@ -323,6 +339,7 @@ class QuantizedSDPRegressor(_QuantizedMixin, LiftedRegressorMixin, BaseLiftedNet
         self.fit_intercept = fit_intercept
         self.huber_delta = huber_delta
         self.solver = solver
+        self.cuts = cuts
         self.cvxpy_solver = cvxpy_solver
         self.max_iter = max_iter
         self.tol = tol
@@ -434,8 +451,8 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
 
     def __init__(self, *, loss="logistic", alpha=0.1, activation="relu-approx",
                  levels="binary", n_candidates=100, n_search_rounds=3, fit_intercept=True,
-                 solver="auto", cvxpy_solver=None, max_iter=2000, tol=1e-3, memory_limit=4.0,
-                 verbose=0, random_state=None, n_samples="deprecated",
+                 solver="auto", cuts="none", cvxpy_solver=None, max_iter=2000, tol=1e-3,
+                 memory_limit=4.0, verbose=0, random_state=None, n_samples="deprecated",
                  extrapolation="clip"):
         self.loss = loss
         self.alpha = alpha
@@ -445,6 +462,7 @@ class QuantizedSDPClassifier(_QuantizedMixin, LiftedClassifierMixin, BaseLiftedN
         self.n_search_rounds = n_search_rounds
         self.fit_intercept = fit_intercept
         self.solver = solver
+        self.cuts = cuts
         self.cvxpy_solver = cvxpy_solver
         self.max_iter = max_iter
         self.tol = tol

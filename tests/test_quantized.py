@@ -292,7 +292,7 @@ def cvxpy_binary_sdp(X, Y, act, alpha, loss="squared"):
     (4, "multinomial", 3, 3), (5, "squared", 2, 4),
 ])
 def test_lowrank_relaxation_bound_equals_cvxpy_sdp(d, loss, k, seed):
-    from sklearn_convexnn._solvers.lifted.elliptope import solve_binary_relaxation
+    from sklearn_convexnn._solvers.lifted.binary_relaxation import solve_binary_relaxation
     from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
     from sklearn_convexnn._solvers.shared.losses import get_loss
 
