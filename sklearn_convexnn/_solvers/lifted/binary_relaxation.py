@@ -327,10 +327,10 @@ def _tighten(objective, x, best_lower, factors, budget, max_rounds, used, verbos
                      for sign in ((-1.0,) if side == 0 else (1.0,))}
         for o, side in keys:
             factors[(o, 0, -1.0 if side == 0 else 1.0)] = V[o, side]
-        lower = binary_lower_bound([objective.block], objective.Y, objective.loss,
-                                   objective.act, objective.alpha, theta,
-                                   objective.fit_intercept, factors=factors, cuts=certified,
-                                   refine_multipliers=False)
+        lower, new_factors = binary_lower_bound(
+            [objective.block], objective.Y, objective.loss, objective.act, objective.alpha,
+            theta, objective.fit_intercept, factors=factors, cuts=certified,
+            refine_multipliers=False, return_factors=True)
         best_lower = max(best_lower, lower)
         gap = (value - best_lower) / max(abs(value), 1e-300)
         if verbose:
@@ -344,6 +344,20 @@ def _tighten(objective, x, best_lower, factors, budget, max_rounds, used, verbos
                 and abs(value - last_value) <= _SETTLED * abs(value):
             break  # the cut relaxation is solved; the final bound certifies it
         last_value = value
+        # Frank-Wolfe steps on the augmented objective towards each side's
+        # most violating point of the shifted check (the certificate's
+        # factor): as in the plain solve, the factored descent alone can
+        # stall away from the optimum.
+        objective.cuts = sets
+        for o, side in keys:
+            V_star = new_factors[(o, 0, -1.0 if side == 0 else 1.0)]
+            if t_cur[o, side] <= 0:
+                W_cur[o, side] = V_star
+                continue
+            b_cur, t_cur, W_cur = objective.frank_wolfe(b_cur, t_cur, W_cur, o, side, V_star,
+                                                        objective.r)
+        objective.cuts = None
+        x = objective.pack(b_cur, t_cur, _row_scaled(W_cur, t_cur))
         if viol > 0.25 * last_viol:
             rho *= 4.0
         last_viol = viol
@@ -412,10 +426,13 @@ class _Objective:
         sign = self.signs[side]
         base = self.outputs(b, t, V)
 
+        cut_slope = self._cut_slope(t[o, side], V[o, side], V_star, o, side)
+
         def slope(tau):
             Yhat = base.copy()
             Yhat[:, o] += sign * tau * h_star
-            return sign * float(self.loss.gradient(Yhat, self.Y)[:, o] @ h_star) + self.alpha
+            return sign * float(self.loss.gradient(Yhat, self.Y)[:, o] @ h_star) + self.alpha \
+                + cut_slope(tau)
 
         if slope(0.0) >= 0:
             return b, t, W
@@ -481,6 +498,20 @@ class _Objective:
         G = (G - np.sum(G * V, axis=-1, keepdims=True) * V) / norms
         return f, self.pack(g_b, g_t, G)
 
+
+    def _cut_slope(self, t, V, V_star, o, side):
+        """Slope in ``tau`` of the cuts' penalty along ``t C + tau C*`` (0 without cuts).
+
+        The homogeneous cut is linear in the lifted matrix:
+        ``c(tau) = t g(C) + tau g(C*)``.
+        """
+        if self.cuts is None or not len(self.cuts.get((o, side), ((),))[0]):
+            return lambda tau: 0.0
+        idx, pat, lam = self.cuts[(o, side)]
+        c0 = t * cut_values(V @ V.T, idx, pat)
+        g_star = cut_values(V_star @ V_star.T, idx, pat)
+        rho = self.rho
+        return lambda tau: -float(np.maximum(0.0, lam - rho * (c0 + tau * g_star)) @ g_star)
 
     def _augmented(self, t, V, g_t, G):
         """Add the cuts' augmented-Lagrangian terms' gradients in place; return their value.
