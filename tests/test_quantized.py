@@ -496,3 +496,23 @@ def test_sample_weight_is_repetition(planted):
     # Same problem, so the certified brackets overlap.
     assert a.lower_bound_ <= b.objective_ * (1 + 1e-6)
     assert b.lower_bound_ <= a.objective_ * (1 + 1e-6)
+
+
+def test_clip_holds_features_then_preactivations_in_their_training_range(planted):
+    X, y = planted
+    model = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X, y)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    np.testing.assert_array_equal(model.feature_range_, np.vstack([lo, hi]))
+    far = X[:5].copy()
+    far[:, 0] = hi[0] + 10.0  # one feature far outside its range
+    far[1, 2] = lo[2] - 7.0
+    # By hand: features into the training box, then pre-activations into theirs.
+    T = np.clip(far, lo, hi) @ model.hidden_weights_.T
+    T = np.clip(T, model.preactivation_range_[:, 0], model.preactivation_range_[:, 1])
+    a, b, c = RELU_APPROX
+    expected = (a * T**2 + b * T + c) @ model.output_weights_ + model.intercept_
+    np.testing.assert_allclose(model.predict(far), expected, rtol=1e-12, atol=1e-12)
+    # Inside the box nothing changes, and "none" evaluates the polynomial as is.
+    np.testing.assert_allclose(model.predict(X), network(model, X), rtol=1e-10, atol=1e-10)
+    free = clone(model).set_params(extrapolation="none").fit(X, y)
+    np.testing.assert_allclose(free.predict(far), network(free, far), rtol=1e-10, atol=1e-10)
