@@ -20,7 +20,7 @@ cut by them instead (tighter, still valid for every sign vector).
 
 import numpy as np
 
-from ..shared.dual import into_dual_domain
+from ..shared.dual import feasible_dual
 from .elliptope import elliptope_max as elliptope_max_factored
 from .triangle import certified_cut_max, cut_multipliers
 
@@ -61,10 +61,9 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         Also a lower bound on the binary relaxation's optimum.
     factors : dict, only if ``return_factors``
     """
-    theta = np.array(theta, dtype=float)
-    if fit_intercept:
-        theta -= theta.mean(axis=0, keepdims=True)
-    theta = into_dual_domain(theta, Y, loss)
+    # Centred in proportion to the sample weights, zero on rows of zero weight
+    # (where the weighted loss's conjugate is finite only at zero).
+    theta = feasible_dual(theta, Y, loss, fit_intercept)
     factors = {} if factors is None else factors
     out = {}
     worst = 0.0
