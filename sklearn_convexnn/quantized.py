@@ -14,10 +14,12 @@ bound on the quantized optimum. Randomized hyperplane rounding of its
 solution proposes sign neurons, local search improves them, and an
 l1-penalized refit of the output layer gives the network.
 ``objective_ - lower_bound_`` bounds how far the network is from the best
-quantized network of any width.
+quantized network of any width; ``cuts="triangle"`` tightens the relaxation
+by the triangle inequalities of sign vectors for a higher bound.
 
 This module validates, dispatches and sets attributes; the maths is in
-``_solvers/lifted/quantized_fit.py`` (and ``elliptope.py``, ``rounding.py``,
+``_solvers/lifted/quantized_fit.py`` (and ``binary_relaxation.py``,
+``binary_objective.py``, ``elliptope.py``, ``triangle.py``, ``rounding.py``,
 ``binary_certificate.py``, ``_solvers/shared/l1_refit.py``).
 """
 
