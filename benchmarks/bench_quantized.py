@@ -36,6 +36,8 @@ from sklearn_convexnn.datasets import make_planted_quantized
 
 QUICK = "--quick" in sys.argv
 REPEATS = 1 if QUICK else 3
+#: Best CPU time of the last ``timed_fits`` per model (the machine is shared).
+CPU = {}
 
 
 def contenders():
@@ -49,15 +51,17 @@ def contenders():
 def timed_fits(models, X, y, repeats=REPEATS):
     """Best-of-``repeats`` fit time per model, alternating; returns (times, fitted)."""
     best = dict.fromkeys(models, np.inf)
+    CPU.clear()
     fitted = {}
     for _ in range(repeats):
         for name, model in models.items():
             est = clone(model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 est.fit(X, y)
                 best[name] = min(best[name], time.perf_counter() - start)
+                CPU[name] = min(CPU.get(name, np.inf), time.process_time() - cpu)
             fitted[name] = est
     return best, fitted
 
@@ -67,8 +71,9 @@ def report(title, times, scores):
     for name in times:
         print(f"  {name:26s} fit {times[name]:7.3f} s   accuracy {scores[name]:.4f}")
     ratio = times["QuantizedSDPClassifier"] / times["ConvexPolyNetClassifier"]
+    cpu = CPU["QuantizedSDPClassifier"] / max(CPU["ConvexPolyNetClassifier"], 1e-9)
     diff = scores["QuantizedSDPClassifier"] - scores["LogisticRegression"]
-    print(f"  fit time vs ConvexPolyNet: {ratio:.2f}x (goal <= 3x)")
+    print(f"  fit time vs ConvexPolyNet: {ratio:.2f}x wall, {cpu:.2f}x CPU (goal <= 3x)")
     print(f"  accuracy vs LogisticRegression: {diff:+.4f} (goal >= -0.01)")
 
 
@@ -88,13 +93,16 @@ def breast_cancer_split():
 def breast_cancer_cv():
     X, y = load_breast_cancer(return_X_y=True)
     times = dict.fromkeys(contenders(), 0.0)
+    cpu_total = dict.fromkeys(contenders(), 0.0)
     correct = dict.fromkeys(contenders(), 0)
     for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
         models = {name: make_pipeline(StandardScaler(), m) for name, m in contenders().items()}
         t, fitted = timed_fits(models, X[train], y[train], repeats=1)
         for name in models:
             times[name] += t[name]
+            cpu_total[name] += CPU[name]
             correct[name] += int(np.sum(fitted[name].predict(X[test]) == y[test]))
+    CPU.update(cpu_total)
     report("breast_cancer, 5-fold CV (scaler in the pipeline)", times,
            {name: c / len(y) for name, c in correct.items()})
 
