@@ -153,3 +153,23 @@ def test_cuts_raise_the_bound_and_need_the_lowrank_solver():
     assert cut.lower_bound_ <= opt * (1 + 1e-6)
     with pytest.raises(ValueError, match="cuts='triangle' needs the 'lowrank'"):
         QuantizedSDPRegressor(loss="absolute", cuts="triangle").fit(X, y)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_classifier_cut_bound_below_the_logistic_sign_network_optimum(seed):
+    from sklearn_convexnn import QuantizedSDPClassifier
+
+    X, y = make_planted_quantized(60, 5, 2, noise=0.1, random_state=seed)
+    labels = np.where(y > np.median(y), 1.0, -1.0)
+    alpha = 1e-2
+    model = QuantizedSDPClassifier(alpha=alpha, cuts="triangle", random_state=seed)
+    model.fit(X, labels)
+    U = np.array(list(itertools.product((-1.0, 1.0), repeat=5)))
+    T = X @ U.T
+    H = RELU_APPROX[0] * T**2 + RELU_APPROX[1] * T + RELU_APPROX[2]
+    w, b = cp.Variable(len(U)), cp.Variable()
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.logistic(-cp.multiply(labels, H @ w + b)))
+                                  / len(labels) + alpha * cp.norm1(w)))
+    prob.solve(solver="CLARABEL")
+    assert model.lower_bound_ <= prob.value * (1 + 1e-6)
+    assert prob.value <= model.objective_ * (1 + 1e-6)
