@@ -106,8 +106,10 @@ _COMMON_PARAMS_DOC = """
         output and sign): a higher ``lower_bound_`` and a smaller
         ``optimality_gap_``, for several times the fit time. On the planted
         d=20 network of ``benchmarks/bench_quantized.py`` it moved the bound
-        from 3.4% to 0.9% below the quantized optimum (found there by
-        enumeration).
+        from 3.4% to 0.8% below the quantized optimum (found there by
+        enumerating the 2^20 sign vectors), for 2.5 s of CPU time instead of
+        0.44 s; with ``n_candidates=200, n_search_rounds=20`` the certified
+        gap was 0.84%.
     cvxpy_solver : str, default=None
         cvxpy solver to try first ("CLARABEL", "SCS", "MOSEK") on the cvxpy
         path; ``None`` means Clarabel, with the other installed solvers as
