@@ -48,10 +48,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._sketch_base import CountSketch, SurrogateSketch
+from ._solvers.coding.products import CodedDataProducts
 from ._solvers.sketch.newton_sketch import debiased_newton_sketch
 from ._solvers.sketch.problems import DataProducts, LogisticProblem, RidgeProblem
-from .coding import CodedDataProducts
-from .sketching import CountSketch, SurrogateSketch
 
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]
 
