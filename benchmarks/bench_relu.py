@@ -18,7 +18,10 @@ One process, contenders side by side, ratios printed with their goals:
    gates; scnn at its defaults (float32, tol 1e-6) and at a tight setting
    (float64, tol 1e-10), ours to a certified gap of 1e-6. Goal: ours >= 2x
    faster than scnn's default at tighter accuracy. Otherwise the issue's
-   measured figures are printed, labelled as quoted.
+   measured figures are printed, labelled as quoted. scnn is a benchmark
+   tool here, never a dependency (it pulls torch): install a CPU torch
+   first (``pip install torch==<cpu build>``), then ``pip install --no-deps
+   pyscnn linalg_backends opt_einsum tqdm``.
 3. exact ReLU (``exact_section``): at n=100, d=5, 20 gates (BENCH_FULL=1:
    n=400, d=10, 60 gates) the estimator's default route (cvxpy at these
    sizes), ADMM and the augmented Lagrangian against a plain cvxpy solve;
