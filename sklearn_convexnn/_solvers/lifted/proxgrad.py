@@ -106,6 +106,9 @@ ADMM_MAX_DIM = 1200
 CHECK_EVERY = 5
 #: With polishing, FISTA runs this many iterations to find the support first.
 POLISH_AFTER = 100
+#: ... and this many from a warm start (a path's previous network: the
+#: support is nearly known; measured on diabetes paths, benchmarks/bench_path.py).
+POLISH_AFTER_WARM = 5
 
 
 def estimate_proxgrad_bytes(n_samples, n_rows, dims, n_outputs):
@@ -281,7 +284,8 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         polish = explicit
     if polish_evals is None:
         polish_evals = 20 * max_iter
-    n_fista = min(max_iter, POLISH_AFTER) if polish else max_iter
+    n_fista = min(max_iter, POLISH_AFTER if warm_start is None else POLISH_AFTER_WARM) \
+        if polish else max_iter
     if method == "admm":
         if not explicit:
             raise ValueError("method='admm' needs the explicit lifted features.")
@@ -294,7 +298,8 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
     W_prev, Yhat_prev = W, Yhat
     t = 1.0
     # The intercept moves as b = kappa * beta, its curvature matched to W's.
-    L = curv * (op.lipschitz_guess() if explicit else lam_w)
+    # (A warm start runs a few steps: backtracking from the cheap guess.)
+    L = curv * (op.lipschitz_guess() if explicit and warm_start is None else lam_w)
     kappa2 = max(L / curv, 1e-300)
     best = (F, W, b, Yhat)
     bound, theta_best = -np.inf, None
