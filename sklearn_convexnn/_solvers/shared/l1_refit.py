@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dual import into_dual_domain
+from .dual import feasible_dual
 from .intercept import constant_fit
 from .losses import smooth_loss_names
 
@@ -178,7 +178,7 @@ class _Problem:
     def _violation(self, Yhat):
         G = self.loss.gradient(Yhat, self.Y)
         if self.fit_intercept:
-            G = G - G.mean(axis=0)
+            G = G - self.loss.sample_coef(self.Y) * G.sum(axis=0)
         return np.abs(self.H.T @ G).max(axis=1) - self.lam
 
     def objective(self, Yhat, W, lam):
@@ -190,9 +190,9 @@ class _Problem:
         value = self.objective(Yhat, Wt, np.where(np.isfinite(self.lam), self.lam, 0.0))
         bt, Yhat, value = self._polish_intercept(Wt, bt, Yhat, value, None)
         theta = self.loss.gradient(Yhat, self.Y)
-        if self.fit_intercept:
-            theta = theta - theta.mean(axis=0)
-            theta = into_dual_domain(theta, self.Y, self.loss)
+        # Centred in proportion to the sample weights and zero where a weight
+        # is zero: the weighted conjugate is finite only there.
+        theta = feasible_dual(theta, self.Y, self.loss, self.fit_intercept)
         corr = np.abs(self.H.T @ theta).max(axis=1)
         viol = corr - self.lam
         finite = np.isfinite(self.lam)
@@ -333,9 +333,9 @@ class _Problem:
         """Duality gap of the subproblem at (W, b), after polishing b; returns (gap, b)."""
         b, Yhat, F = self._polish_intercept(W, b, Yhat, F, lam)
         theta = self.loss.gradient(Yhat, self.Y)
-        if self.fit_intercept:
-            theta = theta - theta.mean(axis=0)
-            theta = into_dual_domain(theta, self.Y, self.loss)
+        # Centred in proportion to the sample weights and zero where a weight
+        # is zero: the weighted conjugate is finite only there.
+        theta = feasible_dual(theta, self.Y, self.loss, self.fit_intercept)
         corr = np.abs(H.T @ theta)
         finite = np.isfinite(lam[:, 0])
         ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
