@@ -534,9 +534,18 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
         with self._fit_transaction():
             X, y = self._validate_X_y(X, y, dtype=np.float64)
             geometry = resolve_geometry(self, X.shape[1])
-            scale = _input_scale(self.input_scale, X)
-            return self._fit_labels(X * scale, y, sample_weight, geometry=geometry,
-                                    input_scale_=scale, **_geometry_attributes(geometry))
+            # _make_blocks scales the images itself (so does every caller that
+            # builds this estimator's problem, e.g. paths.alpha_max).
+            return self._fit_labels(X, y, sample_weight, geometry=geometry,
+                                    input_scale_=_input_scale(self.input_scale, X),
+                                    **_geometry_attributes(geometry))
+
+    def _make_blocks(self, X, geometry=None):
+        if geometry is not None:
+            # The training problem (fit, the path helpers): the images as the
+            # network reads them, times the scale "auto" takes from this X.
+            X = X * _input_scale(self.input_scale, X)
+        return super()._make_blocks(X, geometry)
 
 
 class ReLURelaxationCNNRegressor(RegressorMixin, BaseEstimator):
