@@ -339,10 +339,10 @@ def _replace_param(doc, name, new):
 #: (2x2 regions, multinomial loss, 3 split seeds x {X/16, StandardScaler}):
 #: alpha=1e-4 (about 3e-4 of alpha_max at input_scale="auto"; measured at
 #: input RMS 1 only: 3e-4 lost 0.5 point of accuracy on average, 1e-5 gained
-#: 0.3 point at up to 4x the time); tol=1e-3 (the test predictions at 1e-3
-#: and 1e-4 were identical on all six cases at input RMS 1; the last decade
-#: of the gap took 43% of the polish evaluations on split seed 1,
-#: StandardScaler).
+#: 0.3 point at up to 4x the time); tol=1e-3 (the test accuracies at 1e-3
+#: and 1e-4 were identical on all six cases, at input RMS 1 and 2; the last
+#: decade of the gap took 43% of the polish evaluations on split seed 1,
+#: StandardScaler, at RMS 1).
 _CLASSIFIER_TOL_DOC = """
     tol : float, default=1e-3
         Target certified relative gap ``(objective_ - lower_bound_) /
@@ -350,8 +350,8 @@ _CLASSIFIER_TOL_DOC = """
         first-order solver stops as soon as it is reached. A
         ``ConvergenceWarning`` carrying the gap is raised when the fitted
         network's certified gap exceeds ``2 * tol``. The classifier's default
-        is looser than the regressor's 1e-4: on digits the predictions at
-        1e-3 and 1e-4 were identical on six splits (input RMS 1),
+        is looser than the regressor's 1e-4: on digits the test accuracies
+        at 1e-3 and 1e-4 were identical on six splits (input RMS 1 and 2),
         and the last decade of the gap took 43% of the polish evaluations
         (1 057 instead of 1 862 on one of them)."""
 _CLASSIFIER_PARAMS_DOC = ALPHA_DOC.replace("default=1e-2", "default=1e-4") + \
@@ -442,9 +442,10 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
     0.981 at 3; MLPClassifier 0.976; on five further split seeds 0.981
     against the MLP's 0.981); ``alpha=1e-4``, about 3e-4 of ``alpha_max``
     (3e-4 lost half a point, 1e-5 gained 0.3 point at up to 4x the time,
-    both at RMS 1); ``tol=1e-3`` on the certified gap (identical predictions
-    to 1e-4 on all six cases at RMS 1; 1 057 polish evaluations instead of 1 862 on
-    split seed 1, StandardScaler). The user guide has the tables.
+    both at RMS 1); ``tol=1e-3`` on the certified gap (test accuracies
+    identical to 1e-4 on all six cases, at RMS 1 and 2; 1 057 polish
+    evaluations instead of 1 862 on split seed 1, StandardScaler, at RMS
+    1). The user guide has the tables.
 
     References
     ----------
