@@ -23,11 +23,26 @@ class DualBound:
         self.T_inv = T_inv
         self.fit_intercept = fit_intercept
         self._inner = None
+        # The operator centres with the plain mean, which leaves non-zero dual
+        # values on rows of zero weight (outside the conjugate's domain).
+        # Weighted centring instead: theta - c sum(theta), whose gradient
+        # matrices are G - sum(theta) backward(c - 1/n).
+        self._shift = None
+        if fit_intercept and loss.weights is not None:
+            self._coef = loss.sample_coef(Y)
+            self._shift = op.backward(self._coef - 1.0 / Y.shape[0])
 
     def bound(self, G, theta):
         """``(bound, theta)``: ``G`` = sum_i theta_c,i Phi_i for the centred ``theta``."""
         Y, loss = self.Y, self.loss
-        th = theta - theta.mean(axis=0, keepdims=True) if self.fit_intercept else theta
+        if self._shift is not None:
+            total = theta.sum(axis=0)
+            th = theta - self._coef * total
+            G = G - total[:, None, None, None] * self._shift
+        elif self.fit_intercept:
+            th = theta - theta.mean(axis=0, keepdims=True)
+        else:
+            th = theta
         if not loss.in_domain(th, Y):
             if self._inner is None:
                 inner = loss.interior_dual(Y)
