@@ -152,7 +152,8 @@ class ProxGradResult:
 
 def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=True,
                           max_iter=1000, tol=1e-6, verbose=False, warm_start=None,
-                          explicit=None, method=None, polish=None, polish_evals=None):
+                          explicit=None, method=None, polish=None, polish_evals=None,
+                          polish_after=None):
     """Solve the lifted sphere problem by accelerated proximal gradient.
 
     Parameters
@@ -191,6 +192,8 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         natural images, whose pixel products are nearly collinear.
         ``None``: "admm" when the features are explicit and at most
         ``ADMM_MAX_DIM`` per output, else "fista".
+    polish_after : int or None
+        FISTA iterations before the polish (``None``: ``POLISH_AFTER``).
 
     Returns
     -------
@@ -270,7 +273,8 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         polish = explicit
     if polish_evals is None:
         polish_evals = 20 * max_iter
-    n_fista = min(max_iter, POLISH_AFTER) if polish else max_iter
+    polish_after = POLISH_AFTER if polish_after is None else int(polish_after)
+    n_fista = min(max_iter, polish_after) if polish else max_iter
     if method == "admm":
         if not explicit:
             raise ValueError("method='admm' needs the explicit lifted features.")
