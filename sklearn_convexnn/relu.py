@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from ._solvers.relu.admm import admm_memory, solve_exact_admm
 from ._solvers.relu.cvxpy_relu import (
     cvxpy_nonzeros,
     estimate_cvxpy_memory,
@@ -62,6 +63,9 @@ SMALL_PRODUCT = 5e7
 #: augmented Lagrangian stops at max_iter with a gap of 0.8; n=1000, d=20,
 #: 100 gates (6e6) 69 s and 1.0 GB; n=2000, d=50, 500 gates is 1.5e8.
 CVXPY_MAX_NONZEROS = 8e6
+#: solver="auto", variant="exact", above that: ADMM (an n x n factor) up to this
+#: many samples, the augmented Lagrangian beyond.
+ADMM_MAX_SAMPLES = 8000
 #: Width of each parallel sub-network's first layer in the three-layer model.
 DEEP_WIDTH = 4
 
@@ -133,7 +137,7 @@ class _BaseConvexReLU(BaseEstimator):
         "n_layers": [Interval(Integral, 2, 3, closed="both")],
         "gate_sampling": [StrOptions(set(GATE_SAMPLING))],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "apg", "augmented_lagrangian", "cvxpy"})],
+        "solver": [StrOptions({"auto", "apg", "admm", "augmented_lagrangian", "cvxpy"})],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "memory_limit": [Interval(Real, 0, None, closed="neither")],
@@ -152,8 +156,8 @@ class _BaseConvexReLU(BaseEstimator):
                 self.variant == "gated"):
             raise ValueError(
                 f"solver={self.solver!r} does not solve variant={self.variant!r}: 'apg' "
-                f"solves the gated program, 'augmented_lagrangian' the exact one "
-                f"('cvxpy' both)."
+                f"solves the gated program, 'admm' and 'augmented_lagrangian' the exact "
+                f"one ('cvxpy' both)."
             )
         sw = _check_sample_weight(sample_weight, X, dtype=float)
         if np.any(sw < 0):
@@ -250,6 +254,8 @@ class _BaseConvexReLU(BaseEstimator):
                 solver = "apg"
             elif (fits_cvxpy and cvxpy_nonzeros(n, d, p, k, "exact") <= CVXPY_MAX_NONZEROS):
                 return "cvxpy"
+            elif admm_memory(n, d, p, k) <= self.memory_limit * 2**30 and n <= ADMM_MAX_SAMPLES:
+                solver = "admm"
             else:
                 solver = "augmented_lagrangian"
         if solver == "cvxpy":
@@ -261,6 +267,13 @@ class _BaseConvexReLU(BaseEstimator):
                     f"GiB; use solver='auto' or reduce n_gates."
                 )
             return solver
+        if solver == "admm" and admm_memory(n, d, p, k) > self.memory_limit * 2**30:
+            raise ProblemTooLargeError(
+                f"solver='admm' on the exact convex ReLU problem (n_samples={n}, "
+                f"n_features={d}, {p} gates, {k} outputs) needs about "
+                f"{admm_memory(n, d, p, k) / 2**30:.2f} GiB (an n x n factor), above "
+                f"memory_limit={self.memory_limit} GiB; use solver='augmented_lagrangian'."
+            )
         check_memory(n, d, p, k, self.variant, self.memory_limit, X)
         return solver
 
@@ -271,6 +284,8 @@ class _BaseConvexReLU(BaseEstimator):
                 tol=self.tol, gates=gates, gate_images=np.asarray(X @ gates), verbose=self.verbose)
         if self.variant == "gated":
             return solve_gated(design, loss, alpha, **common)
+        if solver == "admm":
+            return solve_exact_admm(design, loss, alpha, gates, np.asarray(X @ gates), **common)
         return solve_exact(design, loss, alpha, gates, np.asarray(X @ gates), **common)
 
     # --------------------------------------------------------------- network
@@ -332,18 +347,21 @@ _PARAMS_DOC = """
     fit_intercept : bool, default=True
         Fit an output intercept ``b``: an extra constant column that is
         neither gated nor penalized. Neurons have no biases.
-    solver : {"auto", "apg", "augmented_lagrangian", "cvxpy"}, default="auto"
+    solver : {"auto", "apg", "admm", "augmented_lagrangian", "cvxpy"}, default="auto"
         "apg": accelerated proximal gradient (restarts, line search) for the
-        gated program; "augmented_lagrangian" (the same APG on the inner
-        problems) for the exact one; "cvxpy": either program written in
-        cvxpy and solved by an interior-point method (Clarabel first),
-        memory about ``400 * 3 n p k d`` bytes (``p = n_gates``, ``k``
-        outputs; ``n p k d`` for gated). "auto": "apg" for
+        gated program; for the exact one "admm" (Bai, Gautam & Sojoudi's
+        splitting: one n x n factorization, then O(n d p k) per iteration,
+        memory about ``24 n^2`` bytes) or "augmented_lagrangian" (the same
+        APG on the inner problems, memory O(n p k)); "cvxpy": either program
+        written in cvxpy and solved by an interior-point method (Clarabel
+        first), memory about ``400 * 3 n p k d`` bytes (``p = n_gates``,
+        ``k`` outputs; ``n p k d`` for gated). "auto": "apg" for
         ``variant="gated"``; for ``variant="exact"`` "cvxpy" when
         ``3 n p k d <= 8e6`` (about a minute at n=1000, d=20, 100 gates)
-        and that memory fits ``memory_limit``, else "augmented_lagrangian"
-        (memory O(n p k)), and ``ProblemTooLargeError`` when that does not
-        fit either. The solver used is ``solver_``.
+        and that memory fits ``memory_limit``, else "admm" up to 8000
+        samples when its factor fits, else "augmented_lagrangian", and
+        ``ProblemTooLargeError`` when that does not fit either. The solver
+        used is ``solver_``.
     tol : float, default=1e-4
         Target certified relative duality gap ``(objective - bound) / objective``.
     max_iter : int, default=1000

@@ -297,13 +297,16 @@ def test_cvxpy_sample_weight_equals_duplicated_rows():
     assert a.objective_ == pytest.approx(ref, rel=1e-4)
 
 
-def test_auto_routes_large_exact_problems_to_the_augmented_lagrangian():
+def test_auto_routes_large_exact_problems_to_admm_then_the_augmented_lagrangian():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((1000, 40)), rng.standard_normal(1000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg = ConvexReLURegressor(n_gates=100, variant="exact", max_iter=1,
                                   random_state=0).fit(X, y)
+        assert reg.solver_ == "admm"
+        # ADMM's n x n factor (about 43 MB here) does not fit 32 MB; the AL does.
+        reg.set_params(memory_limit=0.03).fit(X, y)
     assert reg.solver_ == "augmented_lagrangian"
     with pytest.raises(ProblemTooLargeError, match="solver='cvxpy'"):
         ConvexReLURegressor(n_gates=100, variant="exact", solver="cvxpy",

@@ -1,0 +1,168 @@
+"""The exact convex ReLU program solved by ADMM, against independent references.
+
+References: the exact (and gated) program written here in cvxpy from the
+issue's statement with the fitted ``gates_``; a dense solve of the ADMM's
+linear system; the hand-computed ReLU network of the recovered weights.
+"""
+
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_convexnn import ConvexReLUClassifier, ConvexReLURegressor
+from sklearn_convexnn._solvers.relu.admm import _Factor
+from sklearn_convexnn.exceptions import ProblemTooLargeError
+
+
+def _data(n=40, seed=0, d=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.linspace(0.5, 3.0, d)
+    y = np.maximum(X @ rng.standard_normal(d), 0) - np.maximum(X @ rng.standard_normal(d), 0)
+    return X, y + 0.1 * rng.standard_normal(n)
+
+
+def _cvxpy_value(X, Y, masks, alpha, variant="exact", loss="squared", fit_intercept=True):
+    """The convex program of the issue, written directly (one output)."""
+    n, d = X.shape
+    p = masks.shape[1]
+    M = masks.astype(float)
+    b = cp.Variable() if fit_intercept else 0.0
+    if variant == "gated":
+        W = cp.Variable((d, p))
+        z = cp.sum(cp.multiply(M, X @ W), axis=1) + b
+        pen, cons = cp.sum(cp.norm(W, 2, axis=0)), []
+    else:
+        U, V = cp.Variable((d, p)), cp.Variable((d, p))
+        z = cp.sum(cp.multiply(M, X @ (U - V)), axis=1) + b
+        pen = cp.sum(cp.norm(U, 2, axis=0)) + cp.sum(cp.norm(V, 2, axis=0))
+        S = 2.0 * M - 1.0
+        cons = [cp.multiply(S, X @ U) >= 0, cp.multiply(S, X @ V) >= 0]
+    if loss == "squared":
+        data = cp.sum_squares(z - Y) / (2 * n)
+    else:
+        data = cp.sum(cp.logistic(-cp.multiply(Y, z))) / n
+    prob = cp.Problem(cp.Minimize(data + alpha * pen), cons)
+    prob.solve(solver="CLARABEL")
+    assert prob.status == "optimal"
+    return prob.value
+
+
+def _masks(est, X):
+    return (X @ est.gates_) >= 0
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_admm_objective_matches_cvxpy(fit_intercept):
+    X, y = _data(n=40, seed=1)
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=8, variant="exact", solver="admm", tol=1e-5,
+                              max_iter=20000, fit_intercept=fit_intercept,
+                              random_state=0).fit(X, y)
+    assert reg.solver_ == "admm"
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2, fit_intercept=fit_intercept)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    # The certified bound is below the true optimum, not only below objective_.
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.dual_gap_ <= 1e-5 * reg.objective_ * 1.0001
+
+
+def test_admm_logistic_matches_cvxpy():
+    X, y = _data(n=40, seed=2)
+    labels = (y > np.median(y)).astype(int)
+    clf = ConvexReLUClassifier(alpha=1e-2, n_gates=6, variant="exact", solver="admm", tol=1e-5,
+                               max_iter=20000, random_state=0).fit(X, labels)
+    ref = _cvxpy_value(X, 2.0 * labels - 1, _masks(clf, X), 1e-2, loss="logistic")
+    assert clf.objective_ == pytest.approx(ref, rel=1e-4)
+    assert clf.lower_bound_ <= ref * (1 + 1e-7)
+
+
+@pytest.mark.parametrize("task", ["squared", "logistic", "multinomial"])
+def test_admm_lower_bound_is_below_the_optimum_at_any_iteration(task):
+    for seed in range(4):
+        X, y = _data(n=30, seed=seed)
+        for max_iter in (1, 3, 10, 40):
+            kw = dict(alpha=10.0 ** -(1 + seed % 3), n_gates=6, variant="exact", solver="admm",
+                      max_iter=max_iter, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                if task == "squared":
+                    est = ConvexReLURegressor(**kw).fit(X, y)
+                else:
+                    cuts = [0.5] if task == "logistic" else [1 / 3, 2 / 3]
+                    labels = np.digitize(y, np.quantile(y, cuts))
+                    est = ConvexReLUClassifier(**kw).fit(X, labels)
+            assert np.isfinite(est.lower_bound_)
+            assert est.lower_bound_ <= est.objective_
+            if task == "squared" and max_iter == 40:
+                ref = _cvxpy_value(X, y, _masks(est, X), kw["alpha"])
+                assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+                assert est.objective_ >= ref * (1 - 1e-7)
+
+
+def test_admm_network_is_feasible_and_predicts_like_the_hand_network():
+    X, y = _data(n=60, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", solver="admm",
+                                  max_iter=200, random_state=0).fit(X, y)
+    assert reg.n_neurons_ > 0
+    Xt, _ = _data(n=25, seed=9)
+    hand = reg.intercept_ + np.maximum(Xt @ reg.hidden_weights_.T, 0) @ reg.output_weights_
+    assert np.allclose(reg.predict(Xt), hand, rtol=1e-12, atol=1e-12)
+    # Every neuron lies in its gate's cone on the training data, so the
+    # objective is that of a point of the convex program.
+    G = reg.gates_[:, reg.neuron_gate_index_]
+    pre = X @ reg.hidden_weights_.T
+    assert np.all(np.where(X @ G >= 0, pre, -pre) >= -1e-9)
+    r = reg.predict(X) - y
+    assert reg.objective_ == pytest.approx(
+        0.5 * np.mean(r**2) + 1e-2 * np.sum(reg.output_weights_**2), rel=1e-10)
+
+
+def test_gated_optimum_is_a_lower_bound_for_the_exact_optimum():
+    # With w_j = u_j - v_j the exact program's predictions are gated ones and
+    # ||u_j|| + ||v_j|| >= ||w_j||: the gated optimum (same gates) is below.
+    for seed in range(3):
+        X, y = _data(n=30, seed=seed)
+        masks = X @ np.random.default_rng(seed).standard_normal((3, 6)) >= 0
+        gated = _cvxpy_value(X, y, masks, 1e-2, "gated")
+        exact = _cvxpy_value(X, y, masks, 1e-2, "exact")
+        assert gated <= exact * (1 + 1e-7)
+
+
+def test_woodbury_factor_solves_the_admm_system():
+    rng = np.random.default_rng(0)
+    n, d, p = 25, 3, 4
+    X = rng.standard_normal((n, d))
+    masks = X @ rng.standard_normal((d, p)) >= 0
+    pi = rng.uniform(0.5, 1.5, n)
+    pi = (pi / pi.sum())[:, None]
+    c, gamma, rho = 0.25, 0.3, 0.7
+    fac = _Factor(X, masks, pi, c, gamma, rho)
+    F = np.hstack([masks[:, [j]] * X for j in range(p)] + [-(masks[:, [j]] * X) for j in range(p)])
+    H = c * F.T @ (pi * F) + rho * np.kron(np.eye(2 * p), np.eye(d) + gamma * X.T @ X)
+    R = rng.standard_normal((d, 2 * p))
+    # The Woodbury steps of solve_exact_admm's H_solve, written out.
+    Y1 = fac.solve_G(R)
+    sign = np.r_[np.ones(p), -np.ones(p)]
+    t = ((np.tile(masks, 2) * (X @ Y1)) @ sign)[:, None]
+    x = fac.solve_S(t)
+    half = X.T @ (masks * x)
+    W = (Y1 - fac.solve_G(np.hstack([half, -half]))) / rho
+    expected = np.linalg.solve(H, R.T.ravel()).reshape(2 * p, d).T
+    assert np.allclose(W, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_admm_refuses_a_problem_whose_factor_does_not_fit():
+    X, y = _data(n=300)
+    with pytest.raises(ProblemTooLargeError, match="solver='admm'"):
+        ConvexReLURegressor(n_gates=10, variant="exact", solver="admm",
+                            memory_limit=1e-3).fit(X, y)
+
+
+def test_admm_solves_only_the_exact_program():
+    X, y = _data()
+    with pytest.raises(ValueError, match="'admm'"):
+        ConvexReLURegressor(solver="admm", variant="gated").fit(X, y)
