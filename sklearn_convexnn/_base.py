@@ -52,6 +52,7 @@ from ._solvers.lifted.lifted import (
 from ._solvers.lifted.neuron_sets import Sphere
 from ._solvers.lifted.screening import auto_alpha, empty_network
 from ._solvers.shared.losses import get_loss
+from .exceptions import BadlyScaledDataError, SolverFailedError
 
 #: Feature or target scales outside [1/SCALE_LIMIT, SCALE_LIMIT] are refused:
 #: the quadratic activation would overflow or vanish in double precision.
@@ -128,7 +129,8 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         if screened is not None:
             fit, work_loss, work_alpha, scale, degree = screened, loss, alpha, 1.0, 1
         elif scale == 1.0:
-            fit = solve(blocks, Y, loss, activation, alpha=alpha)
+            with _scale_hint(blocks):
+                fit = solve(blocks, Y, loss, activation, alpha=alpha)
             work_loss, work_alpha = loss, alpha
         else:
             # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
@@ -136,8 +138,9 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
             work_alpha = alpha / scale ** (degree - 1)
             work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
                                  sample_weight)
-            fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
-                        scale=scale)
+            with _scale_hint(blocks):
+                fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
+                            scale=scale)
         neurons, weights, index, objective, lower = certify_network(
             fit, blocks, Y / scale, work_loss, activation, work_alpha, self.fit_intercept,
             self._neuron_set(),
@@ -264,6 +267,26 @@ def _check_feature_scale(blocks):
             f"quadratic activation overflows or vanishes in double precision. Scale X "
             f"(e.g. StandardScaler) before fitting."
         )
+
+
+@contextlib.contextmanager
+def _scale_hint(blocks):
+    """Turn a solver failure on far-from-unit features into a remedy for the user.
+
+    Solvers fail on legitimate data too, but when the features' typical row
+    norm is beyond ``1e±3`` the lifted program (which squares it) is the
+    likely cause, and the message says so with the figure and the fix.
+    """
+    try:
+        yield
+    except SolverFailedError as exc:
+        s = precondition_scale(blocks)
+        if 1e-3 <= s <= 1e3:
+            raise
+        raise BadlyScaledDataError(
+            f"{exc} The features have a typical row norm of {s:.1e}, which the lifted "
+            f"program squares ({s * s:.1e}): scale X (e.g. StandardScaler) before fitting."
+        ) from exc
 
 
 def encode_classes(y, loss_name):

@@ -6,6 +6,7 @@ name without importing private modules.
 """
 
 __all__ = [
+    "BadlyScaledDataError",
     "NotDecodableError",
     "ProblemTooLargeError",
     "RelaxationUnboundedError",
@@ -31,3 +32,12 @@ class RelaxationUnboundedError(ValueError):
 
 class NotDecodableError(ValueError):
     """The workers that have answered do not determine the coded product."""
+
+
+class BadlyScaledDataError(SolverFailedError, ValueError):
+    """Every solver failed on features far from unit scale.
+
+    Both a solver failure (caught as :class:`SolverFailedError`) and a
+    complaint about the input (caught as ``ValueError``): the message names
+    the features' scale and the remedy (rescale X, e.g. StandardScaler).
+    """

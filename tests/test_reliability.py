@@ -23,7 +23,11 @@ from sklearn_convexnn import (
 )
 from sklearn_convexnn._solvers.lifted.memory import estimate_cvxpy_bytes, format_bytes
 from sklearn_convexnn.datasets import make_planted_polynet
-from sklearn_convexnn.exceptions import ProblemTooLargeError, SolverFailedError
+from sklearn_convexnn.exceptions import (
+    BadlyScaledDataError,
+    ProblemTooLargeError,
+    SolverFailedError,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,6 +208,22 @@ def test_extreme_feature_scales_are_refused_with_advice(factor):
         ConvexPolyNetClassifier().fit(X * factor, y > np.median(y))
     with pytest.raises(ValueError, match="Scale y"):
         ConvexPolyNetRegressor().fit(X, y * factor * (1e20 if factor > 1 else 1e-20))
+
+
+@pytest.mark.parametrize("factor", [1.0, 1e8, 1e-8])
+def test_solver_failure_on_far_from_unit_features_names_the_scale(factor, monkeypatch):
+    """A solver failure on features at 1e8 (or 1e-8) says: scale X; at unit scale it does not."""
+    X, y = make_planted_polynet(40, 3, 2, random_state=0)
+    monkeypatch.setattr(cp.Problem, "solve", broken_solve)
+    with pytest.raises(SolverFailedError) as info:
+        ConvexPolyNetRegressor(solver="cvxpy").fit(X * factor, y)
+    assert "injected failure" in str(info.value)
+    if factor == 1.0:
+        assert not isinstance(info.value, ValueError)
+    else:
+        assert isinstance(info.value, BadlyScaledDataError)
+        assert isinstance(info.value, ValueError)
+        assert "typical row norm" in str(info.value) and "StandardScaler" in str(info.value)
 
 
 def test_large_feature_scale_fits_through_preconditioning():
