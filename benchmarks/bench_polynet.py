@@ -130,7 +130,8 @@ def large(n, d, alpha, tol):
     best = min((c_fit, "proxgrad", res), (c_low, "lowrank", low), key=lambda t: t[0])
     print(f"   large case, fastest solver ({best[1]}): {best[0] / c_pass:.0f} data passes of "
           f"CPU time (goal <= 200, aim 50); certified gap {best[2].gap:.1e} (goal <= {tol:g}); "
-          f"{best[2].neurons.shape[0]} neurons (goal <= 20)")
+          f"{best[2].neurons.shape[0]} neurons (goal <= 20); auto picks proxgrad here "
+          f"(n >= 4 (d+1)^2), {res.n_passes} data passes counted")
     print(f"\n== 4. memory: data {X.nbytes / 2**20:.0f} MiB; process peak RSS before the "
           f"proxgrad fit {rss0 / 2**20:.0f} MiB, after {rss1 / 2**20:.0f} MiB: the fit added "
           f"{(rss1 - rss0) / 2**20:.0f} MiB = {(rss1 - rss0) / X.nbytes:.2f} x the data")
