@@ -49,7 +49,7 @@ from ._docstrings import (
     WARM_START_DOC,
 )
 from ._solvers.lifted.memory import estimate_relu_relaxation_bytes, format_bytes
-from ._solvers.lifted.patches import POOLINGS, patch_blocks, patch_geometry
+from ._solvers.lifted.patches import POOLINGS, patch_blocks, resolve_geometry
 from ._solvers.lifted.relu_relaxation import relu_pooled_output, solve_relu_relaxation
 from .exceptions import ProblemTooLargeError
 
@@ -127,11 +127,6 @@ _SDP_CONSTRAINTS = {
     "warm_start": ["boolean"],
     "random_state": [StrOptions({"deprecated"}), "random_state"],
 }
-
-
-def _resolve_geometry(estimator, n_features):
-    return patch_geometry(n_features, estimator.image_shape, estimator.patch_shape,
-                          estimator.stride, estimator.pool_regions, estimator.pooling)
 
 
 def _geometry_attributes(geometry):
@@ -295,7 +290,7 @@ class ConvexCNNRegressor(_ConvexCNNMixin, LiftedRegressorMixin, BaseLiftedNetwor
         with self._fit_transaction():
             X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True,
                                       dtype=np.float64)
-            geometry = _resolve_geometry(self, X.shape[1])
+            geometry = resolve_geometry(self, X.shape[1])
             return self._fit_targets(X, y, sample_weight, geometry=geometry,
                                      _relaxation=None, **_geometry_attributes(geometry))
 
@@ -486,7 +481,7 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
             )
         with self._fit_transaction():
             X, y = self._validate_X_y(X, y, dtype=np.float64)
-            geometry = _resolve_geometry(self, X.shape[1])
+            geometry = resolve_geometry(self, X.shape[1])
             scale = _input_scale(self.input_scale, X)
             return self._fit_labels(X * scale, y, sample_weight, geometry=geometry,
                                     input_scale_=scale, **_geometry_attributes(geometry))
@@ -644,7 +639,7 @@ class ReLURelaxationCNNRegressor(RegressorMixin, BaseEstimator):
         y = y.ravel()
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        geometry = _resolve_geometry(self, X.shape[1])
+        geometry = resolve_geometry(self, X.shape[1])
         n_rows = X.shape[0] * geometry.n_positions
         need = estimate_relu_relaxation_bytes(n_rows, geometry.patch_size)
         if need > self.memory_limit * 2**30:

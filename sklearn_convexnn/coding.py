@@ -19,10 +19,12 @@ draws the workers' finishing times. :class:`CodedProducts` runs an
 iterative solver's repeated data passes ``A @ v``, ``A.T @ r`` through a
 code.
 
-The maths is in :mod:`sklearn_convexnn._solvers.coding`.
+The maths is in :mod:`sklearn_convexnn._solvers.coding`; so are
+:class:`StragglerSimulator` and :class:`CodedProducts` (with the coded
+Newton passes ``CodedDataProducts``), because ``distributed.py`` runs its
+data passes through them: they are published here.
 """
 
-import copy
 import time
 import warnings
 from collections.abc import Mapping
@@ -41,8 +43,13 @@ from ._solvers.coding.polar import (
     sc_decodable,
     sc_decode,
 )
-from ._solvers.coding.stragglers import completion_time, finishing_times
-from ._solvers.sketch.problems import DataProducts
+from ._solvers.coding.products import (
+    CodedDataProducts,  # noqa: F401 (distributed.py's passes)
+    CodedProducts,
+    earliest_products,
+)
+from ._solvers.coding.products import check_dense as _check_matrix
+from ._solvers.coding.stragglers import StragglerSimulator
 from .exceptions import NotDecodableError
 
 __all__ = [
@@ -547,283 +554,6 @@ class UncodedCode(ReplicationCode):
         super().__init__(n_workers, n_workers, randomize=randomize, random_state=random_state)
 
 
-class StragglerSimulator:
-    """Random finishing times of workers: shifted-exponential or Pareto.
-
-    A worker given a fraction ``load`` of the data finishes at
-    ``load * (shift + E / rate)``, ``E ~ Exp(1)`` (shifted exponential), or
-    ``load * shift * P`` with ``P`` Pareto of index ``shape`` (``P >= 1``):
-    both the work and the random slow-down scale with the load.
-
-    Parameters
-    ----------
-    distribution : {"shifted-exponential", "pareto"}, default="shifted-exponential"
-    shift : float, default=1.0
-        Time per unit load of a worker that does not straggle.
-    rate : float, default=1.0
-        Rate of the exponential slow-down; ``1 / rate`` is its mean per
-        unit load (the straggling strength).
-    shape : float, default=2.0
-        Tail index of the Pareto slow-down (heavier tail when smaller).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the finishing times.
-
-    See Also
-    --------
-    coded_matmul : Uses a simulator to decide which workers arrive when.
-
-    References
-    ----------
-    {reference}
-
-    K. Lee, M. Lam, R. Pedarsani, D. Papailiopoulos, K. Ramchandran.
-    Speeding up distributed machine learning using codes. IEEE Trans.
-    Information Theory, 2018.
-
-    Examples
-    --------
-    >>> from sklearn_convexnn.coding import PolarCode, StragglerSimulator
-    >>> sim = StragglerSimulator(rate=0.5, random_state=0)
-    >>> t, workers = sim.completion_time(PolarCode(16, 8))
-    >>> 8 <= len(workers) <= 16
-    True
-    """
-
-    def __init__(
-        self,
-        distribution="shifted-exponential",
-        *,
-        shift=1.0,
-        rate=1.0,
-        shape=2.0,
-        random_state=None,
-    ):
-        if distribution not in ("shifted-exponential", "pareto"):
-            raise ValueError(
-                f"distribution must be 'shifted-exponential' or 'pareto'; got {distribution!r}."
-            )
-        for name, value in (("shift", shift), ("rate", rate), ("shape", shape)):
-            if not (isinstance(value, Real) and value > 0):
-                raise ValueError(f"{name} must be a positive number; got {value!r}.")
-        self.distribution = distribution
-        self.shift, self.rate, self.shape = float(shift), float(rate), float(shape)
-        self.random_state = random_state
-        self._rng = np.random.default_rng(
-            check_random_state(random_state).randint(np.iinfo(np.int32).max)
-        )
-
-    def finishing_times(self, n_workers, load=1.0):
-        """One draw of the finishing time of each of ``n_workers`` workers.
-
-        Parameters
-        ----------
-        n_workers : int
-            Number of workers.
-        load : float or array-like of shape (n_workers,), default=1.0
-            Fraction of the data each worker processes.
-
-        Returns
-        -------
-        ndarray of shape (n_workers,)
-        """
-        loads = np.broadcast_to(np.asarray(load, dtype=float), (n_workers,))
-        return finishing_times(
-            loads, self.distribution, self.shift, self.rate, self.shape, self._rng
-        )
-
-    def completion_time(self, code):
-        """One draw of the time at which ``code`` can decode.
-
-        Each worker's load is ``1 / code.n_blocks`` (its block's share of
-        the rows).
-
-        Parameters
-        ----------
-        code : PolarCode, MDSCode, ReplicationCode or UncodedCode
-            Code whose decodable sets are timed.
-
-        Returns
-        -------
-        time : float
-        workers : ndarray of int
-            The workers arrived by then, first arrived first.
-        """
-        times = self.finishing_times(code.n_workers, 1.0 / code.n_blocks)
-        return completion_time(times, code.is_decodable)
-
-    def expected_completion_time(self, code, n_trials=200):
-        """Monte-Carlo mean of :meth:`completion_time` over ``n_trials`` draws.
-
-        Parameters
-        ----------
-        code : PolarCode, MDSCode, ReplicationCode or UncodedCode
-            Code whose decodable sets are timed.
-        n_trials : int, default=200
-            Number of Monte-Carlo draws averaged.
-
-        Returns
-        -------
-        float
-        """
-        return float(np.mean([self.completion_time(code)[0] for _ in range(n_trials)]))
-
-
-class CodedProducts:
-    """Repeated products ``A @ V`` and ``A.T @ R`` through coded workers.
-
-    ``A`` is encoded once per orientation (by copies of ``code``; the
-    object passed in is not modified); every product then draws the
-    workers' finishing times, computes the products of the earliest
-    decodable set of workers through joblib and decodes. The answer is the
-    exact product whatever the stragglers do; only which workers were used
-    and when changes. This is how an iterative solver runs its data passes
-    through a code.
-
-    Parameters
-    ----------
-    A : array-like of shape (n_rows, n_columns)
-        Matrix split into row blocks (and its transpose, for :meth:`rmatmul`).
-    code : PolarCode, MDSCode, ReplicationCode or UncodedCode
-        Template code; ``A`` is split into its ``n_blocks`` row blocks,
-        ``A.T`` likewise.
-    stragglers : StragglerSimulator or None, default=None
-        None: ``StragglerSimulator(random_state=random_state)``.
-    n_jobs : int or None, default=None
-        Joblib ``n_jobs`` for the workers' products.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the codes' row mixing and the default simulator.
-        Seeds the default simulator.
-
-    Attributes
-    ----------
-    n_passes_ : int
-        Products computed so far.
-    completion_time_ : float
-        Sum of the simulated completion times of those products.
-    workers_used_ : list of ndarray
-        Workers used by each product, in arrival order.
-
-    See Also
-    --------
-    coded_matmul : One product, on a simulated or real joblib backend.
-
-    References
-    ----------
-    {reference}
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_convexnn.coding import CodedProducts, PolarCode
-    >>> rng = np.random.default_rng(0)
-    >>> A, v = rng.standard_normal((30, 4)), rng.standard_normal(4)
-    >>> products = CodedProducts(A, PolarCode(8, 4), random_state=0)
-    >>> bool(np.allclose(products.matmul(v), A @ v))
-    True
-    >>> r = rng.standard_normal(30)
-    >>> bool(np.allclose(products.rmatmul(r), A.T @ r)), products.n_passes_
-    (True, 2)
-    """
-
-    def __init__(self, A, code, *, stragglers=None, n_jobs=None, random_state=None):
-        if not isinstance(code, _BaseCode):
-            raise TypeError(
-                "code must be a PolarCode, MDSCode, ReplicationCode or UncodedCode; "
-                f"got {type(code).__name__}."
-            )
-        A = _check_matrix(A, "A")
-        if A.ndim != 2:
-            raise ValueError(f"A must be 2-D; got shape {A.shape}.")
-        self.code = code
-        self.stragglers = (
-            stragglers if stragglers is not None else StragglerSimulator(random_state=random_state)
-        )
-        self.n_jobs = n_jobs
-        self._A = A
-        self._encoded = {}
-        self.n_passes_, self.completion_time_, self.workers_used_ = 0, 0.0, []
-
-    def matmul(self, V):
-        """``A @ V``, decoded from the earliest decodable set of workers.
-
-        Parameters
-        ----------
-        V : array-like of shape (n_columns,) or (n_columns, k)
-            Right-hand side of the product.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,) or (n_rows, k)
-        """
-        return self._product("forward", V)
-
-    def rmatmul(self, R):
-        """``A.T @ R``, decoded from the earliest decodable set of workers.
-
-        Parameters
-        ----------
-        R : array-like of shape (n_rows,) or (n_rows, k)
-            Right-hand side of the adjoint product.
-
-        Returns
-        -------
-        ndarray of shape (n_columns,) or (n_columns, k)
-        """
-        return self._product("adjoint", R)
-
-    def _product(self, side, V):
-        if side not in self._encoded:
-            code = copy.deepcopy(self.code)
-            matrix = self._A if side == "forward" else self._A.T
-            self._encoded[side] = (code, code.encode(matrix))
-        code, coded = self._encoded[side]
-        V = np.asarray(V, dtype=float)
-        t, workers = self.stragglers.completion_time(code)
-        if not np.isfinite(t):
-            raise NotDecodableError(f"{code!r} cannot decode even from all workers.")
-        outputs = Parallel(n_jobs=self.n_jobs)(delayed(np.matmul)(coded[i], V) for i in workers)
-        self.n_passes_ += 1
-        self.completion_time_ += t
-        self.workers_used_.append(workers)
-        return code.decode(dict(zip(workers.tolist(), outputs)))
-
-
-class CodedDataProducts(DataProducts):
-    """The Newton solver's data passes, ``X @ W`` and ``X^T @ R``, coded.
-
-    A drop-in for the solver's one object of data passes
-    (:class:`~sklearn_convexnn._solvers.sketch.problems.DataProducts`):
-    scores and gradients go through :class:`CodedProducts` (decoded
-    exactly from the earliest decodable simulated workers), the Hessian
-    factors the sketching workers use are the uncoded ones. Sparse ``X`` is
-    densified for the coded copies (coded blocks mix rows).
-
-    Parameters
-    ----------
-    X : {ndarray, sparse matrix} of shape (n, d)
-    code : PolarCode, MDSCode, ReplicationCode or UncodedCode
-        Template code (copied, never modified).
-    n_jobs : int or None, default=None
-        Joblib ``n_jobs`` of the workers' products.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the code's row mixing and the straggler simulator.
-        Seeds the straggler draws (which change only the workers used).
-    """
-
-    def __init__(self, X, code, *, n_jobs=None, random_state=0):
-        super().__init__(X)
-        dense = X.toarray() if hasattr(X, "toarray") else X
-        self.products = CodedProducts(dense, code, n_jobs=n_jobs, random_state=random_state)
-
-    def forward(self, W):
-        """``X @ W`` through the code."""
-        return self.products.matmul(W)
-
-    def backward(self, R):
-        """``X^T @ R`` through the code."""
-        return self.products.rmatmul(R)
-
-
 def coded_matmul(
     A,
     B,
@@ -918,11 +648,7 @@ def coded_matmul(
         sim = (
             stragglers if stragglers is not None else StragglerSimulator(random_state=random_state)
         )
-        t, workers = sim.completion_time(code)
-        if not np.isfinite(t):
-            raise NotDecodableError(f"{code!r} cannot decode even from all workers.")
-        outputs = Parallel(n_jobs=n_jobs)(delayed(np.matmul)(coded[i], B) for i in workers)
-        results = dict(zip(workers.tolist(), outputs))
+        t, workers, results = earliest_products(code, coded, B, sim, n_jobs)
     elif backend == "joblib":
         if stragglers is None:
             delays = np.zeros(code.n_workers)
@@ -968,17 +694,6 @@ def _make_code(code, n_workers, n_blocks, random_state):
             f"code must be 'polar', 'mds', 'replication', 'uncoded' or a code object; got {code!r}."
         )
     return makers[code](n_workers, n_blocks, random_state=random_state)
-
-
-def _check_matrix(A, name):
-    if hasattr(A, "toarray") or hasattr(A, "tocsr"):
-        raise TypeError(f"{name} must be a dense array; sparse input is not supported.")
-    A = np.asarray(A, dtype=float)
-    if A.ndim not in (1, 2) or A.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D or 2-D array; got shape {A.shape}.")
-    if not np.all(np.isfinite(A)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return A
 
 
 def _check_int(value, name, low):

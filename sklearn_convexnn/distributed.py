@@ -48,10 +48,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._sketch_base import CountSketch, SurrogateSketch
+from ._solvers.coding.products import CodedDataProducts
 from ._solvers.sketch.newton_sketch import debiased_newton_sketch
 from ._solvers.sketch.problems import DataProducts, LogisticProblem, RidgeProblem
-from .coding import CodedDataProducts
-from .sketching import CountSketch, SurrogateSketch
 
 __all__ = ["DebiasedAveragingClassifier", "DebiasedAveragingRegressor"]
 
@@ -85,7 +85,11 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
     max_iter : int, default=100
         Maximum number of Newton rounds.
     tol : float or None, default=1e-8
-        Stop once a step is at most ``tol * max(1, ||params||)``; a
+        Stop after a round whose Newton decrement ``lambda^2 = -g^T dx``
+        (``g`` the gradient, ``dx`` the unit step) has ``lambda^2 / 2 <= tol
+        max(1, |objective|)`` -- the objective is then within about that of
+        its minimum, and the step just taken shrinks the gap further -- or
+        whose step is at most ``tol * max(1, ||params||)``; a
         :class:`~sklearn.exceptions.ConvergenceWarning` carrying the
         gradient norm is raised if ``max_iter`` rounds do not reach it.
         None: no stopping test and no warning, exactly ``max_iter`` rounds
@@ -95,6 +99,21 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
         ``1 - d_alpha / m`` included). ``"backtracking"``: Armijo
         backtracking on the training objective, starting from the unit
         step. ``"auto"``: unit for ridge, backtracking for logistic.
+    newton_step : {"auto", "sketched", "exact"}, default="auto"
+        Where each round's step comes from. ``"sketched"``: the debiased
+        average of the ``n_workers`` sketched directions, always.
+        ``"exact"``: the exact Newton step ``H^{-1} g``, the expectation
+        that average estimates. ``"auto"``: with the default sketch
+        (``sketch=None``; a sketch you pass is always drawn), exact at a
+        round where the workers' sketches would hold no fewer rows than the
+        data, ``n_workers * m >= n_samples``: the master forms the exact Hessian from the
+        ``n_features``-wide data at every round anyway (for ``d_alpha``),
+        so the ``q`` sketched systems would cost more than solving with it
+        (e.g. digits: 1257 samples, ``m`` ~ 500); sketched otherwise (large
+        ``n_samples``). The rounds that took the exact step are counted in
+        ``n_exact_rounds_`` and marked ``newton=exact`` in the verbose
+        lines. Use ``"sketched"`` (or pass a sketch) to study the estimator
+        itself (e.g. the one-round estimate, ``max_iter=1, tol=None``).
     n_jobs : int, default=None
         Joblib ``n_jobs``: the most tasks the ``q`` workers of a round are
         split into (each task does a batch of workers and gets the data
@@ -127,6 +146,8 @@ _COMMON_PARAMETERS_DOC = """sketch : sketch object, default=None
 
 _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
         Number of Newton rounds run.
+    n_exact_rounds_ : int
+        How many of them took the exact Newton step (see ``newton_step``).
     effective_dim_ : float
         ``d_alpha`` of the last round.
     scaled_alpha_ : float
@@ -138,7 +159,7 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
         Norm of the objective's gradient at the returned parameters.
     n_tasks_ : int
         Parallel tasks the workers of the last round were split into (the
-        ``n_jobs`` rule's choice).
+        ``n_jobs`` rule's choice; 0 if that round took the exact step).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -148,11 +169,18 @@ _COMMON_ATTRIBUTES_DOC = """n_iter_ : int
 
 _NOTES_DOC = """Each worker forms and solves a ``p x p`` system from its own sketch.
     Two computations are not sketched: ``d_alpha``, computed exactly by the
-    master at every round from the eigenvalues of ``A^T A``
-    (``O(n p^2)``), and, with a surrogate sketch, the spectrum its DPP part
-    needs, computed once per round and shared by the workers. Gaussian,
-    SRHT and CountSketch workers avoid the latter. The data travel once
-    per round and task.
+    master at every round from the Cholesky factor of ``A^T A + alpha I``
+    (``A^T A`` formed from the ``n_features``-wide data, ``O(n p^2)``; for
+    the multinomial problem by its block structure, without the
+    ``n n_classes``-row factor), and, with a surrogate sketch, the spectrum
+    its DPP part needs, computed once per round and shared by the workers.
+    Gaussian, SRHT and CountSketch workers avoid the latter. The data
+    travel once per round and task. Since the master holds that factor,
+    a round whose ``q`` sketches would hold at least ``n_samples`` rows
+    solves with it directly (``newton_step="auto"``, see there): on small
+    data (digits) every round does, and the fit is Newton's method on the
+    wrapped problem; the sketched workers run where ``n_samples`` exceeds
+    ``q m``.
 
     ``sample_weight`` multiplies each sample's loss term (weights equal to
     repetition). Sparse ``X`` (CSR/CSC) is accepted: the data passes
@@ -177,6 +205,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "step": [StrOptions({"auto", "unit", "backtracking"})],
+        "newton_step": [StrOptions({"auto", "sketched", "exact"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -206,6 +235,32 @@ class _BaseDebiasedAveraging(BaseEstimator):
         )
         return X, y, sample_weight
 
+    @staticmethod
+    def _check_scale(X, w, Y=None):
+        """ValueError if the Newton system would overflow float64.
+
+        Its Hessian holds sums ``sum_i w_i x_ij^2`` (and, for ridge, the
+        gradient ``sum_i w_i x_ij y_i``); data whose entries make those
+        overflow (e.g. ``X * 1e150`` with a few hundred samples) cannot be
+        fitted in floating point, so it is refused up front rather than
+        through a cascade of overflow warnings.
+        """
+        values = X.data if sp.issparse(X) else X
+        x_max = float(np.max(np.abs(values), initial=0.0))
+        y_max = 1.0 if Y is None else float(np.max(np.abs(Y), initial=0.0))
+        total = float(np.sum(w))
+        limit = np.sqrt(np.finfo(np.float64).max) * 1e-4  # ~1e150
+        for name, a, b in (("X", x_max, x_max), ("X and y", x_max, y_max)):
+            if a > 0 and b > 0 and (
+                np.log(a) + np.log(b) + np.log(max(total, 1.0)) > 2 * np.log(limit)
+            ):
+                raise ValueError(
+                    f"{name} too large for the Newton system in float64: entries "
+                    f"up to {x_max:.3g} (|y| up to {y_max:.3g}) over "
+                    f"{total:.4g} weighted samples overflow its Hessian and "
+                    "gradient sums. Rescale the data (e.g. StandardScaler)."
+                )
+
     def _data_products(self, X):
         """The data passes: plain, or through ``coding`` (exact either way)."""
         if self.coding is None:
@@ -228,6 +283,13 @@ class _BaseDebiasedAveraging(BaseEstimator):
             max_iter=max_iter,
             tol=self.tol,
             line_search=line_search,
+            # "auto" only ever replaces the default sketch: a sketch the
+            # user chose is drawn.
+            newton_step=(
+                "sketched"
+                if self.newton_step == "auto" and self.sketch is not None
+                else self.newton_step
+            ),
             n_jobs=self.n_jobs,
             seed_sequence=_seed_sequence(self.random_state),
             verbose=self.verbose,
@@ -241,6 +303,7 @@ class _BaseDebiasedAveraging(BaseEstimator):
             )
         fitted = {
             "n_iter_": info["n_iter"],
+            "n_exact_rounds_": info["n_exact_rounds"],
             "effective_dim_": info["effective_dim"],
             "scaled_alpha_": info["scaled_alpha"],
             "sketch_size_": info["sketch_size"],
@@ -307,7 +370,10 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
     From zero one round solves the problem up to the averaging error
     (``max_iter=1, tol=None``: the paper's one-round estimate); more rounds
     shrink that error geometrically, at one communication round each, to
-    the exact Ridge solution.
+    the exact Ridge solution. On small data (``n_workers * m >=
+    n_samples``) the default ``newton_step="auto"`` solves with the exact
+    Hessian instead, which the master forms anyway: one round then gives
+    the exact solution (see ``newton_step``).
 
     Parameters
     ----------
@@ -369,6 +435,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         max_iter=100,
         tol=1e-8,
         step="auto",
+        newton_step="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -382,6 +449,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
         self.max_iter = max_iter
         self.tol = tol
         self.step = step
+        self.newton_step = newton_step
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -411,6 +479,7 @@ class DebiasedAveragingRegressor(_LinearPredictMixin, RegressorMixin, _BaseDebia
             X, y, sample_weight, multi_output=True, y_numeric=True
         )
         Y = y.reshape(len(y), -1).astype(np.float64)
+        self._check_scale(X, w, Y)
         if fit_intercept:
             total = w.sum()
             if not total > 0:
@@ -477,8 +546,16 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
     scikit-learn >= 1.8 (not one-vs-rest), in one vectorized Newton
     system per round: the factor ``A`` has ``n_classes`` rows per sample
     (``n_samples * n_classes`` by ``n_classes * n_features``), its Gram
-    matrix (for ``d_alpha``) is formed from the ``n_features``-wide data,
-    and the intercepts sum to zero.
+    matrix (for ``d_alpha``) is formed from the ``n_features``-wide data
+    by the Hessian's block structure, and the intercepts sum to zero.
+
+    Small data: when the workers' sketches would together hold at least
+    ``n_samples`` rows, a round takes the exact Newton step from the
+    Hessian the master has formed anyway (``newton_step="auto"``; on
+    digits every round does, and the fit is Newton's method on the wrapped
+    problem, marked ``newton=exact`` in the verbose lines and counted in
+    ``n_exact_rounds_``). The sketched workers run on large data, or
+    always with ``newton_step="sketched"`` or a ``sketch`` of your own.
 
     Parameters
     ----------
@@ -544,6 +621,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         max_iter=100,
         tol=1e-8,
         step="auto",
+        newton_step="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -557,6 +635,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         self.max_iter = max_iter
         self.tol = tol
         self.step = step
+        self.newton_step = newton_step
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -584,6 +663,7 @@ class DebiasedAveragingClassifier(_LinearPredictMixin, ClassifierMixin, _BaseDeb
         alpha, fit_intercept = _logistic_problem(self.estimator)
         X, y, w = self._validate_fit_data(X, y, sample_weight)
         check_classification_targets(y)
+        self._check_scale(X, w)
         classes, y_index = np.unique(y, return_inverse=True)
         n_classes = len(classes)
         if n_classes < 2:

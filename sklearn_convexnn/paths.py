@@ -40,6 +40,7 @@ from ._base import encode_classes, resolve_lifted_alpha  # noqa: F401
 from ._base import screen_empty_network as _screen_empty_network
 from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
+from ._solvers.lifted.patches import resolve_geometry
 from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks
 from ._solvers.lifted.screening import lifted_alpha_max as _lifted_alpha_max
 from ._solvers.shared.intercept import intercept_only_dual as _intercept_only_dual
@@ -862,9 +863,7 @@ class _Problem:
             Y = Y[:, None] if Y.ndim == 1 else Y
             loss_name = est.loss
         if hasattr(est, "image_shape"):
-            from .cnn import _resolve_geometry
-
-            blocks = est._make_blocks(X, _resolve_geometry(est, X.shape[1]))
+            blocks = est._make_blocks(X, resolve_geometry(est, X.shape[1]))
         else:
             blocks = est._make_blocks(X)
         blocks = level_blocks(blocks, getattr(est, "_constraint", "sphere"),

@@ -86,6 +86,31 @@ def test_early_stopped_fits_never_certify_above_the_optimum(seed, loss_name):
         assert est.objective_ >= opt - 1e-7 * max(1.0, abs(opt))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_zero_weight_rows_never_lift_the_bound_above_the_optimum(seed):
+    """Weights 0..4 against the repeated rows' optimum, early stops, every solver.
+
+    A dual point centred by the plain mean keeps non-zero values on rows of
+    zero weight, outside the conjugate's domain: its "bound" exceeded the
+    optimum (scikit-learn's sample-weight check data, proxgrad).
+    """
+    rng = np.random.RandomState(42 + seed)
+    X = rng.rand(15, 6)
+    y = rng.randint(0, 3, size=15).astype(float)
+    sw = rng.randint(0, 5, size=15)
+    sw[:2] = 0
+    alpha = 1e-2
+    opt = reference_optimum(X.repeat(sw, axis=0), y.repeat(sw), "squared", alpha)
+    for solver, max_iter in [("proxgrad", 3), ("proxgrad", 10), ("proxgrad", 300),
+                             ("lowrank", 1), ("lowrank", 3), ("cvxpy", 3)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = ConvexPolyNetRegressor(activation=ACT, alpha=alpha, solver=solver,
+                                         max_iter=max_iter).fit(X, y, sample_weight=sw)
+        assert below(est.lower_bound_, opt), (solver, max_iter, est.lower_bound_, opt)
+        assert est.objective_ >= opt - 1e-7 * max(1.0, abs(opt))
+
+
 @pytest.mark.parametrize("seed", [0, 3])
 def test_raw_solver_dual_points_certify_below_the_optimum(seed):
     """The solvers' own dual points, early-stopped, through the one routine."""

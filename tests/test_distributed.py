@@ -145,7 +145,7 @@ def test_logistic_reaches_logistic_regression_on_breast_cancer(breast_cancer):
     X, y = breast_cancer
     exact = LogisticRegression(C=0.5, tol=1e-10, max_iter=10000).fit(X, y)
     clf = DebiasedAveragingClassifier(
-        LogisticRegression(C=0.5), n_workers=4, max_iter=200, tol=1e-10, random_state=0
+        LogisticRegression(C=0.5), n_workers=4, max_iter=200, tol=1e-14, random_state=0
     ).fit(X, y)
     assert clf.coef_.shape == exact.coef_.shape
     assert _relative_error(clf.coef_, exact.coef_) < 1e-4
@@ -588,3 +588,138 @@ def test_negative_sample_weight_is_refused():
     w[3] = -1.0
     with pytest.raises(ValueError, match=r"[Nn]egative"):
         DebiasedAveragingRegressor().fit(X, y, sample_weight=w)
+
+
+# -- the exact step, the decrement stopping rule, data scale -------------------
+
+
+def test_auto_rule_takes_exact_step_only_when_sketches_hold_the_data():
+    # iris (150 samples, 16 workers, m >= 10): 16 m >= 150, every round exact.
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = DebiasedAveragingClassifier(random_state=0).fit(X, y)
+    assert clf.n_exact_rounds_ == clf.n_iter_ and clf.n_tasks_ == 0
+    # 3000 samples, 4 workers, d_alpha <= 5: 4 m < 3000, every round sketched.
+    rng = np.random.default_rng(0)
+    Xl = rng.standard_normal((3000, 5))
+    yl = (Xl @ rng.standard_normal(5) + rng.standard_normal(3000) > 0).astype(int)
+    big = DebiasedAveragingClassifier(n_workers=4, tol=1e-12, random_state=0).fit(Xl, yl)
+    assert big.n_exact_rounds_ == 0 and big.n_tasks_ >= 1
+    assert big.sketch_size_ * 4 < 3000
+    exact = LogisticRegression(tol=1e-12, max_iter=10000).fit(Xl, yl)
+    assert_allclose(big.coef_, exact.coef_, rtol=1e-5, atol=1e-6)
+    # A sketch the user passes is always drawn, even where auto would not.
+    mine = DebiasedAveragingClassifier(
+        sketch=GaussianSketch(60), max_iter=3, tol=None, random_state=0
+    ).fit(X, y)
+    assert mine.n_exact_rounds_ == 0
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_exact_step_is_newtons_step_from_the_definition(fit_intercept):
+    # One unit round from zero with newton_step="exact" is -H^{-1} g, H and g
+    # written out here from the multinomial log-loss (independent of the
+    # block-structured Gram the solver forms); "sketched" is not.
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    n, d, k, alpha = 150, 4, 3, 0.5
+    one_round = dict(max_iter=1, tol=None, step="unit", random_state=0)
+    estimator = LogisticRegression(C=1 / alpha, fit_intercept=fit_intercept)
+    clf = DebiasedAveragingClassifier(estimator, newton_step="exact", **one_round)
+    clf.fit(X, y)
+    Z = np.column_stack([X, np.ones(n)]) if fit_intercept else X
+    P = np.full((n, k), 1.0 / k)  # softmax at zero
+    H = sum(np.kron(np.diag(P[i]) - np.outer(P[i], P[i]), np.outer(Z[i], Z[i])) for i in range(n))
+    H += np.kron(np.eye(k), np.diag([alpha] * d + [0.0] * fit_intercept))
+    g = ((P - np.eye(k)[y]).T @ Z).ravel()
+    step = -np.linalg.lstsq(H, g, rcond=None)[0].reshape(k, -1)
+    if fit_intercept:  # unique up to a common shift of the intercepts
+        step[:, -1] -= step[:, -1].mean()
+    assert_allclose(clf.coef_, step[:, :d], rtol=1e-9, atol=1e-12)
+    assert_allclose(clf.intercept_, step[:, d] if fit_intercept else 0.0, atol=1e-10)
+    assert clf.n_exact_rounds_ == 1
+    sketched = clone(clf).set_params(newton_step="sketched").fit(X, y)
+    assert sketched.n_exact_rounds_ == 0
+    assert not np.allclose(sketched.coef_, clf.coef_, rtol=1e-3)
+
+
+def test_effective_dimension_from_cholesky_matches_eigenvalues():
+    # effective_dim_ (from the Cholesky factor) against the eigenvalue
+    # formula of sketching.effective_dimension; the lower bound that lets
+    # the auto rule skip it is below it.
+    from sklearn_convexnn._solvers.sketch.newton_sketch import (
+        _effective_dimension_lower_bound,
+    )
+
+    X, y, _ = _ridge_problem(n=300, d=8, alpha=40.0)
+    for newton_step in ("sketched", "exact"):
+        reg = DebiasedAveragingRegressor(
+            Ridge(alpha=40.0, fit_intercept=False),
+            newton_step=newton_step,
+            max_iter=1,
+            tol=None,
+            random_state=0,
+        ).fit(X, y)
+        assert_allclose(reg.effective_dim_, effective_dimension(X, 40.0), rtol=1e-10)
+    rng = np.random.default_rng(1)
+    for alpha in (1e-3, 1.0, 1e3):
+        A = rng.standard_normal((50, 12)) * np.logspace(0, 3, 12)
+        gram = A.T @ A
+        assert _effective_dimension_lower_bound(gram, alpha) <= (
+            effective_dimension(A, alpha) * (1 + 1e-12)
+        )
+
+
+@pytest.mark.parametrize("newton_step", ["exact", "sketched"])
+def test_decrement_rule_stops_within_tol_of_the_optimal_objective(newton_step):
+    # Stopping at lambda^2 / 2 <= tol |f| leaves the objective within about
+    # tol |f| of the optimum of LogisticRegression (run to 1e-12).
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    tol = 1e-6
+    clf = DebiasedAveragingClassifier(
+        tol=tol, newton_step=newton_step, random_state=0
+    ).fit(X, y)
+    problem = LogisticProblem(DataProducts(X), np.eye(3)[y], 1.0, True)
+
+    def objective(est):
+        return problem.objective(np.column_stack([est.coef_, est.intercept_]))
+
+    exact = LogisticRegression(tol=1e-12, max_iter=10000).fit(X, y)
+    optimum = objective(exact)
+    assert objective(clf) - optimum <= tol * abs(optimum)
+    assert clf.n_iter_ < 100
+
+
+@pytest.mark.parametrize("Estimator", [DebiasedAveragingClassifier, DebiasedAveragingRegressor])
+def test_data_that_would_overflow_is_a_clear_error(Estimator):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 9))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings on the way
+        with pytest.raises(ValueError, match="Rescale the data"):
+            Estimator().fit(X * 1e150, y)
+        Estimator(random_state=0).fit(X * 1e100, y)  # large but representable
+
+
+@pytest.mark.parametrize("newton_step", ["auto", "sketched"])
+def test_wide_data_uses_the_row_gram_and_reaches_the_solution(newton_step):
+    # More features than samples: no p x p Gram matrix; both paths still
+    # reach Ridge / LogisticRegression's optimum.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 120))
+    y = X @ rng.standard_normal(120) + 0.1 * rng.standard_normal(40)
+    reg = DebiasedAveragingRegressor(
+        Ridge(alpha=100.0), newton_step=newton_step, tol=1e-14, random_state=0
+    ).fit(X, y)
+    exact = Ridge(alpha=100.0).fit(X, y)
+    assert_allclose(reg.coef_, exact.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(reg.effective_dim_, effective_dimension(X - X.mean(0), 100.0))
+    labels = (y > np.median(y)).astype(int)
+    clf = DebiasedAveragingClassifier(
+        LogisticRegression(C=0.5), newton_step=newton_step, tol=1e-14, random_state=0
+    ).fit(X, labels)
+    reference = LogisticRegression(C=0.5, tol=1e-12, max_iter=10000).fit(X, labels)
+    assert_allclose(clf.coef_, reference.coef_, rtol=1e-5, atol=1e-7)
+    assert (clf.n_exact_rounds_ > 0) == (newton_step == "auto")

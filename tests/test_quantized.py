@@ -292,7 +292,7 @@ def cvxpy_binary_sdp(X, Y, act, alpha, loss="squared"):
     (4, "multinomial", 3, 3), (5, "squared", 2, 4),
 ])
 def test_lowrank_relaxation_bound_equals_cvxpy_sdp(d, loss, k, seed):
-    from sklearn_convexnn._solvers.lifted.elliptope import solve_binary_relaxation
+    from sklearn_convexnn._solvers.lifted.binary_relaxation import solve_binary_relaxation
     from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
     from sklearn_convexnn._solvers.shared.losses import get_loss
 
@@ -496,3 +496,95 @@ def test_sample_weight_is_repetition(planted):
     # Same problem, so the certified brackets overlap.
     assert a.lower_bound_ <= b.objective_ * (1 + 1e-6)
     assert b.lower_bound_ <= a.objective_ * (1 + 1e-6)
+
+
+def test_clip_holds_features_then_preactivations_in_their_training_range(planted):
+    X, y = planted
+    model = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X, y)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    np.testing.assert_array_equal(model.feature_range_, np.vstack([lo, hi]))
+    far = X[:5].copy()
+    far[:, 0] = hi[0] + 10.0  # one feature far outside its range
+    far[1, 2] = lo[2] - 7.0
+    # By hand: features into the training box, then pre-activations into theirs.
+    T = np.clip(far, lo, hi) @ model.hidden_weights_.T
+    T = np.clip(T, model.preactivation_range_[:, 0], model.preactivation_range_[:, 1])
+    a, b, c = RELU_APPROX
+    expected = (a * T**2 + b * T + c) @ model.output_weights_ + model.intercept_
+    np.testing.assert_allclose(model.predict(far), expected, rtol=1e-12, atol=1e-12)
+    # Inside the box nothing changes, and "none" evaluates the polynomial as is.
+    np.testing.assert_allclose(model.predict(X), network(model, X), rtol=1e-10, atol=1e-10)
+    free = clone(model).set_params(extrapolation="none").fit(X, y)
+    np.testing.assert_allclose(free.predict(far), network(free, far), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_zero_and_integer_weights_keep_the_bound_valid(seed):
+    """The weighted certificate against the brute-force optimum of the repeated rows."""
+    rng = np.random.default_rng(seed)
+    X, y = make_planted_quantized(40, 5, 2, noise=0.1, random_state=seed)
+    w = rng.integers(0, 4, len(y))
+    rep = np.repeat(np.arange(len(y)), w)
+    model = QuantizedSDPRegressor(alpha=1e-2, random_state=seed).fit(X, y, sample_weight=w)
+    opt = brute_force_optimum(X[rep], y[rep], 1e-2)
+    assert model.lower_bound_ <= opt * (1 + 1e-6)
+    assert opt <= model.objective_ * (1 + 1e-6)
+
+
+def test_weight_two_equals_a_duplicated_row(planted):
+    X, y = planted
+    w = np.ones(len(y))
+    w[::3] = 2.0
+    rep = np.repeat(np.arange(len(y)), w.astype(int))
+    a = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X, y, sample_weight=w)
+    b = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X[rep], y[rep])
+    assert a.objective_ == pytest.approx(b.objective_, rel=1e-6)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_weighted_relaxation_and_refit_bounds_against_cvxpy_on_repeated_rows(seed):
+    """Zero and integer weights: certified bounds below (and at) the repeated rows' optima."""
+    from sklearn_convexnn._solvers.lifted.binary_relaxation import solve_binary_relaxation
+    from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    from sklearn_convexnn._solvers.shared.l1_refit import l1_refit
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+
+    rng = np.random.default_rng(seed)
+    X, y = make_planted_quantized(30, 4, 2, noise=0.1, random_state=seed)
+    w = rng.integers(0, 4, len(y)).astype(float)
+    w[:3] = 0.0
+    rep = np.repeat(np.arange(len(y)), w.astype(int))
+    loss = get_loss("squared", sample_weight=w)
+    opt = cvxpy_binary_sdp(X[rep], y[rep][:, None], RELU_APPROX, 1e-2, "squared")
+    for max_iter in (5, 20, 60, 5000):  # early stops leave the dual point uncentred
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            rel = solve_binary_relaxation(LiftedBlock(X), y[:, None], loss, RELU_APPROX, 1e-2,
+                                          tol=1e-6, max_iter=max_iter, random_state=seed)
+        assert rel.lower_bound <= opt * (1 + 1e-6)
+    assert rel.lower_bound == pytest.approx(opt, rel=1e-4)
+    H = activations(X, np.where(rng.normal(size=(12, 4)) > 0, 1.0, -1.0), RELU_APPROX)
+    u, b = cp.Variable(12), cp.Variable()
+    ref = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(H[rep] @ u + b - y[rep]) / len(rep)
+                                 + 1e-2 * cp.norm1(u)))
+    ref.solve(solver="CLARABEL")
+    for max_iter in (1, 3, 20000):
+        fit = l1_refit(H, y[:, None], loss, 1e-2, tol=1e-9, max_iter=max_iter)
+        assert fit.lower_bound <= ref.value * (1 + 1e-7)
+    assert fit.value == pytest.approx(ref.value, rel=1e-6)
+
+
+def test_weighted_bound_below_the_repeated_relaxation_optimum():
+    """scikit-learn's weight-equivalence data (15 rows, 30 features, zero weights included)."""
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15).astype(float)
+    w = rng.randint(0, 5, size=15)
+    rep = np.repeat(np.arange(15), w)
+    weighted = QuantizedSDPRegressor(random_state=0).fit(X, y, sample_weight=w)
+    repeated = QuantizedSDPRegressor(random_state=0).fit(X[rep], y[rep])
+    assert weighted.alpha_ == pytest.approx(repeated.alpha_, rel=1e-10)
+    opt = cvxpy_binary_sdp(X[rep], y[rep][:, None], RELU_APPROX, weighted.alpha_)
+    assert weighted.lower_bound_ <= opt * (1 + 1e-6)
+    assert weighted.objective_ == pytest.approx(repeated.objective_, rel=1e-6)

@@ -13,19 +13,23 @@ elliptope (unit-diagonal PSD matrices, which contain every
 ``[u; 1][u; 1]^T``) by :func:`~.elliptope.elliptope_max`, valid for any
 factor it is given, so the bound holds however the solver that proposed
 ``Theta`` stopped. With the relaxation's optimal dual point and factors the
-bound is the relaxation's optimal value.
+bound is the relaxation's optimal value. Given triangle cuts with
+multipliers (``triangle.py``), the maximum is bounded over the elliptope
+cut by them instead (tighter, still valid for every sign vector).
 """
 
 import numpy as np
 
-from ..shared.dual import into_dual_domain
+from ..shared.dual import feasible_dual
 from .elliptope import elliptope_max as elliptope_max_factored
+from .triangle import certified_cut_max, cut_multipliers
 
 __all__ = ["binary_lower_bound", "dual_matrix", "elliptope_max"]
 
 
 def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=True, *,
-                       factors=None, return_factors=False):
+                       factors=None, cuts=None, refine_multipliers=True,
+                       return_factors=False):
     """A certified lower bound on the optimum over sign-vector neurons.
 
     Parameters
@@ -40,6 +44,14 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         Starting factors for :func:`~.elliptope.elliptope_max`, keyed ``(output, block,
         sign)`` where ``sign`` is +1 for ``max <M, C>`` and -1 for
         ``max <-M, C>``; e.g. the relaxation's own factors. Random if absent.
+    cuts : dict or None
+        Triangle cuts with multipliers, ``(idx, pat, lam)`` under the same
+        keys (see ``triangle.certified_cut_max``); the bound is then over the
+        elliptope cut by them. Any ``lam >= 0`` gives a valid bound.
+    refine_multipliers : bool, default=True
+        With cuts, also try the multipliers that are best for ``theta``
+        (``triangle.cut_multipliers``, a small SDP per output and sign) and
+        keep the smaller certified maximum.
     return_factors : bool, default=False
         Also return the improved factors (same keys).
 
@@ -49,10 +61,9 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         Also a lower bound on the binary relaxation's optimum.
     factors : dict, only if ``return_factors``
     """
-    theta = np.array(theta, dtype=float)
-    if fit_intercept:
-        theta -= theta.mean(axis=0, keepdims=True)
-    theta = into_dual_domain(theta, Y, loss)
+    # Centred in proportion to the sample weights, zero on rows of zero weight
+    # (where the weighted loss's conjugate is finite only at zero).
+    theta = feasible_dual(theta, Y, loss, fit_intercept)
     factors = {} if factors is None else factors
     out = {}
     worst = 0.0
@@ -60,8 +71,22 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         for r, block in enumerate(blocks):
             M = dual_matrix(block, theta[:, o], activation)
             for sign in (1.0, -1.0):
-                value, V = elliptope_max_factored(sign * M, factors.get((o, r, sign)),
-                                                  random_state=0)
+                key = (o, r, sign)
+                if cuts is not None and key in cuts and len(cuts[key][2]):
+                    idx, pat, lam = cuts[key]
+                    # An upper bound on the maximum over the cut elliptope;
+                    # scaling theta by alpha / worst below scales it alike.
+                    value, V = certified_cut_max(sign * M, idx, pat, lam, factors.get(key))
+                    if refine_multipliers:
+                        # The solver's multipliers need not be the best ones
+                        # for this theta (they are not unique): ask the SDP.
+                        best = cut_multipliers(sign * M, idx, pat)
+                        if best is not None:
+                            value = min(value, certified_cut_max(sign * M, idx, pat, best,
+                                                                 V)[0])
+                else:
+                    value, V = elliptope_max_factored(sign * M, factors.get(key),
+                                                      random_state=0)
                 out[(o, r, sign)] = V
                 worst = max(worst, value)
     if worst > alpha:

@@ -33,6 +33,7 @@ __all__ = [
     "patch_blocks",
     "patch_geometry",
     "pooling_matrices",
+    "resolve_geometry",
 ]
 
 POOLINGS = ("average", "sum")
@@ -133,6 +134,17 @@ def patch_geometry(n_features, image_shape=None, patch_shape=None, stride=1,
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}; got {pooling!r}.")
     return PatchGeometry(image, patch, strides, regions, pooling)
+
+
+def resolve_geometry(params, n_features):
+    """:func:`patch_geometry` from the parameters an object carries.
+
+    ``params`` is anything with the attributes ``image_shape``,
+    ``patch_shape``, ``stride``, ``pool_regions`` and ``pooling`` (the CNN
+    estimators); used by their fit and by the regularization paths.
+    """
+    return patch_geometry(n_features, params.image_shape, params.patch_shape,
+                          params.stride, params.pool_regions, params.pooling)
 
 
 def extract_patches(X, geometry):

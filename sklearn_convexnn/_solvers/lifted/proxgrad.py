@@ -62,8 +62,9 @@ The returned network comes from the rank-one (neural) decomposition of the
 final matrices: a rank-``r`` solution gives ``r`` neurons, so the network is
 as sparse as the optimum the projection finds.
 
-Modules: this one holds the driver and the FISTA loop;
-``psd_projection.py`` the prox, ``sphere_dual.py`` the certificate,
+Modules: this one holds the driver (preconditioning, starting point, the
+phases in turn, the network of the result); ``proxgrad_fista.py`` the FISTA
+loop, ``psd_projection.py`` the prox, ``sphere_dual.py`` the certificate,
 ``lifted_operators.py`` the data passes and the preconditioner,
 ``proxgrad_polish.py`` and ``proxgrad_admm.py`` the two other phases.
 
@@ -84,10 +85,12 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ..shared.intercept import constant_fit
 from .certificate import network_from_lifted
 from .lifted import LiftedBlock
 from .lifted_operators import ExplicitOperator, PassOperator, preconditioner
 from .proxgrad_admm import solve_admm
+from .proxgrad_fista import differences, penalized_objective, run_fista
 from .proxgrad_polish import polish_neurons
 from .psd_projection import RANK_RTOL, project_psd_hyperplane, sym
 from .sphere_dual import DualBound
@@ -104,8 +107,6 @@ EXPLICIT_BYTES = 2**28
 #: method=None takes ADMM (Hessian metric, factored once) up to this many
 #: lifted coordinates per output.
 ADMM_MAX_DIM = 1200
-#: With explicit features the certificate is taken every this many iterations.
-CHECK_EVERY = 5
 #: With polishing, FISTA runs this many iterations to find the support first.
 POLISH_AFTER = 100
 
@@ -247,33 +248,21 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
     # Penalty alpha * Z4 = alpha * s_q^2 * W_qq on every matrix (both signs).
     pen = alpha * s_q**2
     shape = (k, R, 2, q, q)
-    sign = np.array([1.0, -1.0])[None, None, :, None, None]
-
-    def to_D(W):
-        """Differences W - W' (k, R, q, q): the operator works in W coordinates."""
-        return W[:, :, 0] - W[:, :, 1]
-
-    def grad_W(G):
-        """Gradient in W of <G, W - W'> for G (k, R, q, q)."""
-        return G[:, :, None] * sign
-
-    def objective(Yhat, W):
-        return loss.value(Yhat, Y) + pen * float(np.sum(W[..., p, p]))
 
     # Starting point.
     W = np.zeros(shape)
     if warm_start is not None:
         Ti = T_inv[None, :, None]
         W = Ti @ _lifted_from_network(*warm_start, k=k, R=R, q=q) @ Ti.transpose(0, 1, 2, 4, 3)
-    b = _constant_fit(Y, loss) if fit_intercept else np.zeros(k)
+    b = constant_fit(Y, loss) if fit_intercept else np.zeros(k)
     if warm_start is not None and fit_intercept:
-        b = np.array(warm_start[3], dtype=float).reshape(-1) + op.mean_output(to_D(W))
+        b = np.array(warm_start[3], dtype=float).reshape(-1) + op.mean_output(differences(W))
     mu = np.zeros(k * R * 2)
     Gw = np.broadcast_to(Gw[None, :, None], shape).reshape(-1, q, q)
     W, mu, _ = project_psd_hyperplane(W.reshape(-1, q, q), Gw, mu)
     W = W.reshape(shape)
-    Yhat = op.forward(to_D(W)) + b
-    F = objective(Yhat, W)
+    Yhat = op.forward(differences(W)) + b
+    F = penalized_objective(loss, Yhat, Y, W, pen)
     passes = 1
     dual = DualBound(op, Y, loss, alpha, T_inv, fit_intercept)
 
@@ -291,81 +280,11 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
                          tol, verbose)
         return _result(*out, T, op, tol, fit_intercept)
 
-    # FISTA state: x = (W, b) with predictions Yhat; y = extrapolated point.
-    Wy, by, Yy = W, b, Yhat
-    W_prev, Yhat_prev = W, Yhat
-    t = 1.0
-    # The intercept moves as b = kappa * beta, its curvature matched to W's.
-    L = curv * (op.lipschitz_guess() if explicit else lam_w)
-    kappa2 = max(L / curv, 1e-300)
-    best = (F, W, b, Yhat)
-    bound, theta_best = -np.inf, None
-    status, gap, rank, it = "max_iter", np.inf, 0, 0
-    for it in range(1, n_fista + 1):
-        theta = loss.gradient(Yy, Y)
-        G = op.backward(theta)        # centred: gradient of the centred features
-        passes += 1
-        fy = objective(Yy, Wy)
-        gW = grad_W(G)
-        gW[..., p, p] += pen
-        gb = theta.sum(axis=0) if fit_intercept else np.zeros(k)
-
-        # Certificate from this gradient (a valid bound whatever the point);
-        # with explicit features a pass is cheaper than the check: every few.
-        # Before a polish only the last one counts (the polish certifies).
-        if not explicit or it == n_fista or (it % CHECK_EVERY == 0 and not polish):
-            lb, th = dual.bound(G, theta)
-            if lb > bound:
-                bound, theta_best = lb, th
-
-        # Backtracking step.
-        for _ in range(60):
-            V = (Wy - gW / L).reshape(-1, q, q)
-            W_new, mu_new, ranks = project_psd_hyperplane(V, Gw, mu)
-            W_new = W_new.reshape(shape)
-            b_new = by - kappa2 * gb / L
-            Y_new = op.forward(to_D(W_new)) + b_new
-            passes += 1
-            dW, db = W_new - Wy, b_new - by
-            # Both (Z, Z') halves of a symmetric matrix enter the norm.
-            sq = float(np.sum(dW * dW) + db @ db / kappa2)
-            # The penalty is linear: inside the model, exactly.
-            f_new = objective(Y_new, W_new)
-            lin = float(np.sum(gW * dW) + gb @ db)
-            if f_new <= fy + lin + 0.5 * L * sq + 1e-12 * abs(fy):
-                break
-            L *= 2.0
-        mu = mu_new
-        F_new = f_new
-        rank = int(ranks.sum())
-        if F_new < best[0]:
-            best = (F_new, W_new, b_new, Y_new)
-        gap = (best[0] - bound) / max(abs(best[0]), 1e-12)
-        if verbose:
-            print(f"[proxgrad] iter {it}: objective {F_new:.10g}, bound {bound:.10g}, "
-                  f"gap {gap:.2e}, rank {rank}, L {L:.3g}, passes {passes}")
-        if gap <= tol:
-            status = "optimal"
-            break
-
-        # Momentum with gradient-based restart.
-        restart = float(np.sum((Wy - W_new) * (W_new - W_prev))
-                        + (by - b_new) @ (b_new - b) / kappa2) > 0 or F_new > F
-        if restart:
-            t = 1.0
-            Wy, by, Yy = W_new, b_new, Y_new
-        else:
-            t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-            beta = (t - 1.0) / t_next
-            Wy = W_new + beta * (W_new - W_prev)
-            by = b_new + beta * (b_new - b)
-            Yy = Y_new + beta * (Y_new - Yhat_prev)
-            t = t_next
-        W_prev, b, Yhat_prev, F = W_new, b_new, Y_new, F_new
-        L *= 0.9
-        if restart and not np.all(np.isfinite(Y_new)):
-            raise FloatingPointError("proxgrad diverged (non-finite predictions).")
-
+    best, bound, theta_best, status, gap, rank, it, passes = run_fista(
+        op, Y, loss, curv, (F, W, b, Yhat), Gw, mu, pen, dual,
+        scale=op.lipschitz_guess() if explicit else lam_w, fit_intercept=fit_intercept,
+        n_iter=n_fista, tol=tol, verbose=verbose, explicit=explicit, polish=polish,
+        passes=passes)
     if polish and status != "optimal":
         best, bound, theta_best, status, gap, extra, evals = polish_neurons(
             op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
@@ -421,15 +340,3 @@ def _lifted_from_network(neurons, weights, block_index, intercept, *, k, R, q):
         for o in np.flatnonzero(w):
             W[o, r, 0 if w[o] > 0 else 1] += abs(w[o]) * np.outer(y, y)
     return W
-
-
-def _constant_fit(Y, loss):
-    """Best constant prediction, the starting intercept."""
-    if loss.name == "multinomial":
-        return np.log(np.clip(Y.mean(axis=0), 1e-12, None))
-    if loss.name == "logistic":
-        p = np.clip((Y > 0).mean(axis=0), 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
-    if loss.name == "huber":
-        return np.median(Y, axis=0)
-    return Y.mean(axis=0)

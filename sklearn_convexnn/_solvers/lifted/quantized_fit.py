@@ -3,7 +3,7 @@
 The path behind the ``QuantizedSDP*`` estimators, on plain arrays:
 
 1. **Relaxation.** The binary SDP (``diag(Z) = Z4 1``), either by the
-   factored solver of ``elliptope.py`` ("lowrank") or exactly through cvxpy
+   factored solver of ``binary_relaxation.py`` ("lowrank") or exactly through cvxpy
    ("cvxpy"). Its certified value bounds every quantized network from below.
 2. **Rounding.** Hyperplane rounding of every relaxed matrix, all draws in
    one product (``rounding.lifted_candidates``), into candidate neurons.
@@ -30,8 +30,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .binary_certificate import binary_lower_bound
+from .binary_relaxation import solve_binary_relaxation
 from .cvxpy_backend import solve_lifted_cvxpy
-from .elliptope import solve_binary_relaxation
 from .lifted import LiftedBlock, block_outputs
 from .rounding import flip_search, lifted_candidates, refit_output_layer
 
@@ -82,7 +82,8 @@ def expand_levels(X, levels):
 def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
                           fit_intercept=True, solver="lowrank", n_candidates=200,
                           n_search_rounds=10, max_iter=2000, tol=1e-4, random_state=None,
-                          cvxpy_solver=None, memory_limit=4 * 2**30, verbose=False):
+                          cuts=None, cvxpy_solver=None, memory_limit=4 * 2**30,
+                          verbose=False):
     """Train a network with level-set first-layer weights by relax, round, search, refit.
 
     Parameters
@@ -109,6 +110,9 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
         100).
     random_state : int, RandomState instance or None
         Seeds the relaxation's starting factors and the rounding.
+    cuts : {None, "triangle"}, default=None
+        Tighten the relaxation by triangle inequalities ("lowrank" only; see
+        ``binary_relaxation.solve_binary_relaxation``).
     cvxpy_solver : str or None
     memory_limit : int
         Bytes, for the cvxpy path.
@@ -125,13 +129,13 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     k = Y.shape[1]
 
     # 1. Relaxation and its certificate.
-    factors = None
+    factors = cut_sets = None
     if solver == "lowrank":
         rel = solve_binary_relaxation(block, Y, loss, activation, alpha,
                                       fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
-                                      random_state=rng, verbose=bool(verbose))
+                                      cuts=cuts, random_state=rng, verbose=bool(verbose))
         Zs, rel_value, rel_lower = rel.matrices(), rel.value, rel.lower_bound
-        n_iter, status = rel.n_iter, rel.status
+        n_iter, status, cut_sets = rel.n_iter, rel.status, rel.cuts
         factors = {(o, 0, sign): rel.factors[o, side] for o in range(k)
                    for side, sign in enumerate((-1.0, 1.0))}
         name = "lowrank"
@@ -224,7 +228,8 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     Yhat = block_outputs(dense, neurons, activation) @ weights + intercept
     objective = loss.value(Yhat, Y) + alpha * float(np.abs(weights).sum())
     lower = binary_lower_bound([block], Y, loss, activation, alpha, loss.gradient(Yhat, Y),
-                               fit_intercept, factors=factors)
+                               fit_intercept, factors=factors, cuts=cut_sets,
+                               refine_multipliers=False)
     lower = min(max(lower, rel_lower), objective)
     if verbose:
         print(f"[quantized] {name}: relaxation {rel_value:.10g} (status {status}), "

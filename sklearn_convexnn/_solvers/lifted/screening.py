@@ -20,7 +20,7 @@ import numpy as np
 
 from ..shared.intercept import intercept_only_fit
 from .lifted import LiftedBlock
-from .neuron_sets import Signs, Sphere
+from .neuron_sets import Signs, Sphere, get_neuron_set
 
 __all__ = ["AUTO_ALPHA_FRACTION", "auto_alpha", "empty_network", "level_blocks",
            "lifted_alpha_max", "problem_neuron_set"]
@@ -35,12 +35,14 @@ def problem_neuron_set(neuron_set):
 
     "sphere" is exact; "binary" (sign vectors) enumerates for small ``p``
     (the quantized problem's own value) and bounds over the elliptope else.
+    Any other set comes from the registry (``neuron_sets.get_neuron_set``:
+    a ``NeuronSet`` instance or a name of ``NEURON_SETS``).
     """
     if neuron_set == "sphere":
         return Sphere()
     if neuron_set in ("binary", "signs"):
         return Signs(exact="auto")
-    raise ValueError(f"Unknown neuron set {neuron_set!r}; expected 'sphere' or 'binary'.")
+    return get_neuron_set(neuron_set)
 
 
 def level_blocks(blocks, neuron_set="sphere", levels="binary"):

@@ -10,6 +10,8 @@ check's feasible set gives a valid lower bound ``-loss*(theta)``
 
 import numpy as np
 
+from ..shared.dual import mix_weight
+
 __all__ = ["DualBound", "max_abs_sphere", "sphere_ranges"]
 
 
@@ -21,17 +23,34 @@ class DualBound:
         self.T_inv = T_inv
         self.fit_intercept = fit_intercept
         self._inner = None
+        # The operator centres with the plain mean, which leaves non-zero dual
+        # values on rows of zero weight (outside the conjugate's domain).
+        # Weighted centring instead: theta - c sum(theta), whose gradient
+        # matrices are G - sum(theta) backward(c - 1/n).
+        self._shift = None
+        if fit_intercept and loss.weights is not None:
+            self._coef = loss.sample_coef(Y)
+            self._shift = op.backward(self._coef - 1.0 / Y.shape[0])
 
     def bound(self, G, theta):
         """``(bound, theta)``: ``G`` = sum_i theta_c,i Phi_i for the centred ``theta``."""
         Y, loss = self.Y, self.loss
-        th = theta - theta.mean(axis=0, keepdims=True) if self.fit_intercept else theta
+        if self._shift is not None:
+            total = theta.sum(axis=0)
+            th = theta - self._coef * total
+            G = G - total[:, None, None, None] * self._shift
+        elif self.fit_intercept:
+            th = theta - theta.mean(axis=0, keepdims=True)
+        else:
+            th = theta
         if not loss.in_domain(th, Y):
             if self._inner is None:
                 inner = loss.interior_dual(Y)
                 self._inner = (inner, self.op.backward(inner))
             inner, G_inner = self._inner
-            w = _mix_weight(th, inner, Y, loss)
+            # Bisection to 1e-3 relative: the bound is taken often, and
+            # stopping at 1.001 w* loses a negligible part of it.
+            w = mix_weight(th, inner, Y, loss, rtol=1e-3, atol=1e-15)
             th = (1 - w) * th + w * inner
             G = (1 - w) * G + w * G_inner
         # The check lives on the caller's sphere: G_Z = T^-T G_W T^-1.
@@ -39,36 +58,6 @@ class DualBound:
         if viol > self.alpha:
             th = th * (self.alpha / viol)
         return -loss.conjugate(th, Y), th
-
-
-def _mix_weight(theta, inner, Y, loss):
-    """Smallest mixing weight (to 1e-3 relative) that puts theta in the domain.
-
-    ``hi`` is always inside, so any stopping point gives a valid bound; the
-    loss of bound from stopping at ``1.001 w*`` is negligible.
-    """
-    lo, hi = 0.0, 1.0
-    if loss.name == "multinomial":
-        # Its domain (rows of theta / c + Y in the simplex) is a polyhedron and
-        # both points keep the row sums: the weight is a ratio, checked below.
-        c = loss.sample_coef(Y)
-        safe = np.where(c > 0, c, 1.0)
-        A, B = theta / safe + Y, inner / safe + Y
-        neg = A < 0
-        if np.any(neg):
-            w = float(np.max(-A[neg] / np.maximum(B[neg] - A[neg], 1e-300)))
-            w = min(w * (1 + 1e-9) + 1e-15, 1.0)
-            if loss.in_domain((1 - w) * theta + w * inner, Y):
-                return w
-    for _ in range(60):
-        if hi - lo <= max(1e-3 * hi, 1e-15):
-            break
-        mid = (lo + hi) / 2
-        if loss.in_domain((1 - mid) * theta + mid * inner, Y):
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def max_abs_sphere(G):

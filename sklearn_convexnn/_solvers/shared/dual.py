@@ -22,14 +22,34 @@ __all__ = ["feasible_dual", "into_dual_domain", "mix_weight"]
 MIX_STEPS = 60
 
 
-def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS):
-    """Smallest ``w`` in [0, 1] (to ``2^-steps``) with ``(1-w) theta + w inner`` in the domain.
+def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS, rtol=0.0, atol=0.0):
+    """Smallest ``w`` in [0, 1] with ``(1-w) theta + w inner`` in the domain.
 
     ``inner`` must lie in the domain (``w = 1`` is always accepted); the
-    returned ``w`` is the upper end of the bisection, so the mix is inside.
+    returned ``w`` is the upper end of a bisection (at most ``steps`` halvings,
+    stopped once the bracket is within ``max(rtol * w, atol)``), so the mix is
+    inside and any stopping point gives a valid bound. A caller that takes
+    bounds often (``lifted/sphere_dual.py``) asks ``rtol=1e-3``: the bound lost
+    by stopping at ``1.001 w*`` is negligible.
+
+    The multinomial domain (rows of ``theta / c + Y`` in the simplex) is a
+    polyhedron and both points keep the row sums, so its weight is a ratio,
+    taken directly (and checked; the bisection remains the fallback).
     """
+    if loss.name == "multinomial":
+        c = loss.sample_coef(Y)
+        safe = np.where(c > 0, c, 1.0)
+        A, B = theta / safe + Y, inner / safe + Y
+        neg = A < 0
+        if np.any(neg):
+            w = float(np.max(-A[neg] / np.maximum(B[neg] - A[neg], 1e-300)))
+            w = min(w * (1 + 1e-9) + 1e-15, 1.0)
+            if loss.in_domain((1 - w) * theta + w * inner, Y):
+                return w
     lo, hi = 0.0, 1.0
     for _ in range(steps):
+        if hi - lo <= max(rtol * hi, atol):
+            break
         mid = (lo + hi) / 2
         if loss.in_domain((1 - mid) * theta + mid * inner, Y):
             hi = mid

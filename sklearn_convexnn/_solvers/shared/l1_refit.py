@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dual import into_dual_domain
+from .dual import feasible_dual
 from .intercept import constant_fit
 from .losses import smooth_loss_names
 
@@ -178,7 +178,7 @@ class _Problem:
     def _violation(self, Yhat):
         G = self.loss.gradient(Yhat, self.Y)
         if self.fit_intercept:
-            G = G - G.mean(axis=0)
+            G = G - self.loss.sample_coef(self.Y) * G.sum(axis=0)
         return np.abs(self.H.T @ G).max(axis=1) - self.lam
 
     def objective(self, Yhat, W, lam):
@@ -189,18 +189,24 @@ class _Problem:
         Yhat = self.H @ Wt + bt
         value = self.objective(Yhat, Wt, np.where(np.isfinite(self.lam), self.lam, 0.0))
         bt, Yhat, value = self._polish_intercept(Wt, bt, Yhat, value, None)
-        theta = self.loss.gradient(Yhat, self.Y)
-        if self.fit_intercept:
-            theta = theta - theta.mean(axis=0)
-            theta = into_dual_domain(theta, self.Y, self.loss)
-        corr = np.abs(self.H.T @ theta).max(axis=1)
-        viol = corr - self.lam
-        finite = np.isfinite(self.lam)
-        ratio = float(np.max(corr[finite] / self.lam[finite], initial=0.0))
-        if ratio > 1.0:
-            theta = theta / ratio
+        theta, corr = self._dual_point(self.H, self.lam, Yhat)
         lower = -self.loss.conjugate(theta, self.Y)
-        return value, lower, theta, viol, bt
+        return value, lower, theta, corr - self.lam, bt
+
+    def _dual_point(self, H, lam, Yhat):
+        """``(theta, corr)``: a feasible dual point at ``Yhat`` and ``max_k |H^T grad|``.
+
+        The gradient is centred in proportion to the sample weights and zero
+        where a weight is zero (the weighted conjugate is finite only there),
+        then scaled into the l1 ball ``|H_j^T theta| <= lam_j``.
+        """
+        theta = feasible_dual(self.loss.gradient(Yhat, self.Y), self.Y, self.loss,
+                              self.fit_intercept)
+        corr = np.abs(H.T @ theta).max(axis=1)
+        lam = np.ravel(lam)
+        finite = np.isfinite(lam)
+        ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
+        return (theta / ratio if ratio > 1.0 else theta), corr
 
     def split_lbfgs(self, cols, W, b, tol, budget, L, chunk=500):
         """L-BFGS-B on the split ``W = P - N``, ``P, N >= 0`` (smooth, with bounds).
@@ -332,15 +338,7 @@ class _Problem:
     def _sub_gap(self, H, lam, W, b, Yhat, F):
         """Duality gap of the subproblem at (W, b), after polishing b; returns (gap, b)."""
         b, Yhat, F = self._polish_intercept(W, b, Yhat, F, lam)
-        theta = self.loss.gradient(Yhat, self.Y)
-        if self.fit_intercept:
-            theta = theta - theta.mean(axis=0)
-            theta = into_dual_domain(theta, self.Y, self.loss)
-        corr = np.abs(H.T @ theta)
-        finite = np.isfinite(lam[:, 0])
-        ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
-        if ratio > 1.0:
-            theta = theta / ratio
+        theta, _ = self._dual_point(H, lam, Yhat)
         return F + self.loss.conjugate(theta, self.Y), b
 
     def _polish_intercept(self, W, b, Yhat, F, lam):

@@ -91,7 +91,9 @@ class Loss:
         return float(np.sum(c * self._conjugate_pointwise(S, Y)))
 
     def in_domain(self, Theta, Y, tol=0.0):
-        return True
+        # Finite everywhere per row, but a row of zero weight has conjugate
+        # +inf unless its Theta is zero.
+        return self._zero_weight_clear(Theta, Y, tol)
 
     def _scaled(self, Theta, Y):
         """``(c, Theta / c)`` with zero-weight rows mapped to zero."""

@@ -1,4 +1,4 @@
-"""Distributed Newton sketch with debiased averaging.
+"""Distributed Newton sketch with debiased averaging: the round loop.
 
 Derezinski, Bartan, Pilanci & Mahoney, "Debiasing distributed second order
 optimization with surrogate sketching and scaled regularization" (NeurIPS
@@ -9,42 +9,55 @@ ridge Hessian::
 
 (ridge: ``A`` the weighted, centred design; l2-logistic: ``A = D^{1/2} X``
 at the current iterate, with the unpenalized intercept eliminated, see
-:class:`LogisticProblem`). Worker ``k`` draws its own sketch ``S_k``, forms
-``H_k = (S_k A)^T S_k A + alpha' I`` with the shrunk regularization
-``alpha' = alpha (1 - d_alpha / m)`` and returns ``H_k^{-1} g`` for the
-full gradient ``g``. The master averages and multiplies by
-``1 - d_alpha / m``. For a surrogate sketch ``(1 - d_alpha/m) E[H_k^{-1}] =
-H^{-1}`` exactly, so the averaged direction is unbiased and its error falls
-like ``1/sqrt(q)`` with the number of workers ``q``; plain averaging
-(``alpha`` kept, no factor) stalls at its bias.
+:class:`~sklearn_convexnn._solvers.sketch.problems.LogisticProblem`).
+Worker ``k`` draws its own sketch ``S_k``, forms ``H_k = (S_k A)^T S_k A +
+alpha' I`` with the shrunk regularization ``alpha' = alpha (1 - d_alpha /
+m)`` and returns ``H_k^{-1} g`` for the full gradient ``g``. The master
+averages and multiplies by ``1 - d_alpha / m``. For a surrogate sketch
+``(1 - d_alpha/m) E[H_k^{-1}] = H^{-1}`` exactly, so the averaged direction
+is unbiased and its error falls like ``1/sqrt(q)`` with the number of
+workers ``q``; plain averaging (``alpha`` kept, no factor) stalls at its
+bias.
 
-Layout, top-down:
+The exact step. The master forms the Gram matrix ``A^T A`` from the
+``d``-wide data at every round (``2 n p^2`` flops, ``n`` samples): it needs
+``d_alpha`` for the debiasing, and takes it from the Cholesky factor of
+``H``. The ``q`` workers' local Gram matrices cost ``2 q m p^2`` between
+them. When ``q m >= n`` the sketches hold at least as many rows as the data
+and buy nothing: with ``newton_step="auto"`` the round then solves with
+the factor it already has -- the exact Newton step, which is what the
+debiased average estimates without bias -- and says so (``exact`` in the
+progress line, ``n_exact_rounds`` in the result). Large ``n`` (``n > q
+m``) keeps the sketched workers. Wide data (more features than samples):
+no ``p x p`` Gram matrix; ``d_alpha`` comes from the factor's row Gram
+matrix and the exact step from the push-through identity
+(:func:`~sklearn_convexnn._solvers.sketch.workers.ridge_solve`).
 
-* :func:`debiased_newton_sketch` -- the round loop (system, effective
-  dimension, workers, average, line search, stopping test, progress);
-* the workers (:func:`sketched_newton_directions`) and the rule that
-  decides how many parallel tasks a round is worth
-  (:func:`n_parallel_tasks`).
+Stopping. After each round the Newton decrement ``lambda^2 = -g^T dx``
+(``dx`` the unit step, averaged or exact) estimates twice the distance of
+the objective to its minimum; the loop stops once ``lambda^2 / 2 <= tol
+max(1, |f|)`` or the step is at most ``tol max(1, ||params||)``.
 
-The problems (objective, gradient, Newton system) and the one place every
-pass over the data is made are in
-:mod:`sklearn_convexnn._solvers.sketch.problems`.
-
-Everything here works on numpy / scipy arrays. The only object that comes
-in from outside is the sketch: anything with ``sketch(A, random_state=...)``
-returning ``S A`` with ``E[S^T S] = I``; if it also has
-``_prepare_rows(A)`` (the package's own sketches), the part of a draw that
-depends on ``A`` only (a spectrum, sampling probabilities) is computed
-once per round instead of once per worker.
+Layout: :func:`debiased_newton_sketch` (the round loop),
+:func:`exact_step_is_cheaper` (the rule above), the debiasing factor and
+the line search. The workers and the ``n_jobs`` rule are in
+:mod:`~sklearn_convexnn._solvers.sketch.workers`; the problems and every
+pass over the data in :mod:`~sklearn_convexnn._solvers.sketch.problems`.
 """
 
-
 import numpy as np
-import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve, eigh
-from sklearn.utils.parallel import Parallel, delayed
+from scipy.linalg.lapack import dpotrf, dpotrs, dtrtri
 
 from . import sketch_operators as ops
+from .workers import (
+    MIN_FLOPS_PER_TASK,
+    n_parallel_tasks,
+    prepare_sampler,
+    ridge_solve,
+    run_workers,
+    sketched_newton_directions,
+    worker_seed_sequences,
+)
 
 __all__ = [
     "MIN_FLOPS_PER_TASK",
@@ -52,20 +65,13 @@ __all__ = [
     "backtracking_step",
     "debiased_newton_sketch",
     "debiasing_factor",
+    "exact_step_is_cheaper",
     "n_parallel_tasks",
     "shrunk_regularization",
     "sketched_newton_directions",
     "worker_seed_sequences",
 ]
 
-#: Work (floating-point operations) one parallel task must carry before the
-#: workers of a round are split into several tasks. Measured on the 2-core
-#: development machine: a loky round trip for one task (pickling or
-#: memory-mapping the factor, scheduling, collecting the result) costs
-#: 20-60 ms, during which BLAS does about 1e9 flops; below that a split
-#: only adds overhead (``benchmarks/bench_distributed.py`` prints the rule's
-#: choice next to the timings).
-MIN_FLOPS_PER_TASK = 1e9
 
 def debiased_newton_sketch(
     problem,
@@ -78,6 +84,7 @@ def debiased_newton_sketch(
     max_iter=1,
     tol=None,
     line_search=True,
+    newton_step="auto",
     n_jobs=None,
     seed_sequence=None,
     verbose=0,
@@ -105,11 +112,16 @@ def debiased_newton_sketch(
     max_iter : int, default=1
         Maximum number of Newton rounds.
     tol : float or None, default=None
-        Stop once a step is at most ``tol * max(1, ||params||)``. None: run
+        Stop once the Newton decrement ``lambda^2 / 2 <= tol max(1, |f|)``
+        or a step is at most ``tol * max(1, ||params||)``. None: run
         ``max_iter`` rounds, no stopping test.
     line_search : bool, default=True
         Shorten each step by Armijo backtracking on the objective from the
         (debiased) unit step; if False the unit step is taken.
+    newton_step : {"auto", "sketched", "exact"}, default="auto"
+        ``"sketched"``: always the workers' average; ``"exact"``: always
+        the exact step; ``"auto"``: :func:`exact_step_is_cheaper` decides
+        at each round.
     n_jobs : int or None
         Joblib ``n_jobs``: the most tasks the workers of a round are split
         into; :func:`n_parallel_tasks` decides how many are worth it.
@@ -117,78 +129,99 @@ def debiased_newton_sketch(
         Root of the workers' random streams.
     verbose : int
         ``>= 1``: one line per round (round counter, objective, gradient
-        norm, step); ``>= 2`` also the effective dimension, sketch size and
-        the number of parallel tasks.
+        norm, decrement, step, exact or sketched); ``>= 2`` also the
+        effective dimension, sketch size and the number of parallel tasks.
 
     Returns
     -------
     params : ndarray
     info : dict
-        ``n_iter``, ``converged``, ``effective_dim``, ``scaled_alpha``,
-        ``sketch_size``, ``n_tasks`` (those of the last round) and
-        ``gradient_norm`` (at the returned ``params``).
+        ``n_iter``, ``converged``, ``n_exact_rounds``, ``effective_dim``,
+        ``scaled_alpha``, ``sketch_size``, ``n_tasks`` (those of the last
+        round) and ``gradient_norm`` (at the returned ``params``).
 
     Raises
     ------
     FloatingPointError
-        If a worker's sketch or direction is not finite.
+        If a worker's sketch or direction, or the iterate, is not finite.
     """
     seed_sequence = seed_sequence or np.random.SeedSequence()
     params = np.array(params, dtype=float)
-    info = {"converged": False, "n_iter": 0}
-    parallel = Parallel(n_jobs=n_jobs)
+    info = {"converged": False, "n_iter": 0, "n_exact_rounds": 0}
     for it in range(1, max_iter + 1):
         system = problem.newton_system(params)
-        p = system.A.shape[1]
-        d_alpha = _effective_dimension(system)
-        m = sketch_size_at(d_alpha, system.A.shape[0])
-        if debias:
-            factor = debiasing_factor(d_alpha, m)
-            alpha_workers = shrunk_regularization(system.alpha, d_alpha, m)
-        else:
-            factor, alpha_workers = 1.0, system.alpha
-        sketch = sketch_at(system.alpha, m)
-        sampler = _prepare(sketch, system.A)
-        seeds = worker_seed_sequences(seed_sequence, n_workers)
-        flops = _worker_flops(sampler, m, p, system.rhs.shape[1])
-        n_tasks = n_parallel_tasks(parallel.n_jobs, n_workers, flops)
-        batches = np.array_split(np.arange(n_workers), n_tasks)
-        if n_tasks == 1 and _local_backend():
-            # No process pool, no pickling: one task runs in this process.
-            results = [
-                sketched_newton_directions(sampler, system.rhs, alpha_workers, seeds)
-            ]
-        else:
-            # The same sampler (holding A) goes to every task: loky
-            # memory-maps its arrays, the dask backend scatters it once.
-            results = parallel(
-                delayed(sketched_newton_directions)(
-                    sampler, system.rhs, alpha_workers, [seeds[i] for i in b]
-                )
-                for b in batches
+        if system.gram is None:  # wide data: from the factor (row Gram)
+            L = None
+            d_alpha = float(ops.effective_dimension(system.A, system.alpha))
+            m = sketch_size_at(d_alpha, system.n_rows)
+            exact = newton_step == "exact" or (
+                newton_step == "auto"
+                and exact_step_is_cheaper(n_workers, m, system.gram_rows)
             )
-        direction = system.finish(average_directions(np.concatenate(results), factor))
+        else:
+            L = _cholesky(system.gram, system.alpha)
+            d_alpha = None
+            exact = newton_step == "exact" or (
+                newton_step == "auto"
+                and exact_step_is_cheaper(
+                    n_workers,
+                    sketch_size_at(
+                        _effective_dimension_lower_bound(system.gram, system.alpha),
+                        system.n_rows,
+                    ),
+                    system.gram_rows,
+                )
+            )
+            if not exact:
+                d_alpha = _effective_dimension(L, system.alpha)
+                m = sketch_size_at(d_alpha, system.n_rows)
+                exact = newton_step == "auto" and exact_step_is_cheaper(
+                    n_workers, m, system.gram_rows
+                )
+        seeds = worker_seed_sequences(seed_sequence, n_workers)  # drawn always:
+        # a round's seeds do not depend on which rounds were exact
+        if exact:
+            alpha_workers, n_tasks = system.alpha, 0
+            if L is None:
+                unit = ridge_solve(system.A, system.rhs, system.alpha)
+            else:
+                unit, _ = dpotrs(L, system.rhs, lower=1)
+        else:
+            if debias:
+                factor = debiasing_factor(d_alpha, m)
+                alpha_workers = shrunk_regularization(system.alpha, d_alpha, m)
+            else:
+                factor, alpha_workers = 1.0, system.alpha
+            sampler = prepare_sampler(sketch_at(system.alpha, m), system.A)
+            directions, n_tasks = run_workers(
+                sampler, system.rhs, alpha_workers, seeds, n_jobs, m
+            )
+            unit = average_directions(directions, factor)
+        direction = system.finish(unit)
+        slope = float(np.sum(system.gradient * direction))
         step_length = 1.0
         if line_search:
             step_length = backtracking_step(
-                problem.objective, params, direction, np.sum(system.gradient * direction)
+                problem.objective, params, direction, slope, f0=system.objective
             )
         step = step_length * direction
         params = params + step
         step_norm = float(np.linalg.norm(step))
-        info.update(
-            n_iter=it,
-            effective_dim=d_alpha,
-            scaled_alpha=alpha_workers,
-            sketch_size=m,
-            n_tasks=n_tasks,
-        )
-        converged = tol is not None and step_norm <= tol * max(
-            1.0, float(np.linalg.norm(params))
-        )
+        decrement = max(-slope, 0.0)  # lambda^2 of the unit step
+        info.update(n_iter=it, scaled_alpha=alpha_workers, n_tasks=n_tasks)
+        info["n_exact_rounds"] += exact
+        last = (L, system.alpha, system.n_rows, d_alpha)
+        if verbose >= 2 or not exact:
+            info.update(_sizes(sketch_size_at, *last), sizes_of_round=it)
         if verbose:
-            _print_round(problem, params, it, max_iter, step_length, step_norm, info, verbose)
-        if converged:
+            _print_round(
+                problem, params, it, max_iter, step_length, step_norm, decrement,
+                exact and newton_step, info, verbose,
+            )
+        if tol is not None and (
+            0.5 * decrement <= tol * max(1.0, abs(system.objective))
+            or step_norm <= tol * max(1.0, float(np.linalg.norm(params)))
+        ):
             info["converged"] = True
             break
     if not np.all(np.isfinite(params)):
@@ -196,16 +229,35 @@ def debiased_newton_sketch(
             "The debiased Newton iteration produced non-finite parameters; "
             "check the data scale and the sketch."
         )
+    if info.pop("sizes_of_round", 0) != info["n_iter"]:  # an exact last round
+        info.update(_sizes(sketch_size_at, *last))
     info["gradient_norm"] = float(np.linalg.norm(problem.gradient(params)))
     return params, info
 
 
-def _print_round(problem, params, it, max_iter, step_length, step_norm, info, verbose):
+def _sizes(sketch_size_at, L, alpha, n_rows, d_alpha=None):
+    """``effective_dim`` and ``sketch_size`` of a round (computed lazily:
+    an exact round needs neither)."""
+    if d_alpha is None:
+        d_alpha = _effective_dimension(L, alpha)
+    return {"effective_dim": d_alpha, "sketch_size": sketch_size_at(d_alpha, n_rows)}
+
+
+def _print_round(
+    problem, params, it, max_iter, step_length, step_norm, decrement, exact, info,
+    verbose,
+):
+    kind = {
+        False: "sketched",
+        "exact": "exact",
+        "auto": "exact (auto: q m >= n_samples, sketches would cost more)",
+    }[exact]
     line = (
         f"[DebiasedAveraging] round {it}/{max_iter}  "
         f"objective={problem.objective(params):.10g}  "
         f"|gradient|={np.linalg.norm(problem.gradient(params)):.3e}  "
-        f"step={step_length:.3g}  |dparams|={step_norm:.3e}"
+        f"decrement={decrement:.3e}  step={step_length:.3g}  "
+        f"|dparams|={step_norm:.3e}  newton={kind}"
     )
     if verbose >= 2:
         line += (
@@ -215,66 +267,78 @@ def _print_round(problem, params, it, max_iter, step_length, step_norm, info, ve
     print(line, flush=True)
 
 
-def n_parallel_tasks(n_jobs, n_workers, flops_per_worker):
-    """How many parallel tasks the ``n_workers`` of a round are split into.
+def exact_step_is_cheaper(n_workers, sketch_size, gram_rows):
+    """The ``newton_step="auto"`` rule: ``q m >= n``.
 
-    The rule: as many as joblib allows (``effective_n_jobs(n_jobs)``, at
-    most one per worker), but no more than keeps every task above
-    :data:`MIN_FLOPS_PER_TASK` of estimated work; at least one.
+    The master forms ``A^T A`` from ``n = gram_rows`` rows of data anyway
+    (for ``d_alpha``); the ``q`` workers' local Gram matrices hold ``q m``
+    rows between them. When that is no fewer, sketching saves nothing and
+    the exact step (the expectation the debiased average estimates) is
+    taken instead.
 
     Parameters
     ----------
-    n_jobs : int or None
-        Joblib ``n_jobs`` (None: joblib's default, 1 unless a
-        ``parallel_config`` says otherwise).
     n_workers : int
-        Sketched workers in the round.
-    flops_per_worker : float
-        Estimated work of one worker (sketch, local Hessian, solve).
+        Workers ``q`` of the round.
+    sketch_size : float
+        Expected sketch size ``m``.
+    gram_rows : int
+        Rows of the master's Gram data pass (the number of samples).
 
     Returns
     -------
-    int
+    bool
     """
-    from joblib import effective_n_jobs
-
-    by_work = int(n_workers * flops_per_worker // MIN_FLOPS_PER_TASK)
-    return max(1, min(effective_n_jobs(n_jobs), n_workers, by_work))
+    return n_workers * sketch_size >= gram_rows
 
 
-def _local_backend():
-    """True for joblib's own backends (loky, threads, processes, serial);
-    False for a cluster backend (dask, ray), which gets every round."""
-    from joblib.parallel import (
-        LokyBackend,
-        MultiprocessingBackend,
-        SequentialBackend,
-        ThreadingBackend,
-        get_active_backend,
-    )
+def _cholesky(gram, alpha):
+    """Lower Cholesky factor of ``gram + alpha I`` (upper triangle zero).
 
-    backend, _ = get_active_backend()
-    local = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
-    return isinstance(backend, local)
-
-
-def _worker_flops(sampler, m, p, t):
-    # The draw (the sampler's estimate; one pass over A if it has none),
-    # then the local system in the smaller space (see _ridge_solve):
-    # 2 m r (p + t) + r^3 / 3 with r = min(m, p).
-    A = sampler.A
-    draw = getattr(sampler, "flops", 2.0 * (A.nnz if sp.issparse(A) else A.size))
-    r = min(m, p)
-    return draw + 2.0 * m * r * (p + t) + r**3 / 3.0
+    If ``alpha`` is too small for the factorization in floating point, the
+    smallest shift that makes it positive is used instead.
+    """
+    if not np.all(np.isfinite(gram)):
+        raise FloatingPointError(
+            "The Hessian of the Newton system is not finite (overflow); check "
+            "the data scale."
+        )
+    p = gram.shape[0]
+    scale = max(float(np.max(np.abs(np.diag(gram)), initial=0.0)), 1.0)
+    with ops._single_threaded_blas():
+        for shift in (alpha, max(alpha, 1e3 * p * np.finfo(float).eps * scale)):
+            H = gram.T.copy(order="K")  # Fortran order: LAPACK works in place
+            H.flat[:: p + 1] += shift
+            L, info = dpotrf(H, lower=1, clean=1, overwrite_a=1)
+            if info == 0:
+                return L
+    raise FloatingPointError("The Hessian of the Newton system is not positive.")
 
 
-def _effective_dimension(system):
-    if system.gram is None:
-        return float(ops.effective_dimension(system.A, system.alpha))
-    with ops._single_threaded_blas():  # as in _cholesky_solve
-        s = eigh(system.gram, eigvals_only=True, driver="evd")
-    s = s[s > ops._eigen_tol(s, system.A.shape)]
-    return float(np.sum(s / (s + system.alpha)))
+def _effective_dimension(L, alpha):
+    """``d_alpha = tr(G (G + alpha I)^{-1}) = p - alpha ||L^{-1}||_F^2``, ``L``
+    the Cholesky factor of ``G + alpha I``: one triangular inverse
+    (``p^3 / 3`` flops) instead of an eigendecomposition."""
+    with ops._single_threaded_blas():
+        L_inv, info = dtrtri(L, lower=1)
+    if info != 0:
+        raise FloatingPointError("Singular Cholesky factor of the Newton system.")
+    return float(max(L.shape[0] - alpha * np.sum(L_inv * L_inv), 0.0))
+
+
+def _effective_dimension_lower_bound(gram, alpha):
+    """``tr(G)^2 / (||G||_F^2 + alpha tr(G)) <= d_alpha`` in ``O(p^2)``.
+
+    Cauchy-Schwarz on the eigenvalues: ``sum s / (s + alpha) >= (sum
+    s)^2 / sum s (s + alpha)``. Enough for the ``"auto"`` rule to choose
+    the exact step without the triangular inverse when the workers are
+    many (digits, 16 workers: bound 52, ``d_alpha`` 402).
+    """
+    trace = float(np.trace(gram))
+    if not trace > 0:
+        return 0.0
+    # trace / (||G||_F^2 / trace + alpha): no square of the trace to overflow
+    return trace / (float(np.vdot(gram, gram)) / trace + alpha)
 
 
 def shrunk_regularization(alpha, effective_dim, sketch_size):
@@ -308,119 +372,21 @@ def debiasing_factor(effective_dim, sketch_size):
     return 1.0 - effective_dim / sketch_size
 
 
-def worker_seed_sequences(seed_sequence, n_workers):
-    """Fresh ``SeedSequence`` children, one per worker, for one round.
-
-    Each worker's stream depends on its index only, never on how the
-    workers are batched into tasks, so the answer is the same for every
-    ``n_jobs`` and joblib backend.
-    """
-    return seed_sequence.spawn(n_workers)
-
-
-class _SketchCall:
-    """A sketch without ``_prepare_rows``: every draw calls ``sketch``."""
-
-    def __init__(self, sketch, A):
-        self.sketch, self.A = sketch, A
-        self.name = type(sketch).__name__
-
-    def draw(self, rng):
-        return self.sketch.sketch(self.A, random_state=rng)
-
-
-def _prepare(sketch, A):
-    prepare = getattr(sketch, "_prepare_rows", None)
-    if prepare is None:
-        return _SketchCall(sketch, A)
-    return prepare(A)
-
-
-def sketched_newton_directions(sampler, rhs, alpha, seeds):
-    """Newton directions of a batch of workers.
-
-    Parameters
-    ----------
-    sampler : object
-        ``sampler.draw(rng)`` returns ``S A`` for a fresh sketch ``S`` (the
-        factor ``A`` is held by the sampler); ``sampler.name`` names the
-        sketch in error messages.
-    rhs : ndarray of shape (p, t)
-    alpha : float
-        The workers' regularization (already shrunk if debiasing).
-    seeds : list of numpy.random.SeedSequence
-        One per worker of the batch.
-
-    Returns
-    -------
-    ndarray of shape (len(seeds), p, t)
-        ``((S_k A)^T S_k A + alpha I)^{-1} rhs`` for each worker ``k``.
-
-    Raises
-    ------
-    FloatingPointError
-        If a sketch or a direction is not finite.
-    """
-    p, t = rhs.shape
-    directions = np.empty((len(seeds), p, t))
-    for k, seed in enumerate(seeds):
-        SA = sampler.draw(np.random.default_rng(seed))
-        if sp.issparse(SA):
-            SA = SA.toarray()
-        SA = np.asarray(SA, dtype=float)
-        if not np.all(np.isfinite(SA)):
-            raise FloatingPointError(
-                f"The sketch {sampler.name} returned non-finite values (NaN or "
-                "inf) in a worker's sketched data; a sketch must return finite "
-                "S @ A."
-            )
-        directions[k] = _ridge_solve(SA, rhs, alpha)
-    if not np.all(np.isfinite(directions)):
-        raise FloatingPointError(
-            f"A worker's Newton direction with the sketch {sampler.name} is not "
-            f"finite (singular local Hessian with alpha' = {alpha:.3g})."
-        )
-    return directions
-
-
-def _ridge_solve(SA, rhs, alpha):
-    """``(SA^T SA + alpha I)^{-1} rhs`` by Cholesky, in the smaller space.
-
-    With fewer sketch rows than columns (``m < p``) the push-through
-    identity ``(B^T B + a I)^{-1} = (I - B^T (B B^T + a I)^{-1} B) / a``
-    solves an ``m x m`` system instead (``2 m^2 p`` flops for the kernel
-    instead of ``2 m p^2`` for the Gram, ``m^3 / 3`` for its factor).
-    """
-    m, p = SA.shape
-    if m < p:
-        K = SA @ SA.T
-        K[np.diag_indices_from(K)] += alpha
-        return (rhs - SA.T @ _cholesky_solve(K, SA @ rhs)) / alpha
-    G = SA.T @ SA
-    G[np.diag_indices_from(G)] += alpha
-    return _cholesky_solve(G, rhs)
-
-
-def _cholesky_solve(K, b):
-    # Factorizations of a few hundred rows gain nothing from BLAS threads
-    # and lose much to them on a busy machine (measured 6x slower with 2
-    # threads under load); the products around them keep their threads.
-    with ops._single_threaded_blas():
-        return cho_solve(cho_factor(K, lower=True, check_finite=False), b)
-
-
 def average_directions(directions, factor=1.0):
     """``factor`` times the mean of the workers' directions (axis 0)."""
     return factor * np.mean(directions, axis=0)
 
 
-def backtracking_step(objective, params, direction, slope, shrink=0.5, c=1e-4):
+def backtracking_step(
+    objective, params, direction, slope, shrink=0.5, c=1e-4, f0=None
+):
     """Armijo backtracking from the unit step along ``direction``.
 
     Returns the step length ``t`` (``0.0`` if ``direction`` does not
     descend: ``slope = grad . direction >= 0``, e.g. at the optimum).
+    ``f0``: the objective at ``params`` if known.
     """
-    f0 = objective(params)
+    f0 = objective(params) if f0 is None else f0
     if not slope < 0:
         return 0.0
     # Slack of a few rounding errors of f0: near the optimum the decrease is

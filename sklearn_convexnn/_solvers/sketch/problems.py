@@ -13,7 +13,7 @@ Plain numpy / scipy; used by
 :func:`sklearn_convexnn._solvers.sketch.newton_sketch.debiased_newton_sketch`.
 """
 
-from collections import namedtuple
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,18 +21,37 @@ from scipy.special import expit, log_softmax, softmax
 
 __all__ = ["DataProducts", "LogisticProblem", "NewtonSystem", "RidgeProblem"]
 
-#: A Newton system in ridge form. ``A`` (rows, p) and ``alpha``: the
-#: Hessian block ``A^T A + alpha I`` the workers approximate; ``rhs`` (p, t):
-#: the right-hand side (minus the reduced gradient); ``finish``: maps the
-#: solved coefficient direction (p, t) to the direction on all parameters;
-#: ``gradient``: the objective's gradient on all parameters (line search,
-#: stopping); ``gram``: ``A^T A`` if the problem forms it more cheaply than
-#: from ``A`` (else None).
-NewtonSystem = namedtuple(
-    "NewtonSystem",
-    ["A", "rhs", "alpha", "finish", "gradient", "gram"],
-    defaults=(None,),
-)
+class NewtonSystem:
+    """A Newton system in ridge form at the current iterate.
+
+    ``gram`` (p, p) and ``alpha``: the Hessian block ``A^T A + alpha I``,
+    formed by the master from the ``d``-wide data (it needs it for
+    ``d_alpha`` anyway, and solves with it when the exact step is chosen);
+    None for wide data (more features than samples), where the master
+    works with the factor's smaller row Gram matrix instead;
+    ``A`` (rows, p): the factor the workers sketch, built on first access
+    only (``factor()``), since the exact step never needs it; ``rhs``
+    (p, t): the right-hand side (minus the reduced gradient); ``finish``:
+    maps the solved coefficient direction (p, t) to the direction on all
+    parameters; ``gradient``: the objective's gradient on all parameters
+    (line search, stopping); ``objective``: its value at the iterate;
+    ``n_rows``: rows of ``A``; ``gram_rows``: rows of the data pass that
+    forms ``gram`` (``n_samples``), the yardstick of the exact step's cost.
+    """
+
+    def __init__(
+        self, factor, rhs, alpha, finish, gradient, gram, *, objective, n_rows, gram_rows
+    ):
+        self._factor, self._A = factor, None
+        self.rhs, self.alpha, self.finish = rhs, alpha, finish
+        self.gradient, self.gram, self.objective = gradient, gram, objective
+        self.n_rows, self.gram_rows = n_rows, gram_rows
+
+    @property
+    def A(self):
+        if self._A is None:
+            self._A = self._factor()
+        return self._A
 
 
 # ---------------------------------------------------------------------------
@@ -44,9 +63,10 @@ class DataProducts:
     """Every product with the data matrix the Newton iteration makes.
 
     ``forward(W) = X @ W`` (scores), ``backward(R) = X^T @ R``
-    (gradients), and the Hessian factor: ``scaled_rows`` (``diag(r) X``),
-    ``kronecker_rows`` and ``kronecker_gram`` (the multinomial factor and
-    its Gram matrix). Sparse ``X`` stays sparse in ``forward`` and
+    (gradients), the Hessian factors the workers sketch (``scaled_rows``,
+    ``diag(r) X``; ``kronecker_rows``, the multinomial one) and the Gram
+    matrices the master forms (``weighted_gram``, ``multinomial_gram``).
+    Sparse ``X`` stays sparse in ``forward`` and
     ``backward``; the factors are dense (the intercept elimination centres
     them anyway). A scheme that
     computes these differently (distributed, coded against stragglers)
@@ -78,21 +98,38 @@ class DataProducts:
     def kronecker_rows(self, B):
         """Rows ``B_i[a] kron x_i`` for ``B`` (n, k, k): shape (n k, k d)."""
         n, k, _ = B.shape
-        X = self.X.toarray() if sp.issparse(self.X) else self.X
+        X = self._dense()
         return (B[:, :, :, None] * X[:, None, None, :]).reshape(n * k, k * X.shape[1])
 
-    def kronecker_gram(self, M):
-        """``sum_i M_i kron x_i x_i^T`` for ``M`` (n, k, k): shape (k d, k d).
+    def _dense(self):
+        return self.X.toarray() if sp.issparse(self.X) else self.X
 
-        One product ``X^T [M_i kron x_i]_i``: ``2 n k^2 d^2`` flops, ``k``
-        times fewer than the Gram of :meth:`kronecker_rows`.
+    def weighted_gram(self, c):
+        """``X^T diag(c) X`` as a dense (d, d) array: ``2 n d^2`` flops."""
+        if sp.issparse(self.X):
+            return np.asarray((self.X.T @ (sp.diags(c) @ self.X)).toarray())
+        return (self.X * c[:, None]).T @ self.X
+
+    def multinomial_gram(self, P, w):
+        """``sum_i w_i (diag(p_i) - p_i p_i^T) kron x_i x_i^T``: (k d, k d).
+
+        The Gram of the multinomial factor, from the ``d``-wide data by its
+        block structure: the ``k`` diagonal blocks ``X^T diag(w p_a) X``
+        minus ``Z^T Z``, ``Z`` the rows ``sqrt(w_i) p_i kron x_i`` (one
+        ``n x k d`` product, ``2 n (k d)^2`` flops, no ``n k`` row factor).
         """
-        n, k, _ = M.shape
-        X = self.X.toarray() if sp.issparse(self.X) else self.X
+        n, k = P.shape
+        X = self._dense()
         d = X.shape[1]
-        R = (M.reshape(n, k * k)[:, :, None] * X[:, None, :]).reshape(n, k * k * d)
-        G = (X.T @ R).reshape(d, k, k, d).transpose(1, 0, 2, 3)  # (a, u, b, v)
-        return np.ascontiguousarray(G).reshape(k * d, k * d)
+        WP = w[:, None] * P
+        Z = (np.sqrt(WP * P)[:, :, None] * X[:, None, :]).reshape(n, k * d)
+        G = Z.T @ Z
+        np.negative(G, out=G)
+        # The k diagonal blocks in one product: X^T [w p_a x_i]_a.
+        D = X.T @ (WP[:, :, None] * X[:, None, :]).reshape(n, k * d)
+        for a in range(k):
+            G[a * d : (a + 1) * d, a * d : (a + 1) * d] += D[:, a * d : (a + 1) * d]
+        return G
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +156,7 @@ class RidgeProblem:
         self.data, self.Y, self.alpha = data, Y, alpha
         n = Y.shape[0]
         self.w = np.ones(n) if sample_weight is None else sample_weight
-        self._A = data.scaled_rows(np.sqrt(self.w))
+        self._A = self._gram = None  # the Hessian does not move: cached
 
     def residual(self, W):
         return self.w[:, None] * (self.data.forward(W) - self.Y)
@@ -131,9 +168,24 @@ class RidgeProblem:
     def gradient(self, W):
         return self.data.backward(self.residual(W)) + self.alpha * W
 
+    def _factor(self):
+        if self._A is None:
+            self._A = self.data.scaled_rows(np.sqrt(self.w))
+        return self._A
+
     def newton_system(self, W):
-        g = self.gradient(W)
-        return NewtonSystem(self._A, -g, self.alpha, _identity, g)
+        R = self.data.forward(W) - self.Y
+        objective = float(
+            0.5 * (np.sum(self.w[:, None] * R * R) + self.alpha * np.sum(W * W))
+        )
+        g = self.data.backward(self.w[:, None] * R) + self.alpha * W
+        if self._gram is None and _narrow(self.data):
+            self._gram = self.data.weighted_gram(self.w)
+        n = self.Y.shape[0]
+        return NewtonSystem(
+            self._factor, -g, self.alpha, _identity, g, self._gram,
+            objective=objective, n_rows=n, gram_rows=n,
+        )
 
 
 def _identity(dW):
@@ -177,13 +229,15 @@ class LogisticProblem:
         W, b = _split(params, self.fit_intercept)
         return self.data.forward(W.T) + b, W
 
-    def objective(self, params):
-        Z, W = self._scores(params)
+    def _objective(self, Z, W):
         if self.binary:
             loss = np.logaddexp(0.0, Z) - self.Y * Z
         else:
-            loss = -self.Y * log_softmax(Z, axis=1)
+            loss = -np.sum(self.Y * log_softmax(Z, axis=1), axis=1, keepdims=True)
         return float(np.sum(self.w[:, None] * loss) + 0.5 * self.alpha * np.sum(W * W))
+
+    def objective(self, params):
+        return self._objective(*self._scores(params))
 
     def _probabilities(self, Z):
         return expit(Z) if self.binary else softmax(Z, axis=1)
@@ -202,45 +256,80 @@ class LogisticProblem:
 
     def newton_system(self, params):
         Z, W = self._scores(params)
+        objective = self._objective(Z, W)
         P = self._probabilities(Z)
         grad_W, grad_b = self._gradient(P, W)
         k, d = W.shape
         n = Z.shape[0]
         if self.binary:
             r = np.sqrt(self.w * P[:, 0] * (1.0 - P[:, 0]))
-            B = r[:, None, None]  # (n, 1, 1)
-            A = self.data.scaled_rows(r)
-            gram = None
+            B = partial(np.reshape, r, (n, 1, 1))
+            M = (r * r)[:, None, None]
+            gram = self.data.weighted_gram(r * r) if _narrow(self.data) else None
+            factor = partial(self.data.scaled_rows, r)
+            rows = 1
         else:
-            sqrt_p = np.sqrt(P)
-            B = (np.sqrt(self.w)[:, None] * sqrt_p)[:, :, None] * (
-                np.eye(k)[None] - P[:, None, :]
-            )
-            A = self.data.kronecker_rows(B)
-            M = self.w[:, None, None] * (
-                P[:, :, None] * np.eye(k)[None] - P[:, :, None] * P[:, None, :]
-            )
-            gram = self.data.kronecker_gram(M)
+            # Built only if the workers sketch (see the factor's docstring).
+            B = partial(_multinomial_rows, self.w, P)
+            M = -self.w[:, None, None] * P[:, :, None] * P[:, None, :]
+            M[:, np.arange(k), np.arange(k)] += self.w[:, None] * P
+            gram = self.data.multinomial_gram(P, self.w) if _narrow(self.data) else None
+            factor = _Composed(self.data.kronecker_rows, B)
+            rows = k
         rhs = -grad_W.reshape(-1, 1)
+        sizes = {"objective": objective, "n_rows": n * rows, "gram_rows": n}
         if not self.fit_intercept:
-            return NewtonSystem(A, rhs, self.alpha, _Reshape(k, d), grad_W, gram)
-        rows = B.shape[1]
-        C = B.reshape(n * rows, k)
-        M_pinv = _intercept_block_inverse(C.T @ C, self.binary)
-        if self.binary:
-            CtA = C.T @ A  # (1, d)
-        else:
-            # C^T A = sum_i M_i kron x_i^T from the d-wide data, without a
-            # pass over the (n k) x (k d) factor.
-            CtA = self.data.backward(M.reshape(n, k * k)).T.reshape(k, k * d)
-        A_reduced = A
-        A_reduced -= C @ (M_pinv @ CtA)  # A is this round's own array
+            return NewtonSystem(
+                factor, rhs, self.alpha, _Reshape(k, d), grad_W, gram, **sizes
+            )
+        M_pinv = _intercept_block_inverse(M.sum(axis=0), self.binary)
+        # C^T A = sum_i M_i kron x_i^T from the d-wide data, without a pass
+        # over the factor.
+        CtA = self.data.backward(M.reshape(n, k * k)).T.reshape(k, k * d)
+        MCtA = M_pinv @ CtA
         if gram is not None:
-            gram = gram - CtA.T @ (M_pinv @ CtA)
+            gram -= CtA.T @ MCtA  # gram is this round's own array
         rhs = rhs + (CtA.T @ (M_pinv @ grad_b)).reshape(-1, 1)
         gradient = np.hstack([grad_W, grad_b[:, None]])
         finish = _FinishIntercept(k, d, M_pinv, grad_b, CtA)
-        return NewtonSystem(A_reduced, rhs, self.alpha, finish, gradient, gram)
+        return NewtonSystem(
+            partial(_reduced_factor, factor, B, MCtA),
+            rhs, self.alpha, finish, gradient, gram, **sizes,
+        )
+
+
+def _narrow(data):
+    """No more features than samples: the ``p x p`` Gram matrix is the
+    smaller one (else the master uses the factor's row Gram matrix)."""
+    n, d = data.shape
+    return d <= n
+
+
+def _multinomial_rows(w, P):
+    """``B_i = sqrt(w_i) (diag(sqrt p_i) - sqrt(p_i) p_i^T)``: (n, k, k),
+    ``B_i^T B_i = w_i (diag(p_i) - p_i p_i^T)``."""
+    k = P.shape[1]
+    return (np.sqrt(w)[:, None] * np.sqrt(P))[:, :, None] * (np.eye(k)[None] - P[:, None, :])
+
+
+class _Composed:
+    """``outer(inner())``: a factor built from lazily built rows."""
+
+    def __init__(self, outer, inner):
+        self.outer, self.inner = outer, inner
+
+    def __call__(self):
+        return self.outer(self.inner())
+
+
+def _reduced_factor(factor, rows, MCtA):
+    """``(I - P_C) A = A - C M^+ C^T A``: the factor with the intercept
+    eliminated (built in place in this round's own array); ``C`` stacks
+    the per-sample blocks ``rows()`` (n, r, k) into (n r, k)."""
+    A = factor()
+    B = rows()
+    A -= B.reshape(-1, B.shape[2]) @ MCtA
+    return A
 
 
 class _Reshape:

@@ -1,0 +1,376 @@
+"""The binary relaxation by a low-rank factorization with unit-norm rows, tightened by cuts.
+
+The binary relaxation of the lifted model (``constraint="binary"``) asks,
+for every output ``o``, a pair of PSD matrices ``Z = t C``, ``Z' = t' C'``
+with ``C, C'`` in the *elliptope* (unit diagonal, PSD) and ``t, t' >= 0``::
+
+    min  loss(b + sum_o e_o (t_o <M, C_o> - t'_o <M, C'_o>)) + alpha sum_o (t_o + t'_o)
+
+where ``<M_i, C>`` is the lifted activation of sample ``i`` (``lifted.py``).
+Factor ``C = V V^T`` with ``V`` of shape (p + 1, r) and unit-norm rows
+(Burer-Monteiro, ``elliptope.py``): the constraint ``diag(C) = 1`` holds by
+construction and the problem is smooth in ``(b, t, V)``; it is solved by
+L-BFGS-B with the rows parametrized as ``V = W / ||W||_row``, with
+Frank-Wolfe steps towards the certificate's most violating point (Bartan &
+Pilanci; the low-rank approach of "Training binary neural networks via
+Gaussian variational inference and low-rank semidefinite programming").
+The smooth objective and the Frank-Wolfe step are in ``binary_objective.py``;
+this module holds the solver's loops.
+
+**Cuts.** With ``cuts="triangle"`` the solved relaxation is then tightened
+by the triangle inequalities of ``triangle.py`` (valid for sign vectors),
+added where the iterate violates them (cutting planes), each side's cuts
+handled by an augmented Lagrangian on the same factors: the penalty
+``psi(c) = (max(0, lam - rho c)^2 - lam^2) / (2 rho)`` of the homogeneous
+cut ``c = t (1 + <T, C>) >= 0`` joins the smooth objective, and the
+multipliers ``lam`` follow ``max(0, lam - rho c)``.
+
+**Certificate.** The factorization is not convex, so the solver proves what
+it found: the dual point ``Theta`` (the loss gradient at the iterate) gives a
+lower bound once every side's ``max <S, C>`` (``S = -+ sum_i Theta_i M_i``)
+over the (cut) elliptope is at most ``alpha``; that maximum is bounded by
+``elliptope_max`` (shifted by the multipliers, ``certified_cut_max``), valid
+for any factor and any multipliers, so the bound holds however the solver
+stopped (``binary_certificate.py``).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+
+from ..shared.intercept import constant_fit
+from .binary_objective import FactoredObjective, row_scaled
+from .elliptope import default_rank, mixing_ascent, normalize_rows
+from .lifted import precondition_scale
+from .triangle import cut_values, violated_cuts
+
+__all__ = ["BinaryRelaxation", "solve_binary_relaxation"]
+
+
+@dataclass
+class BinaryRelaxation:
+    """The factored solution of the binary relaxation, in the caller's units.
+
+    ``factors[o, s]`` (p + 1, r) with unit rows and ``scales[o, s] = t`` give
+    ``Z = t V V^T`` for output ``o`` and side ``s`` (0: positive output
+    weight, 1: negative); ``value`` is the relaxation objective at them,
+    ``lower_bound`` its certified lower bound (also a lower bound on every
+    network with sign-vector neurons), ``theta`` the dual point behind it,
+    ``cuts`` the triangle cuts with their multipliers, ``(idx, pat, lam)``
+    keyed ``(output, 0, sign)`` like the certificate's factors (None without
+    cuts).
+    """
+
+    factors: np.ndarray
+    scales: np.ndarray
+    intercept: np.ndarray
+    value: float
+    lower_bound: float
+    theta: np.ndarray
+    n_iter: int
+    status: str
+    cuts: dict = None
+
+    def matrices(self):
+        """The lifted matrices ``[Z_o, Z'_o]`` as a flat list (2 per output)."""
+        return [t * V @ V.T for Vs, ts in zip(self.factors, self.scales)
+                for V, t in zip(Vs, ts)]
+
+
+def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=True,
+                            rank=None, max_iter=2000, tol=1e-4, cuts=None,
+                            max_cut_rounds=20, random_state=None, verbose=False):
+    """Solve the binary relaxation by L-BFGS-B on unit-row factors, with a certificate.
+
+    Parameters
+    ----------
+    block : LiftedBlock
+        The rows a neuron sees (a neuron is a sign vector of length
+        ``block.dim``).
+    Y : ndarray of shape (n, k)
+        Encoded targets.
+    loss : Loss
+        A differentiable loss (squared, huber, logistic, multinomial).
+    activation : tuple (a, b, c)
+    alpha : float
+    fit_intercept : bool, default=True
+    rank : int or None
+        Columns of each factor; ``default_rank(p + 1)`` if None.
+    max_iter : int, default=2000
+        L-BFGS-B iterations of the relaxation, and as many again for the
+        cuts' rounds.
+    tol : float, default=1e-4
+        Target relative gap ``(value - lower_bound) / |value|`` of the
+        relaxation.
+    cuts : {None, "triangle"}, default=None
+        "triangle": once the relaxation is solved, tighten it by the triangle
+        inequalities it violates (cutting planes, augmented Lagrangian on the
+        same factors); the bound then certifies the tightened relaxation.
+    max_cut_rounds : int, default=20
+        Rounds of cut separation and multiplier update at most.
+    random_state : int, RandomState instance or None
+        Seeds the starting factors.
+    verbose : bool, default=False
+        Print a line per round (iterations, objective, bound, gap).
+
+    Returns
+    -------
+    BinaryRelaxation
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    >>> from sklearn_convexnn._solvers.shared.losses import get_loss
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4))
+    >>> Y = ((X @ [1.0, -1.0, 1.0, 1.0]) ** 2 / 4)[:, None]
+    >>> rel = solve_binary_relaxation(LiftedBlock(X), Y, get_loss("squared"),
+    ...                               (1.0, 0.0, 0.0), 1e-3, tol=1e-6, random_state=0)
+    >>> rel.status, bool(rel.lower_bound <= rel.value)
+    ('optimal', True)
+    """
+    from .binary_certificate import dual_matrix
+
+    Y = np.asarray(Y, dtype=float)
+    n, k = Y.shape
+    s = precondition_scale([block])
+    a, b, c = activation
+    act = (a * s * s, b * s, c)
+    blk = block.scaled(1.0 / s)
+    p = blk.dim
+    q = p + 1
+    r = default_rank(q) if rank is None else int(min(rank, q))
+    rng = check_random_state(random_state)
+    objective = FactoredObjective(blk, Y, loss, act, float(alpha), bool(fit_intercept), k, q, r)
+
+    # Start: the best constant, each factor aimed at its side's most violated
+    # direction of the dual check at that constant, zero output weights.
+    b0 = np.zeros(k)
+    if fit_intercept:
+        b0 = constant_fit(Y, loss)
+    theta = loss.gradient(np.tile(b0, (n, 1)), Y)
+    W = np.empty((k, 2, q, r))
+    for o in range(k):
+        M = dual_matrix(blk, theta[:, o], act)
+        for side, sign in enumerate((-1.0, 1.0)):
+            W[o, side] = mixing_ascent(sign * M, normalize_rows(rng.standard_normal((q, r))),
+                                       max_sweeps=20)
+    x = objective.pack(b0, np.zeros((k, 2)), W)
+
+    factors_cache = {}
+    x, value, best_lower, theta, used, status = _descend(
+        objective, x, factors_cache, tol, max_iter, verbose)
+    cut_sets = None
+    if cuts == "triangle":
+        # The status stays the relaxation's: the cut rounds only raise the bound.
+        x, value, best_lower, theta, cut_sets, used = _tighten(
+            objective, x, best_lower, factors_cache, max_iter, max_cut_rounds, used, verbose)
+    elif cuts not in (None, "triangle"):
+        raise ValueError(f"Unknown cuts {cuts!r}; expected None or 'triangle'.")
+    b_cur, t_cur, W_cur = objective.unpack(x)
+    return BinaryRelaxation(
+        factors=normalize_rows(W_cur), scales=t_cur.copy(), intercept=b_cur.copy(),
+        value=float(value), lower_bound=float(best_lower), theta=theta, n_iter=used,
+        status=status, cuts=cut_sets,
+    )
+
+
+def _descend(objective, x, factors_cache, tol, max_iter, verbose):
+    """L-BFGS-B in growing chunks, certified after each, with Frank-Wolfe steps.
+
+    Solves the binary relaxation (without cuts) to the certified relative
+    gap ``tol``. Returns ``(x, value, lower_bound, theta, iterations, status)``.
+    """
+    from .binary_certificate import binary_lower_bound
+
+    blk, Y, loss, act = objective.block, objective.Y, objective.loss, objective.act
+    alpha, fit_intercept, k, r = objective.alpha, objective.fit_intercept, objective.k, \
+        objective.r
+    used, rounds, status = 0, 0, "max_iter"
+    chunk = 20
+    best_lower = last_lower = -np.inf
+    while True:
+        with threadpool_limits(limits=1, user_api="blas"):
+            # Tiny dense algebra: BLAS threads only add contention.
+            res = minimize(objective, x, jac=True, method="L-BFGS-B", bounds=objective.bounds,
+                           options={"maxiter": min(chunk, max_iter - used), "maxcor": 20,
+                                    "ftol": 1e-15, "gtol": 1e-12})
+        x = res.x
+        used += int(res.nit)
+        rounds += 1
+        value, _ = objective(x)
+        b_cur, t_cur, W_cur = objective.unpack(x)
+        V_cur = normalize_rows(W_cur)
+        Yhat = objective.outputs(b_cur, t_cur, V_cur)
+        theta = loss.gradient(Yhat, Y)
+        # Warm factors for the certificate: side + minimizes <S, C>, i.e.
+        # maximizes <-S, C>; side - maximizes <S, C>.
+        for o in range(k):
+            for side, sign in enumerate((-1.0, 1.0)):
+                factors_cache[(o, 0, sign)] = V_cur[o, side]  # sign -1: side 0
+        lower, new_factors = binary_lower_bound(
+            [blk], Y, loss, act, alpha, theta, fit_intercept, factors=factors_cache,
+            return_factors=True)
+        best_lower = max(best_lower, lower)
+        gap = (value - best_lower) / max(abs(value), 1e-300)
+        if verbose:
+            print(f"[elliptope] round {rounds}: {used} L-BFGS iterations, objective "
+                  f"{value:.10g}, lower bound {best_lower:.10g}, relative gap {gap:.2e}, "
+                  f"active {int(np.sum(t_cur > 0))}/{2 * k}")
+        if gap <= tol:
+            status = "optimal"
+            break
+        if used >= max_iter:
+            break
+        if res.nit <= 1 and best_lower - last_lower <= 0.01 * (value - best_lower):
+            status = "precision"  # neither side moves at this floating-point accuracy
+            break
+        last_lower = best_lower
+        # Every side whose dual check fails takes a Frank-Wolfe step towards
+        # its most violating elliptope point (the certificate's factor): the
+        # factored descent alone crawls along the flat directions near the
+        # optimum. Inactive sides simply restart from that point.
+        for o in range(k):
+            for side, sign in enumerate((-1.0, 1.0)):
+                V_star = new_factors[(o, 0, sign)]
+                if t_cur[o, side] <= 0:
+                    W_cur[o, side] = V_star
+                    continue
+                b_cur, t_cur, W_cur = objective.frank_wolfe(
+                    b_cur, t_cur, W_cur, o, side, V_star, r)
+        x = objective.pack(b_cur, t_cur, row_scaled(W_cur, t_cur))
+        chunk = min(2 * chunk, 400)
+    return x, value, best_lower, theta, used, status
+
+
+#: Cuts separated per side and round at most, in multiples of the side's size q.
+_CUTS_PER_Q = 10
+#: A cut violated by less than this (in units of the unit-diagonal C) is satisfied.
+_CUT_TOL = 1e-5
+#: Initial penalty of the augmented Lagrangian, in units of alpha / t^2. Measured on
+#: the planted d=20 problem of bench_quantized.py: 1 converged to the cvxpy value of
+#: the tightened relaxation in 6 rounds; 10 and 100 overshot and crawled.
+_RHO = 1.0
+#: L-BFGS-B iterations per round of the augmented Lagrangian.
+_INNER_ITER = 500
+#: The augmented Lagrangian stops once a round moves the objective by less than
+#: this (relative) with the cuts met: the certificate needs the dual point
+#: (the loss gradient) accurate, well below the relaxation's own ``tol``.
+_SETTLED = 1e-5
+
+
+def _tighten(objective, x, best_lower, factors, budget, max_rounds, used, verbose):
+    """Cutting planes with an augmented Lagrangian on the factored relaxation.
+
+    Each round separates the triangle inequalities every active side's ``C``
+    violates, minimizes the augmented objective (L-BFGS-B, warm), moves the
+    multipliers and certifies: ``binary_lower_bound`` with the cuts and
+    multipliers (valid for any of them). Stops when a round finds no new cut
+    with the cuts met and the objective settled (``_SETTLED``), or when the
+    budget or the rounds are spent; the last bound also tries the best
+    multipliers for the last dual point.
+    """
+    from .binary_certificate import binary_lower_bound
+
+    k, q = objective.k, objective.q
+    keys = [(o, side) for o in range(k) for side in range(2)]
+    empty = (np.zeros((0, 3), dtype=int), np.zeros((0, 3)), np.zeros(0))
+    sets = dict.fromkeys(keys, empty)
+    spent, last_viol, last_value = 0, np.inf, np.inf
+    t_scale = max(float(objective.unpack(x)[1].max(initial=0.0)), 1e-12)
+    # Penalty: a cut violated by 1 at the largest scale pushes back like _RHO alpha.
+    rho = _RHO * objective.alpha / t_scale**2
+    value = objective(x)[0]
+    theta = None
+    certified = {}
+    for rnd in range(1, max_rounds + 1):
+        b_cur, t_cur, W_cur = objective.unpack(x)
+        V = normalize_rows(W_cur)
+        new = 0
+        for o, side in keys:
+            if t_cur[o, side] <= 1e-9 * t_scale:
+                continue
+            idx, pat = violated_cuts(V[o, side] @ V[o, side].T, tol=_CUT_TOL,
+                                     max_cuts=_CUTS_PER_Q * q)
+            old_idx, old_pat, lam = sets[(o, side)]
+            if len(old_idx):
+                known = {row.tobytes() for row in np.hstack([old_idx, old_pat]).astype(float)}
+                fresh = [row.tobytes() not in known
+                         for row in np.hstack([idx, pat]).astype(float)]
+                idx, pat = idx[fresh], pat[fresh]
+            new += len(idx)
+            sets[(o, side)] = (np.vstack([old_idx, idx]), np.vstack([old_pat, pat]),
+                               np.concatenate([lam, np.zeros(len(idx))]))
+        objective.cuts, objective.rho = sets, rho
+        with threadpool_limits(limits=1, user_api="blas"):
+            res = minimize(objective, x, jac=True, method="L-BFGS-B", bounds=objective.bounds,
+                           options={"maxiter": min(_INNER_ITER, budget - spent), "maxcor": 20,
+                                    "ftol": 1e-15, "gtol": 1e-12})
+        x = res.x
+        spent += int(res.nit)
+        objective.cuts = None
+        value = objective(x)[0]
+        b_cur, t_cur, W_cur = objective.unpack(x)
+        V = normalize_rows(W_cur)
+        viol = 0.0
+        for o, side in keys:
+            idx, pat, lam = sets[(o, side)]
+            if not len(idx):
+                continue
+            g = cut_values(V[o, side] @ V[o, side].T, idx, pat)
+            lam = np.maximum(0.0, lam - rho * t_cur[o, side] * g)
+            sets[(o, side)] = (idx, pat, lam)
+            viol = max(viol, float(np.max(-g, initial=0.0)))
+        theta = objective.loss.gradient(objective.outputs(b_cur, t_cur, V), objective.Y)
+        certified = {(o, 0, sign): sets[(o, side)] for o, side in keys
+                     for sign in ((-1.0,) if side == 0 else (1.0,))}
+        for o, side in keys:
+            factors[(o, 0, -1.0 if side == 0 else 1.0)] = V[o, side]
+        lower, new_factors = binary_lower_bound(
+            [objective.block], objective.Y, objective.loss, objective.act, objective.alpha,
+            theta, objective.fit_intercept, factors=factors, cuts=certified,
+            refine_multipliers=False, return_factors=True)
+        best_lower = max(best_lower, lower)
+        gap = (value - best_lower) / max(abs(value), 1e-300)
+        if verbose:
+            print(f"[elliptope] cut round {rnd}: {used + spent} L-BFGS iterations, objective "
+                  f"{value:.10g}, lower bound {best_lower:.10g}, relative gap {gap:.2e}, "
+                  f"cuts {sum(len(v[0]) for v in sets.values())} (+{new}), "
+                  f"violation {viol:.1e}")
+        if spent >= budget:
+            break
+        if new == 0 and viol <= 10 * _CUT_TOL \
+                and abs(value - last_value) <= _SETTLED * abs(value):
+            break  # the cut relaxation is solved; the final bound certifies it
+        last_value = value
+        # Frank-Wolfe steps on the augmented objective towards each side's
+        # most violating point of the shifted check (the certificate's
+        # factor): as in the plain solve, the factored descent alone can
+        # stall away from the optimum.
+        objective.cuts = sets
+        for o, side in keys:
+            V_star = new_factors[(o, 0, -1.0 if side == 0 else 1.0)]
+            if t_cur[o, side] <= 0:
+                W_cur[o, side] = V_star
+                continue
+            b_cur, t_cur, W_cur = objective.frank_wolfe(b_cur, t_cur, W_cur, o, side, V_star,
+                                                        objective.r)
+        objective.cuts = None
+        x = objective.pack(b_cur, t_cur, row_scaled(W_cur, t_cur))
+        if viol > 0.25 * last_viol:
+            rho *= 4.0
+        last_viol = viol
+    if theta is not None:
+        # The solver's multipliers need not certify its theta best (they are
+        # not unique): the last bound also tries the best multipliers for it.
+        lower = binary_lower_bound([objective.block], objective.Y, objective.loss,
+                                   objective.act, objective.alpha, theta,
+                                   objective.fit_intercept, factors=factors, cuts=certified)
+        best_lower = max(best_lower, lower)
+        if verbose:
+            print(f"[elliptope] cuts: lower bound {best_lower:.10g} with the best multipliers")
+    return x, value, best_lower, theta, certified, used + spent
