@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
 
+from ._progress import Progress
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .paths import alpha_grid, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
@@ -169,10 +170,18 @@ class LiftedNetworkCVMixin:
         folds = list(splitter.split(X, y))
         scorer = check_scoring(base, scoring=self.scoring)
         n_jobs = min(effective_n_jobs(self.n_jobs), len(folds))
-        scores = Parallel(n_jobs=n_jobs)(
+        progress = Progress(len(folds), type(self).__name__, "fold",
+                            getattr(self, "verbose", 0))
+        scores = []
+        for fold_scores in Parallel(n_jobs=n_jobs, return_as="generator")(
             delayed(_path_scores)(base, X, y, sample_weight, train, test, alphas, scorer)
             for train, test in folds
-        )
+        ):
+            scores.append(fold_scores)
+            best_here = int(np.nanargmax(fold_scores)) if np.any(np.isfinite(fold_scores)) \
+                else 0
+            progress.step(f"best alpha on this fold {alphas[best_here]:.4g} "
+                          f"(score {fold_scores[best_here]:.4g})")
         scores = np.array(scores)  # (n_folds, n_alphas)
         mean, std = scores.mean(axis=0), scores.std(axis=0)
         smooth = smoothed_scores(alphas, mean)

@@ -39,6 +39,8 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ._base import encode_classes, resolve_lifted_alpha  # noqa: F401
 from ._base import screen_empty_network as _screen_empty_network
+from ._progress import Progress
+from ._solvers.lifted.certificate import relative_gap
 from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
 from ._solvers.lifted.patches import resolve_geometry
@@ -662,12 +664,17 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
         if solver is not None:
             est.set_params(solver=solver)
     estimators = []
+    progress = Progress(len(alphas), f"{type(est).__name__} path", "alpha",
+                        getattr(est, "verbose", 0))
     for a in alphas:
         if not warm:
             est = clone(est)
         est.set_params(alpha=float(a))
         est.fit(X, y) if sample_weight is None else est.fit(X, y, sample_weight=sample_weight)
         estimators.append(_snapshot(est))
+        progress.step(f"alpha {a:.4g}: objective {est.objective_:.6g}, relative gap "
+                      f"{relative_gap(est.objective_, est.lower_bound_):.1e}, "
+                      f"{est.n_neurons_} neurons")
     return RegularizationPath(
         alphas=np.asarray(alphas, dtype=float),
         estimators=estimators,
