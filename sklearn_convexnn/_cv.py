@@ -14,6 +14,7 @@ to the estimator reaches its CV version without a second edit.
 """
 
 import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,6 +27,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
 
+from ._progress import Progress
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .paths import alpha_grid, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
@@ -39,19 +41,26 @@ __all__ = [
     "LiftedNetworkCVMixin",
     "QuantizedSDPClassifierCV",
     "QuantizedSDPRegressorCV",
+    "smoothed_scores",
 ]
 
-#: Parameters of the CV search and their defaults (LogisticRegressionCV's
-#: ten values; LassoCV's eps).
+#: Parameters of the CV search and their defaults (LassoCV's eps; 20 values,
+#: a step of 0.16 decade, fine enough for the smoothing below to act).
 CV_DEFAULTS = {
     "alphas": None,
-    "n_alphas": 10,
+    "n_alphas": 20,
     "eps": 1e-3,
     "cv": None,
     "scoring": None,
     "n_jobs": None,
     "refit": True,
 }
+#: alpha_ maximizes the mean CV score averaged over the grid values within
+#: this many decades of each alpha (its neighbours on the default grid, none
+#: on a grid coarser than that): held-out accuracy moves in steps of one
+#: sample, and the smoothed curve is less noisy to maximize. Measured by
+#: benchmarks/bench_path.py over three outer shuffles (issue 13).
+SMOOTH_DECADES = 1 / 6
 #: Parameters of the tuned estimator that the CV version does not take.
 _NOT_FORWARDED = ("alpha", "warm_start")
 
@@ -161,15 +170,24 @@ class LiftedNetworkCVMixin:
         folds = list(splitter.split(X, y))
         scorer = check_scoring(base, scoring=self.scoring)
         n_jobs = min(effective_n_jobs(self.n_jobs), len(folds))
-        scores = Parallel(n_jobs=n_jobs)(
+        progress = Progress(len(folds), type(self).__name__, "fold",
+                            getattr(self, "verbose", 0))
+        scores = []
+        for fold_scores in Parallel(n_jobs=n_jobs, return_as="generator")(
             delayed(_path_scores)(base, X, y, sample_weight, train, test, alphas, scorer)
             for train, test in folds
-        )
+        ):
+            scores.append(fold_scores)
+            best_here = int(np.nanargmax(fold_scores)) if np.any(np.isfinite(fold_scores)) \
+                else 0
+            progress.step(f"best alpha on this fold {alphas[best_here]:.4g} "
+                          f"(score {fold_scores[best_here]:.4g})")
         scores = np.array(scores)  # (n_folds, n_alphas)
         mean, std = scores.mean(axis=0), scores.std(axis=0)
+        smooth = smoothed_scores(alphas, mean)
         # Ties go to the larger alpha (the first): the simpler network.
-        best = int(np.flatnonzero(mean == np.nanmax(mean))[0]) \
-            if np.any(np.isfinite(mean)) else 0
+        best = int(np.flatnonzero(smooth == np.nanmax(smooth))[0]) \
+            if np.any(np.isfinite(smooth)) else 0
 
         fitted = None
         if self.refit:
@@ -189,11 +207,44 @@ class LiftedNetworkCVMixin:
             "alphas": alphas,
             "mean_test_score": mean,
             "std_test_score": std,
-            "rank_test_score": _rank(mean),
+            "smoothed_test_score": smooth,
+            "rank_test_score": _rank(smooth),
             **{f"split{i}_test_score": s for i, s in enumerate(scores)},
         }
         self.n_splits_ = len(folds)
         return self
+
+
+def smoothed_scores(alphas, mean, decades=SMOOTH_DECADES):
+    """Mean of ``mean`` over the alphas within ``decades`` of each alpha (log scale).
+
+    Parameters
+    ----------
+    alphas : ndarray of shape (n_alphas,)
+        The grid (non-negative).
+    mean : ndarray of shape (n_alphas,)
+        Mean CV score per alpha (NaN for failed fits, skipped).
+    decades : float, default=SMOOTH_DECADES
+        Half-width of the window in decades of alpha.
+
+    Returns
+    -------
+    smoothed : ndarray of shape (n_alphas,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn._cv import smoothed_scores
+    >>> alphas = np.array([1.0, 0.5, 0.25, 0.01])
+    >>> smoothed_scores(alphas, np.array([0.8, 0.9, 1.0, 0.7]), decades=0.31)
+    array([0.85, 0.9 , 0.95, 0.7 ])
+    """
+    logs = np.log10(np.maximum(np.asarray(alphas, dtype=float), np.finfo(float).tiny))
+    near = np.abs(logs[:, None] - logs[None, :]) <= decades * (1 + 1e-9)
+    values = np.where(near, np.asarray(mean, dtype=float)[None, :], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window stays NaN
+        return np.nanmean(values, axis=1)
 
 
 def _path_scores(base, X, y, sample_weight, train, test, alphas, scorer):
@@ -298,7 +349,7 @@ _CV_PARAMS_DOC = """
         :func:`sklearn_convexnn.paths.alpha_max`) down to
         ``eps * alpha_max``, log-spaced, so the grid follows the scale of
         the targets and the loss.
-    n_alphas : int, default=10
+    n_alphas : int, default=20
         Number of values in the default grid (ignored when ``alphas`` is
         given).
     eps : float, default=1e-3
@@ -318,13 +369,18 @@ _CV_PARAMS_DOC = """
     Attributes
     ----------
     alpha_ : float
-        The chosen alpha (best mean score; ties go to the larger alpha).
+        The chosen alpha: best mean score once averaged with the grid
+        values within ``SMOOTH_DECADES`` (1/6) decade of it (the neighbours
+        on the default grid; no smoothing on grids coarser than that), which
+        damps the one-sample steps of held-out accuracy; ties go to the
+        larger alpha.
     alphas_ : ndarray of shape (n_alphas,)
         The grid, decreasing.
     cv_results_ : dict of ndarrays
         ``alphas``, ``mean_test_score``, ``std_test_score``,
-        ``rank_test_score`` and ``split{{i}}_test_score``, one entry per
-        alpha.
+        ``smoothed_test_score`` (what ``alpha_`` maximizes),
+        ``rank_test_score`` (by the smoothed score) and
+        ``split{{i}}_test_score``, one entry per alpha.
     best_index_ : int
         Index of ``alpha_`` in ``alphas_``.
     best_score_ : float
@@ -359,7 +415,8 @@ def _doc(title, tuned, score, extra, example):
     ``alpha`` is chosen among a grid running down from the data's alpha_max
     by k-fold cross-validation: on every fold a warm-started regularization
     path is fitted and each of its networks scored on the held-out rows; the
-    alpha with the best mean score is refitted on all the data.
+    alpha with the best mean score (smoothed over its neighbours on the log
+    grid) is refitted on all the data.
 
     The other parameters are those of :class:`{tuned}` except ``alpha``
     and ``warm_start``, with the same defaults and meaning; each is used for

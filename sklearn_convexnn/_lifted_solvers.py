@@ -244,6 +244,7 @@ class LiftedSolverMixin:
         res = self._run_iterative(
             solve_lifted_proxgrad, blocks, Y, loss, activation, alpha, scale,
             tol=max(self.tol, PROXGRAD_MIN_TOL), verbose=self.verbose > 0,
+            **getattr(self, "_proxgrad_options", {}),
         )
         if self.verbose:
             print(f"[{type(self).__name__}] proxgrad: status {res.status}, {res.n_iter} "

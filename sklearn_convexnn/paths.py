@@ -23,8 +23,9 @@ what a neuron may be (the *neuron set*), each with its own small function:
 Grids run from ``alpha_max`` down to ``eps * alpha_max`` on a log scale
 (:func:`alpha_grid`), and :func:`regularization_path` fits a network at
 each, warm-starting every fit from the previous one where the solver can
-(the "lowrank" solver of the sphere families), as scikit-learn's
-``lasso_path`` does.
+(the "lowrank" and "proxgrad" solvers of the sphere families, smooth
+losses; "proxgrad" replaces the cold cvxpy solves that ``solver="auto"``
+picks for small problems), as scikit-learn's ``lasso_path`` does.
 """
 
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ._base import encode_classes, resolve_lifted_alpha  # noqa: F401
 from ._base import screen_empty_network as _screen_empty_network
+from ._progress import Progress
+from ._solvers.lifted.certificate import relative_gap
 from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
 from ._solvers.lifted.patches import resolve_geometry
@@ -615,10 +618,11 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
         Ratio of the smallest to the largest value of the default grid.
     warm_start : bool, default=True
         Start each fit from the previous network where the solver can: the
-        "lowrank" solver (sphere families, smooth losses; what
-        ``solver="auto"`` picks for large problems). The estimator's solver
-        choice is kept, so a small problem is solved cold by cvxpy at every
-        alpha (more robust there than many short warm-started runs).
+        "lowrank" and "proxgrad" solvers (sphere families, smooth losses).
+        Where ``solver="auto"`` would pick cvxpy (small problems), which has
+        no warm start, the path runs "proxgrad" instead (every network is
+        still certified to ``tol``; ``solver_`` of each network says which
+        solver ran); an explicit ``solver`` is kept.
     sample_weight : array-like of shape (n_samples,), default=None
         Passed to every fit (and to the default grid's alpha_max).
 
@@ -656,13 +660,21 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     warm = warm_start and "warm_start" in est.get_params()
     if warm:
         est.set_params(warm_start=True)
+        solver = _warm_solver(est, X, y, sample_weight)
+        if solver is not None:
+            est.set_params(solver=solver)
     estimators = []
+    progress = Progress(len(alphas), f"{type(est).__name__} path", "alpha",
+                        getattr(est, "verbose", 0))
     for a in alphas:
         if not warm:
             est = clone(est)
         est.set_params(alpha=float(a))
         est.fit(X, y) if sample_weight is None else est.fit(X, y, sample_weight=sample_weight)
         estimators.append(_snapshot(est))
+        progress.step(f"alpha {a:.4g}: objective {est.objective_:.6g}, relative gap "
+                      f"{relative_gap(est.objective_, est.lower_bound_):.1e}, "
+                      f"{est.n_neurons_} neurons")
     return RegularizationPath(
         alphas=np.asarray(alphas, dtype=float),
         estimators=estimators,
@@ -874,6 +886,33 @@ class _Problem:
         loss = get_loss(loss_name, getattr(est, "huber_delta", 1.0), sample_weight)
         return cls(blocks, Y, loss,
                    resolve_activation(est.activation), bool(est.fit_intercept), neuron_set)
+
+
+def _warm_solver(est, X, y, sample_weight):
+    """"proxgrad" where ``solver="auto"`` would run cvxpy (no warm start) and
+    proxgrad takes the problem (sphere, smooth loss, within the memory
+    budget); else None (the estimator's own choice stands)."""
+    from ._lifted_solvers import ProblemSize
+    from ._solvers.lifted.proxgrad import PROXGRAD_LOSSES
+    from .exceptions import ProblemTooLargeError
+
+    if est.get_params().get("solver") != "auto" or \
+            getattr(est, "_constraint", None) != "sphere":
+        return None
+    try:
+        pb = _Problem.from_estimator(est, X, y, sample_weight)
+    except ValueError:
+        return None  # bad input: the fit itself says what is wrong
+    if pb.loss.name not in PROXGRAD_LOSSES or len({b.dim for b in pb.blocks}) != 1:
+        return None
+    size = ProblemSize(pb.Y.shape[0], pb.blocks[0].P.shape[0],
+                       tuple(b.dim for b in pb.blocks), pb.Y.shape[1])
+    try:
+        if not est._choose_solver(size, pb.loss).startswith("cvxpy"):
+            return None
+        return clone(est).set_params(solver="proxgrad")._choose_solver(size, pb.loss)
+    except (ValueError, ProblemTooLargeError):
+        return None
 
 
 def _snapshot(est):

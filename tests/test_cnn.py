@@ -123,6 +123,9 @@ def reference_cnn_sdp(X, Y, alpha, image_shape, patch_shape, stride, regions, po
     yhat = cp.vstack(cols).T + cp.Variable((1, Y.shape[1]))
     if loss == "squared":
         data = 0.5 * cp.sum_squares(yhat - Y) / n
+    elif loss == "multinomial":
+        # Y one-hot: mean over samples of log-sum-exp(yhat_i) - <Y_i, yhat_i>.
+        data = (cp.sum(cp.log_sum_exp(yhat, axis=1)) - cp.sum(cp.multiply(Y, yhat))) / n
     else:
         data = cp.sum(cp.logistic(-cp.multiply(Y, yhat))) / n
     prob = cp.Problem(cp.Minimize(data + alpha * pen), cons)
@@ -190,8 +193,8 @@ def test_sdp_classifier_matches_reference_with_sum_pooling():
     np.testing.assert_array_equal(clf.predict(X), (score > 0).astype(int))
     Y = 2.0 * y - 1
     own = np.mean(np.logaddexp(0, -Y * score)) + alpha * np.abs(clf.output_weights_).sum()
-    # The network reads X * input_scale_ ("auto": root-mean-square pixel 1).
-    scale = 1.0 / np.sqrt(np.mean(X**2))
+    # The network reads X * input_scale_ ("auto": root-mean-square pixel 2).
+    scale = 2.0 / np.sqrt(np.mean(X**2))
     assert clf.input_scale_ == pytest.approx(scale, rel=1e-12)
     ref = reference_cnn_sdp(X * scale, Y, alpha, (3, 4, 1), (2, 2), (1, 1), (1, 2), "sum",
                             loss="logistic")
@@ -217,6 +220,30 @@ def test_sdp_classifier_input_scale_makes_pixel_units_irrelevant():
     ref = reference_cnn_sdp(X, Y, 2e-2, (3, 4, 1), (2, 2), (1, 1), (1, 2), "average",
                             loss="logistic")
     assert own == pytest.approx(ref, rel=1e-4)
+
+
+def test_default_classifier_certificate_brackets_cvxpy_multinomial_optimum():
+    # Three classes, two pooling regions: the default tol=1e-3 run of the
+    # first-order solver (what solver="auto" takes on larger problems) must
+    # bracket the independent cvxpy optimum between lower_bound_ and
+    # objective_, and be within tol of it; its objective is the public network's.
+    rng = np.random.default_rng(7)
+    X = rng.uniform(0, 1, size=(45, 16))
+    y = np.argmax((X - 0.5) @ rng.standard_normal((16, 3)), axis=1)
+    alpha = 1e-2
+    clf = ConvexCNNClassifier(image_shape=(4, 4), patch_shape=(2, 2), pool_regions=(2, 1),
+                              alpha=alpha, solver="proxgrad").fit(X, y)
+    assert clf.tol == 1e-3 and len(clf.classes_) == 3
+    score = hand_network(clf, X)
+    Y = (y[:, None] == clf.classes_[None, :]).astype(float)
+    own = (np.mean(np.log(np.exp(score).sum(axis=1)) - (Y * score).sum(axis=1))
+           + alpha * np.abs(clf.output_weights_).sum())
+    assert own == pytest.approx(clf.objective_, rel=1e-9)
+    ref = reference_cnn_sdp(X * clf.input_scale_, Y, alpha, (4, 4, 1), (2, 2), (1, 1),
+                            (2, 1), "average", loss="multinomial")
+    assert clf.lower_bound_ <= ref * (1 + 1e-6)
+    assert ref <= clf.objective_ * (1 + 1e-6)
+    assert (clf.objective_ - ref) / ref <= 1e-3
 
 
 def test_multichannel_multioutput_predict_is_the_network():

@@ -221,3 +221,35 @@ def test_auto_uses_lowrank_past_crossover_and_certifies():
         reg = ConvexPolyNetRegressor(alpha=1e-2).fit(X, y)
     assert reg.solver_ == "lowrank"
     assert reg.dual_gap_ <= 1e-4 * reg.objective_
+
+
+def _reference_ranks(X, y, alpha, act=ACT, rtol=1e-6):
+    """Ranks of the optimal (Z, Z') of the lifted SDP (squared loss, intercept), by cvxpy."""
+    n, d = X.shape
+    a, b, c = act
+    Zp = cp.Variable((d + 1, d + 1), PSD=True)
+    Zm = cp.Variable((d + 1, d + 1), PSD=True)
+    D = Zp - Zm
+    yhat = a * cp.sum(cp.multiply(X @ D[:d, :d], X), axis=1) + b * (X @ D[:d, d]) \
+        + c * D[d, d] + cp.Variable()
+    prob = cp.Problem(
+        cp.Minimize(0.5 * cp.sum_squares(yhat - y) / n + alpha * (Zp[d, d] + Zm[d, d])),
+        [cp.trace(Zp[:d, :d]) == Zp[d, d], cp.trace(Zm[:d, :d]) == Zm[d, d]])
+    prob.solve(solver="CLARABEL")
+    assert prob.status == cp.OPTIMAL, prob.status
+    lams = [np.linalg.eigvalsh(Z.value) for Z in (Zp, Zm)]
+    top = max(float(lam.max()) for lam in lams)
+    return prob.value, sum(int(np.sum(lam > rtol * top)) for lam in lams)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_network_as_sparse_as_the_optimum(seed):
+    # A rank-r optimum decomposes into r neurons: the solver must not spread
+    # it over redundant ones (it used to return 13-16 neurons here).
+    X, y = make_planted_polynet(300, 8, 3, noise=0.1, random_state=seed)
+    res = solve_lifted_lowrank([LiftedBlock(X)], y[:, None], get_loss("squared"), ACT, 1e-2,
+                               tol=1e-6)
+    value, rank = _reference_ranks(X, y, 1e-2)
+    assert res.status == "optimal"
+    assert abs(res.objective - value) <= 1e-5 * abs(value)
+    assert res.neurons.shape[0] <= rank

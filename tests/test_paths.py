@@ -82,6 +82,23 @@ def _lifted_sdp_output_norm(X, y, alpha, loss, constraint):
     return float(Z[0].value[d, d] + Z[1].value[d, d])
 
 
+def _lifted_sdp_value(X, y, alpha):
+    """Optimal value of the lifted sphere SDP (squared loss), written here."""
+    n, d = X.shape
+    a, b, c = ACT
+    Z = [cp.Variable((d + 1, d + 1), PSD=True) for _ in range(2)]
+    b0 = cp.Variable()
+    yhat = b0
+    for sign, Zs in zip((1.0, -1.0), Z):
+        quad = cp.sum(cp.multiply(X @ Zs[:d, :d], X), axis=1)
+        yhat = yhat + sign * (a * quad + b * (X @ Zs[:d, d]) + c * Zs[d, d])
+    cons = [cp.trace(Zs[:d, :d]) == Zs[d, d] for Zs in Z]
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(yhat - y) / (2 * n)
+                                     + alpha * (Z[0][d, d] + Z[1][d, d])), cons)
+    problem.solve(solver="CLARABEL")  # default accuracy: ~1e-8, ample for 1e-4
+    return problem.value
+
+
 def _sign_lasso_output_norm(X, y, alpha):
     """l1 norm of the optimal output layer over all sign-vector neurons (squared loss)."""
     n, d = X.shape
@@ -267,6 +284,28 @@ def test_path_warm_starts_the_lowrank_solver():
     np.testing.assert_allclose(warm.objective, cold.objective, rtol=1e-4)
     # Warm starts need fewer rounds in total (the previous network is close).
     assert warm.n_iter.sum() < cold.n_iter.sum()
+
+
+def test_default_path_warm_starts_proxgrad_where_auto_picks_cvxpy():
+    # A small problem: solver="auto" fits it cold by cvxpy, which cannot
+    # warm-start; the path runs the warm-startable proxgrad instead.
+    X, y = _data(n=150, d=4, seed=6, scale=1.0)
+    assert ConvexPolyNetRegressor(activation=ACT, alpha=0.01).fit(X, y).solver_.startswith(
+        "cvxpy")
+    alphas = alpha_grid(ConvexPolyNetRegressor(activation=ACT), X, y, n_alphas=6, eps=1e-2)
+    path = polynet_path(X, y, alphas=alphas, activation=ACT)
+    assert [e.solver_ for e in path.estimators] == ["screening"] + ["proxgrad"] * 5
+    assert np.all(path.relative_gap <= 1e-4)
+    for a, obj in zip(path.alphas, path.objective):
+        assert obj == pytest.approx(_lifted_sdp_value(X, y, a), rel=1e-4)
+    # Warm starts do less work than cold proxgrad fits at the same alphas.
+    cold = polynet_path(X, y, alphas=alphas, activation=ACT, solver="proxgrad",
+                        warm_start=False)
+    np.testing.assert_allclose(path.objective, cold.objective, rtol=1e-4)
+    assert path.n_iter.sum() < cold.n_iter.sum()
+    # An explicit solver is the user's choice: kept.
+    kept = polynet_path(X, y, alphas=alphas[:3], activation=ACT, solver="cvxpy")
+    assert all(e.solver_.startswith("cvxpy") for e in kept.estimators[1:])
 
 
 def test_path_returns_independent_networks_and_sorted_alphas():

@@ -105,13 +105,15 @@ class Network:
             added += 1
         return added
 
-    def compress(self):
+    def compress(self, rtol=1e-15):
         """Same lifted matrices with at most ``rank`` neurons per group.
 
         Each (block, output, sign) group is the PSD matrix
         ``Z = sum_j [y_j; ||y_j||][y_j; ||y_j||]^T``; the rank-one
         decomposition rewrites it with as many neurons as its rank (at most
         ``p + 1``), so redundant neurons do not slow the quasi-Newton steps.
+        Eigenvalues of ``Z`` below ``rtol`` times its largest count as zero
+        (the matrix changes by at most that much).
         """
         net = Network(list(self.Y), list(self.sign), list(self.out), self.intercept)
         for r, Yr in enumerate(self.Y):
@@ -121,9 +123,9 @@ class Network:
             for o, sgn in groups:
                 mine = (self.out[r] == o) & (self.sign[r] == sgn)
                 G = Yr[mine]
-                if G.shape[0] > p + 1:
+                if G.shape[0] > 1:
                     L = lift(G)
-                    Q = rank_one_decomposition(L.T @ L, rtol=1e-15)
+                    Q = rank_one_decomposition(L.T @ L, rtol=rtol)
                     G = Q[:, :p] * np.sign(Q[:, p])[:, None]
                 Ys.append(G)
                 signs.append(np.full(G.shape[0], sgn))

@@ -70,8 +70,10 @@ loop, ``psd_projection.py`` the prox, ``sphere_dual.py`` the certificate,
 
 Measured (benchmarks/bench_polynet.py, bench_cnn.py, one loaded 2-core
 machine, single-threaded BLAS): planted n=100 000, d=100, alpha=1e-2 to a
-certified gap of 1e-3 in 182 data passes with the optimum's 5 neurons
-(lowrank: ~1200 passes, 199 neurons); digits CNN (2x2 regions, 10 outputs,
+certified gap of 1e-3 in 182 data passes (about 270 passes of CPU time)
+with the optimum's 5 neurons (lowrank, since it compresses its neurons
+to the rank of their lifted matrices: 72-79 passes of CPU time, 7
+neurons; it was ~1200 passes and 199 neurons before); digits CNN (2x2 regions, 10 outputs,
 multinomial, alpha=1e-4, RMS pixel 1) certified to 1e-4 in about 1800 data
 passes and 2.5 CPU seconds (X/16 input) and 2600 passes, 3.5 s
 (StandardScaler), against 166 s for cvxpy/Clarabel in issue 11.
@@ -107,6 +109,9 @@ EXPLICIT_BYTES = 2**28
 ADMM_MAX_DIM = 1200
 #: With polishing, FISTA runs this many iterations to find the support first.
 POLISH_AFTER = 100
+#: ... and this many from a warm start (a path's previous network: the
+#: support is nearly known; measured on diabetes paths, benchmarks/bench_path.py).
+POLISH_AFTER_WARM = 5
 
 
 def estimate_proxgrad_bytes(n_samples, n_rows, dims, n_outputs):
@@ -152,7 +157,8 @@ class ProxGradResult:
 
 def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=True,
                           max_iter=1000, tol=1e-6, verbose=False, warm_start=None,
-                          explicit=None, method=None, polish=None, polish_evals=None):
+                          explicit=None, method=None, polish=None, polish_evals=None,
+                          polish_after=None):
     """Solve the lifted sphere problem by accelerated proximal gradient.
 
     Parameters
@@ -191,6 +197,9 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         natural images, whose pixel products are nearly collinear.
         ``None``: "admm" when the features are explicit and at most
         ``ADMM_MAX_DIM`` per output, else "fista".
+    polish_after : int or None
+        FISTA iterations before the polish (``None``: ``POLISH_AFTER``, or
+        ``POLISH_AFTER_WARM`` from a warm start).
 
     Returns
     -------
@@ -270,7 +279,10 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         polish = explicit
     if polish_evals is None:
         polish_evals = 20 * max_iter
-    n_fista = min(max_iter, POLISH_AFTER) if polish else max_iter
+    if polish_after is None:
+        polish_after = POLISH_AFTER if warm_start is None else POLISH_AFTER_WARM
+    polish_after = int(polish_after)
+    n_fista = min(max_iter, polish_after) if polish else max_iter
     if method == "admm":
         if not explicit:
             raise ValueError("method='admm' needs the explicit lifted features.")
@@ -280,7 +292,9 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
 
     best, bound, theta_best, status, gap, rank, it, passes = run_fista(
         op, Y, loss, curv, (F, W, b, Yhat), Gw, mu, pen, dual,
-        scale=op.lipschitz_guess() if explicit else lam_w, fit_intercept=fit_intercept,
+        # A warm start runs a few steps: backtracking from the cheap guess.
+        scale=op.lipschitz_guess() if explicit and warm_start is None else lam_w,
+        fit_intercept=fit_intercept,
         n_iter=n_fista, tol=tol, verbose=verbose, explicit=explicit, polish=polish,
         passes=passes)
     if polish and status != "optimal":

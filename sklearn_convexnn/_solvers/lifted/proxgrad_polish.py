@@ -40,7 +40,6 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
     _, W, b, _ = best
     k, R, _, q, _ = W.shape
     p = q - 1
-    n = Y.shape[0]
     T11 = T[:, :p, :p]
     Gw11 = T11.transpose(0, 2, 1) @ T11
     Tt = T.transpose(0, 2, 1)
@@ -179,6 +178,9 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         if not new:
             continue
         # Same matrices on as few neurons as their rank, then the newcomers.
+        # Curvature of the loss along each output at this point (the new
+        # neuron's weight is a Newton step on it, see _output_curvature).
+        ccurv = _output_curvature(loss, fg.last[1], Y, coef, curv)
         Yv, o_j, r_j, s_j = neurons_of(Wn)
         adds = []
         for o, r, sgn, u, v in new:
@@ -186,7 +188,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
             D = np.zeros((k, R, q, q))
             D[o, r] = np.outer(lw, lw)
             h = op.forward(D)[:, o]
-            w0 = (v - dual.alpha) * n / max(curv * float(h @ h), 1e-300) / len(new)
+            w0 = (v - dual.alpha) / max(float(ccurv[:, o] @ (h * h)), 1e-300) / len(new)
             adds.append(np.sqrt(w0) * lw[:p])
             o_j = np.append(o_j, o)
             r_j = np.append(r_j, r)
@@ -212,6 +214,30 @@ def _value_gradient(loss, Yhat, Y, coef):
     E -= Y
     E *= coef
     return float(coef[:, 0] @ per_row), E
+
+
+def _output_curvature(loss, Yhat, Y, coef, curv):
+    """Diagonal second derivative of the loss per (sample, output), weighted by ``coef``.
+
+    A new neuron's starting weight is the Newton step ``(v - alpha) / sum_i
+    c_io h_i^2`` on its own weight. The squared and Huber losses keep their
+    constant curvature bound ``curv``; for the logistic losses the actual
+    curvature ``p (1 - p)`` is used, floored at ``1e-3 curv``: near a fit
+    that separates the training set it is far below the bound, and a step
+    from the bound would start the neuron orders of magnitude too small
+    (L-BFGS then grows it from a gradient of the size of the violation).
+    """
+    coef = np.broadcast_to(coef, Y.shape)
+    if loss.name == "multinomial":
+        P = np.exp(Yhat - Yhat.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        c = P * (1.0 - P)
+    elif loss.name == "logistic":
+        s = 1.0 / (1.0 + np.exp(-np.clip(Y * Yhat, -500, 500)))
+        c = s * (1.0 - s)
+    else:
+        return coef * curv
+    return coef * np.maximum(c, 1e-3 * curv)
 
 
 def _neural(Z):

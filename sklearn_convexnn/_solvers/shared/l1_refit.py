@@ -208,7 +208,7 @@ class _Problem:
         ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
         return (theta / ratio if ratio > 1.0 else theta), corr
 
-    def split_lbfgs(self, cols, W, b, tol, budget, L, chunk=500):
+    def split_lbfgs(self, cols, W, b, tol, budget, L, chunk=50, max_chunk=500):
         """L-BFGS-B on the split ``W = P - N``, ``P, N >= 0`` (smooth, with bounds).
 
         The l1 term becomes linear, ``lam * (P + N)``; the quasi-Newton model
@@ -269,6 +269,9 @@ class _Problem:
                 # No progress at this accuracy: hand over (FISTA if nothing moved).
                 return (Wn, bb, used, L) if np.isfinite(F_old) else (W, b, 0, L)
             F_old = F
+            # The gap is checked between chunks: short ones first (a loose
+            # tol is often met within tens of iterations), doubling after.
+            chunk = min(2 * chunk, max_chunk)
             x = np.concatenate(([b_pol] if self.fit_intercept else [])
                                + [np.maximum(Wn, 0).ravel(), np.maximum(-Wn, 0).ravel()])
         return Wn, bb, used, L

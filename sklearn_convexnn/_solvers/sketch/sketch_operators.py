@@ -201,10 +201,12 @@ def sampled_hadamard(Y, plan, *, axis=0):
     # (k, n1, n2) -> (k, used, n2): a batch of small products, one per row
     # of Y, but every W[:, g, :] is then a strided matrix BLAS takes as is.
     W = np.matmul(H1, Y.reshape(k, n1, n2))
-    Z = np.empty((k, m), dtype=W.dtype)
+    # Outputs as rows of Z^T: every group's product lands in a contiguous
+    # block (BLAS writes it in place, no temporary and copy per group).
+    Zt = np.empty((m, k), dtype=W.dtype)
     for g, (lo, hi, H2) in enumerate(groups):
-        Z[:, lo:hi] = W[:, g, :] @ H2.T
-    return Z
+        np.matmul(H2, W[:, g, :].T, out=Zt[lo:hi])
+    return Zt.T
 
 
 # ---------------------------------------------------------------------------
