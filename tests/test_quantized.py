@@ -536,8 +536,10 @@ def test_weight_two_equals_a_duplicated_row(planted):
     w = np.ones(len(y))
     w[::3] = 2.0
     rep = np.repeat(np.arange(len(y)), w.astype(int))
-    a = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X, y, sample_weight=w)
-    b = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X[rep], y[rep])
+    # A tight tol: the two fits stop at different points of their tol-ball
+    # otherwise (the refit stops as soon as its certified gap is below tol).
+    a = QuantizedSDPRegressor(alpha=1e-2, tol=1e-8, random_state=0).fit(X, y, sample_weight=w)
+    b = QuantizedSDPRegressor(alpha=1e-2, tol=1e-8, random_state=0).fit(X[rep], y[rep])
     assert a.objective_ == pytest.approx(b.objective_, rel=1e-6)
     np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-6, atol=1e-6)
 
@@ -582,9 +584,14 @@ def test_weighted_bound_below_the_repeated_relaxation_optimum():
     y = rng.randint(0, 3, size=15).astype(float)
     w = rng.randint(0, 5, size=15)
     rep = np.repeat(np.arange(15), w)
-    weighted = QuantizedSDPRegressor(random_state=0).fit(X, y, sample_weight=w)
-    repeated = QuantizedSDPRegressor(random_state=0).fit(X[rep], y[rep])
+    # A tight tol, so both refits land on their optimum (not anywhere in the tol-ball).
+    weighted = QuantizedSDPRegressor(tol=1e-8, random_state=0).fit(X, y, sample_weight=w)
+    repeated = QuantizedSDPRegressor(tol=1e-8, random_state=0).fit(X[rep], y[rep])
     assert weighted.alpha_ == pytest.approx(repeated.alpha_, rel=1e-10)
     opt = cvxpy_binary_sdp(X[rep], y[rep][:, None], RELU_APPROX, weighted.alpha_)
     assert weighted.lower_bound_ <= opt * (1 + 1e-6)
-    assert weighted.objective_ == pytest.approx(repeated.objective_, rel=1e-6)
+    assert weighted.relaxation_value_ == pytest.approx(repeated.relaxation_value_, rel=1e-6)
+    # The search's refits stop at a 1e-2 gap, so which neurons it adds may
+    # differ between the two (equivalent) problems: the objectives agree to
+    # the search's resolution, not to the refit's tol.
+    assert weighted.objective_ == pytest.approx(repeated.objective_, rel=1e-3)
