@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from ..shared.intercept import constant_fit
+from ..shared.l1_refit import single_blas_thread
 from .binary_objective import FactoredObjective, row_scaled
 from .elliptope import default_rank, mixing_ascent, normalize_rows
 from .lifted import precondition_scale
@@ -194,7 +194,7 @@ def _descend(objective, x, factors_cache, tol, max_iter, verbose):
     chunk = 20
     best_lower = last_lower = -np.inf
     while True:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_blas_thread():
             # Tiny dense algebra: BLAS threads only add contention.
             res = minimize(objective, x, jac=True, method="L-BFGS-B", bounds=objective.bounds,
                            options={"maxiter": min(chunk, max_iter - used), "maxcor": 20,
@@ -306,7 +306,7 @@ def _tighten(objective, x, best_lower, factors, budget, max_rounds, used, verbos
             sets[(o, side)] = (np.vstack([old_idx, idx]), np.vstack([old_pat, pat]),
                                np.concatenate([lam, np.zeros(len(idx))]))
         objective.cuts, objective.rho = sets, rho
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_blas_thread():
             res = minimize(objective, x, jac=True, method="L-BFGS-B", bounds=objective.bounds,
                            options={"maxiter": min(_INNER_ITER, budget - spent), "maxcor": 20,
                                     "ftol": 1e-15, "gtol": 1e-12})

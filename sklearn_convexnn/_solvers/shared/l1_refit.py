@@ -28,7 +28,22 @@ from .dual import feasible_dual
 from .intercept import constant_fit
 from .losses import smooth_loss_names
 
-__all__ = ["L1Fit", "l1_refit"]
+__all__ = ["L1Fit", "l1_refit", "single_blas_thread"]
+
+_CONTROLLER = []
+
+
+def single_blas_thread():
+    """Context manager: BLAS on one thread (tiny dense algebra; threads only contend).
+
+    The ``ThreadpoolController`` is built once: building it scans the loaded
+    libraries, which costs about a millisecond per call.
+    """
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 #: Cold starts on designs of at most this many columns are solved whole: the
 #: working-set loop would grow from a handful of columns through several
@@ -229,8 +244,6 @@ class _Problem:
         Returns ``it = 0`` when L-BFGS-B makes no progress (FISTA takes over).
         """
         from scipy.optimize import minimize
-        from threadpoolctl import threadpool_limits
-
         H = self.H[:, cols]
         m, k = W.shape
         lam = self.lam[cols]
@@ -282,7 +295,7 @@ class _Problem:
         F_old = np.inf
         while used < budget:
             state["it"] = 0
-            with threadpool_limits(limits=1, user_api="blas"):
+            with single_blas_thread():
                 res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
                                callback=check,
                                options={"maxiter": budget - used, "maxcor": 20,
