@@ -43,7 +43,7 @@ from sklearn.utils import check_random_state
 from ..shared.intercept import constant_fit
 from ..shared.l1_refit import single_blas_thread
 from .binary_objective import FactoredObjective, row_scaled
-from .elliptope import default_rank, mixing_ascent, normalize_rows
+from .elliptope import mixing_ascent, normalize_rows
 from .lifted import precondition_scale
 from .triangle import cut_values, violated_cuts
 
@@ -98,7 +98,11 @@ def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=
     alpha : float
     fit_intercept : bool, default=True
     rank : int or None
-        Columns of each factor; ``default_rank(p + 1)`` if None.
+        Columns of each factor; if None, ``ceil(sqrt(2 (p + 1))) + 8`` (at most
+        ``p + 1``): past the Barvinok-Pataki rank of the ``p + 1`` diagonal
+        constraints, so the factored problem has no spurious minima
+        generically; full rank would cost about twice as much per iteration
+        on breast_cancer (p = 30) for the same certified gap.
     max_iter : int, default=2000
         L-BFGS-B iterations of the relaxation, and as many again for the
         cuts' rounds.
@@ -143,7 +147,7 @@ def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=
     blk = block.scaled(1.0 / s)
     p = blk.dim
     q = p + 1
-    r = default_rank(q) if rank is None else int(min(rank, q))
+    r = _relaxation_rank(q) if rank is None else int(min(rank, q))
     rng = check_random_state(random_state)
     objective = FactoredObjective(blk, Y, loss, act, float(alpha), bool(fit_intercept), k, q, r)
 
@@ -177,6 +181,11 @@ def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=
         value=float(value), lower_bound=float(best_lower), theta=theta, n_iter=used,
         status=status, cuts=cut_sets,
     )
+
+
+def _relaxation_rank(q):
+    """Columns of the relaxation's factors for a (q x q) elliptope point."""
+    return int(min(q, np.ceil(np.sqrt(2 * q)) + 8))
 
 
 def _descend(objective, x, factors_cache, tol, max_iter, verbose):
