@@ -183,10 +183,6 @@ def solve_binary_relaxation(block, Y, loss, activation, alpha, *, fit_intercept=
     )
 
 
-#: Longest L-BFGS-B chunk of the relaxation between two certificates.
-_MAX_CHUNK = 400
-
-
 def _relaxation_rank(q):
     """Columns of the relaxation's factors for a (q x q) elliptope point."""
     return int(min(q, np.ceil(np.sqrt(2 * q)) + 8))
@@ -256,7 +252,7 @@ def _descend(objective, x, factors_cache, tol, max_iter, verbose):
                 b_cur, t_cur, W_cur = objective.frank_wolfe(
                     b_cur, t_cur, W_cur, o, side, V_star, r)
         x = objective.pack(b_cur, t_cur, row_scaled(W_cur, t_cur))
-        chunk = min(2 * chunk, _MAX_CHUNK)
+        chunk = min(2 * chunk, 400)
     return x, value, best_lower, theta, used, status
 
 

@@ -46,10 +46,6 @@ _SEARCH_STARTS = 50
 _SEARCH_KEEP = 25
 #: Local-search rounds stop when a round lowers the objective by less than this (relative).
 _SEARCH_RTOL = 1e-6
-#: ... or by less than this share of the gap left to the relaxation's lower bound.
-_SEARCH_GAP_SHARE = 0.1
-#: Relative gap of the refits inside the search.
-_SEARCH_TOL = 1e-2
 
 
 @dataclass
@@ -179,7 +175,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     H = block_outputs(dense, pool, activation)
     # The search only needs the refit's direction: a 1e-3 relative gap is far
     # below the rounding gap; the last refit is solved to ``tol``.
-    search_tol = max(tol, _SEARCH_TOL)
+    search_tol = max(tol, 1e-2)
     fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept, tol=search_tol)
     W = np.zeros((len(pool), k))
     W[fit.support] = fit.weights
@@ -217,9 +213,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
         if verbose:
             print(f"[quantized] search round {rounds}: {len(new)} new neurons, pool "
                   f"{len(pool)}, objective {value:.10g}")
-        if old - value <= max(_SEARCH_RTOL * abs(old), _SEARCH_GAP_SHARE * (value - rel_lower)):
-            # Too little for the certificate: the gap to the relaxation's bound
-            # would take many more rounds like this one to close.
+        if old - value <= _SEARCH_RTOL * abs(old):
             break
     if tol < search_tol:
         fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept,
