@@ -46,6 +46,8 @@ _SEARCH_STARTS = 50
 _SEARCH_KEEP = 25
 #: Local-search rounds stop when a round lowers the objective by less than this (relative).
 _SEARCH_RTOL = 1e-6
+#: Relative gap of the refits inside the search.
+_SEARCH_TOL = 1e-2
 
 
 @dataclass
@@ -175,7 +177,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
     H = block_outputs(dense, pool, activation)
     # The search only needs the refit's direction: a 1e-3 relative gap is far
     # below the rounding gap; the last refit is solved to ``tol``.
-    search_tol = max(tol, 1e-2)
+    search_tol = max(tol, _SEARCH_TOL)
     fit = refit_output_layer(H, Y, loss, alpha, fit_intercept=fit_intercept, tol=search_tol)
     W = np.zeros((len(pool), k))
     W[fit.support] = fit.weights
