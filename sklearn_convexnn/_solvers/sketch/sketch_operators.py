@@ -267,8 +267,8 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
     densified one chunk at a time.  Per chunk: the high bits of the
     transform by one batched product with the used rows of ``H_{n1}`` (the
     ``1/sqrt(m)`` scale folded into them), then for every group of outputs
-    sharing their high bits one product written straight into its block of
-    columns of the output (strided, no temporary, no transpose).
+    sharing their high bits one product into its block of rows of a
+    transposed chunk of the output.
 
     The chunks are handed out one at a time to ``n_threads`` threads
     (default: as many as BLAS may use here, so the sketch uses the cores a
@@ -283,8 +283,6 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
     m = rows.shape[0]
     n1, n2, H1, groups = hadamard_plan(rows, n_pad)
     H1 = H1 * (1.0 / np.sqrt(m))
-    # (n2, size) F-ordered views: BLAS reads them transposed, as they are.
-    groups = [(lo, hi, H2.T) for lo, hi, H2 in groups]
     out = np.empty((N, m))
     b = max(1, min(N, chunk_bytes // (8 * n_pad)))
     starts = iter(range(0, N, b))
@@ -295,6 +293,7 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
     def run():
         buf = np.zeros((b, n_pad))
         W = np.empty((b, H1.shape[0], n2))
+        Zt = np.empty((m, b))
         # next() on a shared range iterator is atomic under the GIL.
         for start in starts:
             chunk = X[start : start + b]
@@ -304,9 +303,15 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
             np.multiply(chunk, signs, out=buf[:c, :n])
             Wc = W[:c]
             np.matmul(H1, buf[:c].reshape(c, n1, n2), out=Wc)
-            block = out[start : start + c]
-            for g, (lo, hi, H2t) in enumerate(groups):
-                np.matmul(Wc[:, g, :], H2t, out=block[:, lo:hi])
+            # Outputs as rows of Zt: the products are (size, n2) @ (n2, c),
+            # wide in c, and land in contiguous blocks; one transposed copy
+            # per chunk into the output (measured faster than writing
+            # (c, n2) @ (n2, size) products, narrow in size, straight into
+            # the output's column blocks).
+            Ztc = Zt[:, :c]
+            for g, (lo, hi, H2) in enumerate(groups):
+                np.matmul(H2, Wc[:, g, :].T, out=Ztc[lo:hi])
+            out[start : start + c] = Ztc.T
 
     with _single_threaded_blas():
         if n_threads == 1:
