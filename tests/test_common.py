@@ -92,13 +92,6 @@ def _expected_failed_checks(estimator):
         base = EXPECTED_FAILED_CHECKS.get(name[:-2], {})
         reasons = {check: f"as {name[:-2]}: {reason}" for check, reason in base.items()
                    if check.startswith("check_sample_weight_equivalence")}
-        if name == "QuantizedSDPRegressorCV":
-            reason = ("on the check's 30-feature data the binary relaxation stops at max_iter "
-                      "with a gap ~1e-3 on some folds, so the rounding draws other neurons "
-                      "(QuantizedSDPRegressor alone passes)")
-            reasons = {check: reason for check in (
-                "check_sample_weight_equivalence_on_dense_data",
-                "check_sample_weight_equivalence_on_sparse_data")}
         return reasons
     return EXPECTED_FAILED_CHECKS.get(name, {})
 
