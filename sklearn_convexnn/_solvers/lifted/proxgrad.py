@@ -300,7 +300,7 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
     if polish and status != "optimal":
         best, bound, theta_best, status, gap, extra, evals = polish_neurons(
             op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
-            max(polish_evals, 1), verbose, bound, theta_best)
+            max(polish_evals, 1), verbose, bound, theta_best, warm=warm_start is not None)
         passes += 2 * evals
         it += extra
     return _result(best, bound, theta_best, status, gap, rank, it, passes, T, op, tol,
