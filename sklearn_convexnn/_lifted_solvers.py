@@ -153,11 +153,12 @@ class LiftedSolverMixin:
                 self._refuse(size, "proxgrad", need, cvxpy_fitting(),
                              lowrank_need <= budget)
             return "proxgrad"
+        if self.solver == "auto" and smooth and self._proxgrad_wins(size) and \
+                estimate_proxgrad_bytes(size.n_samples, size.n_rows, size.dims,
+                                        size.n_outputs) <= budget:
+            return "proxgrad"
         fitting = cvxpy_fitting()
         if self.solver == "auto":
-            if smooth and self._proxgrad_wins(size) and estimate_proxgrad_bytes(
-                    size.n_samples, size.n_rows, size.dims, size.n_outputs) <= budget:
-                return "proxgrad"
             solver = self._auto_solver(size, smooth, lowrank_need <= budget, fitting)
             if solver is None:
                 need = lowrank_need if smooth else min(
