@@ -22,11 +22,17 @@ POLISH_CHECK = 30
 #: (by 1% of the gap) over this many checks (the constants measured on
 #: digits by benchmarks/bench_cnn.py).
 POLISH_STALL = 3
-#: From a warm start (a path's previous network, nearly optimal) the first
-#: checks come at these L-BFGS iterations of the first round, before the
-#: regular ones: a warm polish is often certified within ten iterations.
-#: They do not count towards the stall test.
-WARM_CHECKS = (4, 8, 15)
+#: From a warm start (a path's previous network, nearly optimal) the
+#: certificate is also taken every this many L-BFGS iterations in between
+#: (the gradient matrices are at hand: an ``eigh`` per matrix): a warm
+#: polish is certified within 5 to 100 iterations (measured on the paths
+#: of benchmarks/bench_path.py). Only where an evaluation (two passes over
+#: ``n R q (q + 1) / 2`` lifted entries) costs more than the check: at
+#: least ``WARM_CHECK_ENTRIES`` of them (diabetes, 3e4, is faster without;
+#: planted n=20 000, 1.3e6, much faster with). These checks do not count
+#: towards the stall test.
+WARM_CHECK = 5
+WARM_CHECK_ENTRIES = 200_000
 
 
 def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
@@ -112,6 +118,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         return f, Wn, np.array(bb, dtype=float), Yhat
 
     status, gap, rounds = "max_iter", np.inf, 0
+    warm = warm and op.n * R * q * (q + 1) // 2 >= WARM_CHECK_ENTRIES
     state = {"best": best, "bound": bound, "theta": theta_best, "gap": np.inf,
              "history": []}
 
@@ -133,7 +140,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
 
     def callback(intermediate_result):
         state["iters"] += 1
-        if early and state["iters"] in WARM_CHECKS:
+        if warm and state["iters"] % POLISH_CHECK and not state["iters"] % WARM_CHECK:
             assess(intermediate_result.x, record=False)
             if state["gap"] <= tol:
                 raise StopIteration
@@ -152,7 +159,6 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
 
     x = np.concatenate([Yv.ravel()] + ([b] if fit_intercept else []))
     while evals < max_evals:
-        early = warm and rounds == 0
         rounds += 1
         state["iters"], state["history"] = 0, []
         if o_j.size or fit_intercept:
