@@ -242,7 +242,9 @@ def _rows_forward(op, P, lv, t, o_j, s_j, k):
     """
     a, b, c = op.act
     Zr = P @ lv[:, :-1].T                                   # (n, m)
-    V = a * Zr * Zr + b * t * Zr + c * t * t
+    V = a * Zr + b * t
+    V *= Zr
+    V += c * t * t
     S = np.zeros((lv.shape[0], k))
     S[np.arange(lv.shape[0]), o_j] = s_j
     Yhat = V @ S
