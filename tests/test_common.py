@@ -38,9 +38,10 @@ EXPECTED_FAILED_CHECKS = {
         name: {
             check: (
                 "weights equal repetition at the optimum's objective (to 1e-6, "
-                "tests/test_reliability.py), but the multinomial logistic optimum is not "
-                "unique in its network and predict_proba agrees to the solvers' tolerance "
-                "(~1e-4), not the check's 1e-7"
+                "tests/test_reliability.py), but predict_proba is fixed only to about the "
+                "square root of the certified gap: measured 1e-6 relative at tol=1e-10 "
+                "(cvxpy) and 1e-7 at tol=1e-12 (lowrank), against the check's rtol 1e-7 "
+                "(scikit-learn lists LogisticRegression and MLPClassifier for the same check)"
             )
             for check in ("check_sample_weight_equivalence_on_dense_data",
                           "check_sample_weight_equivalence_on_sparse_data")
@@ -82,10 +83,20 @@ EXPECTED_FAILED_CHECKS = {
 def _expected_failed_checks(estimator):
     name = type(estimator).__name__
     if name.endswith("CV"):
-        reason = ("the folds of weighted data are not those of the repeated data, so the "
-                  "chosen alpha can differ (as for scikit-learn's LassoCV)")
-        return {check: reason for check in ("check_sample_weight_equivalence_on_dense_data",
-                                            "check_sample_weight_equivalence_on_sparse_data")}
+        # scikit-learn's check gives a CV estimator matching folds (weights in
+        # one group only): ConvexPolyNetRegressorCV and ConvexCNNRegressorCV
+        # pass it; the others miss it for their base estimator's reason.
+        base = EXPECTED_FAILED_CHECKS.get(name[:-2], {})
+        reasons = {check: f"as {name[:-2]}: {reason}" for check, reason in base.items()
+                   if check.startswith("check_sample_weight_equivalence")}
+        if name == "QuantizedSDPRegressorCV":
+            reason = ("on the check's 30-feature data the binary relaxation stops at max_iter "
+                      "with a gap ~1e-3 on some folds, so the rounding draws other neurons "
+                      "(QuantizedSDPRegressor alone passes)")
+            reasons = {check: reason for check in (
+                "check_sample_weight_equivalence_on_dense_data",
+                "check_sample_weight_equivalence_on_sparse_data")}
+        return reasons
     return EXPECTED_FAILED_CHECKS.get(name, {})
 
 

@@ -541,6 +541,20 @@ def test_srht_features_same_result_for_any_number_of_threads():
     np.testing.assert_allclose(serial, X @ S.T, atol=1e-10)
 
 
+@pytest.mark.parametrize("n, m", [(100, 24), (40, 100)])
+def test_srht_features_sparse_and_repeated_outputs(n, m):
+    # Sparse chunks densified one at a time, a short last chunk, and (m >
+    # n_pad) outputs kept more than once: still X @ S.T for the explicit S.
+    signs, rows, n_pad = ops.draw_srht(n, m, np.random.default_rng(5))
+    S = hadamard(n_pad)[rows][:, :n] * signs / np.sqrt(m)
+    X = sp.random(29, n, density=0.2, format="csr", random_state=6)
+    for n_threads in (1, 2):
+        got = ops.srht_columns(
+            X, signs, rows, n_pad, chunk_bytes=8 * n_pad * 8, n_threads=n_threads
+        )
+        np.testing.assert_allclose(got, X.toarray() @ S.T, atol=1e-10)
+
+
 @pytest.mark.parametrize("cls", ALL)
 def test_more_components_than_features_warns_like_sklearn(cls):
     X = np.random.default_rng(0).standard_normal((30, 6))
