@@ -124,8 +124,13 @@ class LiftedSolverMixin:
         budget = self._budget()
         smooth = loss.smooth and self._constraint == "sphere"
         lowrank_need = estimate_lowrank_bytes(size.n_rows, size.dims, size.n_outputs)
-        fitting = cvxpy_solvers_within(size.n_samples, size.n_rows, list(size.dims),
-                                       size.n_outputs, budget)
+
+        def cvxpy_fitting():
+            return cvxpy_solvers_within(size.n_samples, size.n_rows, list(size.dims),
+                                        size.n_outputs, budget)
+
+        # cvxpy's solver list is slow to ask for (milliseconds; a path asks
+        # at every alpha): lowrank and proxgrad need it only to word a refusal.
         if self.solver == "lowrank":
             if self._constraint != "sphere":
                 raise ValueError(
@@ -133,7 +138,7 @@ class LiftedSolverMixin:
                     f"{type(self).__name__} needs solver='cvxpy' or 'auto'."
                 )
             if lowrank_need > budget:
-                self._refuse(size, "lowrank", lowrank_need, fitting, False)
+                self._refuse(size, "lowrank", lowrank_need, cvxpy_fitting(), False)
             return "lowrank"
         if self.solver == "proxgrad":
             if not smooth:
@@ -145,12 +150,15 @@ class LiftedSolverMixin:
             need = estimate_proxgrad_bytes(size.n_samples, size.n_rows, size.dims,
                                            size.n_outputs)
             if need > budget:
-                self._refuse(size, "proxgrad", need, fitting, lowrank_need <= budget)
+                self._refuse(size, "proxgrad", need, cvxpy_fitting(),
+                             lowrank_need <= budget)
             return "proxgrad"
+        if self.solver == "auto" and smooth and self._proxgrad_wins(size) and \
+                estimate_proxgrad_bytes(size.n_samples, size.n_rows, size.dims,
+                                        size.n_outputs) <= budget:
+            return "proxgrad"
+        fitting = cvxpy_fitting()
         if self.solver == "auto":
-            if smooth and self._proxgrad_wins(size) and estimate_proxgrad_bytes(
-                    size.n_samples, size.n_rows, size.dims, size.n_outputs) <= budget:
-                return "proxgrad"
             solver = self._auto_solver(size, smooth, lowrank_need <= budget, fitting)
             if solver is None:
                 need = lowrank_need if smooth else min(

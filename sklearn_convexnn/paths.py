@@ -44,6 +44,7 @@ from ._solvers.lifted.certificate import relative_gap
 from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
 from ._solvers.lifted.patches import resolve_geometry
+from ._solvers.lifted.proxgrad import operator_cache
 from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks
 from ._solvers.lifted.screening import lifted_alpha_max as _lifted_alpha_max
 from ._solvers.shared.intercept import intercept_only_dual as _intercept_only_dual
@@ -666,15 +667,18 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     estimators = []
     progress = Progress(len(alphas), f"{type(est).__name__} path", "alpha",
                         getattr(est, "verbose", 0))
-    for a in alphas:
-        if not warm:
-            est = clone(est)
-        est.set_params(alpha=float(a))
-        est.fit(X, y) if sample_weight is None else est.fit(X, y, sample_weight=sample_weight)
-        estimators.append(_snapshot(est))
-        progress.step(f"alpha {a:.4g}: objective {est.objective_:.6g}, relative gap "
-                      f"{relative_gap(est.objective_, est.lower_bound_):.1e}, "
-                      f"{est.n_neurons_} neurons")
+    # The proxgrad operator (lifted features, preconditioner) is built once.
+    with operator_cache():
+        for a in alphas:
+            if not warm:
+                est = clone(est)
+            est.set_params(alpha=float(a))
+            est.fit(X, y) if sample_weight is None else est.fit(X, y,
+                                                                sample_weight=sample_weight)
+            estimators.append(_snapshot(est))
+            progress.step(f"alpha {a:.4g}: objective {est.objective_:.6g}, relative gap "
+                          f"{relative_gap(est.objective_, est.lower_bound_):.1e}, "
+                          f"{est.n_neurons_} neurons")
     return RegularizationPath(
         alphas=np.asarray(alphas, dtype=float),
         estimators=estimators,

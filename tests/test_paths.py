@@ -395,3 +395,90 @@ def test_sample_weight_equals_repetition():
     cv.fit(X, y, sample_weight=w)
     top = alpha_max(ConvexPolyNetRegressor(), X, y, sample_weight=w)
     assert cv.alphas_[0] == pytest.approx(top)
+
+
+# --- the path's speed-ups are exact: references for each shortcut --------------
+
+
+def test_sphere_bound_newton_is_tight_upper_bound():
+    """The trust-region dual (Newton on its secular function) bounds the exact
+    sphere maximum from above and meets it: reference the exact global
+    maximizer (trust_region_max) and random points of the sphere."""
+    from sklearn_convexnn._solvers.lifted.sphere_dual import sphere_ranges
+    from sklearn_convexnn._solvers.lifted.trust_region import trust_region_max
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        q = int(rng.integers(2, 8))
+        G = rng.normal(size=(1, q, q)) * 10.0 ** rng.uniform(-3, 3)
+        if trial % 4 == 0:
+            G[0, :-1, -1] = G[0, -1, :-1] = 0.0   # no linear term
+        up_plus, up_minus = sphere_ranges(G)
+        A = (G[0, :-1, :-1] + G[0, :-1, :-1].T) / 2
+        g = G[0, :-1, -1] + G[0, -1, :-1]
+        exact_plus = trust_region_max(A, g)[0] + G[0, -1, -1]
+        exact_minus = trust_region_max(-A, -g)[0] - G[0, -1, -1]
+        scale = np.abs(G).max()
+        assert up_plus[0] >= exact_plus - 1e-9 * scale
+        assert up_minus[0] >= exact_minus - 1e-9 * scale
+        assert up_plus[0] <= exact_plus + 1e-7 * scale
+        assert up_minus[0] <= exact_minus + 1e-7 * scale
+        U = rng.normal(size=(2000, q - 1))
+        U /= np.linalg.norm(U, axis=1, keepdims=True)
+        L = np.hstack([U, np.ones((2000, 1))])
+        vals = np.einsum("ia,ab,ib->i", L, G[0], L)
+        assert vals.max() <= up_plus[0] + 1e-9 * scale
+        assert -vals.min() <= up_minus[0] + 1e-9 * scale
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_polish_rows_pass_equals_lifted_features(fit_intercept):
+    """The polish's row-wise predictions and gradient products equal those of
+    the explicit lifted features (reference: ExplicitOperator.forward and
+    backward on the neurons' matrices)."""
+    from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    from sklearn_convexnn._solvers.lifted.lifted_operators import ExplicitOperator
+    from sklearn_convexnn._solvers.lifted.proxgrad_polish import _rows_apply, _rows_forward
+
+    rng = np.random.default_rng(1)
+    n, p, k, m = 60, 4, 2, 5
+    P = rng.normal(size=(n, p))
+    op = ExplicitOperator([LiftedBlock(P)], (0.3, 0.7, -0.2), fit_intercept)
+    lv = rng.normal(size=(m, p + 1))
+    t = lv[:, -1]
+    o_j = rng.integers(0, k, size=m)
+    s_j = rng.choice([-1.0, 1.0], size=m)
+    D = np.zeros((k, 1, p + 1, p + 1))
+    for j in range(m):
+        D[o_j[j], 0] += s_j[j] * np.outer(lv[j], lv[j])
+    Yhat, Zr, centre = _rows_forward(op, P, lv, t, o_j, s_j, k)
+    np.testing.assert_allclose(Yhat, op.forward(D), rtol=1e-10, atol=1e-10)
+    theta = rng.normal(size=(n, k))
+    G = op.backward(theta)
+    ref = np.einsum("jab,jb->ja", G[o_j, 0], lv)
+    np.testing.assert_allclose(_rows_apply(op, P, theta, Zr, lv, t, o_j, centre), ref,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_path_operator_cache_matches_uncached_path():
+    """A path that builds proxgrad's operator once (operator_cache) gives the
+    networks of fits that build it every time (reference: the same warm fits
+    outside the cache), and the cache is keyed on the data."""
+    from sklearn_convexnn._solvers.lifted import proxgrad
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 3))
+    y = (X @ [0.6, 0.8, 0.0]) ** 2 + 0.3 * X[:, 2] + 0.05 * rng.normal(size=300)
+    alphas = alpha_grid(ConvexPolyNetRegressor(), X, y, n_alphas=6, eps=1e-2)
+    path = polynet_path(X, y, alphas=alphas, solver="proxgrad")
+    est = ConvexPolyNetRegressor(solver="proxgrad", warm_start=True)
+    for a, obj in zip(alphas, path.objective):
+        est.set_params(alpha=a).fit(X, y)
+        assert abs(est.objective_ - obj) <= 1e-4 * abs(obj)
+    with proxgrad.operator_cache():
+        ConvexPolyNetRegressor(solver="proxgrad", alpha=alphas[-1]).fit(X, y)
+        other = ConvexPolyNetRegressor(solver="proxgrad", alpha=alphas[-1]).fit(2 * X, y)
+        assert len(proxgrad._CACHE) == 1
+    cold = ConvexPolyNetRegressor(solver="proxgrad", alpha=alphas[-1]).fit(2 * X, y)
+    assert abs(other.objective_ - cold.objective_) <= 1e-4 * abs(cold.objective_)
+    assert proxgrad._CACHE is None

@@ -22,10 +22,21 @@ POLISH_CHECK = 30
 #: (by 1% of the gap) over this many checks (the constants measured on
 #: digits by benchmarks/bench_cnn.py).
 POLISH_STALL = 3
+#: From a warm start (a path's previous network, nearly optimal) the
+#: certificate is also taken every this many L-BFGS iterations in between
+#: (the gradient matrices are at hand: an ``eigh`` per matrix): a warm
+#: polish is certified within 5 to 100 iterations (measured on the paths
+#: of benchmarks/bench_path.py). Only where an evaluation (two passes over
+#: ``n R q (q + 1) / 2`` lifted entries) costs more than the check: at
+#: least ``WARM_CHECK_ENTRIES`` of them (diabetes, 3e4, is faster without;
+#: planted n=20 000, 1.3e6, much faster with). These checks do not count
+#: towards the stall test.
+WARM_CHECK = 5
+WARM_CHECK_ENTRIES = 200_000
 
 
 def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
-                   max_evals, verbose, bound, theta_best):
+                   max_evals, verbose, bound, theta_best, warm=False):
     """L-BFGS on the neurons of the current solution, plus exact pricing.
 
     The lifted matrices are written as ``W = sum_j s_j l_j l_j^T`` with
@@ -79,16 +90,29 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         S[o_j * R + r_j, np.arange(lv.shape[0])] = s_j
         return (S @ (lv[:, :, None] * lv[:, None, :]).reshape(-1, q * q)).reshape(k, R, q, q)
 
+    # One block of plain rows (dense networks): the predictions and the
+    # gradient go through the rows, n x p, not the lifted features,
+    # n x q (q + 1) / 2; the gradient matrices only at the checks.
+    rows = op.blocks[0].P if R == 1 and op.blocks[0].pool is None else None
+
     def fg(x):
         nonlocal evals
         evals += 1
         Yv, bb = split(x)
         lv, t, Gy = lifted(Yv)
-        Yhat = op.forward(matrices(lv)) + bb
+        if rows is None:
+            Yhat = op.forward(matrices(lv)) + bb
+        else:
+            Yhat, Zr, centre = _rows_forward(op, rows, lv, t, o_j, s_j, k)
+            Yhat += bb
         f, theta = _value_gradient(loss, Yhat, Y, coef)
         f += pen * float(t @ t)
-        G = op.backward(theta)
-        gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], lv)
+        if rows is None:
+            G = op.backward(theta)
+            gl = 2 * s_j[:, None] * np.einsum("jab,jb->ja", G[o_j, r_j], lv)
+        else:
+            G = None
+            gl = 2 * s_j[:, None] * _rows_apply(op, rows, theta, Zr, lv, t, o_j, centre)
         gl[:, p] += 2 * pen * t
         gy = gl[:, :p] + gl[:, p:] * Gy / (s_q**2 * np.maximum(t, 1e-300))[:, None]
         parts = [gy.ravel()] + ([theta.sum(axis=0)] if fit_intercept else [])
@@ -107,14 +131,18 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         return f, Wn, np.array(bb, dtype=float), Yhat
 
     status, gap, rounds = "max_iter", np.inf, 0
+    warm = warm and op.n * R * q * (q + 1) // 2 >= WARM_CHECK_ENTRIES
     state = {"best": best, "bound": bound, "theta": theta_best, "gap": np.inf,
              "history": []}
 
-    def assess(x):
+    def assess(x, record=True):
         """Certificate at ``x`` (a valid bound wherever it is taken)."""
         if fg.__dict__.get("x") is None or not np.array_equal(fg.x, x):
             fg(x)
         f, _, theta, G, _ = fg.last
+        if G is None:
+            G = op.backward(theta)
+            fg.last = (*fg.last[:3], G, *fg.last[4:])
         if f < state["best"][0]:
             state["best"] = fg_state(x)
         lb, th = dual.bound(G, theta)
@@ -122,11 +150,17 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
             state["bound"], state["theta"] = lb, th
         F = state["best"][0]
         state["gap"] = (F - state["bound"]) / max(abs(F), 1e-12)
-        state["history"].append(state["bound"])
+        if record:
+            state["history"].append(state["bound"])
         return f, G
 
     def callback(intermediate_result):
         state["iters"] += 1
+        if warm and state["iters"] % POLISH_CHECK and not state["iters"] % WARM_CHECK:
+            assess(intermediate_result.x, record=False)
+            if state["gap"] <= tol:
+                raise StopIteration
+            return
         if state["iters"] % POLISH_CHECK:
             return
         assess(intermediate_result.x)
@@ -197,6 +231,40 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         x = np.concatenate([Yv.ravel()] + ([bb] if fit_intercept else []))
     return (state["best"], state["bound"], state["theta"], status, state["gap"], rounds,
             evals)
+
+
+def _rows_forward(op, P, lv, t, o_j, s_j, k):
+    """Predictions of the neurons ``lv`` (m, q) through the rows ``P`` (one block).
+
+    ``<Phi_i - mean, l l^T> = a (x_i^T y)^2 + b t (x_i^T y) + c t^2 - l^T mean l``
+    summed with signs ``s_j`` into the outputs ``o_j``; returns the
+    predictions, ``P y_j`` and the centring terms ``mean l_j`` (or None).
+    """
+    a, b, c = op.act
+    Zr = P @ lv[:, :-1].T                                   # (n, m)
+    V = a * Zr + b * t
+    V *= Zr
+    V += c * t * t
+    S = np.zeros((lv.shape[0], k))
+    S[np.arange(lv.shape[0]), o_j] = s_j
+    Yhat = V @ S
+    centre = None
+    if op.fit_intercept:
+        centre = lv @ op.mean[0]                            # (m, q), mean symmetric
+        Yhat -= np.einsum("jq,jq->j", centre, lv) @ S
+    return Yhat, Zr, centre
+
+
+def _rows_apply(op, P, theta, Zr, lv, t, o_j, centre):
+    """``G_{o_j} l_j`` for every neuron, ``G_o = sum_i theta_io (Phi_i - mean)``, by rows."""
+    a, b, c = op.act
+    Th = theta[:, o_j]                                      # (n, m)
+    top = a * (P.T @ (Th * Zr)).T + 0.5 * b * t[:, None] * (P.T @ theta).T[o_j]
+    last = 0.5 * b * np.einsum("ij,ij->j", Th, Zr) + c * t * theta.sum(axis=0)[o_j]
+    out = np.hstack([top, last[:, None]])
+    if centre is not None:
+        out -= theta.sum(axis=0)[o_j][:, None] * centre
+    return out
 
 
 def _value_gradient(loss, Yhat, Y, coef):

@@ -14,6 +14,10 @@ from ..shared.dual import mix_weight
 
 __all__ = ["DualBound", "max_abs_sphere", "sphere_ranges"]
 
+#: Newton steps at most on the trust-region dual (it converges monotonically,
+#: quadratically near the root; most matrices stop within ten).
+NEWTON_STEPS = 50
+
 
 class DualBound:
     """Certified lower bound from the gradient matrices of a centred dual point."""
@@ -88,18 +92,36 @@ def sphere_ranges(G):
 
 
 def _tr_dual_upper(lam, h):
-    """``min_{t > lam_max} t + sum h_k^2 / (4 (t - lam_k))`` approximately (an upper bound)."""
+    """``min_{t > lam_max} t + sum h_k^2 / (4 (t - lam_k))`` approximately (an upper bound).
+
+    With ``delta = t - lam_max > 0`` the function is convex and its
+    derivative vanishes where ``S(delta) = sum h_k^2 / (4 (gap_k + delta)^2)
+    = 1``. ``S^{-1/2}`` is concave and increasing in ``delta`` (the secular
+    function of the trust-region problem, More & Sorensen), so Newton's
+    method on ``S^{-1/2} = 1`` started left of the root stays left of it and
+    increases monotonically to it: a few steps instead of a bisection. Any
+    ``delta > 0`` gives a valid bound; the iterate only has to be good.
+    """
     top = lam[:, -1:]
     gap = top - lam                     # >= 0
     h2 = h * h / 4.0
     scale = np.maximum(np.abs(lam).max(axis=1), np.sqrt(h2.sum(axis=1))) + 1e-300
-    lo = np.full(lam.shape[0], 1e-17) * scale
-    hi = np.sqrt(h2.sum(axis=1)) + lo      # derivative >= 0 there
-    for _ in range(100):
-        mid = np.sqrt(lo * hi)
-        deriv = 1.0 - np.sum(h2 / (gap + mid[:, None]) ** 2, axis=1)
-        lo = np.where(deriv < 0, mid, lo)
-        hi = np.where(deriv < 0, hi, mid)
-    def phi(delta):
-        return top[:, 0] + delta + np.sum(h2 / (gap + delta[:, None]), axis=1)
-    return np.minimum(phi(hi), phi(lo))
+    delta = 1e-17 * scale
+    # The root is at most sqrt(sum h2): S <= sum h2 / delta^2 there.
+    hi = np.sqrt(h2.sum(axis=1)) + delta
+    active = np.ones(lam.shape[0], dtype=bool)
+    for _ in range(NEWTON_STEPS):
+        d = gap[active] + delta[active, None]
+        r = h2[active] / (d * d)
+        S = r.sum(axis=1)
+        T = (r / d).sum(axis=1)
+        # Newton on S^{-1/2} - 1: step S (sqrt(S) - 1) / T (>= 0 left of the root).
+        step = np.where(S > 1.0, S * (np.sqrt(S) - 1.0) / np.maximum(T, 1e-300), 0.0)
+        new = np.minimum(delta[active] + step, hi[active])
+        done = step <= 1e-12 * (delta[active] + scale[active] * 1e-12)
+        delta[active] = new
+        idx = np.flatnonzero(active)
+        active[idx[done]] = False
+        if not active.any():
+            break
+    return top[:, 0] + delta + np.sum(h2 / (gap + delta[:, None]), axis=1)
