@@ -20,7 +20,7 @@ cut by them instead (tighter, still valid for every sign vector).
 
 import numpy as np
 
-from ..shared.dual import feasible_dual
+from ..shared.dual import feasible_dual, rescaled_bound
 from .elliptope import elliptope_max as elliptope_max_factored
 from .triangle import certified_cut_max, cut_multipliers
 
@@ -89,9 +89,7 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
                                                       random_state=0)
                 out[(o, r, sign)] = V
                 worst = max(worst, value)
-    if worst > alpha:
-        theta *= alpha / worst
-    bound = -loss.conjugate(theta, Y)
+    bound, _ = rescaled_bound(theta, worst, alpha, Y, loss)
     return (bound, out) if return_factors else bound
 
 

@@ -19,7 +19,7 @@ two halves ``feasible_dual`` (the loss side, ``shared/dual.py``) and
 
 import numpy as np
 
-from ..shared.dual import feasible_dual, into_dual_domain
+from ..shared.dual import feasible_dual, into_dual_domain, rescaled_bound
 from .decomposition import neural_decomposition
 from .neuron_sets import Sphere, get_neuron_set
 
@@ -57,18 +57,6 @@ def certified_lower_bound(blocks, Y, loss, activation, alpha, theta, neuron_set=
     theta = feasible_dual(theta, Y, loss, fit_intercept)
     norm = get_neuron_set(neuron_set).dual_norm(blocks, theta, activation)
     return rescaled_bound(theta, float(np.max(norm, initial=0.0)), alpha, Y, loss)[0]
-
-
-def rescaled_bound(theta, dual_norm, alpha, Y, loss):
-    """Rescale a feasible ``theta`` into the dual-norm ball; return ``(bound, theta)``.
-
-    ``dual_norm`` must be an upper bound on ``theta``'s dual norm. Scaling
-    towards zero keeps ``theta`` in the conjugate's domain (which holds 0)
-    and centred.
-    """
-    if dual_norm > alpha:
-        theta = theta * (alpha / dual_norm)
-    return -loss.conjugate(theta, Y), theta
 
 
 def relative_gap(objective, lower_bound):

@@ -10,7 +10,7 @@ check's feasible set gives a valid lower bound ``-loss*(theta)``
 
 import numpy as np
 
-from ..shared.dual import mix_weight
+from ..shared.dual import mix_weight, rescaled_bound
 
 __all__ = ["DualBound", "max_abs_sphere", "sphere_ranges"]
 
@@ -59,9 +59,7 @@ class DualBound:
             G = (1 - w) * G + w * G_inner
         # The check lives on the caller's sphere: G_Z = T^-T G_W T^-1.
         viol = max_abs_sphere(self.T_inv.transpose(0, 2, 1) @ G @ self.T_inv)
-        if viol > self.alpha:
-            th = th * (self.alpha / viol)
-        return -loss.conjugate(th, Y), th
+        return rescaled_bound(th, viol, self.alpha, Y, loss)
 
 
 def max_abs_sphere(G):

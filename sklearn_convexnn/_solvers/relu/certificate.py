@@ -32,6 +32,8 @@ made feasible in three steps, none of which needs a data pass:
 
 import numpy as np
 
+from ..shared.dual import rescaled_bound
+
 __all__ = ["DualCertifier"]
 
 
@@ -82,11 +84,6 @@ class DualCertifier:
         else:
             cols = grad_cols
         norm = float(np.sqrt(np.max(np.sum(cols**2, axis=0), initial=0.0)))
-        if self.alpha > 0:
-            scale = max(1.0, norm / self.alpha)
-        else:
-            scale = 1.0 if norm == 0 else np.inf
-        theta = theta / scale if np.isfinite(scale) else np.zeros_like(theta)
-        value = -self.loss.conjugate(theta)
+        value, _ = rescaled_bound(theta, norm, self.alpha, self.loss.Y, self.loss.base)
         self.best = max(self.best, value)
         return value

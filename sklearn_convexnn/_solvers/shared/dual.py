@@ -16,7 +16,7 @@ dual-norm ball of its own penalty. The loss-side half lives here, once:
 
 import numpy as np
 
-__all__ = ["feasible_dual", "into_dual_domain", "mix_weight"]
+__all__ = ["feasible_dual", "into_dual_domain", "mix_weight", "rescaled_bound"]
 
 #: Bisection steps of :func:`mix_weight` (2^-60: below double rounding).
 MIX_STEPS = 60
@@ -80,3 +80,16 @@ def feasible_dual(theta, Y, loss, fit_intercept=True):
     if fit_intercept:
         theta -= coef * theta.sum(axis=0, keepdims=True)
     return into_dual_domain(theta, Y, loss)
+
+
+def rescaled_bound(theta, dual_norm, alpha, Y, loss):
+    """Rescale a feasible ``theta`` into the dual-norm ball; return ``(bound, theta)``.
+
+    ``dual_norm`` must be an upper bound on ``theta``'s dual norm (the
+    family's check: a neuron set's, the ReLU gates' group norms). Scaling
+    towards zero keeps ``theta`` in the conjugate's domain (which holds 0)
+    and centred. The last step of every certificate in the package.
+    """
+    if dual_norm > alpha:
+        theta = theta * (alpha / dual_norm)
+    return -loss.conjugate(theta, Y), theta
