@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dual import feasible_dual
+from .dual import feasible_dual, rescaled_bound
 from .intercept import constant_fit
 from .losses import smooth_loss_names
 
@@ -215,16 +215,16 @@ class _Problem:
         Yhat = self.H @ Wt + bt
         value = self.objective(Yhat, Wt, np.where(np.isfinite(self.lam), self.lam, 0.0))
         bt, Yhat, value = self._polish_intercept(Wt, bt, Yhat, value, None)
-        theta, corr = self._dual_point(self.H, self.lam, Yhat)
-        lower = -self.loss.conjugate(theta, self.Y)
+        lower, theta, corr = self._dual_point(self.H, self.lam, Yhat)
         return value, lower, theta, corr - self.lam, bt
 
     def _dual_point(self, H, lam, Yhat):
-        """``(theta, corr)``: a feasible dual point at ``Yhat`` and ``max_k |H^T grad|``.
+        """``(bound, theta, corr)`` from the gradient at ``Yhat``; ``corr = max_k |H^T grad|``.
 
         The gradient is centred in proportion to the sample weights and zero
         where a weight is zero (the weighted conjugate is finite only there),
-        then scaled into the l1 ball ``|H_j^T theta| <= lam_j``.
+        then scaled into the l1 ball ``|H_j^T theta| <= lam_j`` (dual norm
+        ``max_j corr_j / lam_j`` against 1).
         """
         theta = feasible_dual(self.loss.gradient(Yhat, self.Y), self.Y, self.loss,
                               self.fit_intercept)
@@ -232,7 +232,8 @@ class _Problem:
         lam = np.ravel(lam)
         finite = np.isfinite(lam)
         ratio = float(np.max(corr[finite] / lam[finite], initial=0.0))
-        return (theta / ratio if ratio > 1.0 else theta), corr
+        bound, theta = rescaled_bound(theta, ratio, 1.0, self.Y, self.loss)
+        return bound, theta, corr
 
     def split_lbfgs(self, cols, W, b, tol, budget, L):
         """L-BFGS-B on the split ``W = P - N``, ``P, N >= 0`` (smooth, with bounds).
@@ -385,8 +386,8 @@ class _Problem:
     def _sub_gap(self, H, lam, W, b, Yhat, F):
         """Duality gap of the subproblem at (W, b), after polishing b; returns (gap, b)."""
         b, Yhat, F = self._polish_intercept(W, b, Yhat, F, lam)
-        theta, _ = self._dual_point(H, lam, Yhat)
-        return F + self.loss.conjugate(theta, self.Y), b
+        bound, _, _ = self._dual_point(H, lam, Yhat)
+        return F - bound, b
 
     def _polish_intercept(self, W, b, Yhat, F, lam):
         """A few Newton steps on the intercept alone (kept if they lower F).
