@@ -164,12 +164,16 @@ def test_gated_predict_is_the_hand_computed_network_on_unscaled_columns():
         0.5 * np.mean(r**2) + 1e-3 * np.sum(reg.output_weights_**2), rel=1e-10)
 
 
-def test_exact_predict_is_a_true_relu_network():
-    X, y = _data(n=60)
+@pytest.mark.parametrize("seed, params", [
+    (0, {"n_gates": 12, "tol": 1e-5}),
+    (3, {"n_gates": 10, "solver": "admm", "max_iter": 200}),
+])
+def test_exact_predict_is_a_true_relu_network(seed, params):
+    X, y = _data(n=60, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        reg = ConvexReLURegressor(alpha=1e-2, n_gates=12, variant="exact", tol=1e-5,
-                                  random_state=0).fit(X, y)
+        reg = ConvexReLURegressor(alpha=1e-2, variant="exact", random_state=0,
+                                  **params).fit(X, y)
     assert reg.n_neurons_ > 0
     Xt, _ = _data(n=25, seed=5)
     hand = reg.intercept_ + np.maximum(Xt @ reg.hidden_weights_.T, 0) @ reg.output_weights_

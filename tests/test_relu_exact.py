@@ -101,26 +101,6 @@ def test_admm_lower_bound_is_below_the_optimum_at_any_iteration(task):
                 assert est.objective_ >= ref * (1 - 1e-7)
 
 
-def test_admm_network_is_feasible_and_predicts_like_the_hand_network():
-    X, y = _data(n=60, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", solver="admm",
-                                  max_iter=200, random_state=0).fit(X, y)
-    assert reg.n_neurons_ > 0
-    Xt, _ = _data(n=25, seed=9)
-    hand = reg.intercept_ + np.maximum(Xt @ reg.hidden_weights_.T, 0) @ reg.output_weights_
-    assert np.allclose(reg.predict(Xt), hand, rtol=1e-12, atol=1e-12)
-    # Every neuron lies in its gate's cone on the training data, so the
-    # objective is that of a point of the convex program.
-    G = reg.gates_[:, reg.neuron_gate_index_]
-    pre = X @ reg.hidden_weights_.T
-    assert np.all(np.where(X @ G >= 0, pre, -pre) >= -1e-9)
-    r = reg.predict(X) - y
-    assert reg.objective_ == pytest.approx(
-        0.5 * np.mean(r**2) + 1e-2 * np.sum(reg.output_weights_**2), rel=1e-10)
-
-
 def test_gated_optimum_is_a_lower_bound_for_the_exact_optimum():
     # With w_j = u_j - v_j the exact program's predictions are gated ones and
     # ||u_j|| + ||v_j|| >= ||w_j||: the gated optimum (same gates) is below.
