@@ -59,8 +59,8 @@ def _labels(X):
 
 
 # --------------------------------------------------- an independent alpha_max
-def _lifted_sdp_output_norm(X, y, alpha, loss, constraint):
-    """l1 norm of the optimal output layer, from the lifted SDP written here."""
+def _lifted_sdp(X, y, alpha, loss="squared", constraint="sphere", **solve_options):
+    """The lifted SDP written here, solved: ``(optimal value, Z)``."""
     n, d = X.shape
     a, b, c = ACT
     Z = [cp.Variable((d + 1, d + 1), PSD=True) for _ in range(2)]
@@ -77,26 +77,22 @@ def _lifted_sdp_output_norm(X, y, alpha, loss, constraint):
         cons = [cp.trace(Zs[:d, :d]) == Zs[d, d] for Zs in Z]
     else:
         cons = [cp.diag(Zs[:d, :d]) == Zs[d, d] for Zs in Z]
-    cp.Problem(cp.Minimize(data + alpha * (Z[0][d, d] + Z[1][d, d])), cons).solve(
-        solver="CLARABEL", **TIGHT)
+    problem = cp.Problem(cp.Minimize(data + alpha * (Z[0][d, d] + Z[1][d, d])), cons)
+    problem.solve(solver="CLARABEL", **solve_options)
+    return problem.value, Z
+
+
+def _lifted_sdp_output_norm(X, y, alpha, loss, constraint):
+    """l1 norm of the optimal output layer, from the lifted SDP written here."""
+    d = X.shape[1]
+    _, Z = _lifted_sdp(X, y, alpha, loss, constraint, **TIGHT)
     return float(Z[0].value[d, d] + Z[1].value[d, d])
 
 
 def _lifted_sdp_value(X, y, alpha):
     """Optimal value of the lifted sphere SDP (squared loss), written here."""
-    n, d = X.shape
-    a, b, c = ACT
-    Z = [cp.Variable((d + 1, d + 1), PSD=True) for _ in range(2)]
-    b0 = cp.Variable()
-    yhat = b0
-    for sign, Zs in zip((1.0, -1.0), Z):
-        quad = cp.sum(cp.multiply(X @ Zs[:d, :d], X), axis=1)
-        yhat = yhat + sign * (a * quad + b * (X @ Zs[:d, d]) + c * Zs[d, d])
-    cons = [cp.trace(Zs[:d, :d]) == Zs[d, d] for Zs in Z]
-    problem = cp.Problem(cp.Minimize(cp.sum_squares(yhat - y) / (2 * n)
-                                     + alpha * (Z[0][d, d] + Z[1][d, d])), cons)
-    problem.solve(solver="CLARABEL")  # default accuracy: ~1e-8, ample for 1e-4
-    return problem.value
+    # Clarabel's default accuracy (~1e-8) is ample for the 1e-4 comparisons.
+    return _lifted_sdp(X, y, alpha)[0]
 
 
 def _sign_lasso_output_norm(X, y, alpha):
