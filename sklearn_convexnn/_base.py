@@ -311,15 +311,12 @@ def encode_classes(y, loss_name):
     return classes, 2 * onehot - 1, loss_name
 
 
-class LiftedRegressorMixin(RegressorMixin):
-    """``predict`` and tags shared by the lifted-model regressors."""
+class NetworkRegressorMixin(RegressorMixin):
+    """``predict`` and tags of every network regressor (lifted and ReLU).
 
-    def _fit_targets(self, X, y, sample_weight=None, geometry=None, **fitted):
-        """Encode real targets (one or several outputs) and fit the network."""
-        y = np.asarray(y, dtype=float)
-        Y = y[:, None] if y.ndim == 1 else y
-        return self._fit_network(X, Y, self.loss, sample_weight=sample_weight,
-                                 geometry=geometry, _single_output=y.ndim == 1, **fitted)
+    Needs ``_network_output(X)`` (n_samples, n_outputs) and the fitted flag
+    ``_single_output``.
+    """
 
     def predict(self, X):
         """Network output.
@@ -344,16 +341,31 @@ class LiftedRegressorMixin(RegressorMixin):
         return tags
 
 
-class LiftedClassifierMixin(ClassifierMixin):
-    """Label encoding and the prediction surface of the lifted-model classifiers."""
+class LiftedRegressorMixin(NetworkRegressorMixin):
+    """Target encoding of the lifted-model regressors."""
 
-    def _fit_labels(self, X, y, sample_weight=None, geometry=None, **fitted):
-        """Encode ``y`` for ``self.loss`` and fit the network."""
-        classes, Y, loss_name = encode_classes(y, self.loss)
-        extra = {} if sample_weight is None and geometry is None else {
-            "sample_weight": sample_weight, "geometry": geometry}
-        return self._fit_network(X, Y, loss_name, classes_=classes,
-                                 _single_output=Y.shape[1] == 1, **extra, **fitted)
+    def _fit_targets(self, X, y, sample_weight=None, geometry=None, **fitted):
+        """Encode real targets (one or several outputs) and fit the network."""
+        y = np.asarray(y, dtype=float)
+        Y = y[:, None] if y.ndim == 1 else y
+        return self._fit_network(X, Y, self.loss, sample_weight=sample_weight,
+                                 geometry=geometry, _single_output=y.ndim == 1, **fitted)
+
+
+class NetworkClassifierMixin(ClassifierMixin):
+    """The prediction surface of every network classifier (lifted and ReLU).
+
+    Needs ``_network_output(X)``, the fitted ``classes_`` and
+    ``_single_output``; ``_has_proba()`` says whether the loss is
+    probabilistic and ``_multinomial()`` whether several outputs are a
+    softmax (else one-vs-rest sigmoids, normalized).
+    """
+
+    def _has_proba(self):
+        return True
+
+    def _multinomial(self):
+        return True
 
     def decision_function(self, X):
         """Network output.
@@ -390,12 +402,10 @@ class LiftedClassifierMixin(ClassifierMixin):
             return self.classes_[(scores > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def _has_proba(self):
-        return self.loss == "logistic"
-
-    @available_if(_has_proba)
+    @available_if(lambda self: self._has_proba())
     def predict_proba(self, X):
-        """Class probabilities (logistic loss only): sigmoid or softmax of the output.
+        """Class probabilities (logistic losses only): sigmoid, softmax or normalized
+        one-vs-rest sigmoids of the output.
 
         Parameters
         ----------
@@ -408,12 +418,14 @@ class LiftedClassifierMixin(ClassifierMixin):
             Probability of each class, in the order of ``classes_``.
         """
         scores = self.decision_function(X)
+        if scores.ndim == 2 and self._multinomial():
+            return softmax(scores)
+        p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
         if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
             return np.column_stack([1 - p, p])
-        return softmax(scores)
+        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
 
-    @available_if(_has_proba)
+    @available_if(lambda self: self._has_proba())
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``.
 
@@ -428,6 +440,21 @@ class LiftedClassifierMixin(ClassifierMixin):
             Log-probability of each class.
         """
         return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+
+
+class LiftedClassifierMixin(NetworkClassifierMixin):
+    """Label encoding of the lifted-model classifiers."""
+
+    def _fit_labels(self, X, y, sample_weight=None, geometry=None, **fitted):
+        """Encode ``y`` for ``self.loss`` and fit the network."""
+        classes, Y, loss_name = encode_classes(y, self.loss)
+        extra = {} if sample_weight is None and geometry is None else {
+            "sample_weight": sample_weight, "geometry": geometry}
+        return self._fit_network(X, Y, loss_name, classes_=classes,
+                                 _single_output=Y.shape[1] == 1, **extra, **fitted)
+
+    def _has_proba(self):
+        return self.loss == "logistic"
 
 
 def screen_empty_network(estimator, blocks, Y, loss, activation, alpha=None):

@@ -17,16 +17,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import softmax
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from ._base import NetworkClassifierMixin, NetworkRegressorMixin, encode_classes
 from ._solvers.relu.admm import admm_memory, solve_exact_admm
 from ._solvers.relu.cvxpy_relu import (
     cvxpy_nonzeros,
@@ -417,7 +415,7 @@ _ATTRS_DOC = """
     feature_names_in_ : ndarray of shape (n_features_in_,)"""
 
 
-class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
+class ConvexReLURegressor(NetworkRegressorMixin, _BaseConvexReLU):
     #: alpha='auto': this fraction of alpha_max. Tuned on diabetes (5-fold R^2
     #: after StandardScaler, benchmarks/bench_relu.py): 0.05-0.1 best.
     _alpha_ratio = 0.07
@@ -516,28 +514,8 @@ class ConvexReLURegressor(RegressorMixin, _BaseConvexReLU):
         self._publish_outputs(single)
         return self
 
-    def predict(self, X):
-        """Output of the recovered network.
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        """
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
-
-
-class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
+class ConvexReLUClassifier(NetworkClassifierMixin, _BaseConvexReLU):
     #: alpha='auto': this fraction of alpha_max. Tuned on breast_cancer (5-fold
     #: accuracy after StandardScaler): 0.003-0.01 best, 0.1 underfits.
     _alpha_ratio = 0.01
@@ -622,89 +600,16 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
         self : ConvexReLUClassifier
         """
         X, y = self._validate(X, y, dtype=float)
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"The target has a single class ({classes[0]!r}); a classifier needs at "
-                f"least two."
-            )
-        if classes.shape[0] == 2:
-            Y, loss = np.where(y == classes[1], 1.0, -1.0)[:, None], "logistic"
-        else:
-            onehot = LabelBinarizer().fit(classes).transform(y).astype(float)
-            if self.multi_class == "multinomial":
-                Y, loss = onehot, "multinomial"
-            else:
-                Y, loss = 2 * onehot - 1, "logistic"
+        classes, Y, loss = encode_classes(y, "logistic")
+        if loss == "multinomial" and self.multi_class == "ovr":
+            Y, loss = 2 * Y - 1, "logistic"  # one +-1 column per class
         self._fit_encoded(X, Y, loss, sample_weight)
         self.classes_ = classes
         self._publish_outputs(Y.shape[1] == 1)
         return self
 
-    def decision_function(self, X):
-        """Network output: (n_samples,) for two classes, else (n_samples, n_classes).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray
-        """
-        out = self._network_output(X)
-        return out[:, 0] if self._single_output else out
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def predict_proba(self, X):
-        """Class probabilities: sigmoid (two classes), softmax (multinomial) or
-        normalized one-vs-rest sigmoids.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
-            return np.column_stack([1 - p, p])
-        if self.multi_class == "multinomial":
-            return softmax(scores)
-        p = 1.0 / (1.0 + np.exp(-np.clip(scores, -500, 500)))
-        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
-
-    def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-        """
-        return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+    def _multinomial(self):
+        return self.multi_class == "multinomial"
 
 
 #: Entries of X beyond this size (or nonzero ones below its inverse) are
