@@ -9,6 +9,8 @@ from ._cv import (
     ConvexCNNRegressorCV,
     ConvexPolyNetClassifierCV,
     ConvexPolyNetRegressorCV,
+    ConvexReLUClassifierCV,
+    ConvexReLURegressorCV,
     QuantizedSDPClassifierCV,
     QuantizedSDPRegressorCV,
 )
@@ -49,7 +51,9 @@ __all__ = [
     "ConvexPolyNetRegressor",
     "ConvexPolyNetRegressorCV",
     "ConvexReLUClassifier",
+    "ConvexReLUClassifierCV",
     "ConvexReLURegressor",
+    "ConvexReLURegressorCV",
     "CountSketch",
     "DebiasedAveragingClassifier",
     "DebiasedAveragingRegressor",

@@ -437,9 +437,11 @@ class NetworkClassifierMixin(ClassifierMixin):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probability of each class.
+            Log-probability of each class: ``-inf`` where the probability
+            underflows to 0, as in scikit-learn's linear models.
         """
-        return np.log(np.clip(self.predict_proba(X), np.finfo(float).tiny, None))
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
 
 class LiftedClassifierMixin(NetworkClassifierMixin):

@@ -29,15 +29,18 @@ from sklearn.utils.validation import _check_sample_weight, check_array, column_o
 
 from ._progress import Progress
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
-from .paths import alpha_grid, regularization_path
+from .paths import alpha_grid, fixed_draws, regularization_path
 from .polynet import ConvexPolyNetClassifier, ConvexPolyNetRegressor
 from .quantized import QuantizedSDPClassifier, QuantizedSDPRegressor
+from .relu import ConvexReLUClassifier, ConvexReLURegressor
 
 __all__ = [
     "ConvexCNNClassifierCV",
     "ConvexCNNRegressorCV",
     "ConvexPolyNetClassifierCV",
     "ConvexPolyNetRegressorCV",
+    "ConvexReLUClassifierCV",
+    "ConvexReLURegressorCV",
     "LiftedNetworkCVMixin",
     "QuantizedSDPClassifierCV",
     "QuantizedSDPRegressorCV",
@@ -154,7 +157,8 @@ class LiftedNetworkCVMixin:
             )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        base = self._tuned_estimator()
+        # One draw of gates / rounding seeds for the whole search.
+        base = fixed_draws(self._tuned_estimator())
         if self.alphas is None:
             alphas = alpha_grid(base, X, y, n_alphas=self.n_alphas, eps=self.eps,
                                 sample_weight=sample_weight)
@@ -403,13 +407,18 @@ see :class:`{tuned}`
 
     References
     ----------
-    Bartan, B. and Pilanci, M. (2021). Neural Spectrahedra and Semidefinite
-    Lifts: Global Convex Optimization of Polynomial Activation Neural
-    Networks in Fully Polynomial-Time. arXiv:2101.02429.
+    {reference}
 """
 
+_LIFTED_REFERENCE = """Bartan, B. and Pilanci, M. (2021). Neural Spectrahedra and Semidefinite
+    Lifts: Global Convex Optimization of Polynomial Activation Neural
+    Networks in Fully Polynomial-Time. arXiv:2101.02429."""
+_RELU_REFERENCE = """Pilanci, M. and Ergen, T. (2020). Neural Networks are Convex
+    Regularizers: Exact Polynomial-time Convex Optimization Formulations for
+    Two-layer Networks. ICML 2020."""
 
-def _doc(title, tuned, score, extra, example):
+
+def _doc(title, tuned, score, extra, example, reference=_LIFTED_REFERENCE):
     return f"""{title}
 
     ``alpha`` is chosen among a grid running down from the data's alpha_max
@@ -421,7 +430,8 @@ def _doc(title, tuned, score, extra, example):
     The other parameters are those of :class:`{tuned}` except ``alpha``
     and ``warm_start``, with the same defaults and meaning; each is used for
     every fit.
-{_CV_PARAMS_DOC.format(tuned=tuned, score=score, extra=extra, forwarded=_FORWARDED)}
+{_CV_PARAMS_DOC.format(tuned=tuned, score=score, extra=extra, forwarded=_FORWARDED,
+                       reference=reference)}
     Examples
     --------
 {example}"""
@@ -519,3 +529,35 @@ class ConvexCNNClassifierCV(LiftedNetworkCVMixin, ConvexCNNClassifier):
     >>> bool(clf.fit(X[:60] / 16, y[:60]).score(X[60:120] / 16, y[60:120]) > 0.9)
     True
 """)
+
+
+class ConvexReLURegressorCV(LiftedNetworkCVMixin, ConvexReLURegressor):
+    __doc__ = _doc(
+        "Convex ReLU regression network with alpha chosen by cross-validation.",
+        "ConvexReLURegressor", "R^2", "``gates_``, ",
+        """    >>> import numpy as np
+    >>> from sklearn_convexnn import ConvexReLURegressorCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((120, 3))
+    >>> y = np.maximum(X @ [1.0, -2.0, 0.5], 0) + 0.1 * rng.standard_normal(120)
+    >>> reg = ConvexReLURegressorCV(n_gates=30, n_alphas=5, cv=3, random_state=0).fit(X, y)
+    >>> bool(reg.alphas_[-1] <= reg.alpha_ <= reg.alphas_[0])
+    True
+    >>> bool(reg.score(X, y) > 0.9)
+    True
+""", _RELU_REFERENCE)
+
+
+class ConvexReLUClassifierCV(LiftedNetworkCVMixin, ConvexReLUClassifier):
+    __doc__ = _doc(
+        "Convex ReLU classification network with alpha chosen by cross-validation.",
+        "ConvexReLUClassifier", "accuracy", "``classes_``, ``gates_``, ",
+        """    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_convexnn import ConvexReLUClassifierCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = ConvexReLUClassifierCV(n_gates=20, n_alphas=4, cv=3, random_state=0)
+    >>> bool(clf.fit(X, y).score(X, y) > 0.9)
+    True
+""", _RELU_REFERENCE)

@@ -34,7 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from ._base import encode_classes, resolve_lifted_alpha  # noqa: F401
@@ -57,12 +57,14 @@ __all__ = [
     "alpha_max",
     "binary_alpha_max",
     "cnn_path",
+    "fixed_draws",
     "intercept_only_dual",
     "intercept_only_fit",
     "lifted_alpha_max",
     "polynet_path",
     "quantized_path",
     "regularization_path",
+    "relu_path",
     "resolve_alpha",
     "screen_empty_network",
     "sphere_alpha_max",
@@ -387,10 +389,12 @@ def alpha_max(estimator, X, y, sample_weight=None):
     Parameters
     ----------
     estimator : estimator instance
-        An (unfitted) lifted-network estimator of this package: its ``loss``,
+        An (unfitted) network estimator of this package: its ``loss``,
         ``activation``, ``fit_intercept`` and neuron set (sphere, sign
         vectors, pooled patches) define the problem; its ``alpha`` is
-        ignored.
+        ignored. For the convex ReLU estimators the problem is the one on
+        the gates their ``random_state`` draws (pass an integer to get the
+        gates of a later fit).
     X : array-like of shape (n_samples, n_features)
         Training samples (flattened images for the CNN estimators).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -406,7 +410,9 @@ def alpha_max(estimator, X, y, sample_weight=None):
         ``EXACT_BINARY_MAX_DIM`` weights, else the SDP relaxation's value
         (an upper bound, at which the relaxation already has no neuron).
         For the absolute and hinge losses: sufficient (see
-        :func:`intercept_only_dual`). Zero when the targets are constant.
+        :func:`intercept_only_dual`). For the convex ReLU networks: the
+        largest gate-wise dual norm (:func:`~sklearn_convexnn.relu.relu_alpha_max`),
+        exact for the gated program. Zero when the targets are constant.
 
     See Also
     --------
@@ -427,6 +433,8 @@ def alpha_max(estimator, X, y, sample_weight=None):
     >>> ConvexPolyNetRegressor(alpha=0.9 * top).fit(X, y).n_neurons_ > 0
     True
     """
+    if hasattr(estimator, "_path_alpha_max"):
+        return estimator._path_alpha_max(X, y, sample_weight)
     pb = _Problem.from_estimator(estimator, X, y, sample_weight)
     return _lifted_alpha_max(pb.blocks, pb.Y, pb.loss, pb.activation, pb.fit_intercept,
                             pb.neuron_set)
@@ -634,7 +642,15 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
 
     See Also
     --------
-    polynet_path, quantized_path, cnn_path : the same for one family, from parameters.
+    polynet_path, quantized_path, cnn_path, relu_path : the same for one family, from
+        parameters.
+
+    Notes
+    -----
+    A ``random_state`` of None (or a ``RandomState``) is replaced by one
+    integer drawn from it (:func:`fixed_draws`), so every network of the
+    path sees the same random draws: the same gates for the convex ReLU
+    networks, the same rounding draws for the quantized ones.
 
     Examples
     --------
@@ -650,6 +666,7 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     >>> bool(np.all(np.diff(path.objective) < 0))
     True
     """
+    estimator = fixed_draws(estimator)
     if alphas is None:
         alphas = alpha_grid(estimator, X, y, n_alphas=n_alphas, eps=eps,
                             sample_weight=sample_weight)
@@ -842,6 +859,56 @@ def cnn_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False,
                                eps=eps, warm_start=warm_start)
 
 
+def relu_path(X, y, *, alphas=None, n_alphas=30, eps=1e-3, classifier=False, **params):
+    """Regularization path of the convex ReLU network, on one draw of gates.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Training samples.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class labels with ``classifier=True``).
+    alphas : array-like, default=None
+        Decreasing grid; ``None`` is ``n_alphas`` values from alpha_max (the
+        largest gate-wise dual norm) down to ``eps * alpha_max``.
+    n_alphas : int, default=30
+        Number of values of the default grid.
+    eps : float, default=1e-3
+        Ratio of the smallest to the largest value of the default grid.
+    classifier : bool, default=False
+        Use :class:`~sklearn_convexnn.ConvexReLUClassifier` instead of the
+        regressor.
+    **params
+        Other parameters of the estimator (``n_gates``, ``variant``,
+        ``random_state``, ...). Every alpha uses the same gates.
+
+    Returns
+    -------
+    path : RegularizationPath
+        The fitted networks and their objectives, bounds and widths.
+
+    See Also
+    --------
+    regularization_path : the same from an estimator instance.
+    polynet_path, quantized_path, cnn_path : the other families.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_convexnn.paths import relu_path
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 3))
+    >>> path = relu_path(X, np.maximum(X[:, 0], 0), n_alphas=4, n_gates=20, random_state=0)
+    >>> int(path.n_neurons[0]), bool(path.n_neurons[-1] > 0)
+    (0, True)
+    """
+    from .relu import ConvexReLUClassifier, ConvexReLURegressor
+
+    cls = ConvexReLUClassifier if classifier else ConvexReLURegressor
+    return regularization_path(cls(**params), X, y, alphas=alphas, n_alphas=n_alphas,
+                               eps=eps)
+
+
 # ------------------------------------------------------------------ helpers
 @dataclass
 class _Problem:
@@ -917,6 +984,39 @@ def _warm_solver(est, X, y, sample_weight):
         return clone(est).set_params(solver="proxgrad")._choose_solver(size, pb.loss)
     except (ValueError, ProblemTooLargeError):
         return None
+
+
+def fixed_draws(estimator):
+    """``estimator``, or a clone whose ``random_state`` is one integer drawn from it.
+
+    A path or a CV search fits the same estimator at many alphas; with
+    ``random_state=None`` each fit would draw afresh (other gates for the
+    convex ReLU networks, so alpha_max and the warm starts would belong to
+    other programs). An integer or an estimator without ``random_state`` is
+    returned as it is.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+
+    Returns
+    -------
+    estimator : estimator instance
+
+    Examples
+    --------
+    >>> from sklearn_convexnn import ConvexReLURegressor
+    >>> from sklearn_convexnn.paths import fixed_draws
+    >>> isinstance(fixed_draws(ConvexReLURegressor()).random_state, int)
+    True
+    >>> fixed_draws(ConvexReLURegressor(random_state=3)).random_state
+    3
+    """
+    state = estimator.get_params().get("random_state", 0)
+    if state is None or isinstance(state, np.random.RandomState):
+        seed = int(check_random_state(state).randint(0, 2**31 - 1))
+        return clone(estimator).set_params(random_state=seed)
+    return estimator
 
 
 def _snapshot(est):

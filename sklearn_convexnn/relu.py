@@ -13,15 +13,21 @@ and turns the solution into a plain network.
 """
 
 import warnings
+from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    check_X_y,
+    validate_data,
+)
 from threadpoolctl import threadpool_limits
 
 from ._base import NetworkClassifierMixin, NetworkRegressorMixin, encode_classes
@@ -69,6 +75,10 @@ GATED_SOLVERS = ("apg", "newton")
 ADMM_MAX_SAMPLES = 8000
 #: Width of each parallel sub-network's first layer in the three-layer model.
 DEEP_WIDTH = 4
+#: The rows, gates and weighted loss every fit at any alpha shares
+#: (``_BaseConvexReLU._program``); ``second`` is the three-layer model's
+#: second-layer gates, else None.
+_Program = namedtuple("_Program", "X Y rng gates second loss design")
 
 
 def relu_alpha_max(X, y, gates, *, loss="squared", fit_intercept=True, sample_weight=None):
@@ -162,31 +172,11 @@ class _BaseConvexReLU(BaseEstimator):
                 f"the exact "
                 f"one ('cvxpy' both)."
             )
-        sw = _check_sample_weight(sample_weight, X, dtype=float)
-        if np.any(sw < 0):
-            raise ValueError("sample_weight must be nonnegative.")
-        if not np.any(sw > 0):
-            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
-        keep = sw > 0
-        if not np.all(keep):
-            X, Y, sw = X[keep], Y[keep], sw[keep]
+        pb = self._program(X, Y, loss_name, sample_weight)
+        X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
         n, d = X.shape
         k = Y.shape[1]
         solver = self._pick_solver(solver, X, n, d, k)
-        rng = check_random_state(self.random_state)
-        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
-        if self.n_layers == 3:
-            first, G, q = sample_deep_gates(X, self.n_gates, self.gate_sampling, gen,
-                                            DEEP_WIDTH)
-            masks, kept = deep_gate_masks(X, first, G, q)
-            gates = first[:, kept]
-            self._second = (G[kept], q[kept])
-        else:
-            gates = sample_gates(X, self.n_gates, self.gate_sampling, gen)
-            masks, kept = gate_masks(X, gates)
-            gates = gates[:, kept]
-        loss = get_weighted_loss(loss_name, Y, sw / sw.sum())
-        design = MaskedDesign(X, masks, k)
         amax = alpha_max(design, loss, self.fit_intercept)
         alpha = self.alpha
         if alpha is None:
@@ -198,7 +188,7 @@ class _BaseConvexReLU(BaseEstimator):
             alpha = "auto"
         alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
         common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
-                      max_iter=self.max_iter, verbose=self.verbose, rng=gen)
+                      max_iter=self.max_iter, verbose=self.verbose, rng=pb.rng)
         # Small products gain nothing from BLAS threads and lose a lot when the
         # cores are busy (measured: 0.08 ms single-threaded vs 15 ms threaded
         # for a 569 x 30 x 100 product on a loaded 2-core machine).
@@ -223,8 +213,7 @@ class _BaseConvexReLU(BaseEstimator):
         self._output = output
         self._intercept = np.asarray(intercept, dtype=float)
         if self.n_layers == 3:
-            self.second_layer_gates_, self.second_layer_directions_ = self._second
-            del self._second
+            self.second_layer_gates_, self.second_layer_directions_ = pb.second
         # The objective of the network itself, recomputed on the data as given.
         penalty = float(np.sum(np.sqrt(np.sum(sol.W**2, axis=0))))
         objective = loss.value(self._forward(X)) + alpha * penalty
@@ -246,6 +235,51 @@ class _BaseConvexReLU(BaseEstimator):
                 ConvergenceWarning,
             )
         return self
+
+    def _program(self, X, Y, loss_name, sample_weight):
+        """What the fits at every alpha share: the weighted rows and the sampled gates.
+
+        Rows of zero weight are dropped. The gates follow ``random_state``, so
+        two calls with the same integer draw the same gates (what a path and
+        :func:`~sklearn_convexnn.paths.alpha_max` rely on).
+        """
+        sw = _check_sample_weight(sample_weight, X, dtype=float)
+        if np.any(sw < 0):
+            raise ValueError("sample_weight must be nonnegative.")
+        if not np.any(sw > 0):
+            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+        keep = sw > 0
+        if not np.all(keep):
+            X, Y, sw = X[keep], Y[keep], sw[keep]
+        rng = check_random_state(self.random_state)
+        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
+        second = None
+        if self.n_layers == 3:
+            first, G, q = sample_deep_gates(X, self.n_gates, self.gate_sampling, gen,
+                                            DEEP_WIDTH)
+            masks, kept = deep_gate_masks(X, first, G, q)
+            gates = first[:, kept]
+            second = (G[kept], q[kept])
+        else:
+            gates = sample_gates(X, self.n_gates, self.gate_sampling, gen)
+            masks, kept = gate_masks(X, gates)
+            gates = gates[:, kept]
+        loss = get_weighted_loss(loss_name, Y, sw / sw.sum())
+        return _Program(X, Y, gen, gates, second, loss, MaskedDesign(X, masks, Y.shape[1]))
+
+    def _path_alpha_max(self, X, y, sample_weight=None):
+        """alpha_max of the program a fit on ``(X, y)`` solves (its gates included).
+
+        The hook :func:`sklearn_convexnn.paths.alpha_max` calls: the largest
+        gate-wise dual norm at the intercept-only fit, on the gates this
+        estimator's ``random_state`` draws.
+        """
+        X, y = check_X_y(X, y, accept_sparse=["csr", "csc"], dtype=float,
+                         multi_output=not is_classifier(self),
+                         y_numeric=not is_classifier(self))
+        Y, loss_name = self._encode_targets(y)[:2]
+        pb = self._program(X, Y, loss_name, sample_weight)
+        return float(alpha_max(pb.design, pb.loss, self.fit_intercept))
 
     def _pick_solver(self, solver, X, n, d, k):
         """The solver "auto" stands for, after refusing what does not fit in memory."""
@@ -319,6 +353,9 @@ class _BaseConvexReLU(BaseEstimator):
                              **kwargs)
         _check_feature_scale(X)
         return X, y
+
+    #: The name the CV estimators (``_cv.LiftedNetworkCVMixin``) validate by.
+    _validate_X_y = _validate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -507,12 +544,16 @@ class ConvexReLURegressor(NetworkRegressorMixin, _BaseConvexReLU):
         self : ConvexReLURegressor
         """
         X, y = self._validate(X, y, multi_output=True, y_numeric=True, dtype=float)
-        Y = np.asarray(y, dtype=float)
-        single = Y.ndim == 1
-        Y = Y[:, None] if single else Y
-        self._fit_encoded(X, Y, "squared", sample_weight)
+        Y, loss, single = self._encode_targets(y)
+        self._fit_encoded(X, Y, loss, sample_weight)
         self._publish_outputs(single)
         return self
+
+    def _encode_targets(self, y):
+        """(Y of shape (n, k), loss name, whether y was one column)."""
+        Y = np.asarray(y, dtype=float)
+        single = Y.ndim == 1
+        return (Y[:, None] if single else Y), "squared", single
 
 
 class ConvexReLUClassifier(NetworkClassifierMixin, _BaseConvexReLU):
@@ -600,13 +641,18 @@ class ConvexReLUClassifier(NetworkClassifierMixin, _BaseConvexReLU):
         self : ConvexReLUClassifier
         """
         X, y = self._validate(X, y, dtype=float)
-        classes, Y, loss = encode_classes(y, "logistic")
-        if loss == "multinomial" and self.multi_class == "ovr":
-            Y, loss = 2 * Y - 1, "logistic"  # one +-1 column per class
+        Y, loss, classes = self._encode_targets(y)
         self._fit_encoded(X, Y, loss, sample_weight)
         self.classes_ = classes
         self._publish_outputs(Y.shape[1] == 1)
         return self
+
+    def _encode_targets(self, y):
+        """(Y of shape (n, k), loss name, the classes)."""
+        classes, Y, loss = encode_classes(y, "logistic")
+        if loss == "multinomial" and self.multi_class == "ovr":
+            Y, loss = 2 * Y - 1, "logistic"  # one +-1 column per class
+        return Y, loss, classes
 
     def _multinomial(self):
         return self.multi_class == "multinomial"
