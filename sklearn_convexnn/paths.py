@@ -998,10 +998,16 @@ def fixed_draws(estimator):
     Parameters
     ----------
     estimator : estimator instance
+        An estimator of this package (never modified).
 
     Returns
     -------
     estimator : estimator instance
+        ``estimator`` itself, or a clone with an integer ``random_state``.
+
+    See Also
+    --------
+    regularization_path : applies it before the first fit.
 
     Examples
     --------

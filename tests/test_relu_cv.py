@@ -90,3 +90,14 @@ def test_cv_with_random_state_none_fits_one_draw_of_gates():
     reg = ConvexReLURegressorCV(n_gates=6, n_alphas=3, cv=2).fit(X, y)
     assert reg.gates_.shape[0] == X.shape[1]
     assert reg.alphas_.shape == (3,) and np.all(np.diff(reg.alphas_) < 0)
+
+
+@pytest.mark.parametrize("variant", ["gated", "exact"])
+def test_screening_at_alpha_max_is_the_cvxpy_optimum(variant):
+    X, y = _data(n=30, seed=4)
+    top = alpha_max(ConvexReLURegressor(n_gates=6, random_state=0), X, y)
+    reg = ConvexReLURegressor(alpha=top, n_gates=6, variant=variant, random_state=0).fit(X, y)
+    assert reg.solver_ == "screening" and reg.n_neurons_ == 0
+    masks = (X @ reg.gates_) >= 0
+    assert reg.objective_ == pytest.approx(_gated_cvxpy(X, y, masks, top)[0], rel=1e-6)
+    assert reg.lower_bound_ == reg.objective_
