@@ -12,7 +12,9 @@ the dense Gaussian sketch of the same size, or against scipy / scikit-learn.
   faster; both use the cores BLAS may use: the Gaussian through its
   threaded product, the SRHT by sharing its row chunks over threads) and
   scikit-learn's Gaussian / sparse random projections; then transform only
-  in CPU time, with the threads and with one thread each;
+  in CPU time, with the threads and with one thread each, and the three
+  ``transform_kind`` of SRHTSketch (real Fourier, the default; DCT-II;
+  Walsh-Hadamard) side by side;
 * CountSketch vs ``scipy.linalg.clarkson_woodruff_transform`` on a sparse
   200000 x 500 matrix at 1% density (scipy sketches rows: (n, d) -> (m, d)),
   the same CSR / CSC input to both, timed alternately (best of 9); the
@@ -146,6 +148,28 @@ def features_direction(rng):
         cpu_gauss,
         goal=3,
     )
+    # The three transforms of SRHTSketch (transform_kind), one thread each,
+    # CPU time, run alternately with the Gaussian.
+    kinds = {
+        kind: SRHTSketch(m, transform_kind=kind, random_state=0).fit(X)
+        for kind in ("fourier", "dct", "hadamard")
+    }
+    times = {name: [] for name in [*kinds, "Gaussian"]}
+    with threadpool_limits(1):
+        for _ in range(5):
+            for name, sk in [*kinds.items(), ("Gaussian", gauss)]:
+                t0 = time.process_time()
+                sk.transform(X)
+                times[name].append(time.process_time() - t0)
+    best = {name: min(t) for name, t in times.items()}
+    print(
+        "SRHT transform_kind, transform only, one thread each, CPU time: "
+        + ", ".join(
+            f"{kind} {best[kind]:.3f} s ({best['Gaussian'] / best[kind]:.1f}x)"
+            for kind in kinds
+        )
+        + f"; Gaussian {best['Gaussian']:.3f} s"
+    )
 
 
 def countsketch_sparse(rng):
@@ -190,7 +214,9 @@ def distortion(rng):
     print(f"== distortion max|sigma(SQ) - 1|, Q orthonormal {n} x {d}, m = {m}")
     sketches = {
         "Gaussian": GaussianSketch(m),
-        "SRHT": SRHTSketch(m),
+        "SRHT (fourier, default)": SRHTSketch(m),
+        "SRHT (dct)": SRHTSketch(m, transform_kind="dct"),
+        "SRHT (hadamard)": SRHTSketch(m, transform_kind="hadamard"),
         "CountSketch": CountSketch(m),
         "LeverageScore": LeverageScoreSketch(m, alpha=1e-6),
         "Surrogate (uniform base)": SurrogateSketch(m, alpha=1e-6),

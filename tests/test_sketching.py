@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.linalg import hadamard
+from scipy.fft import dct
+from scipy.linalg import dft, hadamard
 from sklearn.base import clone
 from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.linear_model import Ridge
@@ -19,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.random_projection import GaussianRandomProjection
 
 from sklearn_convexnn._solvers.sketch import sketch_operators as ops
+from sklearn_convexnn._solvers.sketch import trig_sketch as trig
 from sklearn_convexnn.sketching import (
     CountSketch,
     GaussianSketch,
@@ -76,6 +78,130 @@ def test_sampled_hadamard_matches_dense(n, m):
         np.testing.assert_allclose(
             ops.sampled_hadamard(Yt, plan, axis=1), Y.T @ H.T, atol=1e-9
         )
+
+
+# ------------------------------------------- real Fourier and DCT transforms
+
+SRHT_KINDS = ["fourier", "dct", "hadamard"]
+
+
+def _dense_trig(kind, n):
+    """The orthonormal transform matrix, from its definition: the DCT-II by
+    its cosine formula, the real Fourier transform from the rows of scipy's
+    dense DFT matrix (real parts, then imaginary parts, interleaved)."""
+    j = np.arange(n)
+    if kind == "dct":
+        C = np.sqrt(2.0 / n) * np.cos(np.pi * np.outer(j, 2 * j + 1) / (2 * n))
+        C[0] /= np.sqrt(2.0)
+        return C
+    F = dft(n)  # F[k, j] = exp(-2 pi i j k / n)
+    R = np.empty((n, n))
+    R[0] = F[0].real / np.sqrt(n)
+    for k in range(1, (n + 1) // 2):
+        R[2 * k - 1] = np.sqrt(2.0 / n) * F[k].real
+        R[2 * k] = np.sqrt(2.0 / n) * F[k].imag
+    if n % 2 == 0:
+        R[n - 1] = F[n // 2].real / np.sqrt(n)
+    return R
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 15, 64])
+def test_trig_transform_matrices_are_orthonormal(n):
+    # The references themselves: orthogonal, entries at most sqrt(2 / n);
+    # the DCT formula is scipy's dense orthonormal DCT-II matrix.
+    for kind in ("fourier", "dct"):
+        T = _dense_trig(kind, n)
+        np.testing.assert_allclose(T @ T.T, np.eye(n), atol=1e-12)
+        assert np.abs(T).max() <= np.sqrt(2.0 / n) + 1e-12
+    np.testing.assert_allclose(
+        _dense_trig("dct", n), dct(np.eye(n), norm="ortho", axis=0), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("kind", ["fourier", "dct"])
+@pytest.mark.parametrize("n, m", [(100, 30), (15, 4), (37, 100), (7, 3), (1, 1)])
+def test_trig_sketch_is_the_documented_operator(kind, n, m):
+    # S = sqrt(n_pad / m) T[rows][:, :n] diag(signs) with T the dense
+    # orthonormal transform: both directions, dense and sparse input, any
+    # chunking and number of threads (identical results), and the estimator.
+    signs, rows, n_pad = trig.draw_trig(n, m, np.random.default_rng(3))
+    assert n_pad >= n and rows.shape == (m,) and np.all(np.diff(rows) >= 0)
+    S = np.sqrt(n_pad / m) * _dense_trig(kind, n_pad)[rows][:, :n] * signs
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((n, 4))
+    X = rng.standard_normal((37, n))
+    A0, X0 = A.copy(), X.copy()
+    np.testing.assert_allclose(trig.trig_rows(A, signs, rows, n_pad, kind), S @ A, atol=1e-10)
+    np.testing.assert_allclose(
+        trig.trig_rows(sp.csc_matrix(A), signs, rows, n_pad, kind), S @ A, atol=1e-10
+    )
+    kwargs = {"chunk_bytes": 8 * n_pad * 4}  # 4 rows per chunk
+    serial = trig.trig_columns(X, signs, rows, n_pad, kind, n_threads=1, **kwargs)
+    np.testing.assert_allclose(serial, X @ S.T, atol=1e-10)
+    for n_threads in (2, 3):
+        threaded = trig.trig_columns(
+            X, signs, rows, n_pad, kind, n_threads=n_threads, **kwargs
+        )
+        np.testing.assert_array_equal(threaded, serial)
+    got = trig.trig_columns(sp.csr_matrix(X), signs, rows, n_pad, kind)
+    np.testing.assert_allclose(got, X @ S.T, atol=1e-10)
+    np.testing.assert_array_equal(A, A0)
+    np.testing.assert_array_equal(X, X0)
+    est = SRHTSketch(m, transform_kind=kind, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataDimensionalityWarning)
+        est.fit(X)
+    S = (
+        np.sqrt(est.n_padded_ / m)
+        * _dense_trig(kind, est.n_padded_)[est.sample_indices_][:, :n]
+        * est.signs_
+    )
+    np.testing.assert_allclose(est.transform(X), X @ S.T, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", SRHT_KINDS)
+def test_srht_kinds_expected_gram_is_identity(kind):
+    # Monte Carlo E[S^T S] = I_n for every transform; n = 7 is padded (to 8).
+    n, m, draws = 7, 3, 2000
+    est = SRHTSketch(n_components=m, transform_kind=kind)
+    rng = np.random.default_rng(0)
+    grams = np.empty((draws, n * n))
+    for t in range(draws):
+        S = est.sketch(np.eye(n), random_state=rng)
+        grams[t] = (S.T @ S).ravel()
+    _assert_mc_mean(grams, np.eye(n).ravel())
+    np.testing.assert_allclose(grams.mean(axis=0), np.eye(n).ravel(), atol=0.15)
+
+
+@pytest.mark.parametrize("kind", SRHT_KINDS)
+def test_srht_kinds_subspace_embedding(kind):
+    # As test_subspace_embedding, for every transform, on a coherent Q; the
+    # distortion is also of the order of the Gaussian sketch's.
+    n, d, m = 2048, 8, 512
+    Q = _orthonormal(n, d, 0)
+    Q[:, :2] = np.eye(n)[:, :2]
+    Q, _ = np.linalg.qr(Q)
+    worst, worst_gauss = 0.0, 0.0
+    for seed in range(3):
+        sv = np.linalg.svd(
+            SRHTSketch(m, transform_kind=kind).sketch(Q, random_state=seed),
+            compute_uv=False,
+        )
+        worst = max(worst, np.max(np.abs(sv - 1)))
+        sv = np.linalg.svd(GaussianSketch(m).sketch(Q, random_state=seed), compute_uv=False)
+        worst_gauss = max(worst_gauss, np.max(np.abs(sv - 1)))
+    assert worst < 3.0 * np.sqrt(d / m)
+    assert worst < 2.0 * worst_gauss
+
+
+def test_srht_transform_kind_validated_and_padding():
+    X = np.ones((3, 4097))
+    # The next 5-smooth length (scipy's fast real FFT lengths), not 8192.
+    assert SRHTSketch(8, random_state=0).fit(X).n_padded_ == 4320 == 2**5 * 3**3 * 5
+    assert SRHTSketch(8, transform_kind="dct", random_state=0).fit(X).n_padded_ == 4320
+    assert SRHTSketch(8, transform_kind="hadamard").fit(X).n_padded_ == 8192
+    with pytest.raises(ValueError, match="transform_kind"):
+        SRHTSketch(8, transform_kind="wavelet").fit(X)
 
 
 # ------------------------------------------------------ operators, explicitly

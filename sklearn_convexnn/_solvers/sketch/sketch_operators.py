@@ -230,12 +230,22 @@ def draw_srht(n, m, rng):
     n_pad : int
     """
     n_pad = next_power_of_two(n)
+    return (*draw_signs_and_rows(n, n_pad, m, rng), n_pad)
+
+
+def draw_signs_and_rows(n, n_pad, m, rng):
+    """Random signs for ``n`` inputs and ``m`` outputs out of ``n_pad``.
+
+    The outputs are drawn uniformly without replacement (if ``m > n_pad``:
+    every one ``m // n_pad`` times plus the rest without replacement), so
+    that ``E[P^T P] = (m / n_pad) I``; returned sorted.
+    """
     signs = np.where(rng.random(n) < 0.5, -1.0, 1.0)
     repeats, rest = divmod(m, n_pad)
     rows = rng.choice(n_pad, size=rest, replace=False)
     if repeats:
         rows = np.concatenate([np.tile(np.arange(n_pad), repeats), rows])
-    return signs, np.sort(rows), n_pad
+    return signs, np.sort(rows)
 
 
 def srht_rows(A, signs, rows, n_pad):
@@ -268,16 +278,8 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
     transform by one batched product with the used rows of ``H_{n1}`` (the
     ``1/sqrt(m)`` scale folded into them), then for every group of outputs
     sharing their high bits one product into its block of rows of a
-    transposed chunk of the output.
-
-    The chunks are handed out one at a time to ``n_threads`` threads
-    (default: as many as BLAS may use here, so the sketch uses the cores a
-    dense Gaussian projection's BLAS call would; under
-    ``threadpoolctl.threadpool_limits(1)`` or inside a joblib worker it runs
-    serially): a thread slowed down by other load on its core takes fewer
-    chunks instead of holding up the others.  Every chunk is computed the
-    same way whatever thread runs it, so the result does not depend on the
-    number of threads.
+    transposed chunk of the output.  Chunks are shared out over threads by
+    :func:`map_row_chunks` (``n_threads``).
     """
     N, n = X.shape
     m = rows.shape[0]
@@ -285,22 +287,15 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
     H1 = H1 * (1.0 / np.sqrt(m))
     out = np.empty((N, m))
     b = max(1, min(N, chunk_bytes // (8 * n_pad)))
-    starts = iter(range(0, N, b))
-    if n_threads is None:
-        n_threads = _blas_threads()
-    n_threads = max(1, min(n_threads, -(-N // b)))
 
-    def run():
+    def worker():
         buf = np.zeros((b, n_pad))
         W = np.empty((b, H1.shape[0], n2))
         Zt = np.empty((m, b))
-        # next() on a shared range iterator is atomic under the GIL.
-        for start in starts:
-            chunk = X[start : start + b]
-            if sp.issparse(chunk):
-                chunk = chunk.toarray()
-            c = chunk.shape[0]
-            np.multiply(chunk, signs, out=buf[:c, :n])
+
+        def run(start, stop):
+            c = stop - start
+            np.multiply(dense_rows(X, start, stop), signs, out=buf[:c, :n])
             Wc = W[:c]
             np.matmul(H1, buf[:c].reshape(c, n1, n2), out=Wc)
             # Outputs as rows of Zt: the products are (size, n2) @ (n2, c),
@@ -311,17 +306,54 @@ def srht_columns(X, signs, rows, n_pad, *, chunk_bytes=2**22, n_threads=None):
             Ztc = Zt[:, :c]
             for g, (lo, hi, H2) in enumerate(groups):
                 np.matmul(H2, Wc[:, g, :].T, out=Ztc[lo:hi])
-            out[start : start + c] = Ztc.T
+            out[start:stop] = Ztc.T
+
+        return run
+
+    map_row_chunks(N, b, worker, n_threads=n_threads)
+    return out
+
+
+def dense_rows(X, start, stop):
+    """Rows ``start:stop`` of ``X`` as a dense array (sparse densified)."""
+    chunk = X[start:stop]
+    return chunk.toarray() if sp.issparse(chunk) else chunk
+
+
+def map_row_chunks(N, b, worker, *, n_threads=None):
+    """Run ``worker()(start, stop)`` over the row chunks ``[start, stop)`` of
+    width ``b`` covering ``range(N)``, shared out over ``n_threads`` threads.
+
+    ``worker()`` is called once per thread and returns the function that
+    processes one chunk (with that thread's own buffers).  The chunks are
+    handed out one at a time (default ``n_threads``: as many as BLAS may
+    use here, so a sketch uses the cores a dense Gaussian projection's BLAS
+    call would; under ``threadpoolctl.threadpool_limits(1)`` or inside a
+    joblib worker it runs serially): a thread slowed down by other load on
+    its core takes fewer chunks instead of holding up the others.  BLAS
+    runs single-threaded inside.  Every chunk is computed the same way
+    whatever thread runs it, so results do not depend on the number of
+    threads.
+    """
+    starts = iter(range(0, N, b))
+    if n_threads is None:
+        n_threads = _blas_threads()
+    n_threads = max(1, min(n_threads, -(-N // b)))
+
+    def run():
+        process = worker()
+        # next() on a shared range iterator is atomic under the GIL.
+        for start in starts:
+            process(start, min(N, start + b))
 
     with _single_threaded_blas():
         if n_threads == 1:
             run()
         else:
-            # numpy releases the GIL in the products and the sign flips.
+            # numpy and scipy.fft release the GIL in the heavy calls.
             with ThreadPoolExecutor(n_threads) as pool:
                 for future in [pool.submit(run) for _ in range(n_threads)]:
                     future.result()
-    return out
 
 
 def _blas_threads():
