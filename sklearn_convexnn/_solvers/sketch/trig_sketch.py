@@ -104,27 +104,20 @@ def _plan(kind, signs, rows, n_pad):
     return signs * np.sqrt(1.0 / m), positions[rows], scales[rows] * np.sqrt(n_pad)
 
 
-def _transform(kind, Y, axis, workers=1):
-    """The (unscaled for ``"fourier"``) transform of ``Y`` along ``axis`` as
-    a real array; ``Y`` (float64) may be overwritten."""
+def _transform_rows(kind, Y):
+    """The (unscaled for ``"fourier"``) transform of every row of ``Y`` as a
+    real array; ``Y`` (float64, C-contiguous) may be overwritten."""
     if kind == "dct":
-        return fft.dct(
-            Y, type=2, norm="ortho", axis=axis, overwrite_x=True, workers=workers
-        )
-    Z = fft.rfft(Y, axis=axis, overwrite_x=True, workers=workers)
-    if axis == 1:
-        return Z.view(np.float64)
-    # Along axis 0: interleave real and imaginary parts along axis 0 too.
-    R = np.empty((Z.shape[0], 2, Z.shape[1]))
-    R[:, 0], R[:, 1] = Z.real, Z.imag
-    return R.reshape(2 * Z.shape[0], Z.shape[1])
+        return fft.dct(Y, type=2, norm="ortho", axis=1, overwrite_x=True, workers=1)
+    return fft.rfft(Y, axis=1, overwrite_x=True, workers=1).view(np.float64)
 
 
 def trig_rows(A, signs, rows, n_pad, kind="fourier"):
     """``S @ A``, shape (m, k), for the transform ``kind``.
 
     ``A`` (dense or sparse) is never modified; a padded, sign-flipped copy
-    is transformed (with as many ``scipy.fft`` workers as BLAS may use).
+    is transformed along its columns (with as many ``scipy.fft`` workers as
+    BLAS may use) and the kept outputs gathered.
     """
     n, k = A.shape
     scaled, positions, scales = _plan(kind, signs, rows, n_pad)
@@ -134,9 +127,15 @@ def trig_rows(A, signs, rows, n_pad, kind="fourier"):
         Y[:n] = (sp.diags(scaled) @ A).toarray()
     else:
         np.multiply(A, scaled[:, None], out=Y[:n])
-    out = _transform(kind, Y, axis=0, workers=_blas_threads())[positions]
-    if scales is not None:
-        out *= scales[:, None]
+    workers = _blas_threads()
+    if kind == "dct":
+        Y = fft.dct(Y, type=2, norm="ortho", axis=0, overwrite_x=True, workers=workers)
+        return Y[positions]
+    # Real position p of rfft's output is the real (p even) or imaginary
+    # (p odd) part of complex coefficient p // 2: gather those rows only.
+    Z = fft.rfft(Y, axis=0, overwrite_x=True, workers=workers)[positions // 2]
+    out = np.where((positions % 2 == 1)[:, None], Z.imag, Z.real)
+    out *= scales[:, None]
     return out
 
 
@@ -169,7 +168,7 @@ def trig_columns(
             np.multiply(dense_rows(X, start, stop), scaled, out=Y[:, :n])
             Y[:, n:] = 0.0
             block = out[start:stop]
-            np.take(_transform(kind, Y, axis=1), positions, axis=1, out=block, mode="clip")
+            np.take(_transform_rows(kind, Y), positions, axis=1, out=block, mode="clip")
             if scales is not None:
                 block *= scales
 
