@@ -29,7 +29,7 @@ __all__ = ["binary_lower_bound", "dual_matrix", "elliptope_max"]
 
 def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=True, *,
                        factors=None, cuts=None, refine_multipliers=True,
-                       return_factors=False):
+                       return_factors=False, max_sweeps=100):
     """A certified lower bound on the optimum over sign-vector neurons.
 
     Parameters
@@ -54,6 +54,10 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
         keep the smaller certified maximum.
     return_factors : bool, default=False
         Also return the improved factors (same keys).
+    max_sweeps : int, default=100
+        Mixing-method sweeps that improve each factor before it is read
+        (``elliptope_max``); 0 reads the given factors as they are (cheap,
+        still valid, tight when they are optimal).
 
     Returns
     -------
@@ -76,7 +80,8 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
                     idx, pat, lam = cuts[key]
                     # An upper bound on the maximum over the cut elliptope;
                     # scaling theta by alpha / worst below scales it alike.
-                    value, V = certified_cut_max(sign * M, idx, pat, lam, factors.get(key))
+                    value, V = certified_cut_max(sign * M, idx, pat, lam, factors.get(key),
+                                                 max_sweeps=max_sweeps)
                     if refine_multipliers:
                         # The solver's multipliers need not be the best ones
                         # for this theta (they are not unique): ask the SDP.
@@ -86,7 +91,7 @@ def binary_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=
                                                                  V)[0])
                 else:
                     value, V = elliptope_max_factored(sign * M, factors.get(key),
-                                                      random_state=0)
+                                                      max_sweeps=max_sweeps, random_state=0)
                 out[(o, r, sign)] = V
                 worst = max(worst, value)
     bound, _ = rescaled_bound(theta, worst, alpha, Y, loss)
