@@ -317,6 +317,44 @@ def test_lowrank_relaxation_bound_equals_cvxpy_sdp(d, loss, k, seed):
     assert np.all(rel.scales >= 0)
 
 
+@pytest.mark.parametrize("loss, seed", [("squared", 0), ("logistic", 1)])
+def test_lowrank_relaxation_with_fewer_columns_than_rows_equals_cvxpy(loss, seed):
+    # d = 12: the factors have ceil(sqrt(26)) + 2 = 8 < 13 columns (the
+    # default rank); tight solve equals the cvxpy SDP, and a loose one, stopped
+    # by the certificate checked inside the L-BFGS-B run, still certifies.
+    from sklearn_convexnn._solvers.lifted.binary_relaxation import solve_binary_relaxation
+    from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+
+    X, y = make_planted_quantized(80, 12, 3, noise=0.05, random_state=seed)
+    Y = (y[:, None] if loss == "squared"
+         else np.where(y > np.median(y), 1.0, -1.0)[:, None])
+    alpha = 1e-2
+    opt = cvxpy_binary_sdp(X, Y, RELU_APPROX, alpha, loss)
+    rel = solve_binary_relaxation(LiftedBlock(X), Y, get_loss(loss), RELU_APPROX, alpha,
+                                  tol=1e-6, max_iter=5000, random_state=seed)
+    assert rel.factors.shape[-1] == 8
+    assert rel.lower_bound <= opt * (1 + 1e-6)
+    assert rel.lower_bound == pytest.approx(opt, rel=1e-4)
+    assert rel.value == pytest.approx(opt, rel=1e-4)
+    loose = solve_binary_relaxation(LiftedBlock(X), Y, get_loss(loss), RELU_APPROX, alpha,
+                                    tol=1e-2, random_state=seed)
+    assert loose.status == "optimal"
+    assert loose.lower_bound <= opt * (1 + 1e-6) <= loose.value * (1 + 2e-6)
+    assert loose.value - loose.lower_bound <= 1e-2 * loose.value
+    assert loose.n_iter < rel.n_iter
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_default_fit_brackets_brute_force_with_fewer_columns_than_rows(seed):
+    # d = 10 (1024 sign vectors, enumerated): default settings, low-rank factors.
+    X, y = make_planted_quantized(80, 10, 3, noise=0.05, random_state=seed)
+    model = QuantizedSDPRegressor(alpha=1e-2, random_state=seed).fit(X, y)
+    opt = brute_force_optimum(X, y, 1e-2)
+    assert model.lower_bound_ <= opt * (1 + 1e-6)
+    assert opt <= model.objective_ * (1 + 1e-6)
+
+
 def test_elliptope_max_is_a_bound_and_tight():
     from sklearn_convexnn._solvers.lifted.elliptope import elliptope_max
 
