@@ -75,9 +75,8 @@ _COMMON_PARAMS_DOC = """
         (sound, but looser than a dedicated ternary relaxation).
     n_candidates : int, default=100
         Number of sign vectors drawn by the randomized rounding (all in one
-        matrix product; duplicates are merged, and each candidate ``u`` also
-        brings ``-u`` when the activation has a linear term). Local search
-        then improves them. 100 is enough on the bundled data: on
+        matrix product; duplicates are merged). Local search then improves
+        them. 100 is enough on the bundled data: on
         breast_cancer (5-fold, alpha=0.1) 50, 100 and 200 draws gave the same
         accuracy and certified gaps within 0.2%; the local search closes the
         rest.

