@@ -90,8 +90,9 @@ _COMMON_PARAMS_DOC = """
         the certified gap left. More rounds rarely moved the objective by
         more than 0.1% on the bundled data. When a neuron has at most 22
         sign coordinates (``n_features``, twice that for "ternary"), all its
-        2^p sign vectors are enumerated instead: each round adds the neurons
-        that violate the dual check most (exact pricing), for up to
+        2^p sign vectors are enumerated: the final certificate is exact, and
+        with a differentiable loss each round adds the neurons that violate
+        the dual check most (exact pricing), for up to
         ``max(n_search_rounds, 30)`` rounds, until the certified gap is within
         1% or none violates it.
     fit_intercept : bool, default=True
