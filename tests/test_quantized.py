@@ -23,6 +23,7 @@ from sklearn_convexnn import (
     QuantizedSDPClassifier,
     QuantizedSDPRegressor,
 )
+from sklearn_convexnn._solvers.lifted import quantized_fit
 from sklearn_convexnn._solvers.lifted.rounding import sign_neurons
 from sklearn_convexnn.datasets import make_planted_quantized
 from sklearn_convexnn.exceptions import SolverFailedError
@@ -247,8 +248,7 @@ def test_iteration_limit_warns_and_bound_stays_valid(planted):
     X, y = planted
     with pytest.warns(ConvergenceWarning, match="status"):
         model = QuantizedSDPRegressor(alpha=1e-2, max_iter=2, random_state=0).fit(X, y)
-    exact = QuantizedSDPRegressor(alpha=1e-2, random_state=0).fit(X, y)
-    assert model.lower_bound_ <= exact.lower_bound_ * (1 + 1e-6)
+    assert model.lower_bound_ <= brute_force_optimum(X, y, 1e-2) * (1 + 1e-6)
     assert model.lower_bound_ <= model.objective_
 
 
@@ -317,6 +317,44 @@ def test_lowrank_relaxation_bound_equals_cvxpy_sdp(d, loss, k, seed):
     assert np.all(rel.scales >= 0)
 
 
+@pytest.mark.parametrize("loss, seed", [("squared", 0), ("logistic", 1)])
+def test_lowrank_relaxation_with_fewer_columns_than_rows_equals_cvxpy(loss, seed):
+    # d = 12: the factors have ceil(sqrt(26)) + 2 = 8 < 13 columns (the
+    # default rank); tight solve equals the cvxpy SDP, and a loose one, stopped
+    # by the certificate checked inside the L-BFGS-B run, still certifies.
+    from sklearn_convexnn._solvers.lifted.binary_relaxation import solve_binary_relaxation
+    from sklearn_convexnn._solvers.lifted.lifted import LiftedBlock
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+
+    X, y = make_planted_quantized(80, 12, 3, noise=0.05, random_state=seed)
+    Y = (y[:, None] if loss == "squared"
+         else np.where(y > np.median(y), 1.0, -1.0)[:, None])
+    alpha = 1e-2
+    opt = cvxpy_binary_sdp(X, Y, RELU_APPROX, alpha, loss)
+    rel = solve_binary_relaxation(LiftedBlock(X), Y, get_loss(loss), RELU_APPROX, alpha,
+                                  tol=1e-6, max_iter=5000, random_state=seed)
+    assert rel.factors.shape[-1] == 8
+    assert rel.lower_bound <= opt * (1 + 1e-6)
+    assert rel.lower_bound == pytest.approx(opt, rel=1e-4)
+    assert rel.value == pytest.approx(opt, rel=1e-4)
+    loose = solve_binary_relaxation(LiftedBlock(X), Y, get_loss(loss), RELU_APPROX, alpha,
+                                    tol=1e-2, random_state=seed)
+    assert loose.status == "optimal"
+    assert loose.lower_bound <= opt * (1 + 1e-6) <= loose.value * (1 + 2e-6)
+    assert loose.value - loose.lower_bound <= 1e-2 * loose.value
+    assert loose.n_iter < rel.n_iter
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_default_fit_brackets_brute_force_with_fewer_columns_than_rows(seed):
+    # d = 10 (1024 sign vectors, enumerated): default settings, low-rank factors.
+    X, y = make_planted_quantized(80, 10, 3, noise=0.05, random_state=seed)
+    model = QuantizedSDPRegressor(alpha=1e-2, random_state=seed).fit(X, y)
+    opt = brute_force_optimum(X, y, 1e-2)
+    assert model.lower_bound_ <= opt * (1 + 1e-6)
+    assert opt <= model.objective_ * (1 + 1e-6)
+
+
 def test_elliptope_max_is_a_bound_and_tight():
     from sklearn_convexnn._solvers.lifted.elliptope import elliptope_max
 
@@ -375,8 +413,13 @@ def test_l1_refit_equals_cvxpy(loss, k):
     assert again.value == pytest.approx(fit.value, rel=1e-7)
 
 
+@pytest.mark.parametrize("enumerate_signs", [True, False])
 @pytest.mark.parametrize("seed", range(8))
-def test_bound_never_exceeds_brute_force_many_seeds(seed):
+def test_bound_never_exceeds_brute_force_many_seeds(seed, enumerate_signs, monkeypatch):
+    # With and without the exact check by enumeration (tiny d enumerates by
+    # default; 0 forces the elliptope certificate alone).
+    if not enumerate_signs:
+        monkeypatch.setattr(quantized_fit, "_ENUMERATE_MAX_DIM", 0)
     rng = np.random.default_rng(seed)
     d = int(rng.integers(3, 6))
     X, y = make_planted_quantized(60, d, 2, noise=0.1, random_state=seed)
@@ -389,6 +432,42 @@ def test_bound_never_exceeds_brute_force_many_seeds(seed):
     opt = brute_force_optimum(X, y, alpha)
     assert model.lower_bound_ <= opt * (1 + 1e-6)
     assert opt <= model.objective_ * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("p", [1, 2, 5, 8])
+def test_enumerated_extremes_match_a_loop_over_all_sign_vectors(p):
+    from sklearn_convexnn._solvers.lifted.binary_certificate import enumerated_extremes
+
+    rng = np.random.default_rng(p)
+    A = rng.normal(size=(p, p))
+    A = A + A.T
+    g = rng.normal(size=p)
+    values = {u: np.array(u) @ A @ np.array(u) + g @ np.array(u) + 0.3
+              for u in itertools.product((-1.0, 1.0), repeat=p)}
+    order = sorted(values, key=values.get)
+    high, low, U_high, U_low = enumerated_extremes(A, g, 0.3, top=3)
+    assert high == pytest.approx(values[order[-1]], abs=1e-10)
+    assert low == pytest.approx(values[order[0]], abs=1e-10)
+    expect_high = sorted(values.values())[::-1][:3]
+    got_high = [values[tuple(u)] for u in U_high]
+    np.testing.assert_allclose(got_high, expect_high[:len(got_high)], atol=1e-10)
+    got_low = [values[tuple(u)] for u in U_low]
+    np.testing.assert_allclose(got_low, sorted(values.values())[:len(got_low)], atol=1e-10)
+    assert len(U_high) == min(3, 2**p)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_pricing_closes_the_gap_at_small_d(seed):
+    # d = 9 is enumerated: column generation with exact pricing, certified by
+    # the quantized problem's own dual check. Reference: the lasso over all
+    # 512 sign neurons (cvxpy).
+    X, y = make_planted_quantized(80, 9, 3, noise=0.05, random_state=seed)
+    model = QuantizedSDPRegressor(alpha=1e-2, random_state=seed).fit(X, y)
+    opt = brute_force_optimum(X, y, 1e-2)
+    assert model.lower_bound_ <= opt * (1 + 1e-6)
+    assert opt <= model.objective_ * (1 + 1e-6)
+    assert model.optimality_gap_ <= 1e-2
+    assert model.objective_ <= opt * (1 + 1e-2)
 
 
 def test_flip_search_reaches_a_one_flip_local_optimum():

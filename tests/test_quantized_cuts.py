@@ -28,6 +28,14 @@ from sklearn_convexnn.datasets import make_planted_quantized
 RELU_APPROX = (0.09, 0.5, 0.47)
 
 
+@pytest.fixture(autouse=True)
+def _relaxation_certificate_only(monkeypatch):
+    """The estimators here certify by the (cut) relaxation alone: no enumeration."""
+    from sklearn_convexnn._solvers.lifted import quantized_fit
+
+    monkeypatch.setattr(quantized_fit, "_ENUMERATE_MAX_DIM", 0)
+
+
 def triangle_rows(q):
     """Every triangle inequality as (i, j, k, s1, s2, s3), by loops."""
     rows = []

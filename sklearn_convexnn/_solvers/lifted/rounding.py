@@ -172,15 +172,19 @@ class RefitResult:
         Objective ``loss + alpha * sum |weights|`` of the returned layer.
     status : str
     solver : str
+    gap : float
+        Certified bound on ``value`` minus the refit's optimum (``l1_refit``'s
+        duality gap); NaN when the solver gives none (the cvxpy path).
     """
 
-    def __init__(self, support, weights, intercept, value, status, solver):
+    def __init__(self, support, weights, intercept, value, status, solver, gap=np.nan):
         self.support = support
         self.weights = weights
         self.intercept = intercept
         self.value = value
         self.status = status
         self.solver = solver
+        self.gap = gap
 
 
 def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=None,
@@ -221,7 +225,8 @@ def refit_output_layer(H, Y, loss, alpha, *, fit_intercept=True, cvxpy_solver=No
         W = fit.weights[support]
         value = loss.value(H[:, support] @ W + fit.intercept, Y) \
             + alpha * float(np.abs(W).sum())
-        return RefitResult(support, W, fit.intercept, value, fit.status, "l1_refit")
+        return RefitResult(support, W, fit.intercept, value, fit.status, "l1_refit",
+                           max(value - fit.lower_bound, 0.0))
     W, b, status, solver = _solve_refit(H, Y, loss, alpha, fit_intercept, cvxpy_solver)
     big = np.abs(W).max(axis=1, initial=0.0)
     support = np.flatnonzero(big > rtol * big.max(initial=0.0))

@@ -134,7 +134,7 @@ def violated_cuts(C, *, tol=1e-6, max_cuts=None):
     return idx[bad], pat[bad]
 
 
-def certified_cut_max(S, idx, pat, lam, V=None, *, random_state=0):
+def certified_cut_max(S, idx, pat, lam, V=None, *, max_sweeps=100, random_state=0):
     """An upper bound on ``max <S, C>`` over elliptope points satisfying the cuts.
 
     ``elliptope_max(S + sum lam_k T_k) + sum lam_k``, valid for any
@@ -148,7 +148,7 @@ def certified_cut_max(S, idx, pat, lam, V=None, *, random_state=0):
     """
     lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
     shifted = S + cut_matrix(idx, pat, lam, S.shape[0]) if len(lam) else S
-    bound, V = elliptope_max(shifted, V, random_state=random_state)
+    bound, V = elliptope_max(shifted, V, max_sweeps=max_sweeps, random_state=random_state)
     return bound + float(lam.sum()), V
 
 
