@@ -389,3 +389,24 @@ def test_linear_gate_contains_the_linear_model(linear_gate):
     else:
         assert np.all(np.any(reg.gates_ != 0, axis=0))
         assert reg.objective_ > linear.value * 1.05
+
+
+@pytest.mark.parametrize("task", ["squared", "logistic"])
+def test_single_precision_gradients_keep_the_optimum_and_a_valid_bound(task, monkeypatch):
+    # Large problems take APG's gradients in float32 (every 4th, the certified
+    # one, in float64); forced on here at a size cvxpy solves.
+    from sklearn_convexnn._solvers.relu import gated
+
+    monkeypatch.setattr(gated, "FAST_MIN_PRODUCT", 0)
+    X, y = _data(seed=2, scales=MILD)
+    kw = dict(alpha=1e-2, n_gates=8, solver="apg", tol=1e-7, max_iter=50000, random_state=0)
+    if task == "squared":
+        est, Y, loss = ConvexReLURegressor(**kw).fit(X, y), y[:, None], "squared"
+    else:
+        labels = y > np.median(y)
+        est, Y, loss = ConvexReLUClassifier(**kw).fit(X, labels), \
+            np.where(labels, 1.0, -1.0)[:, None], "logistic"
+    ref = _cvxpy_value(X, Y, _masks(est, X), 1e-2, "gated", loss)
+    assert est.objective_ == pytest.approx(ref, rel=1e-4)
+    assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-9
+    assert est.dual_gap_ <= 1e-6 * est.objective_
