@@ -363,3 +363,50 @@ def test_extreme_feature_scale_is_refused_with_a_message(factor):
     y = X[:, 0] + 0.1 * rng.standard_normal(30)
     with pytest.raises(ValueError, match="Scale X"):
         ConvexReLURegressor(random_state=0).fit(X * factor, y)
+
+
+@pytest.mark.parametrize("linear_gate", [True, False])
+def test_linear_gate_contains_the_linear_model(linear_gate):
+    # linear_gate=True: gates_[:, 0] is zero, its pattern all ones, and the
+    # gated optimum is at most the group-lasso linear fit's (cvxpy), on a
+    # target that is linear. Without it (two random gates whose patterns
+    # are not complementary) the linear model is out of reach and the fit
+    # is worse: the reference can tell the two apart.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((80, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.05 * rng.standard_normal(80)
+    alpha = 1e-2
+    reg = ConvexReLURegressor(alpha=alpha, n_gates=2, linear_gate=linear_gate, tol=1e-8,
+                              max_iter=20000, random_state=0).fit(X, y)
+    w, b = cp.Variable(3), cp.Variable()
+    linear = cp.Problem(cp.Minimize(cp.sum_squares(X @ w + b - y) / 160 + alpha * cp.norm(w)))
+    linear.solve(solver="CLARABEL")
+    assert reg.lower_bound_ <= reg.objective_
+    if linear_gate:
+        assert np.all(reg.gates_[:, 0] == 0)
+        assert 0 in reg.neuron_gate_index_  # the linear neuron carries the fit
+        assert reg.objective_ <= linear.value * (1 + 1e-6)
+    else:
+        assert np.all(np.any(reg.gates_ != 0, axis=0))
+        assert reg.objective_ > linear.value * 1.05
+
+
+@pytest.mark.parametrize("task", ["squared", "logistic"])
+def test_single_precision_gradients_keep_the_optimum_and_a_valid_bound(task, monkeypatch):
+    # Large problems take APG's gradients in float32 (every 4th, the certified
+    # one, in float64); forced on here at a size cvxpy solves.
+    from sklearn_convexnn._solvers.relu import gated
+
+    monkeypatch.setattr(gated, "FAST_MIN_PRODUCT", 0)
+    X, y = _data(seed=2, scales=MILD)
+    kw = dict(alpha=1e-2, n_gates=8, solver="apg", tol=1e-7, max_iter=50000, random_state=0)
+    if task == "squared":
+        est, Y, loss = ConvexReLURegressor(**kw).fit(X, y), y[:, None], "squared"
+    else:
+        labels = y > np.median(y)
+        est, Y, loss = ConvexReLUClassifier(**kw).fit(X, labels), \
+            np.where(labels, 1.0, -1.0)[:, None], "logistic"
+    ref = _cvxpy_value(X, Y, _masks(est, X), 1e-2, "gated", loss)
+    assert est.objective_ == pytest.approx(ref, rel=1e-4)
+    assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-9
+    assert est.dual_gap_ <= 1e-6 * est.objective_

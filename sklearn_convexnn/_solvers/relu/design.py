@@ -17,6 +17,13 @@ __all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
 
 #: Entries (n x columns) of one block of temporaries.
 BLOCK_ENTRIES = 2**21
+#: Up to this many pattern entries (n x p) the patterns are also kept as a
+#: float matrix ``Mf``, so that each pass is one matrix product with no n x p
+#: temporary: ``forward`` is ``rowsum(X o (Mf W^T))`` and ``backward`` is
+#: ``(X o r)^T Mf``. Measured at n=2000, d=50, 500 patterns (one thread): a
+#: pass 3-4x faster than masking blocks of ``X W`` (the elementwise n x p
+#: products and the boolean gathers cost more than the products themselves).
+FLOAT_MASK_ENTRIES = 2**26
 
 
 class MaskedDesign:
@@ -33,6 +40,22 @@ class MaskedDesign:
         self.output_of = np.repeat(np.arange(self.k), self.p)
         self.block = max(1, BLOCK_ENTRIES // max(self.n, 1))
         self.n_passes = 0
+        self.Mf = (np.asarray(masks, dtype=float, order="F")
+                   if self.n * self.p <= FLOAT_MASK_ENTRIES else None)
+        self._single = None
+
+    def single(self):
+        """Single-precision copies ``(X, Mf)`` for fast passes, or None (sparse X, no Mf).
+
+        Made on first use; :meth:`forward` and :meth:`backward` with
+        ``fast=True`` multiply in float32 (about twice the speed and half the
+        memory traffic) and return double-precision arrays. For solver
+        *steps* only: a certificate needs the products in double precision.
+        """
+        if self._single is None and self.Mf is not None and not sp.issparse(self.X):
+            self._single = (np.asarray(self.X, dtype=np.float32),
+                            np.asarray(self.Mf, dtype=np.float32, order="F"))
+        return self._single
 
     # ------------------------------------------------------------ primitives
     def images(self, W, cols=None):
@@ -47,11 +70,23 @@ class MaskedDesign:
         return np.asarray(self.X.T @ R)
 
     # ------------------------------------------------------- gated operator
-    def forward(self, W):
-        """``Z[:, c] = sum_j D_j X W[:, c p + j]``, shape (n, k); one pass over active columns."""
+    def forward(self, W, fast=False):
+        """``Z[:, c] = sum_j D_j X W[:, c p + j]``, shape (n, k); one pass over active columns.
+
+        ``fast``: products in single precision when :meth:`single` allows.
+        """
         Z = np.zeros((self.n, self.k))
         active = np.flatnonzero(np.any(W != 0, axis=0))
         self.n_passes += 1
+        if self.Mf is not None:
+            X, Mf = (self.single() or (self.X, self.Mf)) if fast else (self.X, self.Mf)
+            for c in np.unique(self.output_of[active]):
+                cols = active[self.output_of[active] == c]
+                gates = self.gate_of[cols]
+                M = Mf if gates.size == self.p else Mf[:, gates]
+                T = M @ W[:, cols].T.astype(Mf.dtype)  # (n, d): sum_j m_j w_j^T per row
+                Z[:, c] = _rowdot(X, T)
+            return Z
         for start in range(0, active.size, self.block):
             cols = active[start:start + self.block]
             P = np.asarray(self.X @ W[:, cols])
@@ -60,10 +95,20 @@ class MaskedDesign:
                 Z[:, c] += P[:, self.output_of[cols] == c].sum(axis=1)
         return Z
 
-    def backward(self, R):
-        """``G[:, c p + j] = (D_j X)^T R[:, c]``, shape (d, q); one pass."""
+    def backward(self, R, fast=False):
+        """``G[:, c p + j] = (D_j X)^T R[:, c]``, shape (d, q); one pass.
+
+        ``fast``: products in single precision when :meth:`single` allows.
+        """
         G = np.empty((self.d, self.q))
         self.n_passes += 1
+        if self.Mf is not None:
+            X, Mf = (self.single() or (self.X, self.Mf)) if fast else (self.X, self.Mf)
+            for c in range(self.k):
+                r = R[:, c:c + 1].astype(X.dtype)
+                XR = X.multiply(r).tocsr() if sp.issparse(X) else X * r
+                G[:, c * self.p:(c + 1) * self.p] = np.asarray(XR.T @ Mf)
+            return G
         for start in range(0, self.q, self.block):
             cols = np.arange(start, min(start + self.block, self.q))
             P = self.masks[:, self.gate_of[cols]] * R[:, self.output_of[cols]]
@@ -71,11 +116,21 @@ class MaskedDesign:
         return G
 
 
+def _rowdot(X, T):
+    """``sum_f X[i, f] T[i, f]`` per row, X dense or sparse."""
+    if sp.issparse(X):
+        return np.asarray(X.multiply(T).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", X, T).astype(float)
+
+
 def estimate_memory(n, d, p, k, variant, sparse_nnz=None):
     """Bytes the solver allocates for n samples, d features, p patterns, k outputs."""
     q = p * k
     block = min(q, max(1, BLOCK_ENTRIES // max(n, 1)))
     total = n * p  # boolean masks
+    if n * p <= FLOAT_MASK_ENTRIES:
+        total += 12 * n * p  # their float copies (MaskedDesign.Mf, single())
+        total += 4 * n * d  # single-precision X
     total += 8 * n * 2 * p  # gate images and masks while sampling (float + bool)
     total += 8 * d * q * 10  # iterates, gradients, certificate precomputations
     total += 8 * n * k * 12  # predictions, residuals, dual points
