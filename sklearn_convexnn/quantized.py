@@ -286,7 +286,12 @@ class _QuantizedMixin:
         for name, value in extra.items():
             setattr(self, name, value)
         index = np.zeros(len(fit.neurons), dtype=int)
-        self._set_network(fit.neurons, fit.weights, index, fit.intercept)
+        intercept = np.asarray(fit.intercept, dtype=float)
+        if loss_name == "multinomial":
+            # Defined up to a shift shared by the classes: the zero-mean one,
+            # as the other lifted classifiers (_base._compute_network).
+            intercept = intercept - intercept.mean()
+        self._set_network(fit.neurons, fit.weights, index, intercept)
         seen = X if sw is None else X[sw > 0]
         self.feature_range_ = np.vstack([seen.min(axis=0), seen.max(axis=0)])
         self.preactivation_range_ = preactivation_range(

@@ -80,18 +80,6 @@ EXPECTED_FAILED_CHECKS = {
             "check_supervised_y_2d",
         )
     },
-    **{name: {
-        check: (
-            "the refits stop as soon as their certified gap is below tol (issue 11: "
-            "speed), so weighted and repeated rows give networks that agree to that gap, "
-            "and the local search (driven by the refit's dual point) may add other "
-            "neurons: predictions differ by ~1e-2 relative, not the check's 1e-7 "
-            "(tests/test_quantized.py checks the weighted relaxation and refit against "
-            "cvxpy on repeated rows)"
-        )
-        for check in ("check_sample_weight_equivalence_on_dense_data",
-                      "check_sample_weight_equivalence_on_sparse_data")
-    } for name in ("QuantizedSDPClassifier", "QuantizedSDPRegressor")},
 }
 
 
@@ -126,7 +114,9 @@ CHECK_PARAMS = {cls.__name__: {"n_alphas": 2, "cv": 2}
 _WEIGHT_CHECKS = ("check_sample_weight_equivalence_on_dense_data",
                   "check_sample_weight_equivalence_on_sparse_data")
 PER_CHECK_PARAMS = {
-    "ConvexPolyNetClassifier": {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS},
+    **{name: {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS}
+       for name in ("ConvexPolyNetClassifier", "QuantizedSDPClassifier",
+                    "QuantizedSDPRegressor")},
     # The refit at the grid's smallest alpha stops at max_iter=1000 with a
     # relative gap of 0.16 on the check's data (45 rows, 30 features).
     "ConvexReLURegressorCV": {check: {"tol": 1e-10, "max_iter": 20000}
