@@ -679,3 +679,36 @@ def test_tight_tol_weights_equal_repetition_to_round_off(cls):
     own += a.alpha_ * np.abs(a.output_weights_).sum()
     assert own == pytest.approx(prob.value, rel=1e-7)
     assert own <= prob.value * (1 + 1e-12)
+
+
+def test_rounding_draws_are_a_function_of_the_matrix():
+    # The same lifted matrix reached another way (here: its features
+    # permuted and permuted back, as when weighted and repeated rows solve
+    # one relaxation) must give the same candidates from one seed: eigh may
+    # orient an eigenvector either way, so the rounding factor's columns are
+    # oriented by the matrix (largest entry positive) and ordered by
+    # decreasing eigenvalue. Reference: the draws of the unpermuted matrix.
+    from sklearn_convexnn._solvers.lifted.rounding import _rounding_factor, lifted_candidates
+
+    rng = np.random.default_rng(3)
+    p = 20
+    Q = np.linalg.qr(rng.standard_normal((p + 1, p + 1)))[0]
+    Z = (Q[:, -4:] * [0.25, 0.5, 1.0, 2.0]) @ Q[:, -4:].T
+    base = lifted_candidates([Z], 100, random_state=0, arcsine=False)
+    assert len(base) > 20
+    flips = 0
+    for seed in range(10):
+        perm = np.r_[np.random.default_rng(seed).permutation(p), p]  # lifted entry last
+        inv = np.argsort(perm)
+        Zp = Z[np.ix_(perm, perm)]
+        F = _rounding_factor(Zp, arcsine=False)
+        assert np.all(F[np.abs(F).argmax(axis=0), np.arange(F.shape[1])] > 0)
+        Fb = _rounding_factor(Z, arcsine=False)
+        flips += int(np.any(np.sign(np.linalg.eigh(Zp)[1][inv][:, -1]) !=
+                            np.sign(np.linalg.eigh(Z)[1][:, -1])))
+        np.testing.assert_allclose(F[inv], Fb, atol=1e-12)
+        again = lifted_candidates([Zp], 100, random_state=0, arcsine=False)
+        # Back to the original feature order (the lifted entry stays last).
+        again = again[:, np.argsort(perm[:-1])]
+        assert {tuple(u) for u in again} == {tuple(u) for u in base}
+    assert flips > 0  # eigh did orient some eigenvector the other way
