@@ -47,6 +47,10 @@ _SEARCH_STARTS = 50
 _SEARCH_KEEP = 25
 #: Local-search rounds stop when a round lowers the objective by less than this (relative).
 _SEARCH_RTOL = 1e-6
+#: At a tol at most this, the last refit is re-solved on its support and
+#: polished by Newton (weights to round-off, not only the objective); the
+#: default tol (1e-3) does not need it and keeps its speed.
+_POLISH_TOL = 1e-8
 #: Relative gap of the refits inside the search: at most this, and at most
 #: _SEARCH_TOL_FACTOR * tol, so that a tight ``tol`` reaches every refit (the
 #: search follows the refits' gradients: refits solved loosely would let two
@@ -229,6 +233,7 @@ def fit_quantized_network(X, Y, loss, activation, alpha, *, levels="binary",
         W = np.zeros((len(pool), k))
         W[fit.support] = fit.weights
         intercept = fit.intercept
+    if tol <= _POLISH_TOL:
         # Once more on the support alone: the network then depends on its
         # neurons only, not on which unused candidates the pool held (their
         # columns slow the pool's refit down to its floating-point floor).
