@@ -119,7 +119,8 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0), sample_weight)
         activation = resolve_activation(self.activation)
         solver = self._choose_solver(self._problem_size(X, Y.shape[1], geometry), loss)
-        blocks = self._make_blocks(X) if geometry is None else self._make_blocks(X, geometry)
+        blocks = self._make_blocks(X) if geometry is None else self._make_blocks(
+            X, geometry, sample_weight=sample_weight)
         _check_feature_scale(blocks)
         scale, degree = self._target_scaling(Y, loss)
         solve = getattr(self, f"_solve_{solver}")
@@ -154,8 +155,15 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
                 f"suboptimal. Increase max_iter or try another solver.",
                 ConvergenceWarning,
             )
+        intercept = np.asarray(fit.intercept, dtype=float) * scale
+        if loss.name == "multinomial":
+            # The softmax ignores a shift common to every class, so the
+            # intercept is defined only up to one: report the zero-mean one
+            # (scikit-learn's symmetric parametrization), so that equal
+            # problems give equal decision functions.
+            intercept = intercept - intercept.mean()
         return {
-            "_network": (neurons, weights * scale, index, np.asarray(fit.intercept) * scale),
+            "_network": (neurons, weights * scale, index, intercept),
             "preactivation_range_": preactivation_range(
                 blocks, neurons, index, None if sample_weight is None else sample_weight > 0),
             "alpha_": alpha,

@@ -137,7 +137,8 @@ def _geometry_attributes(geometry):
 class _ConvexCNNMixin:
     """Geometry, blocks and sizes shared by the SDP estimators."""
 
-    def _make_blocks(self, X, geometry=None):
+    def _make_blocks(self, X, geometry=None, sample_weight=None):
+        # sample_weight: only the classifier's input_scale="auto" reads it.
         if geometry is None:
             # Prediction: the fitted network reads images times ``input_scale_``
             # (fit hands over the scaled images with their geometry).
@@ -377,12 +378,26 @@ _INPUT_SCALE_DOC = """
 _AUTO_INPUT_RMS = 2.0
 
 
-def _input_scale(input_scale, X):
-    """The scalar the classifier multiplies its images by."""
+def _input_scale(input_scale, X, sample_weight=None):
+    """The scalar the classifier multiplies its images by.
+
+    "auto" takes the root-mean-square pixel over the samples weighted by
+    ``sample_weight`` (a weight of 2 counts as a repeated image, a weight of
+    0 as a removed one), so weighted and repeated data get the same scale.
+    """
     if input_scale is None:
         return 1.0
     if isinstance(input_scale, str):
-        rms = float(np.sqrt(np.mean(np.square(X)))) if X.size else 0.0
+        if not X.size:
+            return 1.0
+        row_mean = np.asarray(np.mean(np.square(X), axis=1), dtype=float).ravel()
+        if sample_weight is None:
+            rms = float(np.sqrt(np.mean(row_mean)))
+        else:
+            w = np.asarray(sample_weight, dtype=float).ravel()
+            w = np.broadcast_to(w, row_mean.shape)
+            total = float(w.sum())
+            rms = float(np.sqrt(w @ row_mean / total)) if total > 0 else 0.0
         return _AUTO_INPUT_RMS / rms if rms > 0 and np.isfinite(rms) else 1.0
     return float(input_scale)
 
@@ -538,14 +553,16 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
             # _make_blocks scales the images itself (so does every caller that
             # builds this estimator's problem, e.g. paths.alpha_max).
             return self._fit_labels(X, y, sample_weight, geometry=geometry,
-                                    input_scale_=_input_scale(self.input_scale, X),
+                                    input_scale_=_input_scale(self.input_scale, X,
+                                                              sample_weight),
                                     **_geometry_attributes(geometry))
 
-    def _make_blocks(self, X, geometry=None):
+    def _make_blocks(self, X, geometry=None, sample_weight=None):
         if geometry is not None:
             # The training problem (fit, the path helpers): the images as the
-            # network reads them, times the scale "auto" takes from this X.
-            X = X * _input_scale(self.input_scale, X)
+            # network reads them, times the scale "auto" takes from this
+            # (weighted) X.
+            X = X * _input_scale(self.input_scale, X, sample_weight)
         return super()._make_blocks(X, geometry)
 
 

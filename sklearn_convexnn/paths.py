@@ -945,15 +945,16 @@ class _Problem:
             Y = np.asarray(y, dtype=float)
             Y = Y[:, None] if Y.ndim == 1 else Y
             loss_name = est.loss
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if hasattr(est, "image_shape"):
-            blocks = est._make_blocks(X, resolve_geometry(est, X.shape[1]))
+            blocks = est._make_blocks(X, resolve_geometry(est, X.shape[1]),
+                                      sample_weight=sample_weight)
         else:
             blocks = est._make_blocks(X)
         blocks = level_blocks(blocks, getattr(est, "_constraint", "sphere"),
                               getattr(est, "levels", "binary"))
         neuron_set = getattr(est, "_constraint", "sphere")
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         loss = get_loss(loss_name, getattr(est, "huber_delta", 1.0), sample_weight)
         return cls(blocks, Y, loss,
                    resolve_activation(est.activation), bool(est.fit_intercept), neuron_set)

@@ -127,7 +127,11 @@ _COMMON_PARAMS_DOC = """
         Relative accuracy of the relaxation (lowrank: its certified gap;
         cvxpy: the solver tolerance) and of the last refit (its certified
         gap). The rounding gap is a few percent, so 1e-3 loses nothing
-        visible in ``optimality_gap_``.
+        visible in ``optimality_gap_``. A tight tol also reaches the refits
+        of the local search (at ``min(1e-2, 100 tol)``), and at ``tol <=
+        1e-8`` the output layer is polished by Newton's method on its
+        support, so equal problems (e.g. integer weights and repeated rows)
+        give equal networks to round-off.
     memory_limit : float, default=4.0
         Memory budget in GiB for the cvxpy path; a bigger relaxation is
         refused before it is built.
@@ -297,7 +301,12 @@ class _QuantizedMixin:
         for name, value in extra.items():
             setattr(self, name, value)
         index = np.zeros(len(fit.neurons), dtype=int)
-        self._set_network(fit.neurons, fit.weights, index, fit.intercept)
+        intercept = np.asarray(fit.intercept, dtype=float)
+        if loss_name == "multinomial":
+            # Defined up to a shift shared by the classes: the zero-mean one,
+            # as the other lifted classifiers (_base._compute_network).
+            intercept = intercept - intercept.mean()
+        self._set_network(fit.neurons, fit.weights, index, intercept)
         seen = X if sw is None else X[sw > 0]
         self.feature_range_ = np.vstack([seen.min(axis=0), seen.max(axis=0)])
         self.preactivation_range_ = preactivation_range(

@@ -20,6 +20,7 @@ from sklearn_convexnn import (
     ConvexCNNClassifier,
     ConvexCNNRegressor,
     ReLURelaxationCNNRegressor,
+    alpha_max,
 )
 from sklearn_convexnn._solvers.lifted.patches import (
     extract_patches,
@@ -389,3 +390,34 @@ def test_digits_cross_validated_accuracy_against_mlp():
     print(f"digits 5-fold CV accuracy: ConvexCNN {acc_cnn:.4f}, MLP {acc_mlp:.4f}")
     assert acc_cnn > 0.95
     assert acc_cnn > acc_mlp - 0.02
+
+
+def test_auto_input_scale_is_the_weighted_rms_so_weights_equal_repetition():
+    # input_scale="auto" reads the root-mean-square pixel of the weighted
+    # sample (weight 2 = a duplicated image, 0 = a removed one): a zero-weight
+    # image of huge pixels must not change it. The weighted fit is then the
+    # repeated one: same scale, its network at the optimum of an independent
+    # cvxpy SDP on the repeated images.
+    rng = np.random.default_rng(6)
+    X = rng.uniform(0, 1, size=(24, 12))
+    y = (X[:, :6].sum(axis=1) > X[:, 6:].sum(axis=1)).astype(int)
+    w = rng.integers(0, 3, size=24)
+    w[0] = 0
+    X[0] *= 100.0
+    Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
+    kw = dict(image_shape=(3, 4), patch_shape=(2, 2), pool_regions=(1, 2), alpha=2e-2,
+              solver="cvxpy")
+    weighted = ConvexCNNClassifier(**kw).fit(X, y, sample_weight=w)
+    repeated = ConvexCNNClassifier(**kw).fit(Xr, yr)
+    scale = 2.0 / np.sqrt(np.mean(Xr**2))
+    assert weighted.input_scale_ == pytest.approx(scale, rel=1e-12)
+    assert repeated.input_scale_ == pytest.approx(scale, rel=1e-12)
+    Y = 2.0 * yr - 1
+    score = hand_network(weighted, Xr)[:, 0]
+    own = np.mean(np.logaddexp(0, -Y * score)) + 2e-2 * np.abs(weighted.output_weights_).sum()
+    ref = reference_cnn_sdp(Xr * scale, Y, 2e-2, (3, 4, 1), (2, 2), (1, 1), (1, 2), "average",
+                            loss="logistic")
+    assert own == pytest.approx(ref, rel=1e-5)
+    # alpha_max (the top of the CV grid) sees the same weighted scale.
+    top = alpha_max(ConvexCNNClassifier(**kw), X, y, sample_weight=w)
+    assert top == pytest.approx(alpha_max(ConvexCNNClassifier(**kw), Xr, yr), rel=1e-9)

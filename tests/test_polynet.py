@@ -47,6 +47,9 @@ def reference_sdp(X, Y, alpha, act=RELU_APPROX, loss="squared", intercept=True):
         data = cp.sum(cp.abs(yhat - Y)) / n
     elif loss == "logistic":
         data = cp.sum(cp.logistic(-cp.multiply(Y, yhat))) / n
+    elif loss == "multinomial":
+        # Y one-hot: mean of log-sum-exp(yhat_i) - <Y_i, yhat_i>.
+        data = (cp.sum(cp.log_sum_exp(yhat, axis=1)) - cp.sum(cp.multiply(Y, yhat))) / n
     prob = cp.Problem(cp.Minimize(data + alpha * pen), cons)
     prob.solve(solver="SCS", eps_abs=1e-9, eps_rel=1e-9, max_iters=200000)
     assert prob.status == "optimal", prob.status
@@ -240,3 +243,28 @@ def test_does_not_modify_input(planted):
         ConvexPolyNetRegressor().fit(X, y)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_multiclass_weights_equal_repetition_with_a_centred_intercept():
+    # The softmax ignores a shift shared by all classes, so the intercept is
+    # reported with zero mean; then weights 0/1/2 and removed/duplicated rows
+    # give the same decision function (they differed by a constant before),
+    # at the optimum of an independent cvxpy SDP on the repeated rows.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 3))
+    y = np.argmax(X @ rng.standard_normal((3, 3)) + 0.5 * rng.standard_normal((30, 3)), axis=1)
+    w = rng.integers(0, 3, size=30)
+    Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
+    kw = dict(alpha=2e-2, tol=1e-10)
+    weighted = ConvexPolyNetClassifier(**kw).fit(X, y, sample_weight=w)
+    repeated = ConvexPolyNetClassifier(**kw).fit(Xr, yr)
+    assert weighted.intercept_.shape == (3,)
+    assert abs(weighted.intercept_.sum()) <= 1e-12 * np.abs(weighted.intercept_).max()
+    np.testing.assert_allclose(weighted.decision_function(X), repeated.decision_function(X),
+                               atol=1e-3)
+    Y = (yr[:, None] == np.arange(3)).astype(float)
+    out = network(weighted, Xr)
+    own = (np.mean(np.log(np.exp(out).sum(axis=1)) - (Y * out).sum(axis=1))
+           + kw["alpha"] * np.abs(weighted.output_weights_).sum())
+    assert own == pytest.approx(reference_sdp(Xr, Y, kw["alpha"], loss="multinomial"),
+                                rel=1e-5)

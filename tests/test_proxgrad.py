@@ -237,3 +237,22 @@ def test_estimators_take_proxgrad():
     assert fast.solver_ == "proxgrad"
     assert abs(fast.objective_ - exact.objective_) <= 1e-4 * exact.objective_
     assert fast.lower_bound_ <= exact.objective_ * (1 + 1e-7)
+
+
+def test_no_neuron_at_all_returns_the_intercept_only_network():
+    # Labels of one class (as when sample weights zero every sample of the
+    # other, scikit-learn's check_classifiers_one_label_sample_weights): the
+    # intercept alone lowers the loss towards 0 and no neuron enters. The
+    # result must be the empty network, not an indexing error on the empty
+    # neuron set; its objective is the logistic loss of its intercept. (The
+    # optimum is at infinity: a few iterations are enough to test this.)
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((40, 3))
+    pool = sp.csr_matrix(np.kron(np.eye(10), np.ones((1, 4))) / 4)
+    Y = np.ones((10, 1))
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        res = solve_lifted_proxgrad([LiftedBlock(P, pool)], Y, get_loss("logistic"), ACT,
+                                    10.0, tol=1e-6, max_iter=3)
+    assert res.neurons.shape[0] == 0 and res.rank == 0 and res.weights.size == 0
+    assert res.intercept[0] > 5
+    assert res.objective == pytest.approx(np.log1p(np.exp(-res.intercept[0])), rel=1e-9)

@@ -674,3 +674,120 @@ def test_weighted_bound_below_the_repeated_relaxation_optimum():
     # differ between the two (equivalent) problems: the objectives agree to
     # the search's resolution, not to the refit's tol.
     assert weighted.objective_ == pytest.approx(repeated.objective_, rel=1e-3)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_newton_polish_reaches_the_support_optimum(loss_name):
+    """The polish against an independent optimum of the output layer.
+
+    Squared loss: on the support with the signs fixed the problem is a
+    quadratic, solved here by its normal equations. Logistic loss: cvxpy's
+    l1-logistic optimum (to its accuracy), and a gradient at round-off on
+    the support (the optimality condition, which the objective alone cannot
+    fix below ~1e-8).
+    """
+    from sklearn_convexnn._solvers.shared.l1_refit import l1_refit
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+    from sklearn_convexnn._solvers.shared.support_newton import newton_polish
+
+    rng = np.random.default_rng(0)
+    n, m, alpha = 60, 8, 2e-2
+    H = activations(rng.standard_normal((n, 5)),
+                    np.where(rng.normal(size=(m, 5)) > 0, 1.0, -1.0), RELU_APPROX)
+    w = rng.integers(0, 3, n).astype(float)
+    t = H @ rng.standard_normal(m) / 3
+    Y = (t - t.mean())[:, None] if loss_name == "squared" else np.where(t > np.median(t), 1.0,
+                                                                          -1.0)[:, None]
+    loss = get_loss(loss_name, sample_weight=w)
+    fit = l1_refit(H, Y, loss, alpha, tol=1e-6)
+    W, b = newton_polish(H, Y, loss, alpha, fit.weights, fit.intercept)
+    S = np.flatnonzero(W[:, 0])
+    assert 0 < len(S) < m and np.array_equal(S, np.flatnonzero(fit.weights[:, 0]))
+    c = w / w.sum()
+    if loss_name == "squared":
+        # min sum c (H_S u + b - y)^2 / 2 + alpha s.u: normal equations with the intercept.
+        A = np.column_stack([H[:, S], np.ones(n)])
+        rhs = A.T @ (c * Y[:, 0]) - alpha * np.append(np.sign(W[S, 0]), 0.0)
+        ref = np.linalg.solve(A.T @ (c[:, None] * A), rhs)
+        np.testing.assert_allclose(np.append(W[S, 0], b[0]), ref, rtol=1e-10, atol=1e-12)
+    else:
+        G = loss.gradient(H @ W + b, Y)[:, 0]
+        assert np.abs(H[:, S].T @ G + alpha * np.sign(W[S, 0])).max() <= 1e-13
+        assert abs(G.sum()) <= 1e-13
+        u, b0 = cp.Variable(m), cp.Variable()
+        prob = cp.Problem(cp.Minimize(c @ cp.logistic(-cp.multiply(Y[:, 0], H @ u + b0))
+                                      + alpha * cp.norm1(u)))
+        prob.solve(solver="CLARABEL")
+        value = loss.value(H @ W + b, Y) + alpha * np.abs(W).sum()
+        assert value == pytest.approx(prob.value, rel=1e-7)
+        assert value <= prob.value * (1 + 1e-12)
+    # The polished objective is no worse than the refit's.
+    value = loss.value(H @ W + b, Y) + alpha * np.abs(W).sum()
+    assert value <= fit.value * (1 + 1e-15)
+
+
+@pytest.mark.parametrize("cls", [QuantizedSDPRegressor, QuantizedSDPClassifier])
+def test_tight_tol_weights_equal_repetition_to_round_off(cls):
+    # With tol=1e-12 every refit of the search and the last one are solved
+    # tightly and the output layer is polished on its support, so integer
+    # weights and repeated rows give the same network, not merely the same
+    # objective (scikit-learn's check_sample_weight_equivalence). The
+    # reference is the repeated data itself; its output layer is also the
+    # cvxpy l1 fit of the repeated rows over the chosen neurons.
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(20, 6))
+    y = X @ rng.standard_normal(6)
+    y = (y > np.median(y)).astype(int) if cls is QuantizedSDPClassifier else y
+    w = rng.integers(0, 4, 20)
+    rep = np.repeat(np.arange(20), w)
+    a = cls(tol=1e-12, random_state=0).fit(X, y, sample_weight=w)
+    b = cls(tol=1e-12, random_state=0).fit(X[rep], y[rep])
+    out = a.predict if cls is QuantizedSDPRegressor else a.decision_function
+    ref = b.predict if cls is QuantizedSDPRegressor else b.decision_function
+    np.testing.assert_allclose(out(X), ref(X), rtol=1e-9, atol=1e-10)
+    H = activations(X[rep], a.hidden_weights_, RELU_APPROX)
+    u, b0 = cp.Variable(H.shape[1]), cp.Variable()
+    z = H @ u + b0
+    data = (0.5 * cp.sum_squares(z - y[rep]) if cls is QuantizedSDPRegressor
+            else cp.sum(cp.logistic(-cp.multiply(2.0 * y[rep] - 1, z))))
+    prob = cp.Problem(cp.Minimize(data / len(rep) + a.alpha_ * cp.norm1(u)))
+    prob.solve(solver="CLARABEL")
+    zn = H @ np.ravel(a.output_weights_) + np.ravel(a.intercept_)[0]
+    own = (0.5 * np.mean((zn - y[rep]) ** 2) if cls is QuantizedSDPRegressor
+           else np.mean(np.logaddexp(0, -(2.0 * y[rep] - 1) * zn)))
+    own += a.alpha_ * np.abs(a.output_weights_).sum()
+    assert own == pytest.approx(prob.value, rel=1e-7)
+    assert own <= prob.value * (1 + 1e-12)
+
+
+def test_rounding_draws_are_a_function_of_the_matrix():
+    # The same lifted matrix reached another way (here: its features
+    # permuted and permuted back, as when weighted and repeated rows solve
+    # one relaxation) must give the same candidates from one seed: eigh may
+    # orient an eigenvector either way, so the rounding factor's columns are
+    # oriented by the matrix (largest entry positive) and ordered by
+    # decreasing eigenvalue. Reference: the draws of the unpermuted matrix.
+    from sklearn_convexnn._solvers.lifted.rounding import _rounding_factor, lifted_candidates
+
+    rng = np.random.default_rng(3)
+    p = 20
+    Q = np.linalg.qr(rng.standard_normal((p + 1, p + 1)))[0]
+    Z = (Q[:, -4:] * [0.25, 0.5, 1.0, 2.0]) @ Q[:, -4:].T
+    base = lifted_candidates([Z], 100, random_state=0, arcsine=False)
+    assert len(base) > 20
+    flips = 0
+    for seed in range(10):
+        perm = np.r_[np.random.default_rng(seed).permutation(p), p]  # lifted entry last
+        inv = np.argsort(perm)
+        Zp = Z[np.ix_(perm, perm)]
+        F = _rounding_factor(Zp, arcsine=False)
+        assert np.all(F[np.abs(F).argmax(axis=0), np.arange(F.shape[1])] > 0)
+        Fb = _rounding_factor(Z, arcsine=False)
+        flips += int(np.any(np.sign(np.linalg.eigh(Zp)[1][inv][:, -1]) !=
+                            np.sign(np.linalg.eigh(Z)[1][:, -1])))
+        np.testing.assert_allclose(F[inv], Fb, atol=1e-12)
+        again = lifted_candidates([Zp], 100, random_state=0, arcsine=False)
+        # Back to the original feature order (the lifted entry stays last).
+        again = again[:, np.argsort(perm[:-1])]
+        assert {tuple(u) for u in again} == {tuple(u) for u in base}
+    assert flips > 0  # eigh did orient some eigenvector the other way

@@ -380,8 +380,11 @@ def _result(best, bound, theta_best, status, gap, rank, it, passes, T, op, tol,
     neurons, weights, block_index = network_from_lifted(Z, RANK_RTOL)
     # Matrices the polish left at round-off (a whole matrix of size 1e-14)
     # pass the per-matrix rank test: drop them against the largest neuron.
-    size = np.abs(weights).reshape(weights.shape[0], -1).max(axis=1) if weights.size else weights
-    keep = size > RANK_RTOL * (size.max() if size.size else 0.0)
+    # (No neuron at all -- e.g. zero weight on every sample of one class --
+    # gives an empty mask of the neurons' length.)
+    m = neurons.shape[0]
+    size = np.abs(weights).reshape(m, -1).max(axis=1, initial=0.0) if m else np.zeros(0)
+    keep = size > RANK_RTOL * size.max(initial=0.0)
     neurons, weights, block_index = neurons[keep], weights[keep], block_index[keep]
     rank = neurons.shape[0]
     intercept = b - op.mean_output(W[:, :, 0] - W[:, :, 1]) if fit_intercept else np.zeros(k)

@@ -288,13 +288,28 @@ def _correlation(Z):
 
 
 def _rounding_factor(Z, arcsine):
-    """Factor of the correlation matrix whose hyperplane rounding has moment ``Z / Z4``."""
+    """Factor of the correlation matrix whose hyperplane rounding has moment ``Z / Z4``.
+
+    The factor is made a function of the matrix alone: each eigenvector
+    column is oriented so that its largest entry is positive (``eigh`` may
+    return either sign, and a nearby matrix -- the same problem solved with
+    weighted instead of repeated rows -- may get the other one, which would
+    turn every draw through that column around), and the columns run from
+    the largest eigenvalue down, so that the rows of the Gaussian draws
+    (filled row by row) meet the same directions when a small eigenvalue
+    enters or leaves the numerical rank.
+    """
     C = _correlation(Z)
     if arcsine:
         S = np.sin(0.5 * np.pi * C)
         if np.linalg.eigvalsh(S)[0] >= -1e-10 * len(S):
             C = S
-    return psd_factor(C, _RTOL)
+    F = psd_factor(C, _RTOL)[:, ::-1]
+    if F.size:
+        top = np.abs(F).argmax(axis=0)
+        F = F * np.where(F[top, np.arange(F.shape[1])] < 0, -1.0, 1.0)
+    return F
+
 
 
 def _eigen_signs(Z):
