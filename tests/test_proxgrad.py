@@ -237,3 +237,44 @@ def test_estimators_take_proxgrad():
     assert fast.solver_ == "proxgrad"
     assert abs(fast.objective_ - exact.objective_) <= 1e-4 * exact.objective_
     assert fast.lower_bound_ <= exact.objective_ * (1 + 1e-7)
+
+
+@pytest.mark.parametrize("kind", ["squared", "huber", "logistic", "multinomial"])
+def test_newton_polish_hessian_matches_finite_differences(kind, monkeypatch):
+    """The Newton polish's Hessian against central differences of its gradient."""
+    from sklearn_convexnn._solvers.lifted import proxgrad_newton, proxgrad_polish
+
+    seen = []
+    original = proxgrad_newton.newton_minimize
+
+    def spy(fg, hess, x, *args, **kwargs):
+        seen.append((fg, hess, np.array(x)))
+        return original(fg, hess, x, *args, **kwargs)
+
+    monkeypatch.setattr(proxgrad_polish, "newton_minimize", spy)
+    for n in (80, 200):
+        X, Y, loss_name = _dense_problem(kind, np.random.default_rng(n), n=n)
+        solve_lifted_proxgrad([LiftedBlock(X)], Y, get_loss(loss_name), ACT, 1e-2, tol=1e-7,
+                              max_iter=30)
+        assert seen, "the Newton polish did not run"
+        fg, hess, x = seen[-1]  # the closures see the final set of neurons
+        rng = np.random.default_rng(0)
+        x = x + 0.05 * rng.normal(size=x.shape) * (np.abs(x) + 0.1)
+        H = hess(x) if fg(x) is not None else None
+        v = rng.normal(size=x.shape)
+        h = 1e-5 * max(1.0, float(np.linalg.norm(x)))
+        Hv = (fg(x + h * v)[1] - fg(x - h * v)[1]) / (2 * h)
+        assert np.linalg.norm(H @ v - Hv) <= 1e-5 * np.linalg.norm(Hv)
+
+
+def test_lbfgs_polish_matches_cvxpy(monkeypatch):
+    """Past the Newton polish's size the L-BFGS polish reaches the same optimum."""
+    from sklearn_convexnn._solvers.lifted import proxgrad_polish
+
+    monkeypatch.setattr(proxgrad_polish, "NEWTON_MAX_PARAMS", 0)
+    X, Y, loss_name = _dense_problem("squared", np.random.default_rng(1))
+    ref = reference_value(X, [None], Y, 1e-2, loss_name)
+    blocks = [LiftedBlock(X)]
+    res = solve_lifted_proxgrad(blocks, Y, get_loss(loss_name), ACT, 1e-2, tol=1e-7,
+                                max_iter=20_000)
+    _check(res, blocks, Y, loss_name, 1e-2, ref)
