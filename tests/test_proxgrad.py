@@ -278,3 +278,24 @@ def test_lbfgs_polish_matches_cvxpy(monkeypatch):
     res = solve_lifted_proxgrad(blocks, Y, get_loss(loss_name), ACT, 1e-2, tol=1e-7,
                                 max_iter=20_000)
     _check(res, blocks, Y, loss_name, 1e-2, ref)
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_rows_backward_equals_lifted_features(intercept):
+    """The polish's gradient matrices through the rows equal the lifted features' pass."""
+    from sklearn_convexnn._solvers.lifted.lifted_operators import ExplicitOperator
+    from sklearn_convexnn._solvers.lifted.proxgrad_polish import _rows_backward
+
+    rng = np.random.default_rng(0)
+    P, theta = rng.normal(size=(50, 4)), rng.normal(size=(50, 3))
+    op = ExplicitOperator([LiftedBlock(P)], ACT, intercept)
+    # Reference: sum_i theta_io (Phi_i - mean Phi) from the definition, by loops.
+    a, b, c = ACT
+    Phi = np.array([[[a * x[j] * x[l] if j < 4 and l < 4 else
+                      (0.5 * b * x[min(j, l)] if max(j, l) == 4 and min(j, l) < 4 else c)
+                      for l in range(5)] for j in range(5)] for x in P])
+    if intercept:
+        Phi = Phi - Phi.mean(axis=0)
+    ref = np.einsum("io,ijl->ojl", theta, Phi)[:, None]
+    np.testing.assert_allclose(_rows_backward(op, P, theta), ref, atol=1e-12)
+    np.testing.assert_allclose(op.backward(theta), ref, atol=1e-12)

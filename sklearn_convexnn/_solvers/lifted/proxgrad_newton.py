@@ -36,6 +36,9 @@ NEWTON_MAX_ENTRIES = 4_000_000
 #: (evenly spaced; ``n p^2 m^2`` flops a step otherwise: planted n=20 000
 #: spent 60 ms a Hessian, ten L-BFGS evaluations' worth).
 NEWTON_HESSIAN_ROWS = 2000
+#: A Hessian whose quadratic model predicted the last step's decrease to
+#: 10% is kept for at most this many further steps.
+NEWTON_REUSE = 3
 #: The certificate is taken at least every this many Newton steps.
 NEWTON_CHECK_EVERY = 10
 
@@ -156,7 +159,7 @@ def newton_minimize(fg, hess, x, callback, max_evals, damping, check_below):
     """
     f, g = fg(x)
     H = hess(x)
-    evals, since_check, progressed = 1, 0, False
+    evals, since_check, progressed, reused = 1, 1, False, 0
     while evals < max_evals:
         scale = max(float(np.mean(np.abs(np.diag(H)))), 1e-300)
         try:
@@ -166,14 +169,15 @@ def newton_minimize(fg, hess, x, callback, max_evals, damping, check_below):
             continue
         step = -np.linalg.solve(L.T, np.linalg.solve(L, g))
         predicted = -(g @ step + 0.5 * step @ (H @ step))
-        if predicted <= check_below or since_check >= NEWTON_CHECK_EVERY:
+        if (predicted <= check_below or since_check >= NEWTON_CHECK_EVERY) and \
+                since_check > 0:  # not twice at one point (after a rejected step)
             since_check = 0
             try:
                 callback(x)
             except StopIteration:
                 break
-            if predicted <= 1e-9 * check_below:
-                break
+        if predicted <= 1e-9 * check_below:
+            break
         f_new, g_new = fg(x + step)
         evals += 1
         since_check += 1
@@ -183,8 +187,14 @@ def newton_minimize(fg, hess, x, callback, max_evals, damping, check_below):
         elif ratio < 0.25:
             damping = max(4 * damping, 1e-8)
         if ratio <= 1e-4 or not np.isfinite(f_new):
+            since_check -= 1  # still at the point last checked
             continue
         x, f, g = x + step, f_new, g_new
         progressed = True
-        H = hess(x)
+        # A model that predicted the step well is kept for the next ones
+        # (the Hessian costs n p^2 m^2, a step two data passes).
+        if ratio > 0.75 and abs(ratio - 1) < 0.1 and reused < NEWTON_REUSE:
+            reused += 1
+        else:
+            H, reused = hess(x), 0
     return x, damping, progressed
