@@ -256,3 +256,65 @@ def test_no_neuron_at_all_returns_the_intercept_only_network():
     assert res.neurons.shape[0] == 0 and res.rank == 0 and res.weights.size == 0
     assert res.intercept[0] > 5
     assert res.objective == pytest.approx(np.log1p(np.exp(-res.intercept[0])), rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["squared", "huber", "logistic", "multinomial"])
+def test_newton_polish_hessian_matches_finite_differences(kind, monkeypatch):
+    """The Newton polish's Hessian against central differences of its gradient."""
+    from sklearn_convexnn._solvers.lifted import proxgrad_newton, proxgrad_polish
+
+    seen = []
+    original = proxgrad_newton.newton_minimize
+
+    def spy(fg, hess, x, *args, **kwargs):
+        seen.append((fg, hess, np.array(x)))
+        return original(fg, hess, x, *args, **kwargs)
+
+    monkeypatch.setattr(proxgrad_polish, "newton_minimize", spy)
+    for n in (80, 200):
+        X, Y, loss_name = _dense_problem(kind, np.random.default_rng(n), n=n)
+        solve_lifted_proxgrad([LiftedBlock(X)], Y, get_loss(loss_name), ACT, 1e-2, tol=1e-7,
+                              max_iter=30)
+        assert seen, "the Newton polish did not run"
+        fg, hess, x = seen[-1]  # the closures see the final set of neurons
+        rng = np.random.default_rng(0)
+        x = x + 0.05 * rng.normal(size=x.shape) * (np.abs(x) + 0.1)
+        H = hess(x) if fg(x) is not None else None
+        v = rng.normal(size=x.shape)
+        h = 1e-5 * max(1.0, float(np.linalg.norm(x)))
+        Hv = (fg(x + h * v)[1] - fg(x - h * v)[1]) / (2 * h)
+        assert np.linalg.norm(H @ v - Hv) <= 1e-5 * np.linalg.norm(Hv)
+
+
+def test_lbfgs_polish_matches_cvxpy(monkeypatch):
+    """Past the Newton polish's size the L-BFGS polish reaches the same optimum."""
+    from sklearn_convexnn._solvers.lifted import proxgrad_polish
+
+    monkeypatch.setattr(proxgrad_polish, "NEWTON_MAX_PARAMS", 0)
+    X, Y, loss_name = _dense_problem("squared", np.random.default_rng(1))
+    ref = reference_value(X, [None], Y, 1e-2, loss_name)
+    blocks = [LiftedBlock(X)]
+    res = solve_lifted_proxgrad(blocks, Y, get_loss(loss_name), ACT, 1e-2, tol=1e-7,
+                                max_iter=20_000)
+    _check(res, blocks, Y, loss_name, 1e-2, ref)
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_rows_backward_equals_lifted_features(intercept):
+    """The polish's gradient matrices through the rows equal the lifted features' pass."""
+    from sklearn_convexnn._solvers.lifted.lifted_operators import ExplicitOperator
+    from sklearn_convexnn._solvers.lifted.proxgrad_polish import _rows_backward
+
+    rng = np.random.default_rng(0)
+    P, theta = rng.normal(size=(50, 4)), rng.normal(size=(50, 3))
+    op = ExplicitOperator([LiftedBlock(P)], ACT, intercept)
+    # Reference: sum_i theta_io (Phi_i - mean Phi) from the definition, by loops.
+    a, b, c = ACT
+    Phi = np.array([[[a * x[j] * x[l] if j < 4 and l < 4 else
+                      (0.5 * b * x[min(j, l)] if max(j, l) == 4 and min(j, l) < 4 else c)
+                      for l in range(5)] for j in range(5)] for x in P])
+    if intercept:
+        Phi = Phi - Phi.mean(axis=0)
+    ref = np.einsum("io,ijl->ojl", theta, Phi)[:, None]
+    np.testing.assert_allclose(_rows_backward(op, P, theta), ref, atol=1e-12)
+    np.testing.assert_allclose(op.backward(theta), ref, atol=1e-12)

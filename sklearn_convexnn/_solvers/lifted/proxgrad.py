@@ -321,7 +321,9 @@ def operator_cache():
     A regularization path solves the same data at every alpha: the explicit
     lifted features, their moments and the preconditioning congruence are
     built once, keyed on the content of the blocks (a digest of their rows
-    and pooling), and dropped when the context exits.
+    and pooling; blocks made of the very arrays of the cached entry skip
+    the digest, so the arrays must not change in place inside the context),
+    and dropped when the context exits.
     """
     global _CACHE
     previous, _CACHE = _CACHE, {} if _CACHE is None else _CACHE
@@ -335,10 +337,19 @@ def _operator(blocks, activation, fit_intercept, explicit):
     """``(T11, s_q, lam_w, op)``: the preconditioner and the operator in its units."""
     key = None
     if _CACHE is not None:
+        # The same row arrays as the previous fit (a path passes its X to
+        # every fit; the cache holds them alive): no digest needed.
+        for entry in _CACHE.values():
+            rows = entry[4]
+            if len(rows) == len(blocks) and all(
+                    a is blk.P and pa is blk.pool for (a, pa), blk in zip(rows, blocks)) \
+                    and entry[5] == (tuple(float(v) for v in activation), bool(fit_intercept),
+                                     bool(explicit)):
+                return entry[:4]
         key = (_digest(blocks), tuple(float(v) for v in activation), bool(fit_intercept),
                bool(explicit))
         if key in _CACHE:
-            return _CACHE[key]
+            return _CACHE[key][:4]
     T11, s_q, lam_w = preconditioner(blocks, activation, fit_intercept)
     a, b_act, c_act = (float(v) for v in activation)
     wblocks = [LiftedBlock(blk.P @ T11[r], blk.pool) for r, blk in enumerate(blocks)]
@@ -346,7 +357,7 @@ def _operator(blocks, activation, fit_intercept, explicit):
     op = (ExplicitOperator if explicit else PassOperator)(wblocks, wact, fit_intercept)
     if key is not None:
         _CACHE.clear()  # one data set at a time: the path's
-        _CACHE[key] = (T11, s_q, lam_w, op)
+        _CACHE[key] = (T11, s_q, lam_w, op, [(blk.P, blk.pool) for blk in blocks], key[1:])
     return T11, s_q, lam_w, op
 
 
