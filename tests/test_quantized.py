@@ -59,7 +59,10 @@ def brute_force_optimum(X, Y, alpha, act=RELU_APPROX, loss="squared", levels=(-1
 def network(model, X):
     """The fitted network evaluated by hand from its public weights."""
     act = RELU_APPROX if model.activation == "relu-approx" else model.activation
-    return activations(X, model.hidden_weights_, act) @ model.output_weights_ + model.intercept_
+    # unit_neurons (the classifier's default): the levels act on x / sqrt(n_features).
+    scale = np.sqrt(X.shape[1]) if getattr(model, "unit_neurons", False) else 1.0
+    return activations(X / scale, model.hidden_weights_, act) @ model.output_weights_ \
+        + model.intercept_
 
 
 def post_training_quantization(X, y, alpha):
@@ -139,11 +142,15 @@ def test_ternary_levels_bracket_brute_force():
     assert model.objective_ <= binary.objective_ * (1 + 1e-6)  # more levels, no worse
 
 
-def test_logistic_classifier_brackets_brute_force():
+@pytest.mark.parametrize("unit_neurons", [False, True])
+def test_logistic_classifier_brackets_brute_force(unit_neurons):
     X, y = make_planted_quantized(120, 5, 3, random_state=5)
     labels = (y > np.median(y)).astype(int)
-    clf = QuantizedSDPClassifier(alpha=1e-2, random_state=0).fit(X, labels)
-    opt = brute_force_optimum(X, 2.0 * labels - 1, 1e-2, loss="logistic")
+    clf = QuantizedSDPClassifier(alpha=1e-2, random_state=0,
+                                 unit_neurons=unit_neurons).fit(X, labels)
+    # unit_neurons: the same problem over the neurons u / sqrt(d), i.e. on X / sqrt(d).
+    Xn = X / np.sqrt(X.shape[1]) if unit_neurons else X
+    opt = brute_force_optimum(Xn, 2.0 * labels - 1, 1e-2, loss="logistic")
     assert clf.lower_bound_ <= opt * (1 + 1e-6) <= clf.objective_ * (1 + 2e-6)
     assert clf.objective_ <= 1.05 * opt
 

@@ -173,7 +173,7 @@ def test_classifier_cut_bound_below_the_logistic_sign_network_optimum(seed):
     model = QuantizedSDPClassifier(alpha=alpha, cuts="triangle", random_state=seed)
     model.fit(X, labels)
     U = np.array(list(itertools.product((-1.0, 1.0), repeat=5)))
-    T = X @ U.T
+    T = X @ U.T / np.sqrt(5)  # the classifier's default unit_neurons: u / sqrt(d)
     H = RELU_APPROX[0] * T**2 + RELU_APPROX[1] * T + RELU_APPROX[2]
     w, b = cp.Variable(len(U)), cp.Variable()
     prob = cp.Problem(cp.Minimize(cp.sum(cp.logistic(-cp.multiply(labels, H @ w + b)))

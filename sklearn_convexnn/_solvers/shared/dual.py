@@ -58,28 +58,32 @@ def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS, rtol=0.0, atol=0.0):
     return hi
 
 
-def into_dual_domain(theta, Y, loss):
-    """Mix with a centred interior dual point as little as the domain needs."""
+def into_dual_domain(theta, Y, loss, rtol=0.0):
+    """Mix with a centred interior dual point as little as the domain needs.
+
+    ``rtol``: relative accuracy of the mixing weight (see :func:`mix_weight`).
+    """
     if loss.in_domain(theta, Y):
         return theta
     inner = loss.interior_dual(Y)
-    w = mix_weight(theta, inner, Y, loss)
+    w = mix_weight(theta, inner, Y, loss, rtol=rtol)
     return (1 - w) * theta + w * inner
 
 
-def feasible_dual(theta, Y, loss, fit_intercept=True):
+def feasible_dual(theta, Y, loss, fit_intercept=True, rtol=0.0):
     """Centre ``theta`` (free intercept) and pull it into the conjugate's domain.
 
     Centring removes each column's sum in proportion to the sample weights
     (plain mean removal without weights), so rows of zero weight keep the
-    zero the conjugate's domain demands of them.
+    zero the conjugate's domain demands of them. ``rtol``: relative accuracy
+    of the mixing weight (:func:`mix_weight`; any value gives a feasible point).
     """
     theta = np.array(theta, dtype=float)
     coef = loss.sample_coef(Y)
     theta[coef[:, 0] == 0] = 0.0  # a solver's rounding there is outside the domain
     if fit_intercept:
         theta -= coef * theta.sum(axis=0, keepdims=True)
-    return into_dual_domain(theta, Y, loss)
+    return into_dual_domain(theta, Y, loss, rtol)
 
 
 def rescaled_bound(theta, dual_norm, alpha, Y, loss):
