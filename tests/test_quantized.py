@@ -752,7 +752,9 @@ def test_tight_tol_weights_equal_repetition_to_round_off(cls):
     out = a.predict if cls is QuantizedSDPRegressor else a.decision_function
     ref = b.predict if cls is QuantizedSDPRegressor else b.decision_function
     np.testing.assert_allclose(out(X), ref(X), rtol=1e-9, atol=1e-10)
-    H = activations(X[rep], a.hidden_weights_, RELU_APPROX)
+    # unit_neurons (the classifier's default): the neurons act on x / sqrt(d).
+    scale = np.sqrt(X.shape[1]) if getattr(a, "unit_neurons", False) else 1.0
+    H = activations(X[rep] / scale, a.hidden_weights_, RELU_APPROX)
     u, b0 = cp.Variable(H.shape[1]), cp.Variable()
     z = H @ u + b0
     data = (0.5 * cp.sum_squares(z - y[rep]) if cls is QuantizedSDPRegressor
