@@ -94,3 +94,28 @@ def test_zero_weight_equals_removal():
 def test_bad_weights_refused(bad):
     with pytest.raises(ValueError, match="sample_weight"):
         get_loss("squared", sample_weight=np.array(bad))
+
+
+@pytest.mark.parametrize("name", ["logistic", "hinge", "huber", "absolute"])
+@pytest.mark.parametrize("seed", range(3))
+def test_box_mixing_weight_is_the_bisection_limit(name, seed, monkeypatch):
+    # dual.mix_weight takes a box domain's weight directly; the reference is
+    # the bisection it replaces, run to 1e-12 with the box turned off. Rows of
+    # positive weight only (zero-weight rows need theta = 0 there, which no
+    # mixing of two non-zero points gives: both routes then fall back).
+    from sklearn_convexnn._solvers.shared import dual
+    from sklearn_convexnn._solvers.shared.losses import Loss
+
+    _, Y, w = _problem(name, n=30, seed=seed)
+    w = np.maximum(w, 0.5)
+    loss = get_loss(name, sample_weight=w)
+    inner = loss.interior_dual(Y)
+    rng = np.random.default_rng(seed + 10)
+    theta = 3.0 * rng.standard_normal(Y.shape) * loss.sample_coef(Y)
+    assert not loss.in_domain(theta, Y)
+    direct = dual.mix_weight(theta, inner, Y, loss)
+    monkeypatch.setattr(type(loss), "domain_box", Loss.domain_box)
+    bisected = dual.mix_weight(theta, inner, Y, loss, steps=200, atol=1e-12)
+    assert loss.in_domain((1 - direct) * theta + direct * inner, Y)
+    assert 0 < direct < 1
+    assert direct == pytest.approx(bisected, rel=1e-7)

@@ -187,16 +187,21 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         state["assessed"] = (np.array(x, copy=True), f, G)
         return f, G
 
+    def finished():
+        # Certified, or the bound stalls (the check is violated where no
+        # neuron sits: stop this chunk, price new neurons), or out of budget.
+        hist = state["history"]
+        F = state["best"][0]
+        stalled = len(hist) > POLISH_STALL and (
+            hist[-1] - hist[-1 - POLISH_STALL] <= 0.01 * (F - hist[-1]))
+        return state["gap"] <= tol or stalled or evals >= max_evals
+
     def callback(intermediate_result):
         state["iters"] += 1
         if state["newton"]:
             # A Newton step costs more than the check: certify every step.
             assess(intermediate_result)
-            hist = state["history"]
-            F = state["best"][0]
-            stalled = len(hist) > POLISH_STALL and (
-                hist[-1] - hist[-1 - POLISH_STALL] <= 0.01 * (F - hist[-1]))
-            if state["gap"] <= tol or stalled or evals >= max_evals:
+            if finished():
                 raise StopIteration
             return
         if warm and state["iters"] % POLISH_CHECK and not state["iters"] % WARM_CHECK:
@@ -207,13 +212,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         if state["iters"] % POLISH_CHECK:
             return
         assess(intermediate_result.x)
-        hist = state["history"]
-        F = state["best"][0]
-        # Certified, or the bound stalls (the check is violated where no
-        # neuron sits): stop this chunk, price new neurons.
-        stalled = len(hist) > POLISH_STALL and (
-            hist[-1] - hist[-1 - POLISH_STALL] <= 0.01 * (F - hist[-1]))
-        if state["gap"] <= tol or stalled or evals >= max_evals:
+        if finished():
             raise StopIteration
 
     x = np.concatenate([Yv.ravel()] + ([b] if fit_intercept else []))

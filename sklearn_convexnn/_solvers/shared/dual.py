@@ -34,7 +34,10 @@ def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS, rtol=0.0, atol=0.0):
 
     The multinomial domain (rows of ``theta / c + Y`` in the simplex) is a
     polyhedron and both points keep the row sums, so its weight is a ratio,
-    taken directly (and checked; the bisection remains the fallback).
+    taken directly (and checked; the bisection remains the fallback); so is
+    the weight of a domain that is a box (``loss.domain_box``: logistic,
+    hinge, huber, absolute), entry by entry. On standardized breast_cancer
+    the 60 domain checks of the bisection were a tenth of a quantized fit.
     """
     if loss.name == "multinomial":
         c = loss.sample_coef(Y)
@@ -46,6 +49,10 @@ def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS, rtol=0.0, atol=0.0):
             w = min(w * (1 + 1e-9) + 1e-15, 1.0)
             if loss.in_domain((1 - w) * theta + w * inner, Y):
                 return w
+    else:
+        w = _box_weight(theta, inner, Y, loss)
+        if w is not None and loss.in_domain((1 - w) * theta + w * inner, Y):
+            return w
     lo, hi = 0.0, 1.0
     for _ in range(steps):
         if hi - lo <= max(rtol * hi, atol):
@@ -56,6 +63,29 @@ def mix_weight(theta, inner, Y, loss, steps=MIX_STEPS, rtol=0.0, atol=0.0):
         else:
             lo = mid
     return hi
+
+
+def _box_weight(theta, inner, Y, loss):
+    """The smallest mixing weight for a box domain (``loss.domain_box``), or None.
+
+    Each entry's coordinate moves affinely from ``theta``'s to ``inner``'s
+    (strictly inside); an entry outside needs the weight at which it
+    crosses the nearer end. Slightly enlarged against rounding.
+    """
+    c = loss.sample_coef(Y)
+    safe = np.where(c > 0, c, 1.0)
+    box = loss.domain_box(np.where(c > 0, theta / safe, 0.0), Y)
+    if box is None:
+        return None
+    A, low, high = box
+    B = loss.domain_box(np.where(c > 0, inner / safe, 0.0), Y)[0]
+    w = 0.0
+    below, above = A < low, A > high
+    if np.any(below):
+        w = max(w, float(np.max((low - A[below]) / np.maximum(B[below] - A[below], 1e-300))))
+    if np.any(above):
+        w = max(w, float(np.max((A[above] - high) / np.maximum(A[above] - B[above], 1e-300))))
+    return min(w * (1 + 1e-9) + 1e-15, 1.0)
 
 
 def into_dual_domain(theta, Y, loss, rtol=0.0):

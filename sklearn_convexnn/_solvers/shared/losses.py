@@ -105,6 +105,16 @@ class Loss:
         c = self.sample_coef(Y)
         return bool(np.all(np.abs(Theta[c[:, 0] == 0]) <= tol))
 
+    def domain_box(self, S, Y):
+        """The conjugate's domain as a box: ``(coordinates, low, high)`` or None.
+
+        For the losses whose domain (per entry of the scaled ``S = Theta / c``)
+        is an interval of a coordinate affine in ``S``, that coordinate and
+        the interval's ends (``dual.mix_weight`` then takes its mixing
+        weight directly instead of bisecting); None for the others.
+        """
+        return None
+
     def _cvxpy_pointwise(self, Z, Y):
         raise NotImplementedError
 
@@ -173,6 +183,9 @@ class AbsoluteLoss(Loss):
         _, S = self._scaled(Theta, Y)
         return bool(np.all(np.abs(S) <= 1.0 + tol)) and self._zero_weight_clear(Theta, Y, tol)
 
+    def domain_box(self, S, Y):
+        return S, -1.0, 1.0
+
 
 class HuberLoss(Loss):
     """l(z, y) = r^2/2 if |r| <= delta else delta |r| - delta^2/2, r = z - y."""
@@ -207,6 +220,9 @@ class HuberLoss(Loss):
         return bool(np.all(np.abs(S) <= self.delta * (1 + tol))) \
             and self._zero_weight_clear(Theta, Y, tol)
 
+    def domain_box(self, S, Y):
+        return S, -self.delta, self.delta
+
 
 class LogisticLoss(Loss):
     """l(z, y) = log(1 + exp(-y z)), y in {-1, +1} (one column per output)."""
@@ -240,6 +256,9 @@ class LogisticLoss(Loss):
         p = -S * Y
         return bool(np.all((p >= -tol) & (p <= 1 + tol))) \
             and self._zero_weight_clear(Theta, Y, tol)
+
+    def domain_box(self, S, Y):
+        return -S * Y, 0.0, 1.0
 
     def interior_dual(self, Y):
         # Gradient at the best constant predictor: centred, strictly inside.
@@ -277,6 +296,7 @@ class HingeLoss(Loss):
 
     # Same conjugate domain as the logistic loss: -s y in [0, 1] per entry.
     in_domain = LogisticLoss.in_domain
+    domain_box = LogisticLoss.domain_box
 
     def interior_dual(self, Y):
         # kappa in [0, 1/2] per row, with sum_i c_i y_i kappa_i = 0 per output.
