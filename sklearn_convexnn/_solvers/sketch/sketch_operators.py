@@ -248,19 +248,25 @@ def draw_signs_and_rows(n, n_pad, m, rng):
     return signs, np.sort(rows)
 
 
+def scaled_padded_rows(A, scale, n_pad):
+    """``diag(scale) A`` zero-padded to ``n_pad`` rows, dense; ``A`` (dense or sparse) untouched."""
+    n, k = A.shape
+    Y = np.empty((n_pad, k))
+    Y[n:] = 0.0
+    if sp.issparse(A):
+        Y[:n] = (sp.diags(scale) @ A).toarray()
+    else:
+        np.multiply(A, scale[:, None], out=Y[:n])
+    return Y
+
+
 def srht_rows(A, signs, rows, n_pad):
     """Apply the SRHT to the rows of ``A``: returns ``S @ A``, shape (m, k).
 
     ``A`` (dense or sparse) is never modified; a padded, sign-flipped copy is
     transformed.
     """
-    n, k = A.shape
-    Y = np.empty((n_pad, k))
-    Y[n:] = 0.0
-    if sp.issparse(A):
-        Y[:n] = (sp.diags(signs) @ A).toarray()
-    else:
-        np.multiply(A, signs[:, None], out=Y[:n])
+    Y = scaled_padded_rows(A, signs, n_pad)
     Z = sampled_hadamard(Y, hadamard_plan(rows, n_pad), axis=0)
     Z *= 1.0 / np.sqrt(rows.shape[0])
     return Z

@@ -38,7 +38,6 @@ the full transform is already ``O(log n)`` per entry.
 """
 
 import numpy as np
-import scipy.sparse as sp
 from scipy import fft
 
 from .sketch_operators import (
@@ -46,6 +45,7 @@ from .sketch_operators import (
     dense_rows,
     draw_signs_and_rows,
     map_row_chunks,
+    scaled_padded_rows,
 )
 
 KINDS = ("fourier", "dct")
@@ -119,14 +119,8 @@ def trig_rows(A, signs, rows, n_pad, kind="fourier"):
     is transformed along its columns (with as many ``scipy.fft`` workers as
     BLAS may use) and the kept outputs gathered.
     """
-    n, k = A.shape
     scaled, positions, scales = _plan(kind, signs, rows, n_pad)
-    Y = np.empty((n_pad, k))
-    Y[n:] = 0.0
-    if sp.issparse(A):
-        Y[:n] = (sp.diags(scaled) @ A).toarray()
-    else:
-        np.multiply(A, scaled[:, None], out=Y[:n])
+    Y = scaled_padded_rows(A, scaled, n_pad)
     workers = _blas_threads()
     if kind == "dct":
         Y = fft.dct(Y, type=2, norm="ortho", axis=0, overwrite_x=True, workers=workers)
