@@ -35,6 +35,14 @@ OBLIVIOUS = [GaussianSketch, SRHTSketch, CountSketch]
 ALL = [*OBLIVIOUS, LeverageScoreSketch, SurrogateSketch]
 
 
+def _coherent_orthonormal(n, d):
+    """Orthonormal (n, d) with two spiky directions (coordinate vectors):
+    uniform row sampling would miss them, a subspace embedding must not."""
+    Q = _orthonormal(n, d, 0)
+    Q[:, :2] = np.eye(n)[:, :2]
+    return np.linalg.qr(Q)[0]
+
+
 def _orthonormal(n, d, seed):
     Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, d)))
     return Q
@@ -178,9 +186,7 @@ def test_srht_kinds_subspace_embedding(kind):
     # As test_subspace_embedding, for every transform, on a coherent Q; the
     # distortion is also of the order of the Gaussian sketch's.
     n, d, m = 2048, 8, 512
-    Q = _orthonormal(n, d, 0)
-    Q[:, :2] = np.eye(n)[:, :2]
-    Q, _ = np.linalg.qr(Q)
+    Q = _coherent_orthonormal(n, d)
     worst, worst_gauss = 0.0, 0.0
     for seed in range(3):
         sv = np.linalg.svd(
@@ -382,9 +388,7 @@ def test_subspace_embedding(cls):
     # surrogate sketch with a uniform base is no embedding for such Q: its
     # DPP part adds the spiky rows with uniform weights; see its docstring.)
     n, d, m = 2048, 8, 512
-    Q = _orthonormal(n, d, 0)
-    Q[:, :2] = np.eye(n)[:, :2]
-    Q, _ = np.linalg.qr(Q)
+    Q = _coherent_orthonormal(n, d)
     kwargs = {}
     if cls in (LeverageScoreSketch, SurrogateSketch):
         kwargs["alpha"] = 1e-3
@@ -401,9 +405,7 @@ def test_subspace_embedding(cls):
 def test_subspace_embedding_bound_can_fail():
     # Control: uniform row sampling of the same coherent Q misses the spikes.
     n, d, m = 2048, 8, 512
-    Q = _orthonormal(n, d, 0)
-    Q[:, :2] = np.eye(n)[:, :2]
-    Q, _ = np.linalg.qr(Q)
+    Q = _coherent_orthonormal(n, d)
     idx, w = ops.iid_sample(np.full(n, 1 / n), m, np.random.default_rng(5))
     sv = np.linalg.svd(Q[idx] * w[:, None], compute_uv=False)
     assert np.max(np.abs(sv - 1)) > 3.0 * np.sqrt(d / m)
