@@ -119,3 +119,21 @@ def test_box_mixing_weight_is_the_bisection_limit(name, seed, monkeypatch):
     assert loss.in_domain((1 - direct) * theta + direct * inner, Y)
     assert 0 < direct < 1
     assert direct == pytest.approx(bisected, rel=1e-7)
+
+
+@pytest.mark.parametrize("name", ["squared", "huber", "logistic", "multinomial"])
+def test_gauss_newton_is_the_hessian_of_linear_predictions(name):
+    # Reference: central differences of the weighted gradient J^T g(J x) for
+    # predictions Yhat = J x linear in x (then the form is the exact Hessian).
+    Yhat0, Y, w = _problem(name, n=9, k=3, seed=7)
+    loss = get_loss(name, sample_weight=w)
+    rng = np.random.default_rng(8)
+    J = rng.standard_normal((9, 3, 5))
+    x = rng.standard_normal(5)
+
+    def grad(x):
+        return np.einsum("iop,io->p", J, loss.gradient(J @ x, Y))
+
+    h = 1e-6
+    fd = np.column_stack([(grad(x + h * e) - grad(x - h * e)) / (2 * h) for e in np.eye(5)])
+    np.testing.assert_allclose(loss.gauss_newton(J, J @ x, Y), fd, rtol=1e-5, atol=1e-8)

@@ -102,24 +102,7 @@ def polish_hessian(op, P, loss, Y, coef, Yhat, G, Yv, Zr, centre, t, Gy, o_j, s_
         Jf[:, o, :m * p] = (J * mine[None, :, None]).reshape(n, m * p)
         if fit_intercept:
             Jf[:, o, m * p + o] = 1.0
-    if loss.name == "multinomial":
-        E = np.exp(Yhat - Yhat.max(axis=1, keepdims=True))
-        Pr = E / E.sum(axis=1, keepdims=True)
-        Jw = Jf * np.sqrt(coef * Pr)[:, :, None]
-        B = np.einsum("iop,io->ip", Jf, Pr) * np.sqrt(coef[:, :1])
-        H = Jw.reshape(n * k, n_par).T @ Jw.reshape(n * k, n_par) - B.T @ B
-        H *= factor
-    else:
-        if loss.name == "logistic":
-            s = 1.0 / (1.0 + np.exp(-np.clip(Y * Yhat, -500, 500)))
-            C = coef * s * (1.0 - s)
-        elif loss.name == "huber":
-            C = coef * (np.abs(Yhat - Y) <= loss.delta)
-        else:
-            C = coef
-        Jw = (Jf * np.sqrt(C)[:, :, None]).reshape(n * k, n_par)
-        H = Jw.T @ Jw
-    H *= factor
+    H = factor * loss.gauss_newton(Jf, Yhat, Y, coef)
     # Curvature of each neuron's quadratic form, and of the penalty.
     Gws = Gw11 / s_q**2
     for j in range(m):

@@ -105,6 +105,20 @@ class Loss:
         c = self.sample_coef(Y)
         return bool(np.all(np.abs(Theta[c[:, 0] == 0]) <= tol))
 
+    def gauss_newton(self, Jf, Yhat, Y, coef=None):
+        """``sum_i J_i^T C_i J_i``: the data term's Hessian for predictions linear in
+        the parameters (Gauss-Newton part otherwise), with ``Jf`` (n, k, n_par)
+        the Jacobian of the predictions ``Yhat`` (n, k) and ``C_i`` the loss's
+        curvature at sample i, weighted by ``coef`` (default
+        :meth:`sample_coef`), as :meth:`gradient` is.
+        """
+        raise NotImplementedError(f"no curvature for the {self.name} loss")
+
+    def _diagonal_gauss_newton(self, Jf, C):
+        n, k, n_par = Jf.shape
+        Jw = (Jf * np.sqrt(C)[:, :, None]).reshape(n * k, n_par)
+        return Jw.T @ Jw
+
     def domain_box(self, S, Y):
         """The conjugate's domain as a box: ``(coordinates, low, high)`` or None.
 
@@ -152,6 +166,10 @@ class SquaredLoss(Loss):
 
     def _conjugate_pointwise(self, S, Y):
         return 0.5 * S**2 + S * Y
+
+    def gauss_newton(self, Jf, Yhat, Y, coef=None):
+        coef = self.sample_coef(Y) if coef is None else coef
+        return self._diagonal_gauss_newton(Jf, np.broadcast_to(coef, Yhat.shape))
 
 
 class AbsoluteLoss(Loss):
@@ -223,6 +241,10 @@ class HuberLoss(Loss):
     def domain_box(self, S, Y):
         return S, -self.delta, self.delta
 
+    def gauss_newton(self, Jf, Yhat, Y, coef=None):
+        coef = self.sample_coef(Y) if coef is None else coef
+        return self._diagonal_gauss_newton(Jf, coef * (np.abs(Yhat - Y) <= self.delta))
+
 
 class LogisticLoss(Loss):
     """l(z, y) = log(1 + exp(-y z)), y in {-1, +1} (one column per output)."""
@@ -266,6 +288,11 @@ class LogisticLoss(Loss):
         pos = np.sum(c * (Y > 0), axis=0)
         p = np.where(Y > 0, 1 - pos, pos)
         return -Y * p * c
+
+    def gauss_newton(self, Jf, Yhat, Y, coef=None):
+        coef = self.sample_coef(Y) if coef is None else coef
+        p = 1.0 / (1.0 + np.exp(-np.clip(Y * Yhat, -500, 500)))
+        return self._diagonal_gauss_newton(Jf, coef * p * (1.0 - p))
 
 
 class HingeLoss(Loss):
@@ -353,6 +380,17 @@ class MultinomialLoss(Loss):
     def interior_dual(self, Y):
         c = self.sample_coef(Y)
         return (np.sum(c * Y, axis=0, keepdims=True) - Y) * c
+
+    def gauss_newton(self, Jf, Yhat, Y, coef=None):
+        # Curvature diag(p) - p p^T per sample.
+        coef = self.sample_coef(Y) if coef is None else coef
+        coef = np.broadcast_to(coef, Yhat.shape)
+        n, k, n_par = Jf.shape
+        E = np.exp(Yhat - Yhat.max(axis=1, keepdims=True))
+        P = E / E.sum(axis=1, keepdims=True)
+        Jw = (Jf * np.sqrt(coef * P)[:, :, None]).reshape(n * k, n_par)
+        B = np.einsum("iop,io->ip", Jf, P) * np.sqrt(coef[:, :1])
+        return Jw.T @ Jw - B.T @ B
 
 
 LOSSES = {

@@ -11,9 +11,10 @@ weights to ~1e-16 times the conditioning. Two formulations of one problem
 (weighted and repeated rows) then give the same weights, not merely the
 same objective.
 
-The Hessian is the central difference of the analytic gradient (the
-support is small: a handful of neurons times outputs); its null space (the
-multinomial shift of the intercept) is handled by least squares. The
+The predictions are linear in the variables, so the Hessian is the loss's
+curvature form ``Loss.gauss_newton`` on the support's columns, exactly;
+its null space (the multinomial shift of the intercept) is handled by
+least squares. The
 polish stops at the first step that does not lower the gradient norm or
 would change a sign, so it never returns a worse point than it was given.
 """
@@ -76,16 +77,19 @@ def newton_polish(H, Y, loss, alpha, W, b, fit_intercept=True):
         gW = (Hs.T @ G + alpha * Ss)[ms]
         return np.concatenate([G.sum(axis=0), gW]) if fit_intercept else gW
 
+    # Jacobian of the predictions: intercepts first, then the support's
+    # entries in the order of ``x``.
+    Jf = np.zeros((H.shape[0], k, n_vars))
+    if fit_intercept:
+        Jf[:, np.arange(k), np.arange(k)] = 1.0
+    r_idx, o_idx = np.nonzero(ms)
+    Jf[:, o_idx, nb + np.arange(len(r_idx))] = Hs[:, r_idx]
+
     x = np.concatenate([b[:nb], W[rows][ms]])
     g = grad(x)
     for _ in range(MAX_STEPS):
-        h = 1e-6 * np.maximum(1.0, np.abs(x))
-        hess = np.empty((n_vars, n_vars))
-        for i in range(n_vars):
-            e = np.zeros(n_vars)
-            e[i] = h[i]
-            hess[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
-        hess = 0.5 * (hess + hess.T)
+        Wn, bb = unpack(x)
+        hess = loss.gauss_newton(Jf, Hs @ Wn + bb, Y)
         step = np.linalg.lstsq(hess, g, rcond=1e-12)[0]
         x_new = x - step
         if np.any(np.sign(x_new[nb:]) != np.sign(x[nb:])):
