@@ -49,17 +49,6 @@ EXPECTED_FAILED_CHECKS = {
         )
         for check in _WEIGHT_CHECKS
     },
-    "QuantizedSDPRegressorCV": {
-        check: (
-            "alpha_max from weighted and from repeated rows differs in its last bit; at "
-            "tol=1e-12, max_iter=20000 the two relaxations at the grid's smallest alpha "
-            "(2e-3) agree in value to 1.4e-10 but their matrices differ by 1e-3 relative "
-            "(a flat optimal face), so the rounding draws other candidates: 14 of 15 "
-            "neurons shared, predictions 8.5e-5 apart, against the check's rtol 1e-7 "
-            "(at one alpha, QuantizedSDPRegressor passes the check)"
-        )
-        for check in _WEIGHT_CHECKS
-    },
     "ConvexPolyNetClassifierCV": {
         check: (
             "the refit at the grid's smallest alpha (1.9e-4, 45 rows of 30 features, "
@@ -129,8 +118,8 @@ PER_CHECK_PARAMS = {
                     "QuantizedSDPRegressor")},
     # Every relaxation of the path solved (max_iter=2000 stops the lowrank
     # relaxation at gaps of 5e-4 to 1.2e-2 at the grid's smallest alpha).
-    "QuantizedSDPClassifierCV": {check: {"tol": 1e-12, "max_iter": 20000}
-                                 for check in _WEIGHT_CHECKS},
+    **{name: {check: {"tol": 1e-12, "max_iter": 20000} for check in _WEIGHT_CHECKS}
+       for name in ("QuantizedSDPClassifierCV", "QuantizedSDPRegressorCV")},
     # The refit at the grid's smallest alpha stops at max_iter=1000 with a
     # relative gap of 0.16 on the check's data (45 rows, 30 features).
     "ConvexReLURegressorCV": {check: {"tol": 1e-10, "max_iter": 20000}
