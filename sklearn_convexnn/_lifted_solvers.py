@@ -253,7 +253,8 @@ class LiftedSolverMixin:
             # comes from the gradient: relative gaps of ~1e-8 at best). A fit
             # asked for less polishes until max_iter: the network still
             # sharpens (scikit-learn's weight check, 45 rows: weighted and
-            # repeated decision functions 1e-7 apart, with a floor of 1e-6 3e-5).
+            # repeated decision functions 1e-7 apart; 3e-5 when proxgrad
+            # stopped at a gap of 1e-6 whatever tol said).
             tol=self.tol, verbose=self.verbose > 0,
             **getattr(self, "_proxgrad_options", {}),
         )
