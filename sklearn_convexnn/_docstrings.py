@@ -66,8 +66,10 @@ COMMON_PARAMS_DOC = """
     tol : float, default=1e-4
         Target certified relative gap ``(objective_ - lower_bound_) /
         objective_`` (like Lasso's ``tol`` on its duality gap). "lowrank"
-        stops as soon as it is reached (at least 1e-6); the interior-point
-        solvers run to their own tolerance ``min(tol, 1e-7)``. A
+        stops as soon as it is reached (at least 1e-6); "proxgrad" too (its
+        certificate rarely resolves gaps below 1e-8: a smaller ``tol`` runs
+        its polish to ``max_iter``, which still sharpens the network); the
+        interior-point solvers run to their own tolerance ``min(tol, 1e-7)``. A
         ``ConvergenceWarning`` carrying the gap is raised when the fitted
         network's certified gap exceeds ``2 * tol`` (e.g. ``max_iter``
         stopped first).

@@ -45,7 +45,7 @@ from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
 from ._solvers.lifted.patches import resolve_geometry
 from ._solvers.lifted.proxgrad import operator_cache
-from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks
+from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks, stable_alpha
 from ._solvers.lifted.screening import lifted_alpha_max as _lifted_alpha_max
 from ._solvers.shared.intercept import intercept_only_dual as _intercept_only_dual
 from ._solvers.shared.intercept import intercept_only_fit as _intercept_only_fit
@@ -461,7 +461,10 @@ def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3, sample_weight=None):
     Returns
     -------
     alphas : ndarray of shape (n_alphas,)
-        Decreasing. When every target is the same (alpha_max is 0), the grid
+        Decreasing. The top is alpha_max rounded to 12 significant digits and
+        raised by 1e-11 relative (never below alpha_max), so that weighted
+        and repeated rows, whose alpha_max differ in the last bits, get the
+        same grid. When every target is the same (alpha_max is 0), the grid
         is anchored at 1 instead: every alpha then gives the same network.
 
     See Also
@@ -487,8 +490,7 @@ def alpha_grid(estimator, X, y, *, n_alphas=30, eps=1e-3, sample_weight=None):
     """
     _check_grid_params(n_alphas, eps)
     top = alpha_max(estimator, X, y, sample_weight)
-    if not np.isfinite(top) or top <= 0:
-        top = 1.0
+    top = stable_alpha(top) if np.isfinite(top) and top > 0 else 1.0
     return np.geomspace(top, eps * top, int(n_alphas))
 
 
@@ -541,7 +543,7 @@ def resolve_alpha(alpha, estimator, X, y):
         if alpha != "auto":
             raise ValueError(f"alpha must be a non-negative float or 'auto'; got {alpha!r}.")
         # The value the estimator itself uses inside fit (0 for a constant target).
-        return float(AUTO_ALPHA_FRACTION * alpha_max(estimator, X, y))
+        return stable_alpha(alpha_max(estimator, X, y), AUTO_ALPHA_FRACTION)
     return float(alpha)
 
 

@@ -40,6 +40,7 @@ from sklearn_convexnn.paths import (
     regularization_path,
     resolve_alpha,
 )
+from sklearn_convexnn._solvers.lifted.screening import stable_alpha
 
 ACT = (0.09, 0.5, 0.47)
 #: Clarabel near its accuracy limit: the bisections below resolve 1e-4.
@@ -391,6 +392,46 @@ def test_sample_weight_equals_repetition():
     cv.fit(X, y, sample_weight=w)
     top = alpha_max(ConvexPolyNetRegressor(), X, y, sample_weight=w)
     assert cv.alphas_[0] == pytest.approx(top)
+
+
+@pytest.mark.parametrize("make", [QuantizedSDPRegressor, ConvexCNNClassifier],
+                         ids=["quantized-reg", "cnn-clf"])
+def test_grid_is_the_same_for_weights_and_repeated_rows(make):
+    """scikit-learn's weight check data: alpha_max differs in its last bits, the grid not.
+
+    Reference: the grid and "auto" alpha of the repeated rows, bit for bit;
+    alpha_max itself to 1e-12 (the grid's top is at or above it, within
+    2e-11).
+    """
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    w = rng.randint(0, 5, size=15)
+    Xr, yr = X.repeat(w, axis=0), y.repeat(w)
+    if make is QuantizedSDPRegressor:
+        y, yr = y.astype(float), yr.astype(float)
+    top = alpha_max(make(), X, y, sample_weight=w)
+    assert top == pytest.approx(alpha_max(make(), Xr, yr), rel=1e-12)
+    grid = alpha_grid(make(), X, y, n_alphas=4, sample_weight=w)
+    np.testing.assert_array_equal(grid, alpha_grid(make(), Xr, yr, n_alphas=4))
+    assert top <= grid[0] <= top * (1 + 2e-11)
+    est = QuantizedSDPRegressor()
+    auto = resolve_alpha("auto", est, X, y.astype(float))
+    assert auto == pytest.approx(0.05 * alpha_max(est, X, y.astype(float)), rel=1e-11)
+
+
+def test_stable_alpha_rounds_ulp_noise_away():
+    """Reference: values a few ulps apart (away from a rounding boundary) and the input."""
+    rng = np.random.default_rng(0)
+    for top in 10.0 ** rng.uniform(-8, 8, size=200):
+        digits = top / 10.0 ** (np.floor(np.log10(top)) - 11)  # 12 digits before the point
+        if abs(digits % 1.0 - 0.5) < 1e-2:
+            continue  # at a rounding boundary the noise may flip the 12th digit
+        noisy = np.nextafter(np.nextafter(top, np.inf), np.inf)
+        assert stable_alpha(noisy) == stable_alpha(top)
+        assert stable_alpha(noisy, 0.05) == stable_alpha(top, 0.05)
+        assert top <= stable_alpha(top) <= top * (1 + 2e-11)
+        assert stable_alpha(top, 0.05) == pytest.approx(0.05 * top, rel=1e-11)
 
 
 # --- the path's speed-ups are exact: references for each shortcut --------------

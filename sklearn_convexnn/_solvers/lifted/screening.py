@@ -13,7 +13,9 @@ optimal exactly when the dual norm of the loss gradient there is at most
   elliptope bound, see ``Signs(exact="auto")``);
 * :func:`empty_network`: the certified intercept-only fit at ``alpha >=
   alpha_max`` (a safe screening rule), else None;
-* :func:`auto_alpha`: ``AUTO_ALPHA_FRACTION`` times ``alpha_max``.
+* :func:`auto_alpha`: ``AUTO_ALPHA_FRACTION`` times ``alpha_max``;
+* :func:`stable_alpha`: a value derived from ``alpha_max`` rounded to
+  ``ALPHA_DIGITS`` significant digits, for the grids and ``alpha="auto"``.
 """
 
 import numpy as np
@@ -22,12 +24,39 @@ from ..shared.intercept import intercept_only_fit
 from .lifted import LiftedBlock
 from .neuron_sets import Signs, Sphere, get_neuron_set
 
-__all__ = ["AUTO_ALPHA_FRACTION", "auto_alpha", "empty_network", "level_blocks",
-           "lifted_alpha_max", "problem_neuron_set"]
+__all__ = ["ALPHA_DIGITS", "AUTO_ALPHA_FRACTION", "auto_alpha", "empty_network",
+           "level_blocks", "lifted_alpha_max", "problem_neuron_set", "stable_alpha"]
 
 #: ``alpha="auto"`` means this fraction of alpha_max (the regressors' default;
 #: measurements in ``_docstrings.REGRESSOR_ALPHA_DOC``).
 AUTO_ALPHA_FRACTION = 5e-2
+
+#: Significant digits kept of alpha_max where it sets another alpha (grids,
+#: "auto"). alpha_max is a dual norm of a sum over the rows, so its last bits
+#: depend on the summation order: weights 2 and a duplicated row give values
+#: one ulp apart, and an alpha one ulp apart can end at another point of a
+#: flat optimal face (the quantized relaxation's, then other rounded neurons).
+#: 12 digits stay far above that noise (1e-16 relative) and far below any
+#: solver tolerance.
+ALPHA_DIGITS = 12
+
+
+def stable_alpha(top, fraction=1.0):
+    """``fraction * top`` with ``top`` rounded to ``ALPHA_DIGITS`` significant digits.
+
+    Values of ``top`` a few ulps apart give the same result (unless they
+    straddle a rounding boundary, which a 13th significant digit of 5 marks).
+    For ``fraction=1`` (the top of a grid) the rounded value is raised by a
+    relative ``10 ** (1 - ALPHA_DIGITS)`` (more than the rounding error), so it
+    is never below ``top``: the empty-network screen still holds there.
+    """
+    top = float(top)
+    if not np.isfinite(top) or top <= 0:
+        return float(fraction * top)
+    rounded = float(f"{top:.{ALPHA_DIGITS - 1}e}")
+    if fraction == 1.0:
+        return rounded * (1.0 + 10.0 ** (1 - ALPHA_DIGITS))
+    return float(fraction * rounded)
 
 
 def problem_neuron_set(neuron_set):
@@ -91,7 +120,10 @@ def empty_network(blocks, Y, loss, activation, alpha, fit_intercept=True,
 
 def auto_alpha(blocks, Y, loss, activation, fit_intercept=True, neuron_set="sphere",
                levels="binary"):
-    """``AUTO_ALPHA_FRACTION * alpha_max`` on the estimator's own blocks (0 for constant Y)."""
+    """``AUTO_ALPHA_FRACTION * alpha_max`` on the estimator's own blocks (0 for constant Y).
+
+    alpha_max is rounded first (:func:`stable_alpha`).
+    """
     top = lifted_alpha_max(level_blocks(blocks, neuron_set, levels), Y, loss, activation,
                            fit_intercept, neuron_set)
-    return float(AUTO_ALPHA_FRACTION * top)
+    return stable_alpha(top, AUTO_ALPHA_FRACTION)
