@@ -65,17 +65,18 @@ CV_DEFAULTS = {
 #: benchmarks/bench_path.py over three outer shuffles (issue 13).
 SMOOTH_DECADES = 1 / 6
 #: Default number of (stratified) folds of ConvexPolyNetClassifierCV, for
-#: about 1.8x the CV time of 5: on breast_cancer, in nested CV over three
-#: outer shuffles, outer accuracy minus LogisticRegressionCV's goes from
-#: -0.0070/-0.0035/-0.0018 (5 folds) to -0.0035/-0.0000/-0.0018 (10 folds),
-#: and 4 of the 6 accuracy-based selection rules replayed by
-#: benchmarks/study_cv_selection.py meet issue 13's -0.005 on every shuffle
-#: with 10 folds, none with 5 (neg_log_loss does no better). The fold
-#: networks are fitted on 90% of the rows instead of 80%, closer to the refit.
+#: 2.4x the CPU time of 5 (one fit on breast_cancer: 9.7 s vs 4.0 s). On
+#: breast_cancer, in nested CV over three outer shuffles, outer accuracy
+#: minus LogisticRegressionCV's goes from -0.0070/-0.0035/-0.0018 (5 folds)
+#: to -0.0035/-0.0000/-0.0018 (10 folds), and 4 of the 6 accuracy-based
+#: selection rules replayed by benchmarks/study_cv_selection.py meet issue
+#: 13's -0.005 on every shuffle with 10 folds, none with 5 (neg_log_loss
+#: does no better). The fold networks see 90% of the rows instead of 80%,
+#: closer to the refit.
 POLYNET_CLASSIFIER_FOLDS = 10
 _POLYNET_CLASSIFIER_FOLDS_DOC = """
         The default of 10 stratified folds (scikit-learn's CV estimators
-        take 5) costs about twice the CV time; it was chosen on
+        take 5) costs 2.4 times the CPU time of 5; it was chosen on
         breast_cancer, where nested CV against LogisticRegressionCV over
         three outer shuffles gains 0.0023 of accuracy on average (the fold
         networks see 90% of the rows instead of 80%; see
