@@ -21,6 +21,7 @@ Single-threaded BLAS, so the timing ratios do not depend on the other
 processes of the machine. Usage:
 
     python benchmarks/bench_path.py [--quick] [--skip-cv] [--skip-path]
+                                    [--data diabetes,breast_cancer,wine]
 """
 
 import argparse
@@ -114,6 +115,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
     parser.add_argument("--skip-cv", action="store_true")
     parser.add_argument("--skip-path", action="store_true")
+    parser.add_argument("--data", default="diabetes,breast_cancer,wine",
+                        help="data sets of the CV part, comma-separated")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)  # LogisticRegressionCV's notices
@@ -131,10 +134,14 @@ def main():
     if not args.skip_cv:
         print("== 2. nested 5-fold CV on raw targets (outer folds shared)")
         seeds = (0,) if args.quick else (0, 1, 2)
-        X, y = load_diabetes(return_X_y=True)
-        nested("diabetes", X, y, ConvexPolyNetRegressorCV(), RidgeCV(), KFold, seeds, "R^2",
-               0.0)
+        data = args.data.split(",")
+        if "diabetes" in data:
+            X, y = load_diabetes(return_X_y=True)
+            nested("diabetes", X, y, ConvexPolyNetRegressorCV(), RidgeCV(), KFold, seeds,
+                   "R^2", 0.0)
         for name, loader in (("breast_cancer", load_breast_cancer), ("wine", load_wine)):
+            if name not in data:
+                continue
             X, y = loader(return_X_y=True)
             nested(name, X, y, ConvexPolyNetClassifierCV(), LogisticRegressionCV(),
                    StratifiedKFold, seeds, "accuracy", 0.005)

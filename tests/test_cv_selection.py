@@ -7,9 +7,13 @@ and the window average written out as a plain loop.
 
 import numpy as np
 import pytest
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
-from sklearn_convexnn import ConvexPolyNetRegressor, ConvexPolyNetRegressorCV
+from sklearn_convexnn import (
+    ConvexPolyNetClassifierCV,
+    ConvexPolyNetRegressor,
+    ConvexPolyNetRegressorCV,
+)
 from sklearn_convexnn._cv import SMOOTH_DECADES, smoothed_scores
 from sklearn_convexnn.paths import alpha_max
 
@@ -62,3 +66,23 @@ def test_cv_picks_the_best_smoothed_score_of_a_hand_written_search():
     assert cv.alpha_ == pytest.approx(alphas[int(np.argmax(smooth))])
     assert cv.cv_results_["rank_test_score"][cv.best_index_] == 1
     assert cv.best_score_ == pytest.approx(mean[cv.best_index_], abs=1e-3)
+
+
+def test_polynet_classifier_cv_defaults_to_ten_stratified_folds():
+    # The default splitter is the one an explicit StratifiedKFold(10) gives
+    # (check_cv's stratified, unshuffled folds), and the regressor keeps 5.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.5 * rng.normal(size=80) > 0.5).astype(int)
+    default = ConvexPolyNetClassifierCV(n_alphas=3, refit=False, activation=ACT).fit(X, y)
+    explicit = ConvexPolyNetClassifierCV(n_alphas=3, refit=False, activation=ACT,
+                                         cv=StratifiedKFold(10)).fit(X, y)
+    assert default.n_splits_ == 10
+    for i, (_, test) in enumerate(StratifiedKFold(10).split(X, y)):
+        # Held-out accuracy of fold i is a multiple of 1 / len(test).
+        scores = default.cv_results_[f"split{i}_test_score"] * len(test)
+        np.testing.assert_allclose(scores, np.round(scores), atol=1e-9)
+    np.testing.assert_allclose(default.cv_results_["mean_test_score"],
+                               explicit.cv_results_["mean_test_score"], atol=1e-12)
+    assert default.alpha_ == explicit.alpha_
+    assert ConvexPolyNetRegressorCV().cv is None
