@@ -325,8 +325,10 @@ def large_section():
         child's peak resident memory, interpreter and libraries included):
         scnn at its defaults (float32, tol 1e-6), ours to a certified gap of
         BENCH_LARGE_TOL, scnn's objective stated relative to our certified
-        lower bound. Threads: whatever OMP_NUM_THREADS allows (torch follows
-        it), printed.
+        lower bound; then ours to a certified gap of half the excess scnn
+        provably has (its objective over our objective), i.e. at tighter
+        accuracy than scnn's. Threads: whatever OMP_NUM_THREADS allows (torch
+        follows it), printed.
     """
     print("== 4. large gated problem ==")
     n3 = 20000 if QUICK else 100000
@@ -371,6 +373,19 @@ def large_section():
           f"resident, objective {sc['objective']:.8g} ({excess:.1e} above our certified "
           f"bound); ours (gap <= {tol:g}) {sc['wall'] / ours_res['wall']:.2f}x wall, "
           f"{sc['cpu'] / ours_res['cpu']:.2f}x CPU faster (goal >= 2x)", flush=True)
+    # At comparable accuracy: scnn's objective is above the optimum by at
+    # least (its objective - ours) / ours; ours to a certified gap of half that
+    # is provably closer to the optimum than scnn's result.
+    proven = (sc["objective"] - ours_res["objective"]) / ours_res["objective"]
+    if proven > 2 * tol:
+        loose = float(f"{0.5 * proven:.0e}")
+        lo = _large_child("ours", n3, loose)
+        print(f"  ours to a certified gap of {loose:g} (scnn is >= {proven:.1e} above the "
+              f"optimum): {lo['wall']:.1f} s wall, {lo['cpu']:.1f} s CPU, {lo['n_iter']} "
+              f"iterations, {lo['passes']} data passes, gap "
+              f"{(lo['objective'] - lo['bound']) / lo['objective']:.1e} -> "
+              f"{sc['wall'] / lo['wall']:.2f}x wall, {sc['cpu'] / lo['cpu']:.2f}x CPU faster "
+              f"than scnn's default (goal >= 2x)", flush=True)
 
 
 def _large_child(who, n, tol):
