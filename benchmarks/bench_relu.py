@@ -32,7 +32,11 @@ One process, contenders side by side, ratios printed with their goals:
    Goal >= 10x at 1e-4.
 4. gated ReLU at n=100 000, d=100, 200 gates, run to a certified gap of
    1e-3 (BENCH_LARGE_TOL; no iteration cap): time, data passes, peak memory
-   of the solver's arrays (tracemalloc). Reference: scnn 14.0 s, 1.3 GB.
+   of the solver's arrays (tracemalloc), on the issue's raw alpha=1e-3
+   problem (reference: scnn 14.0 s, 1.3 GB, quoted); then scnn itself beside
+   ours on scnn's program (unit-norm columns, no intercept, same gates),
+   each in a child process, peak resident memory of each, scnn's objective
+   against our certified bound.
 5. breast_cancer 5-fold accuracy vs LogisticRegression (goal >= LR - 0.005)
    and diabetes 5-fold R^2 vs RidgeCV, default settings after StandardScaler.
 
@@ -308,31 +312,124 @@ def exact_section():
 def large_section():
     """n=100 000, d=100, 200 gates: APG (Newton's n x n factor does not fit).
 
-    Certified relative gap BENCH_LARGE_TOL (default 1e-3: ten times tighter
-    than scnn's default stop at n=2000, about 1% above the optimum; the
-    estimator's default 1e-4 takes APG several times longer here, its
-    gradient-based bound converging like the square root of the objective).
+    (a) The issue's line: raw Gaussian columns, intercept, alpha=1e-3 (all
+        200 gates active: the hard case), to a certified relative gap of
+        BENCH_LARGE_TOL (default 1e-3: ten times tighter than scnn's default
+        stop at n=2000, about 1% above the optimum; the estimator's default
+        1e-4 takes APG several times longer here, its gradient-based bound
+        converging like the square root of the objective). Peak memory of the
+        solver's arrays (tracemalloc). BENCH_LARGE_RAW=0 skips it (minutes).
+    (b) scnn beside ours on scnn's own program (unit-norm columns, no
+        intercept, the same gates, the estimator's default alpha="auto"),
+        each in a child process so that both peaks are the same measure (the
+        child's peak resident memory, interpreter and libraries included):
+        scnn at its defaults (float32, tol 1e-6), ours to a certified gap of
+        BENCH_LARGE_TOL, scnn's objective stated relative to our certified
+        lower bound; then ours to a certified gap of half the excess scnn
+        provably has (its objective over our objective), i.e. at tighter
+        accuracy than scnn's. Threads: whatever OMP_NUM_THREADS allows (torch
+        follows it), printed.
     """
     print("== 4. large gated problem ==")
     n3 = 20000 if QUICK else 100000
     tol = float(os.environ.get("BENCH_LARGE_TOL", "1e-3"))
-    X, y = planted(n3, 100, seed=1)
-    tracemalloc.start()
-    t, c = time.perf_counter(), time.process_time()
+    if os.environ.get("BENCH_LARGE_RAW", "1") == "1":
+        X, y = planted(n3, 100, seed=1)
+        tracemalloc.start()
+        t, c = time.perf_counter(), time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est = ConvexReLURegressor(alpha=1e-3, n_gates=200, tol=tol, max_iter=100000,
+                                      random_state=0).fit(X, y)
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"gated n={n3} d=100 gates=200 raw columns, intercept, alpha=1e-3 (solver "
+              f"{est.solver_!r}, tol {tol:g}, no iteration cap): {elapsed:.1f} s wall, "
+              f"{cpu:.1f} s CPU, {est.n_iter_} iterations, {est.n_data_passes_} data passes, "
+              f"peak {peak / 2**30:.2f} GiB of arrays (X itself {X.nbytes / 2**30:.2f} GiB), "
+              f"certified gap {est.dual_gap_ / est.objective_:.1e}, {est.n_neurons_} neurons; "
+              f"reference scnn (quoted, n=100k, its default tolerance) "
+              f"{SCNN_QUOTED['gated_100k']} s, {SCNN_QUOTED['mem_100k']} GB", flush=True)
+        del X, y
+    ours_res = _large_child("ours", n3, tol)
+    print(f"gated n={n3} d=100 gates=200 unit-norm columns, no intercept, alpha="
+          f"{ours_res['alpha']:.4g} (0.07 alpha_max), {ours_res['threads']} BLAS thread(s): "
+          f"ours (solver {ours_res['solver']!r}, tol {tol:g}) {ours_res['wall']:.1f} s wall, "
+          f"{ours_res['cpu']:.1f} s CPU, {ours_res['n_iter']} iterations, "
+          f"{ours_res['passes']} data passes, peak {ours_res['peak_gib']:.2f} GiB resident, "
+          f"objective {ours_res['objective']:.8g}, certified bound {ours_res['bound']:.8g} "
+          f"(gap {(ours_res['objective'] - ours_res['bound']) / ours_res['objective']:.1e}), "
+          f"{ours_res['neurons']} neurons", flush=True)
+    why = try_scnn()
+    if why is not None:
+        print(f"  scnn not importable ({why}); quoted: {SCNN_QUOTED['gated_100k']} s, "
+              f"{SCNN_QUOTED['mem_100k']} GB")
+        return
+    sc = _large_child("scnn", n3, tol)
+    excess = (sc["objective"] - ours_res["bound"]) / ours_res["bound"]
+    print(f"  scnn default (float32, tol 1e-6), {sc['threads']} torch thread(s): "
+          f"{sc['wall']:.1f} s wall, {sc['cpu']:.1f} s CPU, peak {sc['peak_gib']:.2f} GiB "
+          f"resident, objective {sc['objective']:.8g} ({excess:.1e} above our certified "
+          f"bound); ours (gap <= {tol:g}) {sc['wall'] / ours_res['wall']:.2f}x wall, "
+          f"{sc['cpu'] / ours_res['cpu']:.2f}x CPU faster (goal >= 2x)", flush=True)
+    # At comparable accuracy: scnn's objective is above the optimum by at
+    # least (its objective - ours) / ours; ours to a certified gap of half that
+    # is provably closer to the optimum than scnn's result.
+    proven = (sc["objective"] - ours_res["objective"]) / ours_res["objective"]
+    if proven > 2 * tol:
+        loose = float(f"{0.5 * proven:.0e}")
+        lo = _large_child("ours", n3, loose)
+        print(f"  ours to a certified gap of {loose:g} (scnn is >= {proven:.1e} above the "
+              f"optimum): {lo['wall']:.1f} s wall, {lo['cpu']:.1f} s CPU, {lo['n_iter']} "
+              f"iterations, {lo['passes']} data passes, gap "
+              f"{(lo['objective'] - lo['bound']) / lo['objective']:.1e} -> "
+              f"{sc['wall'] / lo['wall']:.2f}x wall, {sc['cpu'] / lo['cpu']:.2f}x CPU faster "
+              f"than scnn's default (goal >= 2x)", flush=True)
+
+
+def _large_child(who, n, tol):
+    """Run one contender of ``large_section`` (b) in a child process; its JSON result."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--large", who, str(n), str(tol)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _large_child_main(who, n, tol):
+    import json
+    import resource
+
+    from threadpoolctl import threadpool_info
+
+    X, y = planted(n, 100, seed=1)
+    X = X / np.linalg.norm(X, axis=0)
+    kw = dict(alpha="auto", n_gates=200, random_state=0, fit_intercept=False,
+              linear_gate=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = ConvexReLURegressor(alpha=1e-3, n_gates=200, tol=tol, max_iter=100000,
-                                  random_state=0).fit(X, y)
-    elapsed, cpu = time.perf_counter() - t, time.process_time() - c
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"gated n={n3} d=100 gates=200 (solver {est.solver_!r}, tol {tol:g}, no "
-          f"iteration cap): {elapsed:.1f} s wall, {cpu:.1f} s CPU, {est.n_iter_} iterations, "
-          f"{est.n_data_passes_} data passes, peak {peak / 2**30:.2f} GiB of arrays "
-          f"(X itself {X.nbytes / 2**30:.2f} GiB), certified gap "
-          f"{est.dual_gap_ / est.objective_:.1e}, {est.n_neurons_} neurons; reference scnn "
-          f"(quoted, n=100k, its default tolerance) {SCNN_QUOTED['gated_100k']} s, "
-          f"{SCNN_QUOTED['mem_100k']} GB", flush=True)
+        if who == "ours":
+            t, c = time.perf_counter(), time.process_time()
+            est = ConvexReLURegressor(tol=tol, max_iter=100000, **kw).fit(X, y)
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            res = dict(objective=est.objective_, bound=est.lower_bound_, n_iter=est.n_iter_,
+                       passes=est.n_data_passes_, neurons=est.n_neurons_, solver=est.solver_,
+                       alpha=est.alpha_,
+                       threads=max((i["num_threads"] for i in threadpool_info()), default=1))
+        else:
+            import torch
+
+            est = ConvexReLURegressor(tol=tol, max_iter=1, **kw).fit(X, y)
+            lam = est.alpha_
+            wall, cpu, pred, pen = run_scnn(X, y, est.gates_, lam, None, "float32")
+            res = dict(objective=0.5 * np.mean((pred - y) ** 2) + lam * pen,
+                       threads=torch.get_num_threads())
+    res.update(wall=wall, cpu=cpu,
+               peak_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    print(json.dumps(res))
 
 
 def defaults_section():
@@ -371,5 +468,7 @@ if __name__ == "__main__":
 
     if len(sys.argv) == 5 and sys.argv[1] == "--cvxpy-exact":
         _cvxpy_exact_child(*map(int, sys.argv[2:]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "--large":
+        _large_child_main(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     else:
         main()

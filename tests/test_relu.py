@@ -394,7 +394,8 @@ def test_linear_gate_contains_the_linear_model(linear_gate):
 @pytest.mark.parametrize("task", ["squared", "logistic"])
 def test_single_precision_gradients_keep_the_optimum_and_a_valid_bound(task, monkeypatch):
     # Large problems take APG's gradients in float32 (every 4th, the certified
-    # one, in float64); forced on here at a size cvxpy solves.
+    # one, in float64) and the line search's forward products as float32
+    # increments from the iterate; forced on here at a size cvxpy solves.
     from sklearn_convexnn._solvers.relu import gated
 
     monkeypatch.setattr(gated, "FAST_MIN_PRODUCT", 0)
@@ -410,3 +411,34 @@ def test_single_precision_gradients_keep_the_optimum_and_a_valid_bound(task, mon
     assert est.objective_ == pytest.approx(ref, rel=1e-4)
     assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-9
     assert est.dual_gap_ <= 1e-6 * est.objective_
+
+
+def test_single_precision_forward_increments_match_the_exact_images():
+    # GatedProblem.forward_near: img(W_ref) + (D X)(W - W_ref), the increment
+    # in float32; against the images computed directly with numpy in float64
+    # (sum_j 1[X g_j >= 0] * (X w_j)). Its rounding is relative to the
+    # increment, not to the images; every REFRESH_EVERY-th call is exact.
+    from sklearn_convexnn._solvers.relu import gated
+    from sklearn_convexnn._solvers.relu.design import MaskedDesign
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 7)) * np.array([1.0, 1e2, 1e-2, 1.0, 5.0, 1.0, 1.0])
+    masks = X @ rng.standard_normal((7, 9)) >= 0
+    problem = gated.GatedProblem(MaskedDesign(X, masks, 1), None, None, fast=True)
+    assert problem.fast
+
+    def direct(W):
+        return np.sum(masks * (X @ W), axis=1)[:, None]  # (n, 1): one output
+
+    W_ref = rng.standard_normal((7, 9))
+    W_ref[:, 3] = 0.0
+    img_ref = (direct(W_ref),)
+    for call in range(1, gated.REFRESH_EVERY + 1):
+        W = W_ref + 1e-3 * rng.standard_normal((7, 9))
+        got = problem.forward_near(W, W_ref, img_ref)[0]
+        err = np.linalg.norm(got - direct(W))
+        if call == gated.REFRESH_EVERY:
+            assert err <= 1e-12 * np.linalg.norm(direct(W))
+        else:
+            assert err <= 1e-5 * np.linalg.norm(direct(W - W_ref))
+            assert err > 0  # single precision did run

@@ -27,7 +27,9 @@ class APG:
 
     ``problem`` supplies ``forward(W) -> images`` (a tuple of arrays linear in
     W), ``value(images, b)``, ``gradient(images, b) -> (GW, gb)`` and
-    ``after_gradient(images, b, GW)`` (the certificate hook).
+    ``after_gradient(images, b, GW)`` (the certificate hook); optionally
+    ``forward_near(W, W_ref, images_ref)``, the images of ``W`` from those of
+    the nearby ``W_ref`` (used for the trial points of the line search).
     """
 
     def __init__(self, problem, W, b, alpha, lipschitz, fit_intercept):
@@ -67,11 +69,12 @@ class APG:
         if not self.fit_intercept:
             gb = np.zeros_like(gb)
         pb.after_gradient(img_y, by, GW)
+        near = hasattr(pb, "forward_near")
         while True:
             step = 1.0 / self.L
             xn = group_soft_threshold(y - step * GW, self.alpha * step)
             bn = by - step * gb
-            img_n = pb.forward(xn)
+            img_n = pb.forward_near(xn, self.x, self.img) if near else pb.forward(xn)
             fn = pb.value(img_n, bn)
             dx, db = xn - y, bn - by
             quad = float(np.sum(GW * dx) + np.dot(gb, db)) \

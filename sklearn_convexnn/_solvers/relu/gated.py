@@ -33,6 +33,18 @@ CERTIFY_EVERY = 4
 #: ... and below this certified relative gap every pass is exact (the
 #: gradient's rounding would then be felt in the last digits sought) ...
 FAST_MIN_GAP = 1e-5
+#: The forward products of the line search's trial points are taken as
+#: increments from the current iterate, ``img(x) + (D X)(x_new - x)`` (not from
+#: the extrapolated point: the momentum would amplify the rounding), the
+#: increment in single precision: its rounding (1e-7 relative) is relative
+#: to the step, not to the predictions, and the objective values the line
+#: search compares share ``img(x)``, so their difference carries no
+#: rounding of the predictions (this is what the earlier float32 forward
+#: passes lacked). The rounding of the increments accumulates in the stored
+#: images: every ``REFRESH_EVERY``-th trial point is imaged exactly, and so
+#: is the iterate before the stopping test accepts it. Measured per pass at
+#: n=100 000, d=100, 200 gates (one thread): forward 177 ms -> 65 ms.
+REFRESH_EVERY = 8
 #: ... and only for products of at least this many multiply-adds (n d q).
 #: Measured per backward pass (one thread): n=100 000, d=100, 200 gates
 #: 136 ms -> 65 ms, about 20% of an APG iteration; n=2000, d=50, 500 gates
@@ -83,10 +95,17 @@ class GatedProblem:
         self.design, self.loss, self.certifier = design, loss, certifier
         self._theta = None
         self.fast = fast and design.single() is not None
-        self._calls, self._exact = 0, True
+        self._calls, self._exact, self._near = 0, True, 0
 
     def forward(self, W):
         return (self.design.forward(W),)
+
+    def forward_near(self, W, W_ref, img_ref):
+        """Images of ``W`` from those of ``W_ref``, the increment in single precision."""
+        self._near += 1
+        if not self.fast or self._near % REFRESH_EVERY == 0:
+            return self.forward(W)
+        return (img_ref[0] + self.design.forward(W - W_ref, fast=True),)
 
     def value(self, img, b):
         return self.loss.value(img[0] + b)
@@ -189,8 +208,13 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
             width = int(np.sum(np.any(apg.x != 0, axis=0)))
             print(f"[gated] iter {it:5d}  objective {obj:.10g}  bound {lb:.10g}  "
                   f"gap {gap:.3e}  width {width}")
-        if problem.fast and gap <= FAST_MIN_GAP * max(abs(obj), 1e-12):
-            problem.fast = False
+        if problem.fast and gap <= max(FAST_MIN_GAP, tol) * max(abs(obj), 1e-12):
+            # Exact images (the increments' rounding) before any stopping test.
+            problem.fast = gap > FAST_MIN_GAP * max(abs(obj), 1e-12)
+            apg.img = problem.forward(apg.x)
+            apg.fx = problem.value(apg.img, apg.bx)
+            obj = apg.objective()
+            gap = obj - lb
         if gap <= tol * max(abs(obj), 1e-12):
             status = "optimal"
             break
