@@ -1,0 +1,394 @@
+"""Exact ReLU by a primal-dual interior-point method with a structured Newton system.
+
+The exact program separates over outputs for the squared and logistic
+losses; per output (``p`` gates, columns ``u_j``, ``v_j``)::
+
+    min  L(sum_j D_j X (u_j - v_j) + b) + alpha sum_j (||u_j|| + ||v_j||)
+    s.t. (2 D_j - I) X u_j >= 0,  (2 D_j - I) X v_j >= 0.
+
+Barrier problem: the cone rows get multipliers ``lam > 0`` (primal-dual:
+``lam_i s_i = mu``), the norms their second-order cones ``||w|| <= t``
+with the barrier ``-mu log(t^2 - ||w||^2)``; ``t`` is eliminated in closed
+form (``t = (mu + sqrt(mu^2 + alpha^2 r^2)) / alpha`` for ``r = ||w||``),
+which leaves a smooth, strictly convex norm ``h_mu(w)`` with gradient
+``alpha w / t`` (norm below ``alpha``) and Hessian
+``(alpha / t) I - alpha^2 / (t^2 sqrt(mu^2 + alpha^2 r^2)) w w^T``.
+
+Newton system: per column a d x d block ``B_c = hess h_mu + X^T diag(lam_c /
+s_c) X`` (one product of the multipliers with the n x d^2 matrix of the
+rows' outer products for all columns at once; ``(2 D_j - I)^2 = I``), and
+the data term ``G^T K G`` (``G = [D_1 X, ..., D_p X]``, ``K`` the loss
+curvature), the same for ``u_j`` and ``-v_j``. Eliminating ``u - v`` leaves
+one pd x pd system ``E + G^T K G`` with ``E_j = (B_u^-1 + B_v^-1)^-1``
+(formed when ``p d <= n``; ``G^T K G`` once for the squared loss), or by
+Woodbury the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` (when ``p d >
+n``), bordered by the intercept either way.
+
+Path following: Mehrotra's predictor-corrector on the cone rows (an affine
+step sets the centring ``sigma = (gap_aff / gap)^3``), fraction to the
+boundary, backtracking on the barrier function; ``mu`` is the rows' mean
+complementarity. Iterates stay strictly feasible, so every iterate is a
+true ReLU network; the certified bound is ``DualCertifier``'s with the
+multipliers ``lam`` (and, near the end, the cone multipliers refined by
+nonnegative least squares for the columns above ``alpha``).
+"""
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.optimize import nnls
+from scipy.special import expit
+
+from .certificate import DualCertifier
+from .design import MaskedDesign
+from .gated import ReLUSolution
+from .weighted_losses import BoundLoss
+
+__all__ = ["IPM_LOSSES", "solve_exact_ipm", "solve_output_ipm"]
+
+#: Losses the interior-point method handles (separable over outputs).
+IPM_LOSSES = ("squared", "logistic")
+#: Fraction of the way to the boundary a step may go.
+TO_BOUNDARY = 0.99
+#: Armijo constant and backtracking factor of the line search on the barrier.
+ARMIJO, BACKTRACK = 1e-4, 0.5
+LINE_SEARCH = True
+#: mu falls by at most this factor per iteration (the norms' smoothing is
+#: primal only and needs its centring).
+MU_DROP = 0.1
+#: The cone multipliers are refined by NNLS once the rows' complementarity
+#: is below this multiple of the target gap.
+NNLS_START = 10.0
+#: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
+NNLS_ROWS = 3
+#: mu stops falling once the rows' complementarity is below this fraction of
+#: the target gap: the remaining steps centre, which the certificate needs
+#: (the dual point's excess over alpha is the stationarity residual).
+MU_FLOOR = 0.1
+#: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
+#: times that norm.
+START_SCALE, MU_START = 1.0, 1.0
+
+
+class _Output:
+    """One output's exact program: data, iterate and Newton steps."""
+
+    def __init__(self, X, masks, y, pi, loss, alpha, fit_intercept):
+        self.X, self.y, self.pi = X, y, pi
+        self.loss, self.alpha, self.fit_intercept = loss, alpha, fit_intercept
+        n, d = X.shape
+        p = masks.shape[1]
+        self.n, self.d, self.p = n, d, p
+        self.Mf = masks.astype(float)
+        self.Sg = np.where(masks, 1.0, -1.0)
+        self.Sg2 = np.hstack([self.Sg, self.Sg])
+        self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
+        self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d)
+        self.primal = p * d <= n
+        self.GKG = None
+        self.eye = np.eye(d)
+        # Indices of the 2p diagonal d x d blocks of the primal system.
+        off = (np.arange(2 * p) * d)[:, None, None]
+        self.block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
+        self.block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
+
+    # ----------------------------------------------------------- the loss
+    def loss_parts(self, z):
+        """(value, gradient, curvature) of the weighted loss at predictions z."""
+        pi, y = self.pi, self.y
+        if self.loss == "squared":
+            r = z - y
+            return 0.5 * float(pi @ r**2), pi * r, pi
+        m = y * z
+        value = float(pi @ np.logaddexp(0.0, -m))
+        sig = expit(-m)
+        return value, -pi * y * sig, pi * sig * (1.0 - sig)
+
+    def predict(self, IW, b):
+        p = self.p
+        return np.einsum("ij,ij->i", self.Mf, IW[:, :p] - IW[:, p:]) + b
+
+    def smooth_norm(self, W, mu):
+        r2 = np.einsum("ij,ij->j", W, W)
+        Q = np.sqrt(mu * mu + self.alpha**2 * r2)
+        t = (mu + Q) / self.alpha
+        return r2, Q, t
+
+    def barrier(self, W, b, mu, mu_rows, IW=None):
+        """The barrier function (norms smoothed by ``mu``, rows weighted by
+        ``mu_rows``) and its pieces; +inf outside the cones."""
+        IW = self.X @ W if IW is None else IW
+        S = self.Sg2 * IW
+        if np.min(S) <= 0:
+            return np.inf, None
+        z = self.predict(IW, b)
+        value, theta, curv = self.loss_parts(z)
+        r2, Q, t = self.smooth_norm(W, mu)
+        h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
+        phi = value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
+        return phi, (IW, S, z, value, theta, curv, r2, Q, t)
+
+    # -------------------------------------------------------- Newton system
+    def factor(self, W, parts, Lam, mu):
+        """Factor the Newton matrix at W with multipliers Lam; returns a solver."""
+        IW, S, z, value, theta, curv, r2, Q, t = parts
+        d, p, a = self.d, self.p, self.alpha
+        B = ((Lam / S).T @ self.XX).reshape(2 * p, d, d)
+        B += (a / t)[:, None, None] * self.eye
+        B -= (a * a / (t * t * Q))[:, None, None] * (W.T[:, :, None] * W.T[:, None, :])
+        sum_c = float(np.sum(curv))
+        G = self.G
+        if self.primal:
+            if self.loss == "squared":
+                if self.GKG is None:
+                    self.GKG = G.T @ (curv[:, None] * G)
+                M = self.GKG.copy()
+            else:
+                M = G.T @ (curv[:, None] * G)
+            # The whole 2pd system [[M + Bu, -M], [-M, M + Bv]] (no inverse of
+            # the ill-conditioned blocks), bordered by the intercept.
+            P = p * d
+            nb = 2 * P + (1 if self.fit_intercept else 0)
+            H = np.zeros((nb, nb))
+            H[:P, :P] = M
+            H[P:2 * P, P:2 * P] = M
+            H[:P, P:2 * P] = -M
+            H[P:2 * P, :P] = -M
+            H[self.block_rows, self.block_cols] += B.ravel()
+            if self.fit_intercept:
+                Gk = G.T @ curv
+                H[:P, -1] = H[-1, :P] = Gk
+                H[P:2 * P, -1] = H[-1, P:2 * P] = -Gk
+                H[-1, -1] = sum_c
+            cf = sla.cho_factor(H, lower=True, check_finite=False, overwrite_a=True)
+
+            def solve(ru, rv, rb):
+                rhs = np.concatenate([ru.ravel(), rv.ravel()] + ([[rb]] if self.fit_intercept
+                                                                  else []))
+                x = sla.cho_solve(cf, rhs, check_finite=False)
+                db = x[-1] if self.fit_intercept else 0.0
+                return x[:2 * P].reshape(2 * p, d).T, db
+        else:
+            # Woodbury: K^-1 + sum_j G_j Einv_j G_j^T (n x n), bordered by the intercept.
+            Binv = np.linalg.inv(B)
+            Einv = Binv[:p] + Binv[p:]
+            Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
+            L = np.linalg.cholesky(Einv)  # (p, d, d)
+            Y = (self.Mf[:, :, None] * np.einsum("id,jde->ije", self.X, L)).reshape(
+                self.n, p * d)
+            Kn = Y @ Y.T
+            Kn[np.diag_indices_from(Kn)] += 1.0 / np.maximum(curv, 1e-300)
+            cf = sla.cho_factor(Kn, lower=True, check_finite=False, overwrite_a=True)
+            ones = sla.cho_solve(cf, np.ones(self.n), check_finite=False)
+            s1 = float(np.sum(ones))
+
+            def solve(ru, rv, rb):
+                g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
+                gv = np.einsum("ijd,jd->i", self.G.reshape(self.n, p, d), g)
+                y = sla.cho_solve(cf, gv, check_finite=False)
+                db = 0.0
+                if self.fit_intercept:
+                    db = (rb - float(np.sum(y))) / s1
+                    y = y + db * ones
+                return self._back(Binv, ru, rv, y), db
+        return solve
+
+    def _back(self, Binv, ru, rv, y):
+        """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
+        d, p = self.d, self.p
+        Gy = (self.G.T @ y).reshape(p, d)
+        du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
+        dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
+        return np.vstack([du, dv]).T  # (d, 2p)
+
+
+def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol, max_iter,
+                     certify, b0=0.0, verbose=0):
+    """Interior-point solve of one output's exact program.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    masks : ndarray of shape (n, p), bool
+    y, pi : ndarray of shape (n,)
+        Targets and the loss weights (summing to one over all outputs' rows).
+    loss : {"squared", "logistic"}
+    alpha : float
+    gates : ndarray of shape (d, p)
+        Gate vectors: ``g_j`` lies inside both cones of gate j, the start.
+    fit_intercept : bool
+    tol : float
+        Target certified relative gap.
+    max_iter : int
+    certify : callable
+        ``certify(W, b, theta, Lam) -> (objective, bound)`` of a feasible point.
+    verbose : int
+
+    Returns
+    -------
+    (W, b, n_iter, status) or None when the cones have no interior at the
+    gates (a row with ``x_i . g_j = 0``).
+    """
+    prob = _Output(X, masks, y, pi, loss, alpha, fit_intercept)
+    n, d, p = prob.n, prob.d, prob.p
+    live = np.any(X != 0, axis=1)
+    gimg = np.abs(X @ gates)
+    if np.any(gimg[live] <= 0):
+        return None
+    # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
+    gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
+    tau = START_SCALE / max(float(np.median(np.abs(X @ gn)[live])), 1e-300)
+    W = tau * np.hstack([gn, gn])
+    b = b0
+    mu = MU_START * alpha * tau
+    phi, parts = prob.barrier(W, b, mu, mu)
+    # Multipliers of a centred start (lam s = mu) except on rows close to
+    # their boundary, whose lam would dominate the Newton matrix.
+    Lam = mu / np.maximum(parts[1], np.median(parts[1]))
+    status, it = "max_iter", 0
+    best = None
+    for it in range(1, max_iter + 1):
+        IW, S, z, value, theta, curv, r2, Q, t = parts
+        refine = best is not None and S.size * mu <= NNLS_START * tol * abs(best[0])
+        obj, lb = certify(W, b, theta, Lam, refine)
+        if best is None or obj < best[0]:
+            best = (obj, W.copy(), b)
+        if verbose:
+            print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
+                  f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e}")
+        if obj - lb <= tol * max(abs(obj), 1e-12):
+            status = "optimal"
+            break
+        solve = prob.factor(W, parts, Lam, mu)
+        # Gradient of the loss and the smoothed norms.
+        Mt = prob.Mf * theta[:, None]
+        gsm = prob.X.T @ np.hstack([Mt, -Mt]) + alpha * W / t
+        gb = float(np.sum(theta)) if fit_intercept else 0.0
+        # Predictor: the rows' complementarity targeted at zero.
+        dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)
+        dS = prob.Sg2 * (prob.X @ dW)
+        dL = -Lam - Lam / S * dS
+        ap, ad = _max_step(S, dS), _max_step(Lam, dL)
+        m = S.size
+        gap_now = float(np.sum(S * Lam)) / m
+        gap_aff = float(np.sum((S + ap * dS) * (Lam + ad * dL))) / m
+        sigma = min(1.0, (gap_aff / gap_now) ** 3)
+        mu_t = max(sigma * gap_now, MU_DROP * mu)
+        if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
+            # Small enough: centre (Newton on stationarity) instead of going on.
+            mu_t, dS, dL = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0, 0.0
+        gphi = gsm - prob.X.T @ (prob.Sg2 * (mu_t / S))
+        # Corrector: target mu_t, with Mehrotra's second-order term; without
+        # it should the direction not descend on the barrier.
+        for second in (dS * dL, 0.0):
+            corr = (mu_t - second) / S
+            R = -gsm + prob.X.T @ (prob.Sg2 * corr)
+            dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
+            slope = float(np.sum(gphi * dW)) + gb * db
+            if slope < 0:
+                break
+        XdW = prob.X @ dW
+        dS = prob.Sg2 * XdW
+        dL = corr - Lam - Lam / S * dS
+        ap = TO_BOUNDARY * _max_step(S, dS)
+        ad = TO_BOUNDARY * _max_step(Lam, dL)
+        # Backtracking on the barrier with the rows at mu_t.
+        phi0, _ = prob.barrier(W, b, mu, mu_t, IW)
+        step = ap
+        for _ in range(40):
+            phi1, parts1 = prob.barrier(W + step * dW, b + step * db, mu, mu_t, IW + step * XdW)
+            if phi1 <= phi0 + ARMIJO * step * min(slope, 0.0) or not LINE_SEARCH:
+                break
+            step *= BACKTRACK
+        else:
+            status = "stalled"
+            break
+        if verbose > 1:
+            print(f"      sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} step {step:.3f} "
+                  f"slope {slope:.2e}")
+        W = W + step * dW
+        b = b + step * db
+        Lam = Lam + ad * dL
+        mu = mu_t
+        # The norms' smoothing follows mu (their pieces are recomputed).
+        phi, parts = prob.barrier(W, b, mu, mu, parts1[0])
+    obj, W, b = best
+    return W, b, it, status
+
+
+def _max_step(v, dv):
+    """Largest step in [0, 1] keeping ``v + step dv >= 0``."""
+    neg = dv < 0
+    if not np.any(neg):
+        return 1.0
+    return float(min(1.0, np.min(-v[neg] / dv[neg])))
+
+
+def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_intercept, tol,
+                    max_iter, verbose=0, rng=None):
+    """The exact program by :func:`solve_output_ipm`, one output at a time.
+
+    Returns a :class:`ReLUSolution` (columns ``[U | V]`` as ``design``), or
+    None when the method does not apply (multinomial loss, or cones
+    without interior at the gates): the caller then uses another solver.
+    The lower bound is the sum of the outputs' certified bounds (the
+    program separates over outputs).
+    """
+    if loss.name not in IPM_LOSSES:
+        return None
+    X = design.X
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+    n, d, p, k = design.n, design.d, design.p, design.k
+    q = design.q
+    pi = loss.pi[:, 0]
+    W_all = np.zeros((d, 2 * q))
+    b_all = np.zeros(k)
+    lower, n_iter, statuses = 0.0, 0, []
+    signs = np.r_[np.ones(p), -np.ones(p)]
+    for c in range(k):
+        Yc = loss.Y[:, [c]]
+        loss_c = BoundLoss(loss.name, Yc, pi)
+        design_c = MaskedDesign(X, design.masks, 1)
+        cert = DualCertifier(loss_c, design_c, alpha, fit_intercept, signs)
+        Mf = design.masks.astype(float)
+        Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
+
+        def certify(W, b, theta, Lam, refine, cert=cert, Mf=Mf, Sg2=Sg2, loss_c=loss_c):
+            Mt = Mf * theta[:, None]
+            C = X.T @ np.hstack([Mt, -Mt])
+            cols = C - X.T @ (Sg2 * Lam)
+            cert.bound(theta[:, None], cols)
+            if refine:
+                # The best multipliers for this theta, for the columns above alpha.
+                over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha)
+                for c in over:
+                    # Candidate rows: those of the largest multipliers (the
+                    # optimal multipliers live on at most d tight rows).
+                    rows = np.argpartition(-Lam[:, c], NNLS_ROWS * d)[:NNLS_ROWS * d] \
+                        if n > NNLS_ROWS * d else np.arange(n)
+                    A = X[rows].T * Sg2[rows, c]
+                    lam, _ = nnls(A, C[:, c], maxiter=50 * d)
+                    cols[:, c] = C[:, c] - A @ lam
+                cert.bound(theta[:, None], cols)
+            z = np.einsum("ij,ij->i", Mf, X @ (W[:, :p] - W[:, p:])) + b
+            obj = loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
+            return obj, cert.best
+
+        out = solve_output_ipm(X, design.masks, Yc[:, 0], pi, loss.name, alpha, gates,
+                               fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                               certify=certify, verbose=verbose,
+                               b0=float(loss_c.best_constant()[0]) if fit_intercept else 0.0)
+        if out is None:
+            return None
+        W, b, it, status = out
+        cols = np.r_[c * p + np.arange(p), q + c * p + np.arange(p)]
+        W_all[:, cols] = W
+        b_all[c] = b
+        lower += cert.best
+        n_iter += it
+        statuses.append(status)
+    Z = design.forward(W_all[:, :q]) - design.forward(W_all[:, q:]) + b_all
+    obj = loss.value(Z) + alpha * float(np.sum(np.linalg.norm(W_all, axis=0)))
+    status = "optimal" if all(s == "optimal" for s in statuses) else statuses[-1]
+    return ReLUSolution(W_all, b_all, float(obj), min(lower, float(obj)), n_iter,
+                        design.n_passes, status, [])
