@@ -40,6 +40,7 @@ from ._solvers.relu.cvxpy_relu import (
 from ._solvers.relu.design import MaskedDesign, check_memory
 from ._solvers.relu.exact import solve_exact
 from ._solvers.relu.gated import ReLUSolution, alpha_max, solve_gated
+from ._solvers.relu.ipm import IPM_LOSSES, ipm_memory, solve_exact_ipm
 from ._solvers.relu.gates import (
     GATE_SAMPLING,
     deep_gate_masks,
@@ -149,8 +150,8 @@ class _BaseConvexReLU(BaseEstimator):
         "gate_sampling": [StrOptions(set(GATE_SAMPLING))],
         "linear_gate": ["boolean"],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "apg", "newton", "admm", "augmented_lagrangian",
-                               "cvxpy"})],
+        "solver": [StrOptions({"auto", "apg", "newton", "ipm", "admm",
+                               "augmented_lagrangian", "cvxpy"})],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "memory_limit": [Interval(Real, 0, None, closed="neither")],
@@ -169,15 +170,14 @@ class _BaseConvexReLU(BaseEstimator):
                 self.variant == "gated"):
             raise ValueError(
                 f"solver={self.solver!r} does not solve variant={self.variant!r}: 'apg' "
-                f"and 'newton' solve the gated program, 'admm' and 'augmented_lagrangian' "
-                f"the exact "
-                f"one ('cvxpy' both)."
+                f"and 'newton' solve the gated program, 'ipm', 'admm' and "
+                f"'augmented_lagrangian' the exact one ('cvxpy' both)."
             )
         pb = self._program(X, Y, loss_name, sample_weight)
         X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
         n, d = X.shape
         k = Y.shape[1]
-        solver = self._pick_solver(solver, X, n, d, k)
+        solver = self._pick_solver(solver, X, n, d, k, loss.name)
         amax = alpha_max(design, loss, self.fit_intercept)
         alpha = self.alpha
         if alpha is None:
@@ -203,7 +203,7 @@ class _BaseConvexReLU(BaseEstimator):
             sol, solver = self._empty_solution(design, loss), "screening"
         else:
             with threadpool_limits(limits=1 if small else None, user_api="blas"):
-                sol = self._solve(solver, design, loss, alpha, gates, X, common)
+                sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
         if self.variant == "gated":
             signs = np.ones(design.q)
             gate_of, output_of = design.gate_of, design.output_of
@@ -303,14 +303,17 @@ class _BaseConvexReLU(BaseEstimator):
         pb = self._program(X, Y, loss_name, sample_weight)
         return float(alpha_max(pb.design, pb.loss, self.fit_intercept))
 
-    def _pick_solver(self, solver, X, n, d, k):
+    def _pick_solver(self, solver, X, n, d, k, loss_name):
         """The solver "auto" stands for, after refusing what does not fit in memory."""
         p = self.n_gates
         cvxpy_bytes = estimate_cvxpy_memory(n, d, p, k, self.variant)
         fits_cvxpy = cvxpy_bytes <= self.memory_limit * 2**30
+        fits_ipm = ipm_memory(n, d, p) <= self.memory_limit * 2**30
         if solver == "auto":
             if self.variant == "gated":
                 solver = "newton" if n <= NEWTON_MAX_SAMPLES else "apg"
+            elif loss_name in IPM_LOSSES and fits_ipm:
+                return "ipm"
             elif (fits_cvxpy and cvxpy_nonzeros(n, d, p, k, "exact") <= CVXPY_MAX_NONZEROS):
                 return "cvxpy"
             elif admm_memory(n, d, p, k) <= self.memory_limit * 2**30 and n <= ADMM_MAX_SAMPLES:
@@ -326,6 +329,19 @@ class _BaseConvexReLU(BaseEstimator):
                     f"GiB; use solver='auto' or reduce n_gates."
                 )
             return solver
+        if solver == "ipm":
+            if loss_name not in IPM_LOSSES:
+                raise ValueError(
+                    f"solver='ipm' handles the squared and logistic losses (separable over "
+                    f"outputs), not the {loss_name} loss; use solver='admm' or "
+                    f"multi_class='ovr'.")
+            if not fits_ipm:
+                raise ProblemTooLargeError(
+                    f"solver='ipm' on the exact convex ReLU problem (n_samples={n}, "
+                    f"n_features={d}, {p} gates) needs about "
+                    f"{ipm_memory(n, d, p) / 2**30:.2f} GiB, above memory_limit="
+                    f"{self.memory_limit} GiB; use solver='augmented_lagrangian'.")
+            return solver
         if solver == "admm" and admm_memory(n, d, p, k) > self.memory_limit * 2**30:
             raise ProblemTooLargeError(
                 f"solver='admm' on the exact convex ReLU problem (n_samples={n}, "
@@ -340,12 +356,20 @@ class _BaseConvexReLU(BaseEstimator):
         if solver == "cvxpy":
             return solve_relu_cvxpy(
                 design, loss, alpha, self.variant, fit_intercept=self.fit_intercept,
-                tol=self.tol, gates=gates, gate_images=np.asarray(X @ gates), verbose=self.verbose)
+                tol=self.tol, gates=gates, gate_images=np.asarray(X @ gates),
+                verbose=self.verbose), solver
         if self.variant == "gated":
-            return solve_gated(design, loss, alpha, newton=solver == "newton", **common)
+            return solve_gated(design, loss, alpha, newton=solver == "newton", **common), solver
+        if solver == "ipm":
+            sol = solve_exact_ipm(design, loss, alpha, gates, **common)
+            if sol is not None:
+                return sol, solver
+            # Cones without interior at the gates (a row with x . g_j = 0).
+            solver = "admm"
         if solver == "admm":
-            return solve_exact_admm(design, loss, alpha, gates, np.asarray(X @ gates), **common)
-        return solve_exact(design, loss, alpha, gates, np.asarray(X @ gates), **common)
+            return solve_exact_admm(design, loss, alpha, gates, np.asarray(X @ gates),
+                                    **common), solver
+        return solve_exact(design, loss, alpha, gates, np.asarray(X @ gates), **common), solver
 
     # --------------------------------------------------------------- network
     def _forward(self, X):

@@ -44,7 +44,7 @@ from .design import MaskedDesign
 from .gated import ReLUSolution
 from .weighted_losses import BoundLoss
 
-__all__ = ["IPM_LOSSES", "solve_exact_ipm", "solve_output_ipm"]
+__all__ = ["IPM_LOSSES", "ipm_memory", "solve_exact_ipm", "solve_output_ipm"]
 
 #: Losses the interior-point method handles (separable over outputs).
 IPM_LOSSES = ("squared", "logistic")
@@ -61,6 +61,8 @@ MU_DROP = 0.1
 NNLS_START = 10.0
 #: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
 NNLS_ROWS = 3
+#: Columns below these fractions of the largest are tried as zeros, largest first.
+DROP_FRACTIONS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 #: mu stops falling once the rows' complementarity is below this fraction of
 #: the target gap: the remaining steps centre, which the certificate needs
 #: (the dual point's excess over alpha is the stationarity residual).
@@ -370,9 +372,11 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
                     lam, _ = nnls(A, C[:, c], maxiter=50 * d)
                     cols[:, c] = C[:, c] - A @ lam
                 cert.bound(theta[:, None], cols)
+            return objective(W, b), cert.best
+
+        def objective(W, b, Mf=Mf, loss_c=loss_c):
             z = np.einsum("ij,ij->i", Mf, X @ (W[:, :p] - W[:, p:])) + b
-            obj = loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
-            return obj, cert.best
+            return loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
 
         out = solve_output_ipm(X, design.masks, Yc[:, 0], pi, loss.name, alpha, gates,
                                fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
@@ -381,6 +385,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
         if out is None:
             return None
         W, b, it, status = out
+        W = _drop_residue(W, objective(W, b), lambda W0: objective(W0, b), cert.best, tol)
         cols = np.r_[c * p + np.arange(p), q + c * p + np.arange(p)]
         W_all[:, cols] = W
         b_all[c] = b
@@ -392,3 +397,35 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
     status = "optimal" if all(s == "optimal" for s in statuses) else statuses[-1]
     return ReLUSolution(W_all, b_all, float(obj), min(lower, float(obj)), n_iter,
                         design.n_passes, status, [])
+
+
+def _drop_residue(W, obj, objective, bound, tol):
+    """Zero the columns an interior point leaves tiny (it never returns exact zeros).
+
+    The largest threshold (relative to the largest column) whose network is
+    still within ``tol`` of the certified ``bound``, or no worse than ``W``.
+    """
+    norms = np.linalg.norm(W, axis=0)
+    top = float(np.max(norms, initial=0.0))
+    for frac in DROP_FRACTIONS:
+        small = norms < frac * top
+        if not np.any(small):
+            continue
+        W0 = np.where(small, 0.0, W)
+        obj0 = objective(W0)
+        if obj0 <= obj or obj0 - bound <= tol * max(abs(obj0), 1e-12):
+            return W0
+    return W
+
+
+def ipm_memory(n, d, p):
+    """Bytes the interior-point method allocates for one output (outputs run in turn).
+
+    The rows' outer products (n d^2), the gated design (n p d), the cone
+    slacks, multipliers and their steps (about twelve n x 2p arrays), and
+    either the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury
+    factors (n x pd and two n x n).
+    """
+    P = p * d
+    system = 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
+    return int(8 * (n * d * d + n * P + 12 * n * 2 * p + system + n * d))
