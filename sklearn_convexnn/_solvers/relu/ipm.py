@@ -36,6 +36,7 @@ nonnegative least squares for the columns above ``alpha``).
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk
 from scipy.optimize import nnls
 from scipy.special import expit
 
@@ -85,8 +86,10 @@ class _Output:
         self.Sg = np.where(masks, 1.0, -1.0)
         self.Sg2 = np.hstack([self.Sg, self.Sg])
         self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
-        self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d)
         self.primal = p * d <= n
+        # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
+        self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
+            else None
         self.GKG = None
         self.eye = np.eye(d)
         # Indices of the 2p diagonal d x d blocks of the primal system.
@@ -176,9 +179,11 @@ class _Output:
             Einv = Binv[:p] + Binv[p:]
             Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
             L = np.linalg.cholesky(Einv)  # (p, d, d)
-            Y = (self.Mf[:, :, None] * np.einsum("id,jde->ije", self.X, L)).reshape(
-                self.n, p * d)
-            Kn = Y @ Y.T
+            # Y = [D_1 X L_1, ..., D_p X L_p]: one product, then the masks.
+            Y = self.X @ L.transpose(1, 0, 2).reshape(d, p * d)
+            Y *= np.repeat(self.Mf, d, axis=1)
+            Kn = dsyrk(1.0, Y, lower=1)  # Y Y^T, lower triangle (all cho_factor reads)
+            del Y
             Kn[np.diag_indices_from(Kn)] += 1.0 / np.maximum(curv, 1e-300)
             cf = sla.cho_factor(Kn, lower=True, check_finite=False, overwrite_a=True)
             ones = sla.cho_solve(cf, np.ones(self.n), check_finite=False)
@@ -186,7 +191,7 @@ class _Output:
 
             def solve(ru, rv, rb):
                 g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
-                gv = np.einsum("ijd,jd->i", self.G.reshape(self.n, p, d), g)
+                gv = np.einsum("ij,ij->i", self.Mf, self.X @ g.T)
                 y = sla.cho_solve(cf, gv, check_finite=False)
                 db = 0.0
                 if self.fit_intercept:
@@ -198,7 +203,7 @@ class _Output:
     def _back(self, Binv, ru, rv, y):
         """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
         d, p = self.d, self.p
-        Gy = (self.G.T @ y).reshape(p, d)
+        Gy = (self.X.T @ (self.Mf * y[:, None])).T
         du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
         dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
         return np.vstack([du, dv]).T  # (d, 2p)
@@ -421,11 +426,11 @@ def _drop_residue(W, obj, objective, bound, tol):
 def ipm_memory(n, d, p):
     """Bytes the interior-point method allocates for one output (outputs run in turn).
 
-    The rows' outer products (n d^2), the gated design (n p d), the cone
-    slacks, multipliers and their steps (about twelve n x 2p arrays), and
-    either the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury
-    factors (n x pd and two n x n).
+    The rows' outer products (n d^2), the cone slacks, multipliers and
+    their steps (about twelve n x 2p arrays), and either the gated design
+    with the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury factors
+    (n x pd, two n x n, the d x d blocks).
     """
     P = p * d
-    system = 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
-    return int(8 * (n * d * d + n * P + 12 * n * 2 * p + system + n * d))
+    system = n * P + 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
+    return int(8 * (n * d * d + 12 * n * 2 * p + system + n * d))
