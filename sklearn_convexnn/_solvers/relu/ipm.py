@@ -34,9 +34,9 @@ nonnegative least squares for the columns above ``alpha``).
 """
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
+from scipy.linalg.lapack import dpotrf, dpotrs
 from scipy.optimize import nnls
 from scipy.special import expit
 
@@ -60,6 +60,9 @@ MU_DROP = 0.1
 #: The cone multipliers are refined by NNLS once the rows' complementarity
 #: is below this multiple of the target gap.
 NNLS_START = 10.0
+#: The certificate is computed from the iteration where the rows'
+#: complementarity is below this multiple of the target gap.
+CERTIFY_START = 1e3
 #: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
 NNLS_ROWS = 3
 #: Columns below these fractions of the largest are tried as zeros, largest first.
@@ -119,6 +122,12 @@ class _Output:
         t = (mu + Q) / self.alpha
         return r2, Q, t
 
+    def barrier_at(self, parts, mu, mu_rows):
+        """The barrier function from the pieces of :meth:`barrier` (norms at ``mu``)."""
+        IW, S, z, value, theta, curv, r2, Q, t = parts
+        h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
+        return value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
+
     def barrier(self, W, b, mu, mu_rows, IW=None):
         """The barrier function (norms smoothed by ``mu``, rows weighted by
         ``mu_rows``) and its pieces; +inf outside the cones."""
@@ -165,12 +174,12 @@ class _Output:
                 H[:P, -1] = H[-1, :P] = Gk
                 H[P:2 * P, -1] = H[-1, P:2 * P] = -Gk
                 H[-1, -1] = sum_c
-            cf = sla.cho_factor(H, lower=True, check_finite=False, overwrite_a=True)
+            cf = _cholesky(H)
 
             def solve(ru, rv, rb):
                 rhs = np.concatenate([ru.ravel(), rv.ravel()] + ([[rb]] if self.fit_intercept
                                                                   else []))
-                x = sla.cho_solve(cf, rhs, check_finite=False)
+                x = dpotrs(cf, rhs, lower=1)[0]
                 db = x[-1] if self.fit_intercept else 0.0
                 return x[:2 * P].reshape(2 * p, d).T, db
         else:
@@ -185,14 +194,14 @@ class _Output:
             Kn = dsyrk(1.0, Y, lower=1)  # Y Y^T, lower triangle (all cho_factor reads)
             del Y
             Kn[np.diag_indices_from(Kn)] += 1.0 / np.maximum(curv, 1e-300)
-            cf = sla.cho_factor(Kn, lower=True, check_finite=False, overwrite_a=True)
-            ones = sla.cho_solve(cf, np.ones(self.n), check_finite=False)
+            cf = _cholesky(Kn)
+            ones = dpotrs(cf, np.ones(self.n), lower=1)[0]
             s1 = float(np.sum(ones))
 
             def solve(ru, rv, rb):
                 g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
                 gv = np.einsum("ij,ij->i", self.Mf, self.X @ g.T)
-                y = sla.cho_solve(cf, gv, check_finite=False)
+                y = dpotrs(cf, gv, lower=1)[0]
                 db = 0.0
                 if self.fit_intercept:
                     db = (rb - float(np.sum(y))) / s1
@@ -256,17 +265,26 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
     best = None
     for it in range(1, max_iter + 1):
         IW, S, z, value, theta, curv, r2, Q, t = parts
-        refine = best is not None and S.size * mu <= NNLS_START * tol * abs(best[0])
-        obj, lb = certify(W, b, theta, Lam, refine)
+        obj = value + alpha * float(np.sum(np.sqrt(r2)))
         if best is None or obj < best[0]:
             best = (obj, W.copy(), b)
+        # Certify once the rows' complementarity is near the target (the
+        # bound cannot close the gap before) and at the last iteration.
+        lb = -np.inf
+        if S.size * mu <= CERTIFY_START * tol * abs(obj) or it == max_iter:
+            refine = S.size * mu <= NNLS_START * tol * abs(best[0])
+            _, lb = certify(W, b, theta, Lam, refine)
         if verbose:
             print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
                   f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e}")
         if obj - lb <= tol * max(abs(obj), 1e-12):
             status = "optimal"
             break
-        solve = prob.factor(W, parts, Lam, mu)
+        try:
+            solve = prob.factor(W, parts, Lam, mu)
+        except np.linalg.LinAlgError:
+            status = "numerical trouble"  # the best point so far is returned
+            break
         # Gradient of the loss and the smoothed norms.
         Mt = prob.Mf * theta[:, None]
         gsm = prob.X.T @ np.hstack([Mt, -Mt]) + alpha * W / t
@@ -300,7 +318,7 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
         ap = TO_BOUNDARY * _max_step(S, dS)
         ad = TO_BOUNDARY * _max_step(Lam, dL)
         # Backtracking on the barrier with the rows at mu_t.
-        phi0, _ = prob.barrier(W, b, mu, mu_t, IW)
+        phi0 = prob.barrier_at(parts, mu, mu_t)
         step = ap
         for _ in range(40):
             phi1, parts1 = prob.barrier(W + step * dW, b + step * db, mu, mu_t, IW + step * XdW)
@@ -317,18 +335,25 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
         b = b + step * db
         Lam = Lam + ad * dL
         mu = mu_t
-        # The norms' smoothing follows mu (their pieces are recomputed).
-        phi, parts = prob.barrier(W, b, mu, mu, parts1[0])
+        # The norms' smoothing follows mu.
+        parts = parts1[:6] + prob.smooth_norm(W, mu)
     obj, W, b = best
     return W, b, it, status
 
 
+def _cholesky(A):
+    """Lower Cholesky factor of A (its lower triangle), overwriting A (LAPACK directly:
+    the scipy wrapper's checks cost more than a small factorization)."""
+    c, info = dpotrf(A, lower=1, clean=0, overwrite_a=1)
+    if info:
+        raise np.linalg.LinAlgError(f"Newton matrix not positive definite (potrf {info})")
+    return c
+
+
 def _max_step(v, dv):
-    """Largest step in [0, 1] keeping ``v + step dv >= 0``."""
-    neg = dv < 0
-    if not np.any(neg):
-        return 1.0
-    return float(min(1.0, np.min(-v[neg] / dv[neg])))
+    """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
+    worst = float(np.max(-dv / v))
+    return 1.0 if worst <= 1.0 else 1.0 / worst
 
 
 def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_intercept, tol,
