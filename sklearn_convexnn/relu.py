@@ -62,7 +62,8 @@ __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "relu_alpha_max"]
 
 #: Below this many multiply-adds per product, BLAS runs single-threaded.
 SMALL_PRODUCT = 5e7
-#: solver="auto", variant="exact": an interior-point solve by cvxpy up to this
+#: solver="auto", variant="exact", when "ipm" does not apply (multinomial
+#: loss, or its memory): an interior-point solve by cvxpy up to this
 #: many nonzeros in the canonicalized program (``3 n p k d``), the augmented
 #: Lagrangian above. Measured (Clarabel, loaded 2-core machine): n=100, d=5,
 #: 20 gates 0.1 s; n=400, d=10, 60 gates (7e5) 3.6 s, gap 1e-6, where the
@@ -444,7 +445,8 @@ _PARAMS_DOC = """
     fit_intercept : bool, default=True
         Fit an output intercept ``b``: an extra constant column that is
         neither gated nor penalized. Neurons have no biases.
-    solver : {"auto", "apg", "newton", "admm", "augmented_lagrangian", "cvxpy"}, default="auto"
+    solver : {"auto", "apg", "newton", "ipm", "admm", "augmented_lagrangian", "cvxpy"}, \
+default="auto"
         "apg": accelerated proximal gradient (restarts, line search) for the
         gated program; "newton": APG, then, once the certified gap is below
         5% and a flop count predicts them cheaper than the rest of the APG
@@ -452,15 +454,22 @@ _PARAMS_DOC = """
         each, memory O(n^2); groups enter and leave by their dual norms),
         which reach gaps of 1e-7 in a handful of steps (squared and
         logistic losses; the multinomial loss stays with APG); for the
-        exact program "admm" (Bai, Gautam & Sojoudi's splitting: one n x n
-        factorization, then O(n d p k) per iteration, memory about
-        ``24 n^2`` bytes) or "augmented_lagrangian" (the same APG on the
-        inner problems, memory O(n p k)); "cvxpy": either program written
-        in cvxpy and solved by an interior-point method (Clarabel first),
-        memory about ``400 * 3 n p k d`` bytes (``p = n_gates``, ``k``
-        outputs; ``n p k d`` for gated). "auto": for ``variant="gated"``
-        "newton" up to 4000 samples, "apg" above; for ``variant="exact"``
-        "cvxpy" when
+        exact program "ipm" (a primal-dual interior-point method whose
+        Newton systems are 2 p d x 2 p d, or n x n by Woodbury when
+        ``p d > n``; 15-35 iterations measured; squared and logistic
+        losses, one output at a time; memory about
+        ``8 (n d^2 + 24 n p + n p d + 2 n^2)`` bytes per output), "admm"
+        (Bai, Gautam & Sojoudi's splitting: one n x n factorization, then
+        O(n d p k) per iteration, memory about ``24 n^2`` bytes) or
+        "augmented_lagrangian" (the same APG on the inner problems, memory
+        O(n p k)); "cvxpy": either program written in cvxpy and solved by an
+        interior-point method (Clarabel first), memory about
+        ``400 * 3 n p k d`` bytes (``p = n_gates``, ``k`` outputs; ``n p k
+        d`` for gated). "auto": for ``variant="gated"`` "newton" up to 4000
+        samples, "apg" above; for ``variant="exact"`` "ipm" for the squared
+        and logistic losses when its memory fits ``memory_limit`` (measured
+        against cvxpy, benchmarks/bench_relu.py: about 9x faster at n=100,
+        d=5, 20 gates), else (multinomial loss) "cvxpy" when
         ``3 n p k d <= 8e6`` (about a minute at n=1000, d=20, 100 gates)
         and that memory fits ``memory_limit``, else "admm" up to 8000
         samples when its factor fits, else "augmented_lagrangian", and
