@@ -30,6 +30,8 @@ One process, contenders side by side, ratios printed with their goals:
    (BENCH_EXACT_ITERS) with the certified gap reached, beside scnn's quoted
    185 s; and plain cvxpy timed once in a child process (capped) at n=2000,
    d=50, 100 gates against the default route there. Goal >= 10x at 1e-4.
+   BENCH_EXACT_SOLVERS (default "ipm,admm"; empty: none) picks the solvers
+   timed at the issue's size.
 4. gated ReLU at n=100 000, d=100, 200 gates, run to a certified gap of
    1e-3 (BENCH_LARGE_TOL; no iteration cap): time, data passes, peak memory
    of the solver's arrays (tracemalloc). Reference: scnn 14.0 s, 1.3 GB.
@@ -272,7 +274,8 @@ def exact_section():
           f"not run at this size")
     X, y = planted(n, d)
     cap = int(os.environ.get("BENCH_EXACT_ITERS", "3000" if FULL else "300"))
-    for solver in ("ipm", "admm"):
+    solvers = os.environ.get("BENCH_EXACT_SOLVERS", "ipm,admm")
+    for solver in filter(None, solvers.split(",")):
         t, c, est = ours(X, y, p, 1e-3, "exact", repeat=1,
                          max_iter=IPM_CAP if solver == "ipm" else cap, solver=solver)
         rel = est.dual_gap_ / est.objective_

@@ -217,3 +217,24 @@ def test_ipm_refuses_the_multinomial_loss():
         ConvexReLUClassifier(variant="exact", solver="ipm", n_gates=4).fit(X, labels)
     auto = ConvexReLUClassifier(variant="exact", n_gates=4, random_state=0).fit(X, labels)
     assert auto.solver_ != "ipm"
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_ipm_bound_is_below_the_optimum_at_any_iteration_cap(loss):
+    X, y = _data(n=35, seed=7)
+    labels = (y > np.median(y)).astype(int)
+    for max_iter in (1, 4, 9):
+        kw = dict(alpha=3e-3, n_gates=6, variant="exact", solver="ipm", max_iter=max_iter,
+                  random_state=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if loss == "squared":
+                est = ConvexReLURegressor(**kw).fit(X, y)
+                ref = _cvxpy_value(X, y, _masks(est, X), 3e-3)
+            else:
+                est = ConvexReLUClassifier(**kw).fit(X, labels)
+                ref = _cvxpy_value(X, 2.0 * labels - 1, _masks(est, X), 3e-3, loss="logistic")
+        assert np.isfinite(est.lower_bound_)
+        assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+        assert est.objective_ >= ref * (1 - 1e-7)
+        assert _cone_violation(est, X) <= 1e-10
