@@ -302,8 +302,8 @@ def exact_section():
         res = _cvxpy_exact_subprocess(n, d, pc, cvx_cap)
     t, c, est = ours(X, y, pc, 1e-3, "exact", repeat=1, max_iter=IPM_CAP)
     rel = est.dual_gap_ / est.objective_
-    print(f"  ours solver='auto' -> {est.solver_!r}: {t:.1f} s wall, {c:.1f} s CPU, {est.n_iter_} iterations, "
-          f"certified gap {rel:.1e}, objective {est.objective_:.8g}")
+    print(f"  ours solver='auto' -> {est.solver_!r}: {t:.1f} s wall, {c:.1f} s CPU, "
+          f"{est.n_iter_} iterations, certified gap {rel:.1e}, objective {est.objective_:.8g}")
     if res is None:
         print(f"  plain cvxpy/Clarabel > {cvx_cap:.0f} s (capped) -> speed-up > "
               f"{cvx_cap / t:.1f}x wall (goal >= 10x)")

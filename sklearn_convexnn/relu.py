@@ -40,7 +40,6 @@ from ._solvers.relu.cvxpy_relu import (
 from ._solvers.relu.design import MaskedDesign, check_memory
 from ._solvers.relu.exact import solve_exact
 from ._solvers.relu.gated import ReLUSolution, alpha_max, solve_gated
-from ._solvers.relu.ipm import IPM_LOSSES, ipm_memory, solve_exact_ipm
 from ._solvers.relu.gates import (
     GATE_SAMPLING,
     deep_gate_masks,
@@ -48,6 +47,8 @@ from ._solvers.relu.gates import (
     sample_deep_gates,
     sample_gates,
 )
+from ._solvers.relu.ipm import IPM_LOSSES
+from ._solvers.relu.ipm_outputs import ipm_memory, solve_exact_ipm
 from ._solvers.relu.newton import NEWTON_MAX_SAMPLES
 from ._solvers.relu.recovery import (
     deep_forward,

@@ -34,18 +34,12 @@ nonnegative least squares for the columns above ``alpha``).
 """
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk, ssyrk
 from scipy.linalg.lapack import dpotrf, dpotrs
-from scipy.optimize import nnls
 from scipy.special import expit
 
-from .certificate import DualCertifier
-from .design import MaskedDesign
-from .gated import ReLUSolution
-from .weighted_losses import BoundLoss
 
-__all__ = ["IPM_LOSSES", "ipm_memory", "solve_exact_ipm", "solve_output_ipm"]
+__all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
 
 #: Losses the interior-point method handles (separable over outputs).
 IPM_LOSSES = ("squared", "logistic")
@@ -53,20 +47,17 @@ IPM_LOSSES = ("squared", "logistic")
 TO_BOUNDARY = 0.99
 #: Armijo constant and backtracking factor of the line search on the barrier.
 ARMIJO, BACKTRACK = 1e-4, 0.5
-LINE_SEARCH = True
 #: mu falls by at most this factor per iteration (the norms' smoothing is
 #: primal only and needs its centring).
 MU_DROP = 0.1
 #: The cone multipliers are refined by NNLS once the rows' complementarity
 #: is below this multiple of the target gap.
 NNLS_START = 10.0
+#: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
+NNLS_ROWS = 3
 #: The certificate is computed from the iteration where the rows'
 #: complementarity is below this multiple of the target gap.
 CERTIFY_START = 1e3
-#: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
-NNLS_ROWS = 3
-#: Columns below these fractions of the largest are tried as zeros, largest first.
-DROP_FRACTIONS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 #: mu stops falling once the rows' complementarity is below this fraction of
 #: the target gap: the remaining steps centre, which the certificate needs
 #: (the dual point's excess over alpha is the stationarity residual).
@@ -219,7 +210,7 @@ class _Output:
 
     def _back(self, Binv, ru, rv, y):
         """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
-        d, p = self.d, self.p
+        p = self.p
         Gy = (self.X.T @ (self.Mf * y[:, None])).T
         du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
         dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
@@ -254,7 +245,7 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
     gates (a row with ``x_i . g_j = 0``).
     """
     prob = _Output(X, masks, y, pi, loss, alpha, fit_intercept)
-    n, d, p = prob.n, prob.d, prob.p
+    p = prob.p
     live = np.any(X != 0, axis=1)
     gimg = np.abs(X @ gates)
     if np.any(gimg[live] <= 0):
@@ -330,7 +321,7 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
         step = ap
         for _ in range(40):
             phi1, parts1 = prob.barrier(W + step * dW, b + step * db, mu, mu_t, IW + step * XdW)
-            if phi1 <= phi0 + ARMIJO * step * min(slope, 0.0) or not LINE_SEARCH:
+            if phi1 <= phi0 + ARMIJO * step * min(slope, 0.0):
                 break
             step *= BACKTRACK
         else:
@@ -362,108 +353,3 @@ def _max_step(v, dv):
     """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
     worst = float(np.max(-dv / v))
     return 1.0 if worst <= 1.0 else 1.0 / worst
-
-
-def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_intercept, tol,
-                    max_iter, verbose=0, rng=None):
-    """The exact program by :func:`solve_output_ipm`, one output at a time.
-
-    Returns a :class:`ReLUSolution` (columns ``[U | V]`` as ``design``), or
-    None when the method does not apply (multinomial loss, or cones
-    without interior at the gates): the caller then uses another solver.
-    The lower bound is the sum of the outputs' certified bounds (the
-    program separates over outputs).
-    """
-    if loss.name not in IPM_LOSSES:
-        return None
-    X = design.X
-    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
-    n, d, p, k = design.n, design.d, design.p, design.k
-    q = design.q
-    pi = loss.pi[:, 0]
-    W_all = np.zeros((d, 2 * q))
-    b_all = np.zeros(k)
-    lower, n_iter, statuses = 0.0, 0, []
-    signs = np.r_[np.ones(p), -np.ones(p)]
-    for c in range(k):
-        Yc = loss.Y[:, [c]]
-        loss_c = BoundLoss(loss.name, Yc, pi)
-        design_c = MaskedDesign(X, design.masks, 1)
-        cert = DualCertifier(loss_c, design_c, alpha, fit_intercept, signs)
-        Mf = design.masks.astype(float)
-        Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
-
-        def certify(W, b, theta, Lam, refine, cert=cert, Mf=Mf, Sg2=Sg2, loss_c=loss_c):
-            Mt = Mf * theta[:, None]
-            C = X.T @ np.hstack([Mt, -Mt])
-            cols = C - X.T @ (Sg2 * Lam)
-            cert.bound(theta[:, None], cols)
-            if refine:
-                # The best multipliers for this theta, for the columns above alpha.
-                over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha)
-                for c in over:
-                    # Candidate rows: those of the largest multipliers (the
-                    # optimal multipliers live on at most d tight rows).
-                    rows = np.argpartition(-Lam[:, c], NNLS_ROWS * d)[:NNLS_ROWS * d] \
-                        if n > NNLS_ROWS * d else np.arange(n)
-                    A = X[rows].T * Sg2[rows, c]
-                    lam, _ = nnls(A, C[:, c], maxiter=50 * d)
-                    cols[:, c] = C[:, c] - A @ lam
-                cert.bound(theta[:, None], cols)
-            return objective(W, b), cert.best
-
-        def objective(W, b, Mf=Mf, loss_c=loss_c):
-            z = np.einsum("ij,ij->i", Mf, X @ (W[:, :p] - W[:, p:])) + b
-            return loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
-
-        out = solve_output_ipm(X, design.masks, Yc[:, 0], pi, loss.name, alpha, gates,
-                               fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                               certify=certify, verbose=verbose,
-                               b0=float(loss_c.best_constant()[0]) if fit_intercept else 0.0)
-        if out is None:
-            return None
-        W, b, it, status = out
-        W = _drop_residue(W, objective(W, b), lambda W0: objective(W0, b), cert.best, tol)
-        cols = np.r_[c * p + np.arange(p), q + c * p + np.arange(p)]
-        W_all[:, cols] = W
-        b_all[c] = b
-        lower += cert.best
-        n_iter += it
-        statuses.append(status)
-    Z = design.forward(W_all[:, :q]) - design.forward(W_all[:, q:]) + b_all
-    obj = loss.value(Z) + alpha * float(np.sum(np.linalg.norm(W_all, axis=0)))
-    status = "optimal" if all(s == "optimal" for s in statuses) else statuses[-1]
-    return ReLUSolution(W_all, b_all, float(obj), min(lower, float(obj)), n_iter,
-                        design.n_passes, status, [])
-
-
-def _drop_residue(W, obj, objective, bound, tol):
-    """Zero the columns an interior point leaves tiny (it never returns exact zeros).
-
-    The largest threshold (relative to the largest column) whose network is
-    still within ``tol`` of the certified ``bound``, or no worse than ``W``.
-    """
-    norms = np.linalg.norm(W, axis=0)
-    top = float(np.max(norms, initial=0.0))
-    for frac in DROP_FRACTIONS:
-        small = norms < frac * top
-        if not np.any(small):
-            continue
-        W0 = np.where(small, 0.0, W)
-        obj0 = objective(W0)
-        if obj0 <= obj or obj0 - bound <= tol * max(abs(obj0), 1e-12):
-            return W0
-    return W
-
-
-def ipm_memory(n, d, p):
-    """Bytes the interior-point method allocates for one output (outputs run in turn).
-
-    The rows' outer products (n d^2), the cone slacks, multipliers and
-    their steps (about twelve n x 2p arrays), and either the gated design
-    with the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury factors
-    (n x pd, two n x n, the d x d blocks).
-    """
-    P = p * d
-    system = n * P + 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
-    return int(8 * (n * d * d + 12 * n * 2 * p + system + n * d))
