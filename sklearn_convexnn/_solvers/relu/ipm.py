@@ -81,6 +81,7 @@ class _Output:
         self.Sg2 = np.hstack([self.Sg, self.Sg])
         self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
         self.primal = p * d <= n
+        self.n_passes = 0
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
@@ -90,6 +91,17 @@ class _Output:
         off = (np.arange(2 * p) * d)[:, None, None]
         self.block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
         self.block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
+
+    # ------------------------------------------------------ data passes
+    def mul(self, A):
+        """``X @ A``, one data pass."""
+        self.n_passes += 1
+        return self.X @ A
+
+    def tmul(self, A):
+        """``X^T @ A``, one data pass."""
+        self.n_passes += 1
+        return self.X.T @ A
 
     # ----------------------------------------------------------- the loss
     def loss_parts(self, z):
@@ -122,7 +134,7 @@ class _Output:
     def barrier(self, W, b, mu, mu_rows, IW=None):
         """The barrier function (norms smoothed by ``mu``, rows weighted by
         ``mu_rows``) and its pieces; +inf outside the cones."""
-        IW = self.X @ W if IW is None else IW
+        IW = self.mul(W) if IW is None else IW
         S = self.Sg2 * IW
         if np.min(S) <= 0:
             return np.inf, None
@@ -143,6 +155,7 @@ class _Output:
         """
         IW, S, z, value, theta, curv, r2, Q, t = parts
         d, p, a = self.d, self.p, self.alpha
+        self.n_passes += 1  # the rows' outer products
         B = ((Lam / S).T @ self.XX).reshape(2 * p, d, d)
         B += (a / t)[:, None, None] * self.eye
         B -= (a * a / (t * t * Q))[:, None, None] * (W.T[:, :, None] * W.T[:, None, :])
@@ -186,6 +199,7 @@ class _Output:
             L = np.linalg.cholesky(Einv)  # (p, d, d)
             # Y = [D_1 X L_1, ..., D_p X L_p]: one product, then the masks.
             dtype = np.float32 if single else np.float64
+            self.n_passes += 1
             Y = self.X.astype(dtype, copy=False) @ L.transpose(1, 0, 2).reshape(
                 d, p * d).astype(dtype)
             Y.reshape(self.n, p, d)[...] *= self.Mf.astype(dtype, copy=False)[:, :, None]
@@ -199,7 +213,7 @@ class _Output:
 
             def solve(ru, rv, rb):
                 g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
-                gv = np.einsum("ij,ij->i", self.Mf, self.X @ g.T)
+                gv = np.einsum("ij,ij->i", self.Mf, self.mul(g.T))
                 y = dpotrs(cf, gv, lower=1)[0]
                 db = 0.0
                 if self.fit_intercept:
@@ -211,7 +225,7 @@ class _Output:
     def _back(self, Binv, ru, rv, y):
         """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
         p = self.p
-        Gy = (self.X.T @ (self.Mf * y[:, None])).T
+        Gy = self.tmul(self.Mf * y[:, None]).T
         du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
         dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
         return np.vstack([du, dv]).T  # (d, 2p)
@@ -241,18 +255,19 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
 
     Returns
     -------
-    (W, b, n_iter, status) or None when the cones have no interior at the
-    gates (a row with ``x_i . g_j = 0``).
+    (W, b, n_iter, status, n_passes) or None when the cones have no
+    interior at the gates (a row with ``x_i . g_j = 0``); ``n_passes``
+    counts the products with ``X``, ``X^T`` or the rows' outer products.
     """
     prob = _Output(X, masks, y, pi, loss, alpha, fit_intercept)
     p = prob.p
     live = np.any(X != 0, axis=1)
-    gimg = np.abs(X @ gates)
+    gimg = np.abs(prob.mul(gates))
     if np.any(gimg[live] <= 0):
         return None
     # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
     gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
-    tau = START_SCALE / max(float(np.median(np.abs(X @ gn)[live])), 1e-300)
+    tau = START_SCALE / max(float(np.median(np.abs(prob.mul(gn))[live])), 1e-300)
     W = tau * np.hstack([gn, gn])
     b = b0
     mu = MU_START * alpha * tau
@@ -286,11 +301,11 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
             break
         # Gradient of the loss and the smoothed norms.
         Mt = prob.Mf * theta[:, None]
-        gsm = prob.X.T @ np.hstack([Mt, -Mt]) + alpha * W / t
+        gsm = prob.tmul(np.hstack([Mt, -Mt])) + alpha * W / t
         gb = float(np.sum(theta)) if fit_intercept else 0.0
         # Predictor: the rows' complementarity targeted at zero.
         dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)
-        dS = prob.Sg2 * (prob.X @ dW)
+        dS = prob.Sg2 * prob.mul(dW)
         dL = -Lam - Lam / S * dS
         ap, ad = _max_step(S, dS), _max_step(Lam, dL)
         m = S.size
@@ -301,17 +316,17 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
             # Small enough: centre (Newton on stationarity) instead of going on.
             mu_t, dS, dL = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0, 0.0
-        gphi = gsm - prob.X.T @ (prob.Sg2 * (mu_t / S))
+        gphi = gsm - prob.tmul(prob.Sg2 * (mu_t / S))
         # Corrector: target mu_t, with Mehrotra's second-order term; without
         # it should the direction not descend on the barrier.
         for second in (dS * dL, 0.0):
             corr = (mu_t - second) / S
-            R = -gsm + prob.X.T @ (prob.Sg2 * corr)
+            R = -gsm + prob.tmul(prob.Sg2 * corr)
             dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
             slope = float(np.sum(gphi * dW)) + gb * db
             if slope < 0:
                 break
-        XdW = prob.X @ dW
+        XdW = prob.mul(dW)
         dS = prob.Sg2 * XdW
         dL = corr - Lam - Lam / S * dS
         ap = TO_BOUNDARY * _max_step(S, dS)
@@ -337,7 +352,7 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
         # The norms' smoothing follows mu.
         parts = parts1[:6] + prob.smooth_norm(W, mu)
     obj, W, b = best
-    return W, b, it, status
+    return W, b, it, status, prob.n_passes
 
 
 def _cholesky(A):

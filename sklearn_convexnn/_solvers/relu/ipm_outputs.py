@@ -54,6 +54,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
 
         def certify(W, b, theta, Lam, refine, cert=cert, Mf=Mf, Sg2=Sg2, loss_c=loss_c):
             Mt = Mf * theta[:, None]
+            design.n_passes += 2
             C = X.T @ np.hstack([Mt, -Mt])
             cols = C - X.T @ (Sg2 * Lam)
             cert.bound(theta[:, None], cols)
@@ -72,6 +73,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
             return objective(W, b), cert.best
 
         def objective(W, b, Mf=Mf, loss_c=loss_c):
+            design.n_passes += 1
             z = np.einsum("ij,ij->i", Mf, X @ (W[:, :p] - W[:, p:])) + b
             return loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
 
@@ -81,7 +83,8 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
                                b0=float(loss_c.best_constant()[0]) if fit_intercept else 0.0)
         if out is None:
             return None
-        W, b, it, status = out
+        W, b, it, status, passes = out
+        design.n_passes += passes + design_c.n_passes  # the certifier's set-up passes
         W = _drop_residue(W, objective(W, b), lambda W0: objective(W0, b), cert.best, tol)
         cols = np.r_[c * p + np.arange(p), q + c * p + np.arange(p)]
         W_all[:, cols] = W
