@@ -256,7 +256,8 @@ def test_three_layer_parallel_network():
 
 def test_exact_defaults_reach_the_cvxpy_optimum():
     # The size at which the augmented Lagrangian alone stopped 19% above the
-    # optimum at its iteration cap: solver="auto" now solves it exactly.
+    # optimum at its iteration cap: solver="auto" (the interior-point method
+    # since it exists; cvxpy before) now solves it exactly.
     rng = np.random.default_rng(3)
     X = rng.standard_normal((100, 5)) * [1.0, 2.0, 0.5, 1.0, 3.0]
     y = np.maximum(X @ rng.standard_normal(5), 0) - np.maximum(X @ rng.standard_normal(5), 0)
@@ -264,7 +265,7 @@ def test_exact_defaults_reach_the_cvxpy_optimum():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = ConvexReLURegressor(n_gates=20, variant="exact", random_state=0).fit(X, y)
-    assert reg.solver_ == "cvxpy"
+    assert reg.solver_ == "ipm"
     ref = _cvxpy_value(X, y[:, None], _masks(reg, X), reg.alpha_, "exact", "squared")
     assert reg.objective_ == pytest.approx(ref, rel=1e-4)
     assert reg.lower_bound_ <= reg.objective_
@@ -305,13 +306,16 @@ def test_cvxpy_sample_weight_equals_duplicated_rows():
     assert a.objective_ == pytest.approx(ref, rel=1e-4)
 
 
-def test_auto_routes_large_exact_problems_to_admm_then_the_augmented_lagrangian():
+def test_auto_routes_large_exact_problems_to_ipm_admm_then_the_augmented_lagrangian():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((1000, 40)), rng.standard_normal(1000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg = ConvexReLURegressor(n_gates=100, variant="exact", max_iter=1,
                                   random_state=0).fit(X, y)
+        assert reg.solver_ == "ipm"
+        # The IPM's Woodbury factors (about 84 MB here) do not fit 61 MB; ADMM's do.
+        reg.set_params(memory_limit=0.06).fit(X, y)
         assert reg.solver_ == "admm"
         # ADMM's n x n factor (about 43 MB here) does not fit 32 MB; the AL does.
         reg.set_params(memory_limit=0.03).fit(X, y)

@@ -146,3 +146,95 @@ def test_admm_solves_only_the_exact_program():
     X, y = _data()
     with pytest.raises(ValueError, match="'admm'"):
         ConvexReLURegressor(solver="admm", variant="gated").fit(X, y)
+
+
+# ---------------------------------------------------------------- solver="ipm"
+def _cone_violation(est, X):
+    """Largest violation of ``(2 D_j - I) X h >= 0`` over the neurons, relative."""
+    gates = est.gates_[:, est.neuron_gate_index_]
+    sign = np.where(X @ gates >= 0, 1.0, -1.0)
+    img = X @ est.hidden_weights_.T
+    return float(np.max(-sign * img / np.max(np.abs(img), axis=0), initial=0.0))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("shape", [(40, 3, 8), (30, 3, 15)])  # p d <= n, then p d > n
+def test_ipm_objective_matches_cvxpy(fit_intercept, shape):
+    # (30, 3, 15): 45 columns per sign above 30 rows, the Woodbury system.
+    n, d, p = shape
+    X, y = _data(n=n, seed=3, d=d)
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=p, variant="exact", solver="ipm", tol=1e-5,
+                              fit_intercept=fit_intercept, random_state=0).fit(X, y)
+    assert reg.solver_ == "ipm"
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2, fit_intercept=fit_intercept)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.lower_bound_ <= reg.objective_
+    assert reg.dual_gap_ <= 1e-5 * reg.objective_ * 1.0001
+    assert _cone_violation(reg, X) <= 1e-10
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 3e-2])
+def test_ipm_logistic_matches_cvxpy(alpha):
+    X, y = _data(n=50, seed=4)
+    labels = (y > np.median(y)).astype(int)
+    clf = ConvexReLUClassifier(alpha=alpha, n_gates=8, variant="exact", solver="ipm", tol=1e-5,
+                               random_state=1).fit(X, labels)
+    ref = _cvxpy_value(X, 2.0 * labels - 1, _masks(clf, X), alpha, loss="logistic")
+    assert clf.objective_ == pytest.approx(ref, rel=1e-4)
+    assert clf.lower_bound_ <= ref * (1 + 1e-7)
+    assert _cone_violation(clf, X) <= 1e-10
+
+
+def test_ipm_predicts_the_hand_computed_relu_network():
+    X, y = _data(n=60, seed=5)
+    reg = ConvexReLURegressor(alpha=3e-3, n_gates=10, variant="exact", random_state=2).fit(X, y)
+    assert reg.solver_ == "ipm"  # the default route for the squared loss
+    assert 0 < reg.n_neurons_ < 2 * reg.n_gates_  # the interior point's residue dropped
+    X_new = np.random.default_rng(9).standard_normal((25, 3)) * 2
+    by_hand = np.zeros(25) + reg.intercept_
+    for h, a in zip(reg.hidden_weights_, reg.output_weights_):
+        by_hand += a * np.maximum(X_new @ h, 0.0)
+    assert np.allclose(reg.predict(X_new), by_hand, rtol=1e-12, atol=1e-12)
+
+
+def test_ipm_multi_output_is_the_sum_of_the_outputs_programs():
+    X, y = _data(n=40, seed=6)
+    Y = np.c_[y, np.maximum(X[:, 0], 0) - y]
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=6, variant="exact", solver="ipm", tol=1e-5,
+                              random_state=0).fit(X, Y)
+    masks = _masks(reg, X)
+    # Mean over samples and outputs' sum: each output's program at weight 1/n.
+    ref = sum(_cvxpy_value(X, Y[:, c], masks, 1e-2) for c in range(2))
+    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7)
+
+
+def test_ipm_refuses_the_multinomial_loss():
+    X, y = _data(n=45)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    with pytest.raises(ValueError, match="'ipm'"):
+        ConvexReLUClassifier(variant="exact", solver="ipm", n_gates=4).fit(X, labels)
+    auto = ConvexReLUClassifier(variant="exact", n_gates=4, random_state=0).fit(X, labels)
+    assert auto.solver_ != "ipm"
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_ipm_bound_is_below_the_optimum_at_any_iteration_cap(loss):
+    X, y = _data(n=35, seed=7)
+    labels = (y > np.median(y)).astype(int)
+    for max_iter in (1, 4, 9):
+        kw = dict(alpha=3e-3, n_gates=6, variant="exact", solver="ipm", max_iter=max_iter,
+                  random_state=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if loss == "squared":
+                est = ConvexReLURegressor(**kw).fit(X, y)
+                ref = _cvxpy_value(X, y, _masks(est, X), 3e-3)
+            else:
+                est = ConvexReLUClassifier(**kw).fit(X, labels)
+                ref = _cvxpy_value(X, 2.0 * labels - 1, _masks(est, X), 3e-3, loss="logistic")
+        assert np.isfinite(est.lower_bound_)
+        assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+        assert est.objective_ >= ref * (1 - 1e-7)
+        assert _cone_violation(est, X) <= 1e-10

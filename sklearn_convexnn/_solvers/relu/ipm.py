@@ -1,0 +1,370 @@
+"""Exact ReLU by a primal-dual interior-point method with a structured Newton system.
+
+The exact program separates over outputs for the squared and logistic
+losses; per output (``p`` gates, columns ``u_j``, ``v_j``)::
+
+    min  L(sum_j D_j X (u_j - v_j) + b) + alpha sum_j (||u_j|| + ||v_j||)
+    s.t. (2 D_j - I) X u_j >= 0,  (2 D_j - I) X v_j >= 0.
+
+Barrier problem: the cone rows get multipliers ``lam > 0`` (primal-dual:
+``lam_i s_i = mu``), the norms their second-order cones ``||w|| <= t``
+with the barrier ``-mu log(t^2 - ||w||^2)``; ``t`` is eliminated in closed
+form (``t = (mu + sqrt(mu^2 + alpha^2 r^2)) / alpha`` for ``r = ||w||``),
+which leaves a smooth, strictly convex norm ``h_mu(w)`` with gradient
+``alpha w / t`` (norm below ``alpha``) and Hessian
+``(alpha / t) I - alpha^2 / (t^2 sqrt(mu^2 + alpha^2 r^2)) w w^T``.
+
+Newton system: per column a d x d block ``B_c = hess h_mu + X^T diag(lam_c /
+s_c) X`` (one product of the multipliers with the n x d^2 matrix of the
+rows' outer products for all columns at once; ``(2 D_j - I)^2 = I``), and
+the data term ``G^T K G`` (``G = [D_1 X, ..., D_p X]``, ``K`` the loss
+curvature), the same for ``u_j`` and ``-v_j``. Eliminating ``u - v`` leaves
+one pd x pd system ``E + G^T K G`` with ``E_j = (B_u^-1 + B_v^-1)^-1``
+(formed when ``p d <= n``; ``G^T K G`` once for the squared loss), or by
+Woodbury the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` (when ``p d >
+n``), bordered by the intercept either way.
+
+Path following: Mehrotra's predictor-corrector on the cone rows (an affine
+step sets the centring ``sigma = (gap_aff / gap)^3``), fraction to the
+boundary, backtracking on the barrier function; ``mu`` is the rows' mean
+complementarity. Iterates stay strictly feasible, so every iterate is a
+true ReLU network; the certified bound is ``DualCertifier``'s with the
+multipliers ``lam`` (and, near the end, the cone multipliers refined by
+nonnegative least squares for the columns above ``alpha``).
+"""
+
+import numpy as np
+from scipy.linalg.blas import dsyrk, ssyrk
+from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.special import expit
+
+
+__all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
+
+#: Losses the interior-point method handles (separable over outputs).
+IPM_LOSSES = ("squared", "logistic")
+#: Fraction of the way to the boundary a step may go.
+TO_BOUNDARY = 0.99
+#: Armijo constant and backtracking factor of the line search on the barrier.
+ARMIJO, BACKTRACK = 1e-4, 0.5
+#: mu falls by at most this factor per iteration (the norms' smoothing is
+#: primal only and needs its centring).
+MU_DROP = 0.1
+#: The cone multipliers are refined by NNLS once the rows' complementarity
+#: is below this multiple of the target gap.
+NNLS_START = 10.0
+#: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
+NNLS_ROWS = 3
+#: The certificate is computed from the iteration where the rows'
+#: complementarity is below this multiple of the target gap.
+CERTIFY_START = 1e3
+#: mu stops falling once the rows' complementarity is below this fraction of
+#: the target gap: the remaining steps centre, which the certificate needs
+#: (the dual point's excess over alpha is the stationarity residual).
+MU_FLOOR = 0.1
+#: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
+#: times that norm.
+START_SCALE, MU_START = 1.0, 1.0
+
+
+class _Output:
+    """One output's exact program: data, iterate and Newton steps."""
+
+    def __init__(self, X, masks, y, pi, loss, alpha, fit_intercept):
+        self.X, self.y, self.pi = X, y, pi
+        self.loss, self.alpha, self.fit_intercept = loss, alpha, fit_intercept
+        n, d = X.shape
+        p = masks.shape[1]
+        self.n, self.d, self.p = n, d, p
+        self.Mf = masks.astype(float)
+        self.Sg = np.where(masks, 1.0, -1.0)
+        self.Sg2 = np.hstack([self.Sg, self.Sg])
+        self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
+        self.primal = p * d <= n
+        self.n_passes = 0
+        # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
+        self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
+            else None
+        self.GKG = None
+        self.eye = np.eye(d)
+        # Indices of the 2p diagonal d x d blocks of the primal system.
+        off = (np.arange(2 * p) * d)[:, None, None]
+        self.block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
+        self.block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
+
+    # ------------------------------------------------------ data passes
+    def mul(self, A):
+        """``X @ A``, one data pass."""
+        self.n_passes += 1
+        return self.X @ A
+
+    def tmul(self, A):
+        """``X^T @ A``, one data pass."""
+        self.n_passes += 1
+        return self.X.T @ A
+
+    # ----------------------------------------------------------- the loss
+    def loss_parts(self, z):
+        """(value, gradient, curvature) of the weighted loss at predictions z."""
+        pi, y = self.pi, self.y
+        if self.loss == "squared":
+            r = z - y
+            return 0.5 * float(pi @ r**2), pi * r, pi
+        m = y * z
+        value = float(pi @ np.logaddexp(0.0, -m))
+        sig = expit(-m)
+        return value, -pi * y * sig, pi * sig * (1.0 - sig)
+
+    def predict(self, IW, b):
+        p = self.p
+        return np.einsum("ij,ij->i", self.Mf, IW[:, :p] - IW[:, p:]) + b
+
+    def smooth_norm(self, W, mu):
+        r2 = np.einsum("ij,ij->j", W, W)
+        Q = np.sqrt(mu * mu + self.alpha**2 * r2)
+        t = (mu + Q) / self.alpha
+        return r2, Q, t
+
+    def barrier_at(self, parts, mu, mu_rows):
+        """The barrier function from the pieces of :meth:`barrier` (norms at ``mu``)."""
+        IW, S, z, value, theta, curv, r2, Q, t = parts
+        h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
+        return value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
+
+    def barrier(self, W, b, mu, mu_rows, IW=None):
+        """The barrier function (norms smoothed by ``mu``, rows weighted by
+        ``mu_rows``) and its pieces; +inf outside the cones."""
+        IW = self.mul(W) if IW is None else IW
+        S = self.Sg2 * IW
+        if np.min(S) <= 0:
+            return np.inf, None
+        z = self.predict(IW, b)
+        value, theta, curv = self.loss_parts(z)
+        r2, Q, t = self.smooth_norm(W, mu)
+        h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
+        phi = value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
+        return phi, (IW, S, z, value, theta, curv, r2, Q, t)
+
+    # -------------------------------------------------------- Newton system
+    def factor(self, W, parts, Lam, mu, single=False):
+        """Factor the Newton matrix at W with multipliers Lam; returns a solver.
+
+        ``single``: the Woodbury system's n x n product in single precision
+        (about twice as fast; for the early iterations, where the direction
+        need not be exact and the system is dominated by ``K^-1 >= I / max K``).
+        """
+        IW, S, z, value, theta, curv, r2, Q, t = parts
+        d, p, a = self.d, self.p, self.alpha
+        self.n_passes += 1  # the rows' outer products
+        B = ((Lam / S).T @ self.XX).reshape(2 * p, d, d)
+        B += (a / t)[:, None, None] * self.eye
+        B -= (a * a / (t * t * Q))[:, None, None] * (W.T[:, :, None] * W.T[:, None, :])
+        sum_c = float(np.sum(curv))
+        G = self.G
+        if self.primal:
+            if self.loss == "squared":
+                if self.GKG is None:
+                    self.GKG = G.T @ (curv[:, None] * G)
+                M = self.GKG.copy()
+            else:
+                M = G.T @ (curv[:, None] * G)
+            # The whole 2pd system [[M + Bu, -M], [-M, M + Bv]] (no inverse of
+            # the ill-conditioned blocks), bordered by the intercept.
+            P = p * d
+            nb = 2 * P + (1 if self.fit_intercept else 0)
+            H = np.zeros((nb, nb))
+            H[:P, :P] = M
+            H[P:2 * P, P:2 * P] = M
+            H[:P, P:2 * P] = -M
+            H[P:2 * P, :P] = -M
+            H[self.block_rows, self.block_cols] += B.ravel()
+            if self.fit_intercept:
+                Gk = G.T @ curv
+                H[:P, -1] = H[-1, :P] = Gk
+                H[P:2 * P, -1] = H[-1, P:2 * P] = -Gk
+                H[-1, -1] = sum_c
+            cf = _cholesky(H)
+
+            def solve(ru, rv, rb):
+                rhs = np.concatenate([ru.ravel(), rv.ravel()] + ([[rb]] if self.fit_intercept
+                                                                  else []))
+                x = dpotrs(cf, rhs, lower=1)[0]
+                db = x[-1] if self.fit_intercept else 0.0
+                return x[:2 * P].reshape(2 * p, d).T, db
+        else:
+            # Woodbury: K^-1 + sum_j G_j Einv_j G_j^T (n x n), bordered by the intercept.
+            Binv = np.linalg.inv(B)
+            Einv = Binv[:p] + Binv[p:]
+            Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
+            L = np.linalg.cholesky(Einv)  # (p, d, d)
+            # Y = [D_1 X L_1, ..., D_p X L_p]: one product, then the masks.
+            dtype = np.float32 if single else np.float64
+            self.n_passes += 1
+            Y = self.X.astype(dtype, copy=False) @ L.transpose(1, 0, 2).reshape(
+                d, p * d).astype(dtype)
+            Y.reshape(self.n, p, d)[...] *= self.Mf.astype(dtype, copy=False)[:, :, None]
+            # Y Y^T, lower triangle (all the Cholesky factorization reads).
+            Kn = np.asarray((ssyrk if single else dsyrk)(1.0, Y, lower=1), dtype=np.float64)
+            del Y
+            Kn[np.diag_indices_from(Kn)] += 1.0 / np.maximum(curv, 1e-300)
+            cf = _cholesky(Kn)
+            ones = dpotrs(cf, np.ones(self.n), lower=1)[0]
+            s1 = float(np.sum(ones))
+
+            def solve(ru, rv, rb):
+                g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
+                gv = np.einsum("ij,ij->i", self.Mf, self.mul(g.T))
+                y = dpotrs(cf, gv, lower=1)[0]
+                db = 0.0
+                if self.fit_intercept:
+                    db = (rb - float(np.sum(y))) / s1
+                    y = y + db * ones
+                return self._back(Binv, ru, rv, y), db
+        return solve
+
+    def _back(self, Binv, ru, rv, y):
+        """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
+        p = self.p
+        Gy = self.tmul(self.Mf * y[:, None]).T
+        du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
+        dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
+        return np.vstack([du, dv]).T  # (d, 2p)
+
+
+def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol, max_iter,
+                     certify, b0=0.0, verbose=0):
+    """Interior-point solve of one output's exact program.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    masks : ndarray of shape (n, p), bool
+    y, pi : ndarray of shape (n,)
+        Targets and the loss weights (summing to one over all outputs' rows).
+    loss : {"squared", "logistic"}
+    alpha : float
+    gates : ndarray of shape (d, p)
+        Gate vectors: ``g_j`` lies inside both cones of gate j, the start.
+    fit_intercept : bool
+    tol : float
+        Target certified relative gap.
+    max_iter : int
+    certify : callable
+        ``certify(W, b, theta, Lam) -> (objective, bound)`` of a feasible point.
+    verbose : int
+
+    Returns
+    -------
+    (W, b, n_iter, status, n_passes) or None when the cones have no
+    interior at the gates (a row with ``x_i . g_j = 0``); ``n_passes``
+    counts the products with ``X``, ``X^T`` or the rows' outer products.
+    """
+    prob = _Output(X, masks, y, pi, loss, alpha, fit_intercept)
+    p = prob.p
+    live = np.any(X != 0, axis=1)
+    gimg = np.abs(prob.mul(gates))
+    if np.any(gimg[live] <= 0):
+        return None
+    # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
+    gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
+    tau = START_SCALE / max(float(np.median(np.abs(prob.mul(gn))[live])), 1e-300)
+    W = tau * np.hstack([gn, gn])
+    b = b0
+    mu = MU_START * alpha * tau
+    phi, parts = prob.barrier(W, b, mu, mu)
+    # Multipliers of a centred start (lam s = mu) except on rows close to
+    # their boundary, whose lam would dominate the Newton matrix.
+    Lam = mu / np.maximum(parts[1], np.median(parts[1]))
+    status, it = "max_iter", 0
+    best = None
+    for it in range(1, max_iter + 1):
+        IW, S, z, value, theta, curv, r2, Q, t = parts
+        obj = value + alpha * float(np.sum(np.sqrt(r2)))
+        if best is None or obj < best[0]:
+            best = (obj, W.copy(), b)
+        # Certify once the rows' complementarity is near the target (the
+        # bound cannot close the gap before) and at the last iteration.
+        lb = -np.inf
+        if S.size * mu <= CERTIFY_START * tol * abs(obj) or it == max_iter:
+            refine = S.size * mu <= NNLS_START * tol * abs(best[0])
+            _, lb = certify(W, b, theta, Lam, refine)
+        if verbose:
+            print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
+                  f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e}")
+        if obj - lb <= tol * max(abs(obj), 1e-12):
+            status = "optimal"
+            break
+        try:
+            solve = prob.factor(W, parts, Lam, mu, single=lb == -np.inf and it < max_iter)
+        except np.linalg.LinAlgError:
+            status = "numerical trouble"  # the best point so far is returned
+            break
+        # Gradient of the loss and the smoothed norms.
+        Mt = prob.Mf * theta[:, None]
+        gsm = prob.tmul(np.hstack([Mt, -Mt])) + alpha * W / t
+        gb = float(np.sum(theta)) if fit_intercept else 0.0
+        # Predictor: the rows' complementarity targeted at zero.
+        dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)
+        dS = prob.Sg2 * prob.mul(dW)
+        dL = -Lam - Lam / S * dS
+        ap, ad = _max_step(S, dS), _max_step(Lam, dL)
+        m = S.size
+        gap_now = float(np.sum(S * Lam)) / m
+        gap_aff = float(np.sum((S + ap * dS) * (Lam + ad * dL))) / m
+        sigma = min(1.0, (gap_aff / gap_now) ** 3)
+        mu_t = max(sigma * gap_now, MU_DROP * mu)
+        if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
+            # Small enough: centre (Newton on stationarity) instead of going on.
+            mu_t, dS, dL = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0, 0.0
+        gphi = gsm - prob.tmul(prob.Sg2 * (mu_t / S))
+        # Corrector: target mu_t, with Mehrotra's second-order term; without
+        # it should the direction not descend on the barrier.
+        for second in (dS * dL, 0.0):
+            corr = (mu_t - second) / S
+            R = -gsm + prob.tmul(prob.Sg2 * corr)
+            dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
+            slope = float(np.sum(gphi * dW)) + gb * db
+            if slope < 0:
+                break
+        XdW = prob.mul(dW)
+        dS = prob.Sg2 * XdW
+        dL = corr - Lam - Lam / S * dS
+        ap = TO_BOUNDARY * _max_step(S, dS)
+        ad = TO_BOUNDARY * _max_step(Lam, dL)
+        # Backtracking on the barrier with the rows at mu_t.
+        phi0 = prob.barrier_at(parts, mu, mu_t)
+        step = ap
+        for _ in range(40):
+            phi1, parts1 = prob.barrier(W + step * dW, b + step * db, mu, mu_t, IW + step * XdW)
+            if phi1 <= phi0 + ARMIJO * step * min(slope, 0.0):
+                break
+            step *= BACKTRACK
+        else:
+            status = "stalled"
+            break
+        if verbose > 1:
+            print(f"      sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} step {step:.3f} "
+                  f"slope {slope:.2e}")
+        W = W + step * dW
+        b = b + step * db
+        Lam = Lam + ad * dL
+        mu = mu_t
+        # The norms' smoothing follows mu.
+        parts = parts1[:6] + prob.smooth_norm(W, mu)
+    obj, W, b = best
+    return W, b, it, status, prob.n_passes
+
+
+def _cholesky(A):
+    """Lower Cholesky factor of A (its lower triangle), overwriting A (LAPACK directly:
+    the scipy wrapper's checks cost more than a small factorization)."""
+    c, info = dpotrf(A, lower=1, clean=0, overwrite_a=1)
+    if info:
+        raise np.linalg.LinAlgError(f"Newton matrix not positive definite (potrf {info})")
+    return c
+
+
+def _max_step(v, dv):
+    """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
+    worst = float(np.max(-dv / v))
+    return 1.0 if worst <= 1.0 else 1.0 / worst

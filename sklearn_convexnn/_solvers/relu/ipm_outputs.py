@@ -1,0 +1,131 @@
+"""The exact program over all outputs by the interior-point method of ``ipm.py``.
+
+For the squared and logistic losses the program separates over outputs:
+each is solved by :func:`~.ipm.solve_output_ipm` and certified by its own
+:class:`DualCertifier` (the lower bound is their sum), the interior point's
+residue columns are zeroed, and the result is assembled in the layout of
+``design`` (columns ``[U | V]``).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import nnls
+
+from .certificate import DualCertifier
+from .design import MaskedDesign
+from .gated import ReLUSolution
+from .ipm import IPM_LOSSES, NNLS_ROWS, solve_output_ipm
+from .weighted_losses import BoundLoss
+
+__all__ = ["ipm_memory", "solve_exact_ipm"]
+
+#: Columns below these fractions of the largest are tried as zeros, largest first.
+DROP_FRACTIONS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+
+
+def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_intercept, tol,
+                    max_iter, verbose=0, rng=None):
+    """The exact program by :func:`solve_output_ipm`, one output at a time.
+
+    Returns a :class:`ReLUSolution` (columns ``[U | V]`` as ``design``), or
+    None when the method does not apply (multinomial loss, or cones
+    without interior at the gates): the caller then uses another solver.
+    The lower bound is the sum of the outputs' certified bounds (the
+    program separates over outputs).
+    """
+    if loss.name not in IPM_LOSSES:
+        return None
+    X = design.X
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+    n, d, p, k = design.n, design.d, design.p, design.k
+    q = design.q
+    pi = loss.pi[:, 0]
+    W_all = np.zeros((d, 2 * q))
+    b_all = np.zeros(k)
+    lower, n_iter, statuses = 0.0, 0, []
+    signs = np.r_[np.ones(p), -np.ones(p)]
+    for c in range(k):
+        Yc = loss.Y[:, [c]]
+        loss_c = BoundLoss(loss.name, Yc, pi)
+        design_c = MaskedDesign(X, design.masks, 1)
+        cert = DualCertifier(loss_c, design_c, alpha, fit_intercept, signs)
+        Mf = design.masks.astype(float)
+        Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
+
+        def certify(W, b, theta, Lam, refine, cert=cert, Mf=Mf, Sg2=Sg2, loss_c=loss_c):
+            Mt = Mf * theta[:, None]
+            design.n_passes += 2
+            C = X.T @ np.hstack([Mt, -Mt])
+            cols = C - X.T @ (Sg2 * Lam)
+            cert.bound(theta[:, None], cols)
+            if refine:
+                # The best multipliers for this theta, for the columns above alpha.
+                over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha)
+                for c in over:
+                    # Candidate rows: those of the largest multipliers (the
+                    # optimal multipliers live on at most d tight rows).
+                    rows = np.argpartition(-Lam[:, c], NNLS_ROWS * d)[:NNLS_ROWS * d] \
+                        if n > NNLS_ROWS * d else np.arange(n)
+                    A = X[rows].T * Sg2[rows, c]
+                    lam, _ = nnls(A, C[:, c], maxiter=50 * d)
+                    cols[:, c] = C[:, c] - A @ lam
+                cert.bound(theta[:, None], cols)
+            return objective(W, b), cert.best
+
+        def objective(W, b, Mf=Mf, loss_c=loss_c):
+            design.n_passes += 1
+            z = np.einsum("ij,ij->i", Mf, X @ (W[:, :p] - W[:, p:])) + b
+            return loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
+
+        out = solve_output_ipm(X, design.masks, Yc[:, 0], pi, loss.name, alpha, gates,
+                               fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                               certify=certify, verbose=verbose,
+                               b0=float(loss_c.best_constant()[0]) if fit_intercept else 0.0)
+        if out is None:
+            return None
+        W, b, it, status, passes = out
+        design.n_passes += passes + design_c.n_passes  # the certifier's set-up passes
+        W = _drop_residue(W, objective(W, b), lambda W0: objective(W0, b), cert.best, tol)
+        cols = np.r_[c * p + np.arange(p), q + c * p + np.arange(p)]
+        W_all[:, cols] = W
+        b_all[c] = b
+        lower += cert.best
+        n_iter += it
+        statuses.append(status)
+    Z = design.forward(W_all[:, :q]) - design.forward(W_all[:, q:]) + b_all
+    obj = loss.value(Z) + alpha * float(np.sum(np.linalg.norm(W_all, axis=0)))
+    status = "optimal" if all(s == "optimal" for s in statuses) else statuses[-1]
+    return ReLUSolution(W_all, b_all, float(obj), min(lower, float(obj)), n_iter,
+                        design.n_passes, status, [])
+
+
+def _drop_residue(W, obj, objective, bound, tol):
+    """Zero the columns an interior point leaves tiny (it never returns exact zeros).
+
+    The largest threshold (relative to the largest column) whose network is
+    still within ``tol`` of the certified ``bound``, or no worse than ``W``.
+    """
+    norms = np.linalg.norm(W, axis=0)
+    top = float(np.max(norms, initial=0.0))
+    for frac in DROP_FRACTIONS:
+        small = norms < frac * top
+        if not np.any(small):
+            continue
+        W0 = np.where(small, 0.0, W)
+        obj0 = objective(W0)
+        if obj0 <= obj or obj0 - bound <= tol * max(abs(obj0), 1e-12):
+            return W0
+    return W
+
+
+def ipm_memory(n, d, p):
+    """Bytes the interior-point method allocates for one output (outputs run in turn).
+
+    The rows' outer products (n d^2), the cone slacks, multipliers and
+    their steps (about twelve n x 2p arrays), and either the gated design
+    with the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury factors
+    (n x pd, two n x n, the d x d blocks).
+    """
+    P = p * d
+    system = n * P + 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
+    return int(8 * (n * d * d + 12 * n * 2 * p + system + n * d))
