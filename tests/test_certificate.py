@@ -167,3 +167,34 @@ def test_alpha_max_is_where_the_empty_network_becomes_optimal(neuron_set):
         == pytest.approx(empty, rel=1e-6)
     if not binary:  # the elliptope bound is an upper bound on the relaxation's alpha_max
         assert reference_optimum(X, y, "squared", 0.9 * amax) < empty * (1 - 1e-4)
+
+
+def test_sphere_trust_region_dual_bound_against_scalar_minimisation():
+    """``_tr_dual_upper`` against a bounded scalar minimisation, and at zero data.
+
+    ``min_{t > lam_max} t + sum h_k^2 / (4 (t - lam_k))`` by scipy's bounded
+    scalar search is the reference: the Newton iterate is an upper bound
+    within 1e-6 of it. All-zero data (a zero dual, e.g. labels of one class)
+    gives 0 (up to a subnormal step) with no floating-point warning (it was 0/0 once).
+    """
+    from scipy.optimize import minimize_scalar
+
+    from sklearn_convexnn._solvers.lifted.sphere_dual import _tr_dual_upper
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        lam = np.sort(rng.standard_normal(6))
+        h = rng.standard_normal(6) * rng.choice([1e-3, 1.0, 10.0])
+        got = _tr_dual_upper(lam[None], h[None])[0]
+
+        def f(t, lam=lam, h=h):
+            return t + np.sum(h * h / (4 * (t - lam)))
+
+        hi = lam[-1] + np.sqrt(np.sum(h * h / 4)) + 1.0
+        ref = minimize_scalar(f, bounds=(lam[-1] + 1e-12, hi), method="bounded",
+                              options={"xatol": 1e-13}).fun
+        assert got >= ref - 1e-9 * max(1.0, abs(ref))
+        assert got <= ref + 1e-6 * max(1.0, abs(ref))
+    with np.errstate(divide="raise", invalid="raise", over="raise"):
+        zero = _tr_dual_upper(np.zeros((2, 4)), np.zeros((2, 4)))
+    assert np.all((zero >= 0.0) & (zero <= 1e-300))
