@@ -198,3 +198,15 @@ def test_sphere_trust_region_dual_bound_against_scalar_minimisation():
     with np.errstate(divide="raise", invalid="raise", over="raise"):
         zero = _tr_dual_upper(np.zeros((2, 4)), np.zeros((2, 4)))
     assert np.all((zero >= 0.0) & (zero <= 1e-300))
+
+
+def test_relative_gap_of_two_round_off_zeros_is_zero():
+    """(objective - bound) / |objective| by hand; two values at round-off are a closed gap."""
+    from sklearn_convexnn._solvers.lifted.certificate import ROUNDOFF_ZERO, relative_gap
+
+    assert relative_gap(1.1e-16, -0.0) == 0.0           # one-label logistic: 0/0 before
+    assert relative_gap(ROUNDOFF_ZERO, 0.0) == 0.0
+    assert relative_gap(0.5, 0.25) == 0.5
+    assert relative_gap(1e-13, 0.5e-13) == pytest.approx(0.5, rel=1e-12)   # no 1e-12 floor
+    assert relative_gap(1e-13, 0.5e-13, floor=1e-12) == pytest.approx(0.05, rel=1e-12)
+    assert relative_gap(0.3, 0.4) == 0.0                 # a bound above the objective
