@@ -197,6 +197,15 @@ def _check_cases():
             yield pytest.param(est, check, marks=marks, id=f"{cls.__name__}-{name}")
 
 
+# Expected warnings of the checks' own making, tested where they matter:
+# scikit-learn's checks set random_state on every estimator that has it (the
+# deterministic ones deprecate it: tests/test_reliability.py), and give the
+# sketches 2-4 features against their default 100 components
+# (tests/test_sketching.py checks that warning against scikit-learn's own).
+@pytest.mark.filterwarnings("ignore:random_state has no effect:FutureWarning")
+@pytest.mark.filterwarnings(
+    "ignore:.*more output components than input features"
+    ":sklearn.exceptions.DataDimensionalityWarning")
 @pytest.mark.parametrize("estimator, check", list(_check_cases()))
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
