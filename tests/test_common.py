@@ -154,13 +154,19 @@ HEAVY_CV_CHECKS = ("sparse", "sample_weight", "dtype_object", "memmap")
 
 #: Single heavy (estimator, check) pairs run under ``-m slow`` only, each with
 #: the cheaper default-run case that covers the same code path:
-#: - ConvexReLUClassifier's sparse-array check (9 s of CPU): the sparse-matrix
-#:   check runs the same gated fit on the same data in the other container;
+#: - ConvexReLUClassifier's sparse checks (9-20 s each): ConvexReLURegressor's
+#:   sparse checks (2 s) run the same gated design on sparse X (only the loss
+#:   differs), as does tests/test_relu.py::test_sparse_equals_dense;
 #: - the tight-tol sparse weight checks (6 s each for ConvexPolyNetClassifier):
-#:   the dense weight check compares weighted with repeated fits to the same
-#:   rtol, and the sparse-input checks cover sparse X.
+#:   the dense weight checks compare weighted with repeated fits to the same
+#:   rtol, and the sparse-input checks cover sparse X;
+#: - ConvexPolyNetClassifier's dense weight check at tol=1e-12 (7-16 s): the
+#:   lifted family keeps ConvexPolyNetRegressor's and the quantized estimators'
+#:   weight checks (and the logistic weights in tests/test_losses.py).
 SLOW_CHECKS = {
     ("ConvexReLUClassifier", "check_estimator_sparse_array"),
+    ("ConvexReLUClassifier", "check_estimator_sparse_matrix"),
+    ("ConvexPolyNetClassifier", "check_sample_weight_equivalence_on_dense_data"),
     *((name, "check_sample_weight_equivalence_on_sparse_data")
       for name in ("ConvexPolyNetClassifier", "QuantizedSDPClassifier",
                    "QuantizedSDPRegressor")),
