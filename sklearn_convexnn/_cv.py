@@ -467,7 +467,7 @@ class ConvexPolyNetRegressorCV(LiftedNetworkCVMixin, ConvexPolyNetRegressor):
     >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_convexnn import ConvexPolyNetRegressorCV
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), ConvexPolyNetRegressorCV(cv=3))
+    >>> model = make_pipeline(StandardScaler(), ConvexPolyNetRegressorCV(n_alphas=5, cv=3))
     >>> bool(cross_val_score(model, X[:150], y[:150], cv=3).mean() > 0.3)
     True
     >>> reg = model.fit(X[:150], y[:150])[-1]
@@ -578,7 +578,8 @@ class ConvexReLUClassifierCV(LiftedNetworkCVMixin, ConvexReLUClassifier):
     >>> from sklearn_convexnn import ConvexReLUClassifierCV
     >>> X, y = load_iris(return_X_y=True)
     >>> X = StandardScaler().fit_transform(X)
-    >>> clf = ConvexReLUClassifierCV(n_gates=20, n_alphas=4, cv=3, random_state=0)
+    >>> clf = ConvexReLUClassifierCV(n_gates=20, n_alphas=4, eps=1e-2, cv=3,
+    ...                              random_state=0)
     >>> bool(clf.fit(X, y).score(X, y) > 0.9)
     True
 """, _RELU_REFERENCE)

@@ -167,3 +167,46 @@ def test_alpha_max_is_where_the_empty_network_becomes_optimal(neuron_set):
         == pytest.approx(empty, rel=1e-6)
     if not binary:  # the elliptope bound is an upper bound on the relaxation's alpha_max
         assert reference_optimum(X, y, "squared", 0.9 * amax) < empty * (1 - 1e-4)
+
+
+def test_sphere_trust_region_dual_bound_against_scalar_minimisation():
+    """``_tr_dual_upper`` against a bounded scalar minimisation, and at zero data.
+
+    ``min_{t > lam_max} t + sum h_k^2 / (4 (t - lam_k))`` by scipy's bounded
+    scalar search is the reference: the Newton iterate is an upper bound
+    within 1e-6 of it. All-zero data (a zero dual, e.g. labels of one class)
+    gives 0 (up to a subnormal step) with no floating-point warning (it was 0/0 once).
+    """
+    from scipy.optimize import minimize_scalar
+
+    from sklearn_convexnn._solvers.lifted.sphere_dual import _tr_dual_upper
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        lam = np.sort(rng.standard_normal(6))
+        h = rng.standard_normal(6) * rng.choice([1e-3, 1.0, 10.0])
+        got = _tr_dual_upper(lam[None], h[None])[0]
+
+        def f(t, lam=lam, h=h):
+            return t + np.sum(h * h / (4 * (t - lam)))
+
+        hi = lam[-1] + np.sqrt(np.sum(h * h / 4)) + 1.0
+        ref = minimize_scalar(f, bounds=(lam[-1] + 1e-12, hi), method="bounded",
+                              options={"xatol": 1e-13}).fun
+        assert got >= ref - 1e-9 * max(1.0, abs(ref))
+        assert got <= ref + 1e-6 * max(1.0, abs(ref))
+    with np.errstate(divide="raise", invalid="raise", over="raise"):
+        zero = _tr_dual_upper(np.zeros((2, 4)), np.zeros((2, 4)))
+    assert np.all((zero >= 0.0) & (zero <= 1e-300))
+
+
+def test_relative_gap_of_two_round_off_zeros_is_zero():
+    """(objective - bound) / |objective| by hand; two values at round-off are a closed gap."""
+    from sklearn_convexnn._solvers.lifted.certificate import ROUNDOFF_ZERO, relative_gap
+
+    assert relative_gap(1.1e-16, -0.0) == 0.0           # one-label logistic: 0/0 before
+    assert relative_gap(ROUNDOFF_ZERO, 0.0) == 0.0
+    assert relative_gap(0.5, 0.25) == 0.5
+    assert relative_gap(1e-13, 0.5e-13) == pytest.approx(0.5, rel=1e-12)   # no 1e-12 floor
+    assert relative_gap(1e-13, 0.5e-13, floor=1e-12) == pytest.approx(0.05, rel=1e-12)
+    assert relative_gap(0.3, 0.4) == 0.0                 # a bound above the objective

@@ -244,18 +244,23 @@ def test_no_neuron_at_all_returns_the_intercept_only_network():
     # other, scikit-learn's check_classifiers_one_label_sample_weights): the
     # intercept alone lowers the loss towards 0 and no neuron enters. The
     # result must be the empty network, not an indexing error on the empty
-    # neuron set; its objective is the logistic loss of its intercept. (The
-    # optimum is at infinity: a few iterations are enough to test this.)
+    # neuron set; its objective is the logistic loss of its intercept. The
+    # infimum 0 is at infinity; the loss reaches round-off (1e-16) within
+    # max_iter=3, where objective and bound 0 are both zero: a closed gap
+    # (it warned "gap 1.1e-04" or "1.00e+00" when 0/0 was left to chance).
     rng = np.random.default_rng(0)
     P = rng.standard_normal((40, 3))
     pool = sp.csr_matrix(np.kron(np.eye(10), np.ones((1, 4))) / 4)
     Y = np.ones((10, 1))
-    with pytest.warns(ConvergenceWarning, match="max_iter"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         res = solve_lifted_proxgrad([LiftedBlock(P, pool)], Y, get_loss("logistic"), ACT,
                                     10.0, tol=1e-6, max_iter=3)
     assert res.neurons.shape[0] == 0 and res.rank == 0 and res.weights.size == 0
     assert res.intercept[0] > 5
     assert res.objective == pytest.approx(np.log1p(np.exp(-res.intercept[0])), rel=1e-9)
+    # The logistic loss is nonnegative: 0 bounds the optimum from below.
+    assert res.objective < 1e-15 and res.status == "optimal" and res.gap == 0.0
 
 
 @pytest.mark.parametrize("kind", ["squared", "huber", "logistic", "multinomial"])

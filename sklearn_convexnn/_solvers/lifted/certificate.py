@@ -59,17 +59,26 @@ def certified_lower_bound(blocks, Y, loss, activation, alpha, theta, neuron_set=
     return rescaled_bound(theta, float(np.max(norm, initial=0.0)), alpha, Y, loss)[0]
 
 
-def relative_gap(objective, lower_bound):
-    """``(objective - lower_bound) / |objective|``, safe at any scale.
+#: Objective and bound both at most this are zero to round-off. The solvers
+#: work in units where the loss of the empty network is of order one (the
+#: estimators rescale y), so values of a few ulps of 1 are round-off of that
+#: loss: e.g. labels of one class, whose logistic loss reaches 1e-16 as the
+#: intercept grows while the bound is 0 (a relative gap of 1, or 1e-4 with a
+#: 1e-12 floor, where the optimum is found to machine precision).
+ROUNDOFF_ZERO = 4 * np.finfo(float).eps
 
-    No floor on the denominator beyond the smallest normal float: a
-    ``1e-12`` floor would call any gap of a problem whose objective is
-    below it "closed".
+
+def relative_gap(objective, lower_bound, floor=np.finfo(float).tiny):
+    """``(objective - lower_bound) / max(|objective|, floor)``, safe at any scale.
+
+    The default floor is the smallest normal float: a ``1e-12`` floor would
+    call any gap of a problem whose objective is below it "closed". Two
+    values at round-off of zero (``ROUNDOFF_ZERO``) have gap 0, not 0/0.
     """
     gap = max(objective - lower_bound, 0.0)
-    if gap == 0.0:
+    if gap == 0.0 or max(abs(objective), abs(lower_bound)) <= ROUNDOFF_ZERO:
         return 0.0
-    return gap / max(abs(objective), np.finfo(float).tiny)
+    return gap / max(abs(objective), floor)
 
 
 def sphere_lower_bound(blocks, Y, loss, activation, alpha, theta, fit_intercept=True):

@@ -8,6 +8,7 @@ polish (``_solvers/lifted/proxgrad.py``).
 
 import numpy as np
 
+from .certificate import relative_gap
 from .psd_projection import project_psd_hyperplane
 
 __all__ = ["solve_admm"]
@@ -79,7 +80,7 @@ def solve_admm(op, Y, loss, curv, W, b, Gw, pen, dual, fit_intercept, max_iter, 
                 best = (F, W, b.copy(), Yw)
             if lb > bound:
                 bound, theta_best = lb, th
-            gap = (best[0] - bound) / max(abs(best[0]), 1e-12)
+            gap = relative_gap(best[0], bound, floor=1e-12)
             if verbose:
                 print(f"[proxgrad/admm] iter {it}: objective {F:.10g}, bound {bound:.10g}, "
                       f"gap {gap:.2e}, rank {rank}, rho {rho:.3g}, residuals {r_norm:.2e} "

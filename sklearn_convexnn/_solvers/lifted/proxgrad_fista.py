@@ -13,6 +13,7 @@ the two other phases are in ``proxgrad.py``, ``proxgrad_polish.py`` and
 
 import numpy as np
 
+from .certificate import relative_gap
 from .psd_projection import project_psd_hyperplane
 
 __all__ = ["differences", "penalized_objective", "run_fista"]
@@ -126,7 +127,7 @@ def run_fista(op, Y, loss, curv, start, Gw, mu, pen, dual, *, scale, fit_interce
         rank = int(ranks.sum())
         if F_new < best[0]:
             best = (F_new, W_new, b_new, Y_new)
-        gap = (best[0] - bound) / max(abs(best[0]), 1e-12)
+        gap = relative_gap(best[0], bound, floor=1e-12)
         if verbose:
             print(f"[proxgrad] iter {it}: objective {F_new:.10g}, bound {bound:.10g}, "
                   f"gap {gap:.2e}, rank {rank}, L {L:.3g}, passes {passes}")

@@ -17,6 +17,7 @@ from scipy.optimize import minimize
 
 from .proxgrad_newton import (NEWTON_LOSSES, NEWTON_MAX_ENTRIES, NEWTON_MAX_PARAMS,
                               newton_minimize, polish_hessian)
+from .certificate import relative_gap
 from .psd_projection import RANK_RTOL, sym
 from .sphere_dual import sphere_ranges
 from .trust_region import trust_region_max
@@ -181,7 +182,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         if lb > state["bound"]:
             state["bound"], state["theta"] = lb, th
         F = state["best"][0]
-        state["gap"] = (F - state["bound"]) / max(abs(F), 1e-12)
+        state["gap"] = relative_gap(F, state["bound"], floor=1e-12)
         if record:
             state["history"].append(state["bound"])
         state["assessed"] = (np.array(x, copy=True), f, G)

@@ -110,7 +110,11 @@ def _tr_dual_upper(lam, h):
     active = np.ones(lam.shape[0], dtype=bool)
     for _ in range(NEWTON_STEPS):
         d = gap[active] + delta[active, None]
-        r = h2[active] / (d * d)
+        # (sqrt(h2) / d)^2, not h2 / d^2: with every entry zero (a zero dual,
+        # e.g. labels of one class) delta is subnormal, d^2 underflows and
+        # h2 / d^2 would be 0/0. sqrt(h2) / d is finite (delta >= 1e-17 sqrt(h2))
+        # and a zero h2 gives a zero ratio.
+        r = np.divide(np.sqrt(h2[active]), d, out=np.zeros_like(d), where=h2[active] > 0) ** 2
         S = r.sum(axis=1)
         T = (r / d).sum(axis=1)
         # Newton on S^{-1/2} - 1: step S (sqrt(S) - 1) / T (>= 0 left of the root).
