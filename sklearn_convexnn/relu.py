@@ -237,7 +237,10 @@ class _BaseConvexReLU(BaseEstimator):
         self.n_data_passes_ = int(design.n_passes)
         self.solver_ = solver
         rel = self.dual_gap_ / max(abs(self.objective_), 1e-12)
-        if rel > max(10 * self.tol, 1e-6):
+        # A solver that broke down (the IPM's failed factorization) warns as
+        # soon as its gap misses tol; one that ran out of iterations, past 10 tol.
+        if rel > max(10 * self.tol, 1e-6) or (sol.status == "numerical trouble"
+                                               and rel > self.tol):
             warnings.warn(
                 f"{type(self).__name__} ({self.variant}, solver {solver!r}) stopped with "
                 f"status {sol.status!r} after {sol.n_iter} iterations at a certified "
