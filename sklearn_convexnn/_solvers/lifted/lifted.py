@@ -138,11 +138,19 @@ def precondition_scale(blocks):
     sq, seen = [], {}
     for b in blocks:
         if id(b.P) not in seen:
-            top = float(np.max(np.abs(b.P), initial=0.0))
+            P = b.P
+            top = max(float(np.max(P, initial=0.0)), -float(np.min(P, initial=0.0)))
             if not np.isfinite(top) or top == 0:
                 seen[id(b.P)] = None
             else:
-                seen[id(b.P)] = (top, float(np.mean(np.sum((b.P / top) ** 2, axis=1))))
+                flat = P.reshape(-1)
+                if 1e-100 <= top <= 1e100:
+                    # No overflow or underflow of the squares: one dot product.
+                    ms = float(flat @ flat) / top**2
+                else:
+                    flat = flat / top
+                    ms = float(flat @ flat)
+                seen[id(b.P)] = (top, ms / max(P.shape[0], 1))
         if seen[id(b.P)] is not None:
             sq.append(seen[id(b.P)])
     if not sq:
@@ -214,6 +222,6 @@ def preactivation_range(blocks, neurons, block_index, sample_mask=None):
                 P = P[np.asarray(block.pooled_T(keep.astype(float))).ravel() != 0]
             if P.shape[0] == 0:
                 continue
-            T = P @ neurons[mask].T
-            out[mask, 0], out[mask, 1] = T.min(axis=0), T.max(axis=0)
+            T = neurons[mask] @ P.T          # (m, rows): contiguous reductions
+            out[mask, 0], out[mask, 1] = T.min(axis=1), T.max(axis=1)
     return out
