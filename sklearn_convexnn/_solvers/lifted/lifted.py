@@ -138,19 +138,11 @@ def precondition_scale(blocks):
     sq, seen = [], {}
     for b in blocks:
         if id(b.P) not in seen:
-            P = b.P
-            top = max(float(np.max(P, initial=0.0)), -float(np.min(P, initial=0.0)))
+            top = float(np.max(np.abs(b.P), initial=0.0))
             if not np.isfinite(top) or top == 0:
                 seen[id(b.P)] = None
             else:
-                flat = P.reshape(-1)
-                if 1e-100 <= top <= 1e100:
-                    # No overflow or underflow of the squares: one dot product.
-                    ms = float(flat @ flat) / top**2
-                else:
-                    flat = flat / top
-                    ms = float(flat @ flat)
-                seen[id(b.P)] = (top, ms / max(P.shape[0], 1))
+                seen[id(b.P)] = (top, float(np.mean(np.sum((b.P / top) ** 2, axis=1))))
         if seen[id(b.P)] is not None:
             sq.append(seen[id(b.P)])
     if not sq:
