@@ -264,7 +264,11 @@ class LiftedSolverMixin:
                   f"relative gap {res.gap:.2e}")
         return NetworkFit(
             res.neurons, res.weights, res.block_index, res.intercept, n_iter=res.n_iter,
-            status=res.status, solver="proxgrad", theta=res.theta,
+            # res.theta is the dual point of res.lower_bound, already centred,
+            # in the domain and scaled into the check's ball by an upper bound
+            # on its dual norm: certifying it again cannot raise the bound
+            # (certify_network certifies the pruned network's own gradient).
+            status=res.status, solver="proxgrad", theta=None,
             lower_bound=res.lower_bound,
         )
 

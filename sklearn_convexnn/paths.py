@@ -45,7 +45,8 @@ from ._solvers.lifted.lifted import resolve_activation
 from ._solvers.lifted.neuron_sets import EXACT_SIGNS_MAX_DIM, Signs, Sphere
 from ._solvers.lifted.patches import resolve_geometry
 from ._solvers.lifted.proxgrad import operator_cache
-from ._solvers.lifted.screening import AUTO_ALPHA_FRACTION, level_blocks, stable_alpha
+from ._solvers.lifted.screening import (AUTO_ALPHA_FRACTION, alpha_max_cache, level_blocks,
+                                           stable_alpha)
 from ._solvers.lifted.screening import lifted_alpha_max as _lifted_alpha_max
 from ._solvers.shared.intercept import intercept_only_dual as _intercept_only_dual
 from ._solvers.shared.intercept import intercept_only_fit as _intercept_only_fit
@@ -686,8 +687,9 @@ def regularization_path(estimator, X, y, *, alphas=None, n_alphas=30, eps=1e-3,
     estimators = []
     progress = Progress(len(alphas), f"{type(est).__name__} path", "alpha",
                         getattr(est, "verbose", 0))
-    # The proxgrad operator (lifted features, preconditioner) is built once.
-    with operator_cache():
+    # The proxgrad operator (lifted features, preconditioner) and the
+    # screen's alpha_max are computed once.
+    with operator_cache(), alpha_max_cache():
         for a in alphas:
             if not warm:
                 est = clone(est)

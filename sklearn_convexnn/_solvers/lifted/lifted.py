@@ -214,6 +214,6 @@ def preactivation_range(blocks, neurons, block_index, sample_mask=None):
                 P = P[np.asarray(block.pooled_T(keep.astype(float))).ravel() != 0]
             if P.shape[0] == 0:
                 continue
-            T = P @ neurons[mask].T
-            out[mask, 0], out[mask, 1] = T.min(axis=0), T.max(axis=0)
+            T = neurons[mask] @ P.T          # (m, rows): contiguous reductions
+            out[mask, 0], out[mask, 1] = T.min(axis=1), T.max(axis=1)
     return out

@@ -270,9 +270,6 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
     Gw = np.broadcast_to(Gw[None, :, None], shape).reshape(-1, q, q)
     W, mu, _ = project_psd_hyperplane(W.reshape(-1, q, q), Gw, mu)
     W = W.reshape(shape)
-    Yhat = op.forward(differences(W)) + b
-    F = penalized_objective(loss, Yhat, Y, W, pen)
-    passes = 1
     dual = DualBound(op, Y, loss, alpha, T_inv, fit_intercept)
 
     if method is None:
@@ -285,6 +282,14 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
         polish_after = POLISH_AFTER if warm_start is None else POLISH_AFTER_WARM
     polish_after = int(polish_after)
     n_fista = min(max_iter, polish_after) if polish else max_iter
+    if polish and n_fista == 0 and method == "fista" and R == 1 and blocks[0].pool is None:
+        # Straight to the polish of one block of rows, which evaluates its
+        # start itself (through the rows): no pass over the lifted features.
+        F, Yhat, passes = np.inf, None, 0
+    else:
+        Yhat = op.forward(differences(W)) + b
+        F = penalized_objective(loss, Yhat, Y, W, pen)
+        passes = 1
     if method == "admm":
         if not explicit:
             raise ValueError("method='admm' needs the explicit lifted features.")

@@ -23,7 +23,8 @@ curvature there (diagonal for the squared, Huber and logistic losses,
 
 import numpy as np
 
-__all__ = ["NEWTON_LOSSES", "NEWTON_MAX_ENTRIES", "NEWTON_MAX_PARAMS", "polish_hessian"]
+__all__ = ["NEWTON_LOSSES", "NEWTON_MAX_ENTRIES", "NEWTON_MAX_PARAMS", "polish_hessian",
+           "refit_scales"]
 
 #: Losses whose curvature the Hessian below knows.
 NEWTON_LOSSES = {"squared", "huber", "logistic", "multinomial"}
@@ -41,6 +42,18 @@ NEWTON_HESSIAN_ROWS = 2000
 NEWTON_REUSE = 3
 #: The certificate is taken at least every this many Newton steps.
 NEWTON_CHECK_EVERY = 10
+#: ... and before a step whose predicted decrease is at most this fraction of
+#: ``tol |objective|``: the certified gap shrinks only like the square root
+#: of the decrease still to come (the dual point's violation is of the
+#: order of the gradient), so a check at the first model decrease below
+#: ``tol |objective|`` mostly fails (measured on the paths of
+#: benchmarks/bench_path.py: 0.01 takes a third fewer checks than 1 for
+#: about one more step per twenty alphas).
+NEWTON_CHECK_RATIO = 1e-2
+#: ``refit_scales``: at most this many Newton steps on the scales, and the
+#: smallest fraction of its scale a neuron keeps in one step.
+REFIT_STEPS = 4
+REFIT_FLOOR = 1e-2
 
 
 def polish_hessian(op, P, loss, Y, coef, Yhat, G, Yv, Zr, centre, t, Gy, o_j, s_j, Gw11,
@@ -123,9 +136,9 @@ def newton_minimize(fg, hess, x, callback, max_evals, damping, check_below):
     ``fg(x)`` returns the value and gradient, ``hess(x)`` the Hessian at the
     last point ``fg`` saw. ``callback(x)`` (the certificate; it raises
     StopIteration to stop) runs before a step whose predicted decrease is
-    at most ``check_below`` (the point may be certifiable: the objective is
-    that close to the model's minimum) and every ``NEWTON_CHECK_EVERY``
-    steps; when the predicted decrease is below ``1e-9 check_below`` and the
+    at most ``NEWTON_CHECK_RATIO * check_below`` (the point may be
+    certifiable: the objective is that close to the model's minimum) and
+    every ``NEWTON_CHECK_EVERY`` steps; when the predicted decrease is below ``1e-9 check_below`` and the
     callback did not stop, Newton has nothing left to do here (the caller
     prices new neurons). The damping ``lambda`` (relative to the mean
     diagonal of the Hessian) shrinks after steps the quadratic model predicts
@@ -152,7 +165,8 @@ def newton_minimize(fg, hess, x, callback, max_evals, damping, check_below):
             continue
         step = -np.linalg.solve(L.T, np.linalg.solve(L, g))
         predicted = -(g @ step + 0.5 * step @ (H @ step))
-        if (predicted <= check_below or since_check >= NEWTON_CHECK_EVERY) and \
+        if (predicted <= NEWTON_CHECK_RATIO * check_below
+                or since_check >= NEWTON_CHECK_EVERY) and \
                 since_check > 0:  # not twice at one point (after a rejected step)
             since_check = 0
             try:
@@ -181,3 +195,95 @@ def newton_minimize(fg, hess, x, callback, max_evals, damping, check_below):
         else:
             H, reused = hess(x), 0
     return x, damping, progressed
+
+
+def refit_scales(loss, Y, coef, V, o_j, s_j, t, pen, b, fit_intercept):
+    """Best output scales of the neurons along their directions, and the intercept.
+
+    Scaling neuron ``j`` (its ``y_j``, hence ``t_j``) by ``sqrt(w_j)`` scales
+    its centred output ``V[:, j]`` and its penalty ``pen t_j^2`` by ``w_j``,
+    so with the directions fixed the polish objective is::
+
+        f(w, b) = loss(b + sum_j w_j s_j V[:, j] e_{o_j}) + pen sum_j w_j t_j^2,
+
+    convex in ``(w, b)`` (quadratic for the squared loss: one step). Damped
+    Newton from ``w = 1`` with the exact Hessian (``Loss.gauss_newton``: the
+    predictions are linear in ``(w, b)``), each step cut so that every scale
+    keeps at least ``REFIT_FLOOR`` of its value and taken only if ``f``
+    decreases. From a path's previous network the neurons' scales are what
+    changes most with alpha (the directions barely move), and a neuron just
+    priced in starts at its best size next to the others.
+
+    Parameters
+    ----------
+    loss : Loss
+    Y : ndarray of shape (n, k)
+    coef : ndarray
+        ``loss.sample_coef(Y)``.
+    V : ndarray of shape (n, m)
+        Centred outputs of the neurons (before their signs).
+    o_j, s_j : ndarrays of shape (m,)
+        Output and sign of each neuron.
+    t : ndarray of shape (m,)
+        The neurons' ``t_j`` (penalty ``pen t_j^2``).
+    pen : float
+    b : ndarray of shape (k,)
+        Intercept (kept when ``fit_intercept`` is False).
+    fit_intercept : bool
+
+    Returns
+    -------
+    w : ndarray of shape (m,)
+        The scales (``>= REFIT_FLOOR ** REFIT_STEPS``).
+    b : ndarray of shape (k,)
+    """
+    n, k = Y.shape
+    m = V.shape[1]
+    coef = np.broadcast_to(coef, Y.shape)
+    S = np.zeros((m, k))
+    S[np.arange(m), o_j] = s_j
+    n_par = m + (k if fit_intercept else 0)
+    Jf = np.zeros((n, k, n_par))
+    for o in range(k):
+        Jf[:, o, :m] = V * S[:, o]
+        if fit_intercept:
+            Jf[:, o, m + o] = 1.0
+    lin = pen * t * t
+    b = np.array(b, dtype=float)
+
+    def value(w, b):
+        Yhat = V @ (w[:, None] * S) + b
+        return loss.value(Yhat, Y) + float(lin @ w), Yhat
+
+    w = np.ones(m)
+    f, Yhat = value(w, b)
+    for _ in range(REFIT_STEPS):
+        theta = loss.gradient(Yhat, Y)
+        g = np.einsum("nkp,nk->p", Jf, theta)
+        g[:m] += lin
+        H = loss.gauss_newton(Jf, Yhat, Y, coef)
+        H[np.diag_indices(n_par)] += 1e-12 * max(float(np.trace(H)), 1e-300) / n_par
+        try:
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        predicted = -(g @ step + 0.5 * step @ (H @ step))
+        if not predicted > 1e-15 * max(abs(f), 1e-300):
+            break
+        shrink = step[:m] < 0
+        room = np.min((REFIT_FLOOR - 1) * w[shrink] / step[:m][shrink], initial=np.inf)
+        size, accepted = min(1.0, float(room)), False
+        for _ in range(10):
+            w_new = w + size * step[:m]
+            b_new = b + size * step[m:] if fit_intercept else b
+            f_new, Y_new = value(w_new, b_new)
+            if f_new < f:
+                accepted = True
+                break
+            size /= 2
+        if not accepted:
+            break
+        w, b, f, Yhat = w_new, b_new, f_new, Y_new
+        if loss.name == "squared" and size == 1.0:
+            break  # exact for a quadratic
+    return w, b

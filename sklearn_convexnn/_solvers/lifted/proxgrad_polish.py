@@ -9,15 +9,19 @@ plain rows with at most ``NEWTON_MAX_PARAMS`` parameters (dense networks
 of a few dozen neurons) is polished by damped Newton steps with the exact
 Hessian instead (``proxgrad_newton.py``): from a path's warm start 2 to 10
 steps, where L-BFGS took 20 to 300 evaluations (diabetes, planted n=20 000,
-benchmarks/bench_path.py).
+benchmarks/bench_path.py). Before Newton, from a warm start and after new
+neurons join, the neurons' scales and the intercept are refitted with the
+directions fixed (``proxgrad_newton.refit_scales``, a convex problem in
+``m + k`` numbers): along a path the scales are what alpha moves most, and
+a Newton step from the unscaled start sees an indefinite Hessian.
 """
 
 import numpy as np
 from scipy.optimize import minimize
 
-from .proxgrad_newton import (NEWTON_LOSSES, NEWTON_MAX_ENTRIES, NEWTON_MAX_PARAMS,
-                              newton_minimize, polish_hessian)
 from .certificate import relative_gap
+from .proxgrad_newton import (NEWTON_LOSSES, NEWTON_MAX_ENTRIES, NEWTON_MAX_PARAMS,
+                              newton_minimize, polish_hessian, refit_scales)
 from .psd_projection import RANK_RTOL, sym
 from .sphere_dual import sphere_ranges
 from .trust_region import trust_region_max
@@ -45,6 +49,13 @@ WARM_CHECK_ENTRIES = 200_000
 #: about 10% fewer steps than 1e-3 on the planted path of bench_path.py, the
 #: same on diabetes; the ratio test raises it where the model is poor).
 NEWTON_DAMPING = 1e-6
+#: ... and at least this much after new neurons join: a neuron priced in is
+#: small, its Hessian block nearly singular along its sphere (curvature
+#: proportional to its weight), so the undamped Newton step moves it many
+#: times its own size out of the quadratic model's reach (planted n=20 000:
+#: nine rejected steps at each neuron's entry from the damping of a
+#: converged round; 1e-2 about halves the evaluations of those alphas).
+NEWTON_DAMPING_PRICED = 1e-2
 
 
 def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_intercept, tol,
@@ -109,15 +120,19 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
 
     def fg(x):
         nonlocal evals
+        if fg.__dict__.get("x") is not None and np.array_equal(fg.x, x):
+            # The same point again (a Newton run's first evaluation).
+            return fg.value[0], fg.value[1].copy()
         evals += 1
         Yv, bb = split(x)
         lv, t, Gy = lifted(Yv)
         if rows is None:
             Yhat = op.forward(matrices(lv)) + bb
         else:
-            Yhat, Zr, centre = _rows_forward(op, rows, lv, t, o_j, s_j, k)
+            Yhat, Zr, centre, V = _rows_forward(op, rows, lv, t, o_j, s_j, k)
             Yhat += bb
             fg.rows_state = (Yv, Zr, centre, t, Gy)
+            fg.outputs = V
         f, theta = _value_gradient(loss, Yhat, Y, coef)
         f += pen * float(t @ t)
         if rows is None:
@@ -131,7 +146,8 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         parts = [gy.ravel()] + ([theta.sum(axis=0)] if fit_intercept else [])
         fg.last = (f, Yhat, theta, G, bb)
         fg.x = np.array(x, copy=True)
-        return f, np.concatenate(parts)
+        fg.value = (f, np.concatenate(parts))
+        return fg.value[0], fg.value[1].copy()
 
     def hess(x):
         """Exact Hessian at ``x`` (Newton polish, one block of rows)."""
@@ -161,7 +177,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         return f, Wn, np.array(bb, dtype=float), Yhat
 
     status, gap, rounds = "max_iter", np.inf, 0
-    warm = warm and op.n * R * q * (q + 1) // 2 >= WARM_CHECK_ENTRIES
+    from_warm, warm = warm, warm and op.n * R * q * (q + 1) // 2 >= WARM_CHECK_ENTRIES
     state = {"best": best, "bound": bound, "theta": theta_best, "gap": np.inf,
              "history": [], "damping": NEWTON_DAMPING, "newton_stuck": False}
 
@@ -216,7 +232,25 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         if finished():
             raise StopIteration
 
+    def refit(x):
+        """``x`` with every neuron rescaled to its best size (``refit_scales``)."""
+        if not (o_j.size and newton_ok()):
+            return x
+        fg(x)
+        Yv, bb = split(x)
+        w, bb = refit_scales(loss, Y, coef, fg.outputs, o_j, s_j, fg.rows_state[3], pen, bb,
+                             fit_intercept)
+        return np.concatenate([(Yv * np.sqrt(w)[:, None]).ravel()]
+                              + ([bb] if fit_intercept else []))
+
     x = np.concatenate([Yv.ravel()] + ([b] if fit_intercept else []))
+    if from_warm:
+        x = refit(x)
+    if not np.isfinite(state["best"][0]):
+        # The caller skipped evaluating its start (a warm start goes straight
+        # to this polish): the start is this point.
+        fg(x)
+        state["best"] = fg_state(x)
     while evals < max_evals:
         rounds += 1
         state["iters"], state["history"] = 0, []
@@ -262,6 +296,7 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
         if not new:
             continue
         state["newton_stuck"] = False
+        state["damping"] = max(state["damping"], NEWTON_DAMPING_PRICED)
         # Same matrices on as few neurons as their rank, then the newcomers.
         # Curvature of the loss along each output at this point (the new
         # neuron's weight is a Newton step on it, see _output_curvature).
@@ -279,7 +314,8 @@ def polish_neurons(op, Y, loss, curv, best, T, T_inv, s_q, pen, dual, fit_interc
             r_j = np.append(r_j, r)
             s_j = np.append(s_j, sgn)
         Yv = np.vstack([Yv, np.array(adds)])
-        x = np.concatenate([Yv.ravel()] + ([bb] if fit_intercept else []))
+        fg.x = None  # other neurons: nothing evaluated so far applies
+        x = refit(np.concatenate([Yv.ravel()] + ([bb] if fit_intercept else [])))
     return (state["best"], state["bound"], state["theta"], status, state["gap"], rounds,
             evals)
 
@@ -289,21 +325,21 @@ def _rows_forward(op, P, lv, t, o_j, s_j, k):
 
     ``<Phi_i - mean, l l^T> = a (x_i^T y)^2 + b t (x_i^T y) + c t^2 - l^T mean l``
     summed with signs ``s_j`` into the outputs ``o_j``; returns the
-    predictions, ``P y_j`` and the centring terms ``mean l_j`` (or None).
+    predictions, ``P y_j``, the centring terms ``mean l_j`` (or None) and
+    the neurons' own outputs (n, m) before their signs.
     """
     a, b, c = op.act
     Zr = P @ lv[:, :-1].T                                   # (n, m)
     V = a * Zr + b * t
     V *= Zr
     V += c * t * t
-    S = np.zeros((lv.shape[0], k))
-    S[np.arange(lv.shape[0]), o_j] = s_j
-    Yhat = V @ S
     centre = None
     if op.fit_intercept:
         centre = lv @ op.mean[0]                            # (m, q), mean symmetric
-        Yhat -= np.einsum("jq,jq->j", centre, lv) @ S
-    return Yhat, Zr, centre
+        V -= np.einsum("jq,jq->j", centre, lv)
+    S = np.zeros((lv.shape[0], k))
+    S[np.arange(lv.shape[0]), o_j] = s_j
+    return V @ S, Zr, centre, V
 
 
 def _rows_backward(op, P, theta):

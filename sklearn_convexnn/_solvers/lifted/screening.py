@@ -15,8 +15,13 @@ optimal exactly when the dual norm of the loss gradient there is at most
   alpha_max`` (a safe screening rule), else None;
 * :func:`auto_alpha`: ``AUTO_ALPHA_FRACTION`` times ``alpha_max``;
 * :func:`stable_alpha`: a value derived from ``alpha_max`` rounded to
-  ``ALPHA_DIGITS`` significant digits, for the grids and ``alpha="auto"``.
+  ``ALPHA_DIGITS`` significant digits, for the grids and ``alpha="auto"``;
+* :func:`alpha_max_cache`: inside it (a regularization path fits one
+  problem at many alphas) the estimators' screen computes ``alpha_max``
+  once instead of at every fit.
 """
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -24,8 +29,9 @@ from ..shared.intercept import intercept_only_fit
 from .lifted import LiftedBlock
 from .neuron_sets import Signs, Sphere, get_neuron_set
 
-__all__ = ["ALPHA_DIGITS", "AUTO_ALPHA_FRACTION", "auto_alpha", "empty_network",
-           "level_blocks", "lifted_alpha_max", "problem_neuron_set", "stable_alpha"]
+__all__ = ["ALPHA_DIGITS", "AUTO_ALPHA_FRACTION", "alpha_max_cache", "auto_alpha",
+           "empty_network", "level_blocks", "lifted_alpha_max", "problem_neuron_set",
+           "stable_alpha"]
 
 #: ``alpha="auto"`` means this fraction of alpha_max (the regressors' default;
 #: measurements in ``_docstrings.REGRESSOR_ALPHA_DOC``).
@@ -103,6 +109,58 @@ def lifted_alpha_max(blocks, Y, loss, activation, fit_intercept=True, neuron_set
                                                     fit_intercept)
 
 
+#: Inside ``alpha_max_cache``: the last alpha_max computed and what it was
+#: computed from (None outside).
+_CACHE = None
+
+
+@contextmanager
+def alpha_max_cache():
+    """Keep the last ``alpha_max`` of :func:`empty_network` and :func:`auto_alpha`.
+
+    A regularization path fits the same problem at every alpha, and every
+    fit screens first (one dual-norm computation over the data). Inside
+    this context the value is reused when the blocks are made of the very
+    row arrays of the cached entry (held alive by it, so the arrays must not
+    change in place inside the context) and the targets, sample weights,
+    loss, activation, intercept and neuron set are equal; anything else is
+    computed afresh and replaces the entry.
+    """
+    global _CACHE
+    previous, _CACHE = _CACHE, {} if _CACHE is None else _CACHE
+    try:
+        yield
+    finally:
+        _CACHE = previous
+
+
+def _alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set):
+    """``lifted_alpha_max``, through ``alpha_max_cache`` when one is open."""
+    if _CACHE is None:
+        return lifted_alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set)
+    key = (tuple(float(v) for v in activation), bool(fit_intercept), loss.name,
+           float(loss.delta), neuron_set if isinstance(neuron_set, str) else id(neuron_set))
+    entry = _CACHE.get("entry")
+    if entry is not None and entry["key"] == key and len(entry["rows"]) == len(blocks) \
+            and all(P is blk.P and pool is blk.pool
+                    for (P, pool), blk in zip(entry["rows"], blocks)) \
+            and entry["Y"].shape == np.shape(Y) and np.array_equal(entry["Y"], Y) \
+            and _same_weights(entry["weights"], loss.weights):
+        return entry["value"]
+    value = lifted_alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set)
+    _CACHE["entry"] = {"key": key, "rows": [(blk.P, blk.pool) for blk in blocks],
+                       "Y": np.array(Y, dtype=float), "value": value,
+                       "weights": None if loss.weights is None else np.array(loss.weights),
+                       "set": neuron_set}
+    return value
+
+
+def _same_weights(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
 def empty_network(blocks, Y, loss, activation, alpha, fit_intercept=True,
                   neuron_set="sphere", levels="binary"):
     """``(intercept, objective)`` of the intercept-only fit when it is optimal, else None.
@@ -110,8 +168,8 @@ def empty_network(blocks, Y, loss, activation, alpha, fit_intercept=True,
     Optimal (certified) exactly when ``alpha >= alpha_max``; ``blocks`` are
     the estimator's own (expanded here for ternary levels).
     """
-    top = lifted_alpha_max(level_blocks(blocks, neuron_set, levels), Y, loss, activation,
-                           fit_intercept, neuron_set)
+    top = _alpha_max(level_blocks(blocks, neuron_set, levels), Y, loss, activation,
+                     fit_intercept, neuron_set)
     if alpha < top:
         return None
     intercept, _ = intercept_only_fit(Y, loss, fit_intercept)
@@ -124,6 +182,6 @@ def auto_alpha(blocks, Y, loss, activation, fit_intercept=True, neuron_set="sphe
 
     alpha_max is rounded first (:func:`stable_alpha`).
     """
-    top = lifted_alpha_max(level_blocks(blocks, neuron_set, levels), Y, loss, activation,
-                           fit_intercept, neuron_set)
+    top = _alpha_max(level_blocks(blocks, neuron_set, levels), Y, loss, activation,
+                     fit_intercept, neuron_set)
     return stable_alpha(top, AUTO_ALPHA_FRACTION)
