@@ -131,7 +131,7 @@ def test_alpha_max_cache_reuses_only_the_same_problem(monkeypatch):
         assert len(calls) == 4
     assert top == pytest.approx(screening.AUTO_ALPHA_FRACTION * fresh(X, Y, loss), rel=1e-12)
     screening.auto_alpha([LiftedBlock(X)], Y, loss, ACT)
-    assert len(calls) == 5 and screening._CACHE is None  # closed: computed every time
+    assert len(calls) == 5 and screening._CACHE.store is None  # closed: computed every time
 
     # A path on given alphas screens with one alpha_max for all its fits.
     y = (X @ [0.6, 0.8, 0.0]) ** 2

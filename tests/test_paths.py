@@ -524,7 +524,7 @@ def test_path_operator_cache_matches_uncached_path():
     with proxgrad.operator_cache():
         ConvexPolyNetRegressor(solver="proxgrad", alpha=alphas[-1]).fit(X, y)
         other = ConvexPolyNetRegressor(solver="proxgrad", alpha=alphas[-1]).fit(2 * X, y)
-        assert len(proxgrad._CACHE) == 1
+        assert len(proxgrad._CACHE.store) == 1
     cold = ConvexPolyNetRegressor(solver="proxgrad", alpha=alphas[-1]).fit(2 * X, y)
     assert abs(other.objective_ - cold.objective_) <= 1e-4 * abs(cold.objective_)
-    assert proxgrad._CACHE is None
+    assert proxgrad._CACHE.store is None

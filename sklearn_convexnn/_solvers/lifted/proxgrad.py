@@ -89,6 +89,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ..shared.intercept import constant_fit
+from ..shared.scoped_cache import ScopedCache
 from .certificate import network_from_lifted
 from .lifted import LiftedBlock
 from .lifted_operators import ExplicitOperator, PassOperator, preconditioner
@@ -316,7 +317,7 @@ def solve_lifted_proxgrad(blocks, Y, loss, activation, alpha, *, fit_intercept=T
 
 #: While a path runs (``operator_cache``): the preconditioner and the data
 #: operator of each data set, which do not depend on alpha or the targets.
-_CACHE = None
+_CACHE = ScopedCache()
 
 
 @contextmanager
@@ -330,21 +331,17 @@ def operator_cache():
     the digest, so the arrays must not change in place inside the context),
     and dropped when the context exits.
     """
-    global _CACHE
-    previous, _CACHE = _CACHE, {} if _CACHE is None else _CACHE
-    try:
+    with _CACHE.scope():
         yield
-    finally:
-        _CACHE = previous
 
 
 def _operator(blocks, activation, fit_intercept, explicit):
     """``(T11, s_q, lam_w, op)``: the preconditioner and the operator in its units."""
     key = None
-    if _CACHE is not None:
+    if _CACHE.store is not None:
         # The same row arrays as the previous fit (a path passes its X to
         # every fit; the cache holds them alive): no digest needed.
-        for entry in _CACHE.values():
+        for entry in _CACHE.store.values():
             rows = entry[4]
             if len(rows) == len(blocks) and all(
                     a is blk.P and pa is blk.pool for (a, pa), blk in zip(rows, blocks)) \
@@ -353,16 +350,16 @@ def _operator(blocks, activation, fit_intercept, explicit):
                 return entry[:4]
         key = (_digest(blocks), tuple(float(v) for v in activation), bool(fit_intercept),
                bool(explicit))
-        if key in _CACHE:
-            return _CACHE[key][:4]
+        if key in _CACHE.store:
+            return _CACHE.store[key][:4]
     T11, s_q, lam_w = preconditioner(blocks, activation, fit_intercept)
     a, b_act, c_act = (float(v) for v in activation)
     wblocks = [LiftedBlock(blk.P @ T11[r], blk.pool) for r, blk in enumerate(blocks)]
     wact = (a, b_act * s_q, c_act * s_q**2)
     op = (ExplicitOperator if explicit else PassOperator)(wblocks, wact, fit_intercept)
     if key is not None:
-        _CACHE.clear()  # one data set at a time: the path's
-        _CACHE[key] = (T11, s_q, lam_w, op, [(blk.P, blk.pool) for blk in blocks], key[1:])
+        _CACHE.store.clear()  # one data set at a time: the path's
+        _CACHE.store[key] = (T11, s_q, lam_w, op, [(blk.P, blk.pool) for blk in blocks], key[1:])
     return T11, s_q, lam_w, op
 
 

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..shared.intercept import intercept_only_fit
+from ..shared.scoped_cache import ScopedCache
 from .lifted import LiftedBlock
 from .neuron_sets import Signs, Sphere, get_neuron_set
 
@@ -111,7 +112,7 @@ def lifted_alpha_max(blocks, Y, loss, activation, fit_intercept=True, neuron_set
 
 #: Inside ``alpha_max_cache``: the last alpha_max computed and what it was
 #: computed from (None outside).
-_CACHE = None
+_CACHE = ScopedCache()
 
 
 @contextmanager
@@ -126,21 +127,17 @@ def alpha_max_cache():
     loss, activation, intercept and neuron set are equal; anything else is
     computed afresh and replaces the entry.
     """
-    global _CACHE
-    previous, _CACHE = _CACHE, {} if _CACHE is None else _CACHE
-    try:
+    with _CACHE.scope():
         yield
-    finally:
-        _CACHE = previous
 
 
 def _alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set):
     """``lifted_alpha_max``, through ``alpha_max_cache`` when one is open."""
-    if _CACHE is None:
+    if _CACHE.store is None:
         return lifted_alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set)
     key = (tuple(float(v) for v in activation), bool(fit_intercept), loss.name,
            float(loss.delta), neuron_set if isinstance(neuron_set, str) else id(neuron_set))
-    entry = _CACHE.get("entry")
+    entry = _CACHE.store.get("entry")
     if entry is not None and entry["key"] == key and len(entry["rows"]) == len(blocks) \
             and all(P is blk.P and pool is blk.pool
                     for (P, pool), blk in zip(entry["rows"], blocks)) \
@@ -148,7 +145,7 @@ def _alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set):
             and _same_weights(entry["weights"], loss.weights):
         return entry["value"]
     value = lifted_alpha_max(blocks, Y, loss, activation, fit_intercept, neuron_set)
-    _CACHE["entry"] = {"key": key, "rows": [(blk.P, blk.pool) for blk in blocks],
+    _CACHE.store["entry"] = {"key": key, "rows": [(blk.P, blk.pool) for blk in blocks],
                        "Y": np.array(Y, dtype=float), "value": value,
                        "weights": None if loss.weights is None else np.array(loss.weights),
                        "set": neuron_set}
