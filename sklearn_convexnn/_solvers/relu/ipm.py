@@ -36,8 +36,8 @@ nonnegative least squares for the columns above ``alpha``).
 import numpy as np
 from scipy.linalg.blas import dsyrk, ssyrk
 from scipy.linalg.lapack import dpotrf, dpotrs
-from scipy.special import expit
 
+from .newton import loss_curvature
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
 
@@ -70,8 +70,8 @@ START_SCALE, MU_START = 1.0, 1.0
 class _Output:
     """One output's exact program: data, iterate and Newton steps."""
 
-    def __init__(self, X, masks, y, pi, loss, alpha, fit_intercept):
-        self.X, self.y, self.pi = X, y, pi
+    def __init__(self, X, masks, loss, alpha, fit_intercept):
+        self.X = X
         self.loss, self.alpha, self.fit_intercept = loss, alpha, fit_intercept
         n, d = X.shape
         p = masks.shape[1]
@@ -106,14 +106,9 @@ class _Output:
     # ----------------------------------------------------------- the loss
     def loss_parts(self, z):
         """(value, gradient, curvature) of the weighted loss at predictions z."""
-        pi, y = self.pi, self.y
-        if self.loss == "squared":
-            r = z - y
-            return 0.5 * float(pi @ r**2), pi * r, pi
-        m = y * z
-        value = float(pi @ np.logaddexp(0.0, -m))
-        sig = expit(-m)
-        return value, -pi * y * sig, pi * sig * (1.0 - sig)
+        Z = z[:, None]
+        return (float(self.loss.value(Z)), self.loss.gradient(Z)[:, 0],
+                np.asarray(loss_curvature(self.loss, Z))[:, 0])
 
     def predict(self, IW, b):
         p = self.p
@@ -139,11 +134,8 @@ class _Output:
         if np.min(S) <= 0:
             return np.inf, None
         z = self.predict(IW, b)
-        value, theta, curv = self.loss_parts(z)
-        r2, Q, t = self.smooth_norm(W, mu)
-        h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
-        phi = value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
-        return phi, (IW, S, z, value, theta, curv, r2, Q, t)
+        parts = (IW, S, z) + self.loss_parts(z) + self.smooth_norm(W, mu)
+        return self.barrier_at(parts, mu, mu_rows), parts
 
     # -------------------------------------------------------- Newton system
     def factor(self, W, parts, Lam, mu, single=False):
@@ -162,7 +154,7 @@ class _Output:
         sum_c = float(np.sum(curv))
         G = self.G
         if self.primal:
-            if self.loss == "squared":
+            if self.loss.name == "squared":
                 if self.GKG is None:
                     self.GKG = G.T @ (curv[:, None] * G)
                 M = self.GKG.copy()
@@ -231,7 +223,7 @@ class _Output:
         return np.vstack([du, dv]).T  # (d, 2p)
 
 
-def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol, max_iter,
+def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_iter,
                      certify, b0=0.0, verbose=0):
     """Interior-point solve of one output's exact program.
 
@@ -239,9 +231,9 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
     ----------
     X : ndarray of shape (n, d)
     masks : ndarray of shape (n, p), bool
-    y, pi : ndarray of shape (n,)
-        Targets and the loss weights (summing to one over all outputs' rows).
-    loss : {"squared", "logistic"}
+    loss : BoundLoss
+        The squared or logistic loss bound to this output's targets (one
+        column) and weights.
     alpha : float
     gates : ndarray of shape (d, p)
         Gate vectors: ``g_j`` lies inside both cones of gate j, the start.
@@ -259,7 +251,7 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
     interior at the gates (a row with ``x_i . g_j = 0``); ``n_passes``
     counts the products with ``X``, ``X^T`` or the rows' outer products.
     """
-    prob = _Output(X, masks, y, pi, loss, alpha, fit_intercept)
+    prob = _Output(X, masks, loss, alpha, fit_intercept)
     p = prob.p
     live = np.any(X != 0, axis=1)
     gimg = np.abs(prob.mul(gates))
@@ -300,8 +292,9 @@ def solve_output_ipm(X, masks, y, pi, loss, alpha, gates, *, fit_intercept, tol,
             status = "numerical trouble"  # the best point so far is returned
             break
         # Gradient of the loss and the smoothed norms.
-        Mt = prob.Mf * theta[:, None]
-        gsm = prob.tmul(np.hstack([Mt, -Mt])) + alpha * W / t
+        # The loss gradient's columns for u_j and v_j differ only in sign.
+        gm = prob.tmul(prob.Mf * theta[:, None])
+        gsm = np.hstack([gm, -gm]) + alpha * W / t
         gb = float(np.sum(theta)) if fit_intercept else 0.0
         # Predictor: the rows' complementarity targeted at zero.
         dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)

@@ -44,40 +44,40 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
     b_all = np.zeros(k)
     lower, n_iter, statuses = 0.0, 0, []
     signs = np.r_[np.ones(p), -np.ones(p)]
+    Mf = design.masks.astype(float)
+    Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
     for c in range(k):
         Yc = loss.Y[:, [c]]
         loss_c = BoundLoss(loss.name, Yc, pi)
         design_c = MaskedDesign(X, design.masks, 1)
         cert = DualCertifier(loss_c, design_c, alpha, fit_intercept, signs)
-        Mf = design.masks.astype(float)
-        Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
 
-        def certify(W, b, theta, Lam, refine, cert=cert, Mf=Mf, Sg2=Sg2, loss_c=loss_c):
-            Mt = Mf * theta[:, None]
+        def certify(W, b, theta, Lam, refine, cert=cert):
             design.n_passes += 2
-            C = X.T @ np.hstack([Mt, -Mt])
+            Ch = X.T @ (Mf * theta[:, None])
+            C = np.hstack([Ch, -Ch])  # the columns of u_j and v_j differ only in sign
             cols = C - X.T @ (Sg2 * Lam)
             cert.bound(theta[:, None], cols)
             if refine:
                 # The best multipliers for this theta, for the columns above alpha.
                 over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha)
-                for c in over:
+                for j in over:
                     # Candidate rows: those of the largest multipliers (the
                     # optimal multipliers live on at most d tight rows).
-                    rows = np.argpartition(-Lam[:, c], NNLS_ROWS * d)[:NNLS_ROWS * d] \
+                    rows = np.argpartition(-Lam[:, j], NNLS_ROWS * d)[:NNLS_ROWS * d] \
                         if n > NNLS_ROWS * d else np.arange(n)
-                    A = X[rows].T * Sg2[rows, c]
-                    lam, _ = nnls(A, C[:, c], maxiter=50 * d)
-                    cols[:, c] = C[:, c] - A @ lam
+                    A = X[rows].T * Sg2[rows, j]
+                    lam, _ = nnls(A, C[:, j], maxiter=50 * d)
+                    cols[:, j] = C[:, j] - A @ lam
                 cert.bound(theta[:, None], cols)
             return objective(W, b), cert.best
 
-        def objective(W, b, Mf=Mf, loss_c=loss_c):
+        def objective(W, b, loss_c=loss_c):
             design.n_passes += 1
             z = np.einsum("ij,ij->i", Mf, X @ (W[:, :p] - W[:, p:])) + b
             return loss_c.value(z[:, None]) + alpha * float(np.sum(np.linalg.norm(W, axis=0)))
 
-        out = solve_output_ipm(X, design.masks, Yc[:, 0], pi, loss.name, alpha, gates,
+        out = solve_output_ipm(X, design.masks, loss_c, alpha, gates,
                                fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
                                certify=certify, verbose=verbose,
                                b0=float(loss_c.best_constant()[0]) if fit_intercept else 0.0)
