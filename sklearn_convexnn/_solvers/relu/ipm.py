@@ -85,10 +85,10 @@ class _Output:
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
-        self.GKG = None
+        self.H0 = None
         self.eye = np.eye(d)
-        # Indices of the 2p diagonal d x d blocks of the primal system.
-        off = (np.arange(2 * p) * d)[:, None, None]
+        # Indices of the p diagonal d x d blocks of the primal system.
+        off = (np.arange(p) * d)[:, None, None]
         self.block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
         self.block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
 
@@ -151,38 +151,8 @@ class _Output:
         B = ((Lam / S).T @ self.XX).reshape(2 * p, d, d)
         B += (a / t)[:, None, None] * self.eye
         B -= (a * a / (t * t * Q))[:, None, None] * (W.T[:, :, None] * W.T[:, None, :])
-        sum_c = float(np.sum(curv))
-        G = self.G
         if self.primal:
-            if self.loss.name == "squared":
-                if self.GKG is None:
-                    self.GKG = G.T @ (curv[:, None] * G)
-                M = self.GKG.copy()
-            else:
-                M = G.T @ (curv[:, None] * G)
-            # The whole 2pd system [[M + Bu, -M], [-M, M + Bv]] (no inverse of
-            # the ill-conditioned blocks), bordered by the intercept.
-            P = p * d
-            nb = 2 * P + (1 if self.fit_intercept else 0)
-            H = np.zeros((nb, nb))
-            H[:P, :P] = M
-            H[P:2 * P, P:2 * P] = M
-            H[:P, P:2 * P] = -M
-            H[P:2 * P, :P] = -M
-            H[self.block_rows, self.block_cols] += B.ravel()
-            if self.fit_intercept:
-                Gk = G.T @ curv
-                H[:P, -1] = H[-1, :P] = Gk
-                H[P:2 * P, -1] = H[-1, P:2 * P] = -Gk
-                H[-1, -1] = sum_c
-            cf = _cholesky(H)
-
-            def solve(ru, rv, rb):
-                rhs = np.concatenate([ru.ravel(), rv.ravel()] + ([[rb]] if self.fit_intercept
-                                                                  else []))
-                x = dpotrs(cf, rhs, lower=1)[0]
-                db = x[-1] if self.fit_intercept else 0.0
-                return x[:2 * P].reshape(2 * p, d).T, db
+            return self._primal_solver(B, curv)
         else:
             # Woodbury: K^-1 + sum_j G_j Einv_j G_j^T (n x n), bordered by the intercept.
             Binv = np.linalg.inv(B)
@@ -212,6 +182,53 @@ class _Output:
                     db = (rb - float(np.sum(y))) / s1
                     y = y + db * ones
                 return self._back(Binv, ru, rv, y), db
+        return solve
+
+    def _primal_solver(self, B, curv):
+        """Solver of the Newton system with the pd x pd matrix ``M + E`` (``p d <= n``).
+
+        The system ``[[M + Bu, -M], [-M, M + Bv]]`` in ``(du, dv)`` (``M =
+        G^T K G``) is reduced to ``dw = du - dv`` with ``E_j = Bu_j C_j^-1
+        Bv_j``, ``C_j = Bu_j + Bv_j`` (``= (Bu_j^-1 + Bv_j^-1)^-1`` without
+        inverting the ill-conditioned ``Bu_j``, ``Bv_j``): a system half the
+        size (an eighth of the factorization) whose blocks only need ``C^-1``.
+        The right-hand side is ``Zv^T ru - Zu^T rv`` and the steps are
+        recovered as ``du = C^-1 (ru + rv) + Zv dw``, ``dv = C^-1 (ru + rv) -
+        Zu dw`` (``Zu = C^-1 Bu``, ``Zv = C^-1 Bv``, each computed directly, so
+        that neither step is the difference of two large ones).
+        """
+        p, d = self.p, self.d
+        Bu, Bv = B[:p], B[p:]
+        Cinv = np.linalg.inv(Bu + Bv)
+        Zu, Zv = Cinv @ Bu, Cinv @ Bv
+        E = Bu @ Zv
+        E += np.transpose(E, (0, 2, 1))
+        E *= 0.5
+        P = p * d
+        if self.H0 is None or self.loss.name != "squared":
+            # [[M, G^T k], [k^T G, sum k]]: fixed for the squared loss.
+            G = self.G
+            nb = P + (1 if self.fit_intercept else 0)
+            H0 = np.empty((nb, nb))
+            H0[:P, :P] = G.T @ (curv[:, None] * G)
+            if self.fit_intercept:
+                H0[:P, -1] = H0[-1, :P] = G.T @ curv
+                H0[-1, -1] = float(np.sum(curv))
+            self.H0 = H0
+        H = self.H0.copy()
+        H[self.block_rows, self.block_cols] += E.ravel()
+        cf = _cholesky(H)
+        fit_b = self.fit_intercept
+
+        def solve(ru, rv, rb):
+            rhs = np.einsum("jba,jb->ja", Zv, ru) - np.einsum("jba,jb->ja", Zu, rv)
+            rhs = np.append(rhs.ravel(), rb) if fit_b else rhs.ravel()
+            x = dpotrs(cf, rhs, lower=1)[0]
+            dw = x[:P].reshape(p, d)
+            base = np.einsum("jab,jb->ja", Cinv, ru + rv)
+            du = base + np.einsum("jab,jb->ja", Zv, dw)
+            dv = base - np.einsum("jab,jb->ja", Zu, dw)
+            return np.vstack([du, dv]).T, (x[-1] if fit_b else 0.0)
         return solve
 
     def _back(self, Binv, ru, rv, y):
