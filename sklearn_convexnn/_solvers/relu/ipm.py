@@ -56,8 +56,15 @@ NNLS_START = 10.0
 #: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
 NNLS_ROWS = 3
 #: The certificate is computed from the iteration where the rows'
-#: complementarity is below this multiple of the target gap.
-CERTIFY_START = 1e3
+#: complementarity is below this multiple of the target gap. Measured on 164
+#: problems (n <= 400, d <= 10, up to 60 gates, squared and logistic losses,
+#: tol 1e-3 to 1e-6, certifying at every iteration): the gap was first met
+#: at a ratio of 0.1 to 0.95, the iteration before at 1 to 8; each
+#: certificate costs about a third of a small problem's iteration.
+CERTIFY_START = 10.0
+#: The Woodbury product is in double precision from the iteration where the
+#: rows' complementarity is below this multiple of the target gap.
+DOUBLE_START = 1e3
 #: mu stops falling once the rows' complementarity is below this fraction of
 #: the target gap: the remaining steps centre, which the certificate needs
 #: (the dual point's excess over alpha is the stationarity residual).
@@ -294,7 +301,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # Certify once the rows' complementarity is near the target (the
         # bound cannot close the gap before) and at the last iteration.
         lb = -np.inf
-        if S.size * mu <= CERTIFY_START * tol * abs(obj) or it == max_iter:
+        near = S.size * mu / max(tol * abs(obj), 1e-300)
+        if near <= CERTIFY_START or it == max_iter:
             refine = S.size * mu <= NNLS_START * tol * abs(best[0])
             _, lb = certify(W, b, theta, Lam, refine)
         if verbose:
@@ -304,7 +312,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             status = "optimal"
             break
         try:
-            solve = prob.factor(W, parts, Lam, mu, single=lb == -np.inf and it < max_iter)
+            solve = prob.factor(W, parts, Lam, mu, single=near > DOUBLE_START and it < max_iter)
         except np.linalg.LinAlgError:
             status = "numerical trouble"  # the best point so far is returned
             break
