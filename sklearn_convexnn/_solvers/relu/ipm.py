@@ -86,6 +86,9 @@ class _Output:
         self.Mf = masks.astype(float)
         self.Sg = np.where(masks, 1.0, -1.0)
         self.Sg2 = np.hstack([self.Sg, self.Sg])
+        self.Mf2 = np.hstack([self.Mf, -self.Mf])  # predictions: sum of Mf2 * (X W)
+        self._curv = None
+        self._log_rows = (None, 0.0)
         self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
         self.primal = p * d <= n
         self.n_passes = 0
@@ -96,8 +99,10 @@ class _Output:
         self.eye = np.eye(d)
         # Indices of the p diagonal d x d blocks of the primal system.
         off = (np.arange(p) * d)[:, None, None]
-        self.block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
-        self.block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
+        block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
+        block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
+        nb = p * d + (1 if fit_intercept else 0)
+        self.block_flat = block_rows * nb + block_cols
 
     # ------------------------------------------------------ data passes
     def mul(self, A):
@@ -114,12 +119,15 @@ class _Output:
     def loss_parts(self, z):
         """(value, gradient, curvature) of the weighted loss at predictions z."""
         Z = z[:, None]
-        return (float(self.loss.value(Z)), self.loss.gradient(Z)[:, 0],
-                np.asarray(loss_curvature(self.loss, Z))[:, 0])
+        curv = self._curv
+        if curv is None:
+            curv = np.asarray(loss_curvature(self.loss, Z))[:, 0]
+            if self.loss.name == "squared":
+                self._curv = curv  # constant
+        return float(self.loss.value(Z)), self.loss.gradient(Z)[:, 0], curv
 
     def predict(self, IW, b):
-        p = self.p
-        return np.einsum("ij,ij->i", self.Mf, IW[:, :p] - IW[:, p:]) + b
+        return np.einsum("ij,ij->i", self.Mf2, IW) + b
 
     def smooth_norm(self, W, mu):
         r2 = np.einsum("ij,ij->j", W, W)
@@ -130,15 +138,19 @@ class _Output:
     def barrier_at(self, parts, mu, mu_rows):
         """The barrier function from the pieces of :meth:`barrier` (norms at ``mu``)."""
         IW, S, z, value, theta, curv, r2, Q, t = parts
-        h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
-        return value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
+        # sum_j alpha t_j - mu log(2 mu t_j / alpha), with one logarithm per column.
+        h = self.alpha * float(np.sum(t)) - mu * (float(np.sum(np.log(t)))
+                                                   + t.size * np.log(2.0 * mu / self.alpha))
+        if S is not self._log_rows[0]:  # sum(log S) of the last S (the loop asks twice)
+            self._log_rows = (S, float(np.sum(np.log(S))))
+        return value + h - mu_rows * self._log_rows[1]
 
     def barrier(self, W, b, mu, mu_rows, IW=None):
         """The barrier function (norms smoothed by ``mu``, rows weighted by
         ``mu_rows``) and its pieces; +inf outside the cones."""
         IW = self.mul(W) if IW is None else IW
         S = self.Sg2 * IW
-        if np.min(S) <= 0:
+        if S.min() <= 0:
             return np.inf, None
         z = self.predict(IW, b)
         parts = (IW, S, z) + self.loss_parts(z) + self.smooth_norm(W, mu)
@@ -207,10 +219,9 @@ class _Output:
         p, d = self.p, self.d
         Bu, Bv = B[:p], B[p:]
         Cinv = np.linalg.inv(Bu + Bv)
-        Zu, Zv = Cinv @ Bu, Cinv @ Bv
-        E = Bu @ Zv
-        E += np.transpose(E, (0, 2, 1))
-        E *= 0.5
+        # BC = [Bu C^-1, Bv C^-1] = [Zu^T, Zv^T] (the blocks are symmetric).
+        BC = B.reshape(2, p, d, d) @ Cinv
+        E = BC[0] @ Bv  # symmetric up to rounding; the factorization reads its lower half
         P = p * d
         if self.H0 is None or self.loss.name != "squared":
             # [[M, G^T k], [k^T G, sum k]]: fixed for the squared loss.
@@ -223,19 +234,25 @@ class _Output:
                 H0[-1, -1] = float(np.sum(curv))
             self.H0 = H0
         H = self.H0.copy()
-        H[self.block_rows, self.block_cols] += E.ravel()
+        H.ravel()[self.block_flat] += E.ravel()
         cf = _cholesky(H)
+        # Right-hand side rows [Zv^T, -Zu^T] and step rows [[C^-1, Zv], [C^-1, -Zu]]
+        # (the same products, batched over the gates).
+        rows = np.concatenate([BC[1], -BC[0]], axis=2)
+        back = np.concatenate([np.stack([Cinv, Cinv]), np.swapaxes(BC[::-1], 2, 3)], axis=3)
+        back[1, :, :, d:] *= -1.0
         fit_b = self.fit_intercept
+        rhs = np.empty(H.shape[0])
 
         def solve(ru, rv, rb):
-            rhs = np.einsum("jba,jb->ja", Zv, ru) - np.einsum("jba,jb->ja", Zu, rv)
-            rhs = np.append(rhs.ravel(), rb) if fit_b else rhs.ravel()
+            r = np.concatenate([ru, rv], axis=1)  # (p, 2d)
+            rhs[:P] = (rows @ r[:, :, None]).ravel()
+            if fit_b:
+                rhs[P] = rb
             x = dpotrs(cf, rhs, lower=1)[0]
-            dw = x[:P].reshape(p, d)
-            base = np.einsum("jab,jb->ja", Cinv, ru + rv)
-            du = base + np.einsum("jab,jb->ja", Zv, dw)
-            dv = base - np.einsum("jab,jb->ja", Zu, dw)
-            return np.vstack([du, dv]).T, (x[-1] if fit_b else 0.0)
+            r[:, :d] += rv  # ru + rv
+            r[:, d:] = x[:P].reshape(p, d)  # dw
+            return (back @ r[:, :, None]).reshape(2 * p, d).T, (x[P] if fit_b else 0.0)
         return solve
 
     def _back(self, Binv, ru, rv, y):
@@ -295,9 +312,9 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     best = None
     for it in range(1, max_iter + 1):
         IW, S, z, value, theta, curv, r2, Q, t = parts
-        obj = value + alpha * float(np.sum(np.sqrt(r2)))
+        obj = value + alpha * float(np.sqrt(r2).sum())
         if best is None or obj < best[0]:
-            best = (obj, W.copy(), b)
+            best = (obj, W, b)  # W is never changed in place
         # Certify once the rows' complementarity is near the target (the
         # bound cannot close the gap before) and at the last iteration.
         lb = -np.inf
@@ -320,15 +337,16 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # The loss gradient's columns for u_j and v_j differ only in sign.
         gm = prob.tmul(prob.Mf * theta[:, None])
         gsm = np.hstack([gm, -gm]) + alpha * W / t
-        gb = float(np.sum(theta)) if fit_intercept else 0.0
+        gb = float(theta.sum()) if fit_intercept else 0.0
         # Predictor: the rows' complementarity targeted at zero.
         dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)
         dS = prob.Sg2 * prob.mul(dW)
-        dL = -Lam - Lam / S * dS
+        LoS = Lam / S
+        dL = -Lam - LoS * dS
         ap, ad = _max_step(S, dS), _max_step(Lam, dL)
         m = S.size
-        gap_now = float(np.sum(S * Lam)) / m
-        gap_aff = float(np.sum((S + ap * dS) * (Lam + ad * dL))) / m
+        gap_now = float(np.vdot(S, Lam)) / m
+        gap_aff = float(np.vdot(S + ap * dS, Lam + ad * dL)) / m
         sigma = min(1.0, (gap_aff / gap_now) ** 3)
         mu_t = max(sigma * gap_now, MU_DROP * mu)
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
@@ -341,19 +359,20 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             corr = (mu_t - second) / S
             R = -gsm + prob.tmul(prob.Sg2 * corr)
             dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
-            slope = float(np.sum(gphi * dW)) + gb * db
+            slope = float(np.vdot(gphi, dW)) + gb * db
             if slope < 0:
                 break
         XdW = prob.mul(dW)
         dS = prob.Sg2 * XdW
-        dL = corr - Lam - Lam / S * dS
+        dL = corr - Lam - LoS * dS
         ap = TO_BOUNDARY * _max_step(S, dS)
         ad = TO_BOUNDARY * _max_step(Lam, dL)
         # Backtracking on the barrier with the rows at mu_t.
         phi0 = prob.barrier_at(parts, mu, mu_t)
         step = ap
         for _ in range(40):
-            phi1, parts1 = prob.barrier(W + step * dW, b + step * db, mu, mu_t, IW + step * XdW)
+            W1 = W + step * dW
+            phi1, parts1 = prob.barrier(W1, b + step * db, mu, mu_t, IW + step * XdW)
             if phi1 <= phi0 + ARMIJO * step * min(slope, 0.0):
                 break
             step *= BACKTRACK
@@ -363,7 +382,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         if verbose > 1:
             print(f"      sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} step {step:.3f} "
                   f"slope {slope:.2e}")
-        W = W + step * dW
+        W = W1
         b = b + step * db
         Lam = Lam + ad * dL
         mu = mu_t
@@ -384,5 +403,5 @@ def _cholesky(A):
 
 def _max_step(v, dv):
     """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
-    worst = float(np.max(-dv / v))
+    worst = -float((dv / v).min())
     return 1.0 if worst <= 1.0 else 1.0 / worst
