@@ -15,6 +15,7 @@ and turns the solution into a plain network.
 import warnings
 from collections import namedtuple
 from contextlib import nullcontext
+from functools import lru_cache
 from numbers import Integral, Real
 
 import numpy as np
@@ -83,6 +84,20 @@ DEEP_WIDTH = 4
 #: (``_BaseConvexReLU._program``); ``second`` is the three-layer model's
 #: second-layer gates, else None.
 _Program = namedtuple("_Program", "X Y rng gates second loss design")
+
+
+def _gate_seed(random_state):
+    """The seed of the gates' generator: the first draw of ``random_state``'s
+    RandomState (an integer's is cached: seeding a RandomState costs 0.15 ms,
+    a fifth of a 100 x 5 exact fit's time outside its solver)."""
+    if isinstance(random_state, Integral):
+        return _int_gate_seed(int(random_state))
+    return check_random_state(random_state).randint(0, 2**31 - 1)
+
+
+@lru_cache(maxsize=64)
+def _int_gate_seed(seed):
+    return check_random_state(seed).randint(0, 2**31 - 1)
 
 
 def relu_alpha_max(X, y, gates, *, loss="squared", fit_intercept=True, sample_weight=None):
@@ -268,8 +283,7 @@ class _BaseConvexReLU(BaseEstimator):
         keep = sw > 0
         if not np.all(keep):
             X, Y, sw = X[keep], Y[keep], sw[keep]
-        rng = check_random_state(self.random_state)
-        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
+        gen = np.random.default_rng(_gate_seed(self.random_state))
         second = None
         if self.n_layers == 3:
             first, G, q = sample_deep_gates(X, self.n_gates, self.gate_sampling, gen,
