@@ -371,8 +371,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         phi0 = prob.barrier_at(parts, mu, mu_t)
         step = ap
         for _ in range(40):
-            W1 = W + step * dW
-            phi1, parts1 = prob.barrier(W1, b + step * db, mu, mu_t, IW + step * XdW)
+            phi1, parts1 = prob.barrier(W + step * dW, b + step * db, mu, mu_t, IW + step * XdW)
             if phi1 <= phi0 + ARMIJO * step * min(slope, 0.0):
                 break
             step *= BACKTRACK
@@ -382,7 +381,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         if verbose > 1:
             print(f"      sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} step {step:.3f} "
                   f"slope {slope:.2e}")
-        W = W1
+        W = W + step * dW
         b = b + step * db
         Lam = Lam + ad * dL
         mu = mu_t
