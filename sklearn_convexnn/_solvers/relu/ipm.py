@@ -283,7 +283,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         Target certified relative gap.
     max_iter : int
     certify : callable
-        ``certify(W, b, theta, Lam) -> (objective, bound)`` of a feasible point.
+        ``certify(W, b, theta, Lam, refine) -> bound`` at a feasible point
+        (``refine``: cone multipliers refined by NNLS).
     verbose : int
 
     Returns
@@ -321,7 +322,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         near = S.size * mu / max(tol * abs(obj), 1e-300)
         if near <= CERTIFY_START or it == max_iter:
             refine = S.size * mu <= NNLS_START * tol * abs(best[0])
-            _, lb = certify(W, b, theta, Lam, refine)
+            lb = certify(W, b, theta, Lam, refine)
         if verbose:
             print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
                   f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e}")

@@ -58,9 +58,9 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
             C = np.hstack([Ch, -Ch])  # the columns of u_j and v_j differ only in sign
             cols = C - X.T @ (Sg2 * Lam)
             cert.bound(theta[:, None], cols)
-            if refine:
-                # The best multipliers for this theta, for the columns above alpha.
-                over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha)
+            # The best multipliers for this theta, for the columns above alpha.
+            over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha) if refine else ()
+            if len(over):
                 for j in over:
                     # Candidate rows: those of the largest multipliers (the
                     # optimal multipliers live on at most d tight rows).
@@ -70,7 +70,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
                     lam, _ = nnls(A, C[:, j], maxiter=50 * d)
                     cols[:, j] = C[:, j] - A @ lam
                 cert.bound(theta[:, None], cols)
-            return objective(W, b), cert.best
+            return cert.best
 
         def objective(W, b, loss_c=loss_c):
             design.n_passes += 1
