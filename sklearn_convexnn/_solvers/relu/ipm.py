@@ -337,7 +337,9 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # Gradient of the loss and the smoothed norms.
         # The loss gradient's columns for u_j and v_j differ only in sign.
         gm = prob.tmul(prob.Mf * theta[:, None])
-        gsm = np.hstack([gm, -gm]) + alpha * W / t
+        gsm = (alpha / t) * W
+        gsm[:, :p] += gm
+        gsm[:, p:] -= gm
         gb = float(theta.sum()) if fit_intercept else 0.0
         # Predictor: the rows' complementarity targeted at zero.
         dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)
@@ -353,18 +355,19 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
             # Small enough: centre (Newton on stationarity) instead of going on.
             mu_t, dS, dL = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0, 0.0
-        gphi = gsm - prob.tmul(prob.Sg2 * (mu_t / S))
         # Corrector: target mu_t, with Mehrotra's second-order term; without
         # it should the direction not descend on the barrier.
         for second in (dS * dL, 0.0):
             corr = (mu_t - second) / S
             R = -gsm + prob.tmul(prob.Sg2 * corr)
             dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
-            slope = float(np.vdot(gphi, dW)) + gb * db
+            XdW = prob.mul(dW)
+            dS = prob.Sg2 * XdW
+            # The barrier's slope: its gradient gsm - X^T (Sg2 mu_t / S) along
+            # dW, the rows' part as mu_t sum(dS / S) (no product with X^T).
+            slope = float(np.vdot(gsm, dW)) - mu_t * float((dS / S).sum()) + gb * db
             if slope < 0:
                 break
-        XdW = prob.mul(dW)
-        dS = prob.Sg2 * XdW
         dL = corr - Lam - LoS * dS
         ap = TO_BOUNDARY * _max_step(S, dS)
         ad = TO_BOUNDARY * _max_step(Lam, dL)
