@@ -33,6 +33,8 @@ multipliers ``lam`` (and, near the end, the cone multipliers refined by
 nonnegative least squares for the columns above ``alpha``).
 """
 
+import math
+
 import numpy as np
 from scipy.linalg.blas import dsyrk, ssyrk
 from scipy.linalg.lapack import dpotrf, dpotrs
@@ -139,10 +141,10 @@ class _Output:
         """The barrier function from the pieces of :meth:`barrier` (norms at ``mu``)."""
         IW, S, z, value, theta, curv, r2, Q, t = parts
         # sum_j alpha t_j - mu log(2 mu t_j / alpha), with one logarithm per column.
-        h = self.alpha * float(np.sum(t)) - mu * (float(np.sum(np.log(t)))
-                                                   + t.size * np.log(2.0 * mu / self.alpha))
+        h = self.alpha * float(t.sum()) - mu * (float(np.log(t).sum())
+                                                + t.size * math.log(2.0 * mu / self.alpha))
         if S is not self._log_rows[0]:  # sum(log S) of the last S (the loop asks twice)
-            self._log_rows = (S, float(np.sum(np.log(S))))
+            self._log_rows = (S, float(np.log(S).sum()))
         return value + h - mu_rows * self._log_rows[1]
 
     def barrier(self, W, b, mu, mu_rows, IW=None):
