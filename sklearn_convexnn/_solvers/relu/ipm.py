@@ -20,7 +20,8 @@ rows' outer products for all columns at once; ``(2 D_j - I)^2 = I``), and
 the data term ``G^T K G`` (``G = [D_1 X, ..., D_p X]``, ``K`` the loss
 curvature), the same for ``u_j`` and ``-v_j``. Eliminating ``u - v`` leaves
 one pd x pd system ``E + G^T K G`` with ``E_j = (B_u^-1 + B_v^-1)^-1``
-(formed when ``p d <= n``; ``G^T K G`` once for the squared loss), or by
+(formed when ``p d <= n``, as ``B_u (B_u + B_v)^-1 B_v``; ``G^T K G`` once
+for the squared loss), or by
 Woodbury the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` (when ``p d >
 n``), bordered by the intercept either way.
 
@@ -237,7 +238,7 @@ class _Output:
             self.H0 = H0
         H = self.H0.copy()
         H.ravel()[self.block_flat] += E.ravel()
-        cf = _cholesky(H)
+        cf = _cholesky(H.T)  # H's transpose is Fortran-ordered: no copy for LAPACK
         # Right-hand side rows [Zv^T, -Zu^T] and step rows [[C^-1, Zv], [C^-1, -Zu]]
         # (the same products, batched over the gates).
         rows = np.concatenate([BC[1], -BC[0]], axis=2)
