@@ -132,8 +132,8 @@ class _Output:
     def predict(self, IW, b):
         return np.einsum("ij,ij->i", self.Mf2, IW) + b
 
-    def smooth_norm(self, W, mu):
-        r2 = np.einsum("ij,ij->j", W, W)
+    def smooth_norm(self, W, mu, r2=None):
+        r2 = np.einsum("ij,ij->j", W, W) if r2 is None else r2
         Q = np.sqrt(mu * mu + self.alpha**2 * r2)
         t = (mu + Q) / self.alpha
         return r2, Q, t
@@ -249,7 +249,7 @@ class _Output:
 
         def solve(ru, rv, rb):
             r = np.concatenate([ru, rv], axis=1)  # (p, 2d)
-            rhs[:P] = (rows @ r[:, :, None]).ravel()
+            np.matmul(rows, r[:, :, None], out=rhs[:P].reshape(p, d, 1))
             if fit_b:
                 rhs[P] = rb
             x = dpotrs(cf, rhs, lower=1)[0]
@@ -345,7 +345,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         gsm[:, p:] -= gm
         gb = float(theta.sum()) if fit_intercept else 0.0
         # Predictor: the rows' complementarity targeted at zero.
-        dW, db = solve(-gsm[:, :p].T, -gsm[:, p:].T, -gb)
+        dW, db = solve(gsm[:, :p].T, gsm[:, p:].T, gb)
+        dW, db = -dW, -db  # (the system is linear)
         dS = prob.Sg2 * prob.mul(dW)
         LoS = Lam / S
         dL = -Lam - LoS * dS
@@ -393,7 +394,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         Lam = Lam + ad * dL
         mu = mu_t
         # The norms' smoothing follows mu.
-        parts = parts1[:6] + prob.smooth_norm(W, mu)
+        parts = parts1[:6] + prob.smooth_norm(W, mu, parts1[6])
     obj, W, b = best
     return W, b, it, status, prob.n_passes
 
