@@ -32,12 +32,12 @@ def _problem(seed, loss, fit_intercept, spread):
     z = rng.standard_normal(n) * 0.1
     value, theta, curv = prob.loss_parts(z)
     mu = 1e-3
-    parts = (IW, S, z, value, theta, curv) + prob.smooth_norm(W, mu)
+    parts = (IW, S, z, value, theta, curv, *prob.smooth_norm(W, mu))
     return prob, X, masks, W, S, Lam, curv, parts, mu, alpha
 
 
 def _full_system(X, masks, W, S, Lam, curv, t, Q, alpha, fit_intercept):
-    n, d = X.shape
+    d = X.shape[1]
     p = masks.shape[1]
     G = np.hstack([masks[:, [j]] * X for j in range(p)])  # [D_1 X, ..., D_p X]
     M = G.T @ np.diag(curv) @ G
@@ -65,7 +65,7 @@ def _full_system(X, masks, W, S, Lam, curv, t, Q, alpha, fit_intercept):
 def test_reduced_newton_step_solves_the_whole_system(loss, fit_intercept, spread):
     prob, X, masks, W, S, Lam, curv, parts, mu, alpha = _problem(0, loss, fit_intercept,
                                                                  spread)
-    r2, Q, t = parts[6:]
+    Q, t = parts[7:]
     H = _full_system(X, masks, W, S, Lam, curv, t, Q, alpha, fit_intercept)
     solve = prob.factor(W, parts, Lam, mu)
     rng = np.random.default_rng(1)
