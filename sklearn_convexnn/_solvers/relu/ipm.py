@@ -348,32 +348,41 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         dW, db = solve(gsm[:, :p].T, gsm[:, p:].T, gb)
         dW, db = -dW, -db  # (the system is linear)
         dS = prob.Sg2 * prob.mul(dW)
-        LoS = Lam / S
-        dL = -Lam - LoS * dS
-        ap, ad = _max_step(S, dS), _max_step(Lam, dL)
+        # The multipliers' affine step is dL = -Lam (1 + q), q = dS / S: both
+        # step lengths, the affine complementarity and the second-order term
+        # dS dL = -(Lam dS)(1 + q) follow from q and Lam dS.
+        q = dS / S
+        ap = _step_length(-float(q.min()))
+        ad = _step_length(1.0 + float(q.max()))
         m = S.size
-        gap_now = float(np.vdot(S, Lam)) / m
-        gap_aff = float(np.vdot(S + ap * dS, Lam + ad * dL)) / m
+        gap_sum = float(np.vdot(S, Lam))
+        gap_now = gap_sum / m
+        ld = Lam * dS
+        lq = ld * q
+        gap_aff = ((1.0 - ad) * gap_sum + (ap * (1.0 - ad) - ad) * float(ld.sum())
+                   - ap * ad * float(lq.sum())) / m
         sigma = min(1.0, (gap_aff / gap_now) ** 3)
         mu_t = max(sigma * gap_now, MU_DROP * mu)
+        minus_second = ld + lq  # -dS dL
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
             # Small enough: centre (Newton on stationarity) instead of going on.
-            mu_t, dS, dL = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0, 0.0
+            mu_t, minus_second = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0
         # Corrector: target mu_t, with Mehrotra's second-order term; without
         # it should the direction not descend on the barrier.
-        for second in (dS * dL, 0.0):
-            corr = (mu_t - second) / S
+        for extra in (minus_second, 0.0):
+            corr = (mu_t + extra) / S
             R = -gsm + prob.tmul(prob.Sg2 * corr)
             dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
             XdW = prob.mul(dW)
             dS = prob.Sg2 * XdW
+            q = dS / S
             # The barrier's slope: its gradient gsm - X^T (Sg2 mu_t / S) along
             # dW, the rows' part as mu_t sum(dS / S) (no product with X^T).
-            slope = float(np.vdot(gsm, dW)) - mu_t * float((dS / S).sum()) + gb * db
+            slope = float(np.vdot(gsm, dW)) - mu_t * float(q.sum()) + gb * db
             if slope < 0:
                 break
-        dL = corr - Lam - LoS * dS
-        ap = TO_BOUNDARY * _max_step(S, dS)
+        dL = corr - Lam * (1.0 + q)
+        ap = TO_BOUNDARY * _step_length(-float(q.min()))
         ad = TO_BOUNDARY * _max_step(Lam, dL)
         # Backtracking on the barrier with the rows at mu_t.
         phi0 = prob.barrier_at(parts, mu, mu_t)
@@ -410,5 +419,9 @@ def _cholesky(A):
 
 def _max_step(v, dv):
     """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
-    worst = -float((dv / v).min())
+    return _step_length(-float((dv / v).min()))
+
+
+def _step_length(worst):
+    """Largest step in [0, 1] for the largest relative decrease ``worst = max(-dv / v)``."""
     return 1.0 if worst <= 1.0 else 1.0 / worst
