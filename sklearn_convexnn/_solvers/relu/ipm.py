@@ -171,8 +171,9 @@ class _Output:
         d, p, a = self.d, self.p, self.alpha
         self.n_passes += 1  # the rows' outer products
         B = ((Lam / S).T @ self.XX).reshape(2 * p, d, d)
-        B += (a / t)[:, None, None] * self.eye
-        B -= (a * a / (t * t * Q))[:, None, None] * (W.T[:, :, None] * W.T[:, None, :])
+        B.reshape(2 * p, d * d)[:, :: d + 1] += (a / t)[:, None]  # the diagonals
+        Ws = W.T * (a / (t * np.sqrt(Q)))[:, None]  # a^2 / (t^2 Q) w w^T = ws ws^T
+        B -= Ws[:, :, None] * Ws[:, None, :]
         if self.primal:
             return self._primal_solver(B, curv)
         else:
@@ -241,9 +242,13 @@ class _Output:
         cf = _cholesky(H.T)  # H's transpose is Fortran-ordered: no copy for LAPACK
         # Right-hand side rows [Zv^T, -Zu^T] and step rows [[C^-1, Zv], [C^-1, -Zu]]
         # (the same products, batched over the gates).
-        rows = np.concatenate([BC[1], -BC[0]], axis=2)
-        back = np.concatenate([np.stack([Cinv, Cinv]), np.swapaxes(BC[::-1], 2, 3)], axis=3)
-        back[1, :, :, d:] *= -1.0
+        rows = np.empty((p, d, 2 * d))
+        rows[:, :, :d] = BC[1]
+        np.negative(BC[0], out=rows[:, :, d:])
+        back = np.empty((2, p, d, 2 * d))
+        back[:, :, :, :d] = Cinv
+        back[0, :, :, d:] = np.swapaxes(BC[1], 1, 2)
+        np.negative(np.swapaxes(BC[0], 1, 2), out=back[1, :, :, d:])
         fit_b = self.fit_intercept
         rhs = np.empty(H.shape[0])
 
