@@ -38,8 +38,10 @@ import math
 
 import numpy as np
 from scipy.linalg.blas import dsyrk, ssyrk
-from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.linalg.lapack import dpotrs
 
+from .ipm_dense import DenseNewtonSystem
+from .ipm_dense import cholesky_lower as _cholesky
 from .newton import loss_curvature
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
@@ -98,14 +100,8 @@ class _Output:
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
-        self.H0 = None
-        self.eye = np.eye(d)
-        # Indices of the p diagonal d x d blocks of the primal system.
-        off = (np.arange(p) * d)[:, None, None]
-        block_rows = (off + np.arange(d)[None, :, None] + 0 * np.arange(d)).ravel()
-        block_cols = (off + 0 * np.arange(d)[None, :, None] + np.arange(d)).ravel()
-        nb = p * d + (1 if fit_intercept else 0)
-        self.block_flat = block_rows * nb + block_cols
+        self.dense = DenseNewtonSystem(self.G, p, d, fit_intercept, loss.name == "squared") \
+            if self.primal else None
 
     # ------------------------------------------------------ data passes
     def mul(self, A):
@@ -175,7 +171,7 @@ class _Output:
         Ws = W.T * (a / (t * np.sqrt(Q)))[:, None]  # a^2 / (t^2 Q) w w^T = ws ws^T
         B -= Ws[:, :, None] * Ws[:, None, :]
         if self.primal:
-            return self._primal_solver(B, curv)
+            return self.dense.factor(B, curv)
         else:
             # Woodbury: K^-1 + sum_j G_j Einv_j G_j^T (n x n), bordered by the intercept.
             Binv = np.linalg.inv(B)
@@ -205,62 +201,6 @@ class _Output:
                     db = (rb - float(np.sum(y))) / s1
                     y = y + db * ones
                 return self._back(Binv, ru, rv, y), db
-        return solve
-
-    def _primal_solver(self, B, curv):
-        """Solver of the Newton system with the pd x pd matrix ``M + E`` (``p d <= n``).
-
-        The system ``[[M + Bu, -M], [-M, M + Bv]]`` in ``(du, dv)`` (``M =
-        G^T K G``) is reduced to ``dw = du - dv`` with ``E_j = Bu_j C_j^-1
-        Bv_j``, ``C_j = Bu_j + Bv_j`` (``= (Bu_j^-1 + Bv_j^-1)^-1`` without
-        inverting the ill-conditioned ``Bu_j``, ``Bv_j``): a system half the
-        size (an eighth of the factorization) whose blocks only need ``C^-1``.
-        The right-hand side is ``Zv^T ru - Zu^T rv`` and the steps are
-        recovered as ``du = C^-1 (ru + rv) + Zv dw``, ``dv = C^-1 (ru + rv) -
-        Zu dw`` (``Zu = C^-1 Bu``, ``Zv = C^-1 Bv``, each computed directly, so
-        that neither step is the difference of two large ones).
-        """
-        p, d = self.p, self.d
-        Bu, Bv = B[:p], B[p:]
-        Cinv = np.linalg.inv(Bu + Bv)
-        # BC = [Bu C^-1, Bv C^-1] = [Zu^T, Zv^T] (the blocks are symmetric).
-        BC = B.reshape(2, p, d, d) @ Cinv
-        E = BC[0] @ Bv  # symmetric up to rounding; the factorization reads its lower half
-        P = p * d
-        if self.H0 is None or self.loss.name != "squared":
-            # [[M, G^T k], [k^T G, sum k]]: fixed for the squared loss.
-            G = self.G
-            nb = P + (1 if self.fit_intercept else 0)
-            H0 = np.empty((nb, nb))
-            H0[:P, :P] = G.T @ (curv[:, None] * G)
-            if self.fit_intercept:
-                H0[:P, -1] = H0[-1, :P] = G.T @ curv
-                H0[-1, -1] = float(np.sum(curv))
-            self.H0 = H0
-        H = self.H0.copy()
-        H.ravel()[self.block_flat] += E.ravel()
-        cf = _cholesky(H.T)  # H's transpose is Fortran-ordered: no copy for LAPACK
-        # Right-hand side rows [Zv^T, -Zu^T] and step rows [[C^-1, Zv], [C^-1, -Zu]]
-        # (the same products, batched over the gates).
-        rows = np.empty((p, d, 2 * d))
-        rows[:, :, :d] = BC[1]
-        np.negative(BC[0], out=rows[:, :, d:])
-        back = np.empty((2, p, d, 2 * d))
-        back[:, :, :, :d] = Cinv
-        back[0, :, :, d:] = np.swapaxes(BC[1], 1, 2)
-        np.negative(np.swapaxes(BC[0], 1, 2), out=back[1, :, :, d:])
-        fit_b = self.fit_intercept
-        rhs = np.empty(H.shape[0])
-
-        def solve(ru, rv, rb):
-            r = np.concatenate([ru, rv], axis=1)  # (p, 2d)
-            np.matmul(rows, r[:, :, None], out=rhs[:P].reshape(p, d, 1))
-            if fit_b:
-                rhs[P] = rb
-            x = dpotrs(cf, rhs, lower=1)[0]
-            r[:, :d] += rv  # ru + rv
-            r[:, d:] = x[:P].reshape(p, d)  # dw
-            return (back @ r[:, :, None]).reshape(2 * p, d).T, (x[P] if fit_b else 0.0)
         return solve
 
     def _back(self, Binv, ru, rv, y):
@@ -411,15 +351,6 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         parts = parts1[:6] + prob.smooth_norm(W, mu, parts1[6])
     obj, W, b = best
     return W, b, it, status, prob.n_passes
-
-
-def _cholesky(A):
-    """Lower Cholesky factor of A (its lower triangle), overwriting A (LAPACK directly:
-    the scipy wrapper's checks cost more than a small factorization)."""
-    c, info = dpotrf(A, lower=1, clean=0, overwrite_a=1)
-    if info:
-        raise np.linalg.LinAlgError(f"Newton matrix not positive definite (potrf {info})")
-    return c
 
 
 def _max_step(v, dv):
