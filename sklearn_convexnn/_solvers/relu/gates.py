@@ -89,7 +89,10 @@ def _distinct_nonempty(M):
     keep = np.flatnonzero(M.any(axis=0))
     if keep.size == 0:
         return M[:, :0], keep
-    packed = np.packbits(M[:, keep], axis=0)
-    _, first = np.unique(packed, axis=1, return_index=True)
+    # Each pattern's bits as one opaque record: np.unique over records is a
+    # plain 1-d sort (np.unique(axis=1) costs ten times more on 100 x 20).
+    packed = np.ascontiguousarray(np.packbits(M[:, keep], axis=0).T)
+    _, first = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                         return_index=True)  # first occurrences (a stable sort)
     keep = keep[np.sort(first)]
     return np.ascontiguousarray(M[:, keep]), keep

@@ -58,9 +58,9 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
             C = np.hstack([Ch, -Ch])  # the columns of u_j and v_j differ only in sign
             cols = C - X.T @ (Sg2 * Lam)
             cert.bound(theta[:, None], cols)
-            if refine:
-                # The best multipliers for this theta, for the columns above alpha.
-                over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha)
+            # The best multipliers for this theta, for the columns above alpha.
+            over = np.flatnonzero(np.linalg.norm(cols, axis=0) > alpha) if refine else ()
+            if len(over):
                 for j in over:
                     # Candidate rows: those of the largest multipliers (the
                     # optimal multipliers live on at most d tight rows).
@@ -70,7 +70,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
                     lam, _ = nnls(A, C[:, j], maxiter=50 * d)
                     cols[:, j] = C[:, j] - A @ lam
                 cert.bound(theta[:, None], cols)
-            return objective(W, b), cert.best
+            return cert.best
 
         def objective(W, b, loss_c=loss_c):
             design.n_passes += 1
@@ -123,9 +123,11 @@ def ipm_memory(n, d, p):
 
     The rows' outer products (n d^2), the cone slacks, multipliers and
     their steps (about twelve n x 2p arrays), and either the gated design
-    with the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury factors
-    (n x pd, two n x n, the d x d blocks).
+    and its weighted copy (once) with the pd x pd Newton matrix and its fixed
+    part (``p d <= n``) or the Woodbury factors (n x pd, two n x n, the d x d
+    blocks).
     """
     P = p * d
-    system = n * P + 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
+    system = 2 * n * P + 2 * (P + 1) ** 2 + 12 * p * d * d if P <= n \
+        else n * P + 2 * n * n + 6 * p * d * d
     return int(8 * (n * d * d + 12 * n * 2 * p + system + n * d))

@@ -1,0 +1,101 @@
+"""The interior-point method's Newton system when ``p d <= n``: dense, pd x pd.
+
+Per output the Newton system in the columns' steps ``(du, dv)`` and the
+intercept's ``db`` is::
+
+    [[M + Bu,   -M,     G^T k],      M = G^T diag(k) G,  G = [D_1 X, ..., D_p X],
+     [ -M,    M + Bv,  -G^T k],      k the loss curvature, Bu / Bv block diagonal
+     [k^T G, -k^T G,   sum k ]]      with the d x d blocks B_c of the columns.
+
+Only ``du - dv`` meets ``M``: eliminating ``du + dv`` block by block leaves
+the pd x pd system ``M + E`` (bordered by the intercept) with ``E_j =
+Bu_j C_j^-1 Bv_j``, ``C_j = Bu_j + Bv_j`` (which is ``(Bu_j^-1 +
+Bv_j^-1)^-1`` without inverting the ill-conditioned ``Bu_j``, ``Bv_j``): half
+the size, an eighth of the factorization. With ``Zu = C^-1 Bu``, ``Zv = C^-1
+Bv`` its right-hand side is ``Zv^T ru - Zu^T rv`` and the steps are ``du =
+C^-1 (ru + rv) + Zv dw``, ``dv = C^-1 (ru + rv) - Zu dw``, each computed
+directly (neither is the difference of two large ones).
+"""
+
+import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotrs
+
+__all__ = ["DenseNewtonSystem", "cholesky_lower"]
+
+
+def cholesky_lower(A):
+    """Lower Cholesky factor of A (its lower triangle), overwriting A (LAPACK directly:
+    the scipy wrapper's checks cost more than a small factorization)."""
+    c, info = dpotrf(A, lower=1, clean=0, overwrite_a=1)
+    if info:
+        raise np.linalg.LinAlgError(f"Newton matrix not positive definite (potrf {info})")
+    return c
+
+
+class DenseNewtonSystem:
+    """The pd x pd Newton system of one output (``G`` the n x pd gated design).
+
+    ``fixed_curvature``: the loss curvature never changes (squared loss), so
+    ``[[M, G^T k], [k^T G, sum k]]`` is formed once.
+    """
+
+    def __init__(self, G, p, d, fit_intercept, fixed_curvature):
+        self.G, self.p, self.d = G, p, d
+        self.fit_intercept, self.fixed_curvature = fit_intercept, fixed_curvature
+        self.H0 = None
+        P = p * d
+        self.size = P + (1 if fit_intercept else 0)
+        # Flat indices of the p diagonal d x d blocks.
+        off = (np.arange(p) * d)[:, None, None]
+        rows = off + np.arange(d)[None, :, None] + 0 * np.arange(d)
+        cols = off + 0 * np.arange(d)[None, :, None] + np.arange(d)
+        self.blocks = (rows * self.size + cols).ravel()
+
+    def _fixed_part(self, curv):
+        if self.H0 is None or not self.fixed_curvature:
+            G, P = self.G, self.p * self.d
+            H0 = np.empty((self.size, self.size))
+            H0[:P, :P] = G.T @ (curv[:, None] * G)
+            if self.fit_intercept:
+                H0[:P, -1] = H0[-1, :P] = G.T @ curv
+                H0[-1, -1] = float(np.sum(curv))
+            self.H0 = H0
+        return self.H0
+
+    def factor(self, B, curv):
+        """Factor at the column blocks ``B`` (2p, d, d) and curvature ``curv``.
+
+        Returns ``solve(ru, rv, rb) -> (dW (d, 2p), db)``; raises
+        ``np.linalg.LinAlgError`` if the matrix is not positive definite.
+        """
+        p, d, P = self.p, self.d, self.p * self.d
+        Bu, Bv = B[:p], B[p:]
+        Cinv = np.linalg.inv(Bu + Bv)
+        # BC = [Bu C^-1, Bv C^-1] = [Zu^T, Zv^T] (the blocks are symmetric).
+        BC = B.reshape(2, p, d, d) @ Cinv
+        E = BC[0] @ Bv  # symmetric up to rounding; the factorization reads one half
+        H = self._fixed_part(curv).copy()
+        H.ravel()[self.blocks] += E.ravel()
+        cf = cholesky_lower(H.T)  # Fortran-ordered: LAPACK works on it without a copy
+        # Right-hand side rows [Zv^T, -Zu^T] and step rows [[C^-1, Zv], [C^-1, -Zu]]
+        # (the same products, batched over the gates).
+        rows = np.empty((p, d, 2 * d))
+        rows[:, :, :d] = BC[1]
+        np.negative(BC[0], out=rows[:, :, d:])
+        back = np.empty((2, p, d, 2 * d))
+        back[:, :, :, :d] = Cinv
+        back[0, :, :, d:] = np.swapaxes(BC[1], 1, 2)
+        np.negative(np.swapaxes(BC[0], 1, 2), out=back[1, :, :, d:])
+        fit_b = self.fit_intercept
+        rhs = np.empty(self.size)
+
+        def solve(ru, rv, rb):
+            r = np.concatenate([ru, rv], axis=1)  # (p, 2d)
+            np.matmul(rows, r[:, :, None], out=rhs[:P].reshape(p, d, 1))
+            if fit_b:
+                rhs[P] = rb
+            x = dpotrs(cf, rhs, lower=1)[0]
+            r[:, :d] += rv  # ru + rv
+            r[:, d:] = x[:P].reshape(p, d)  # dw
+            return (back @ r[:, :, None]).reshape(2 * p, d).T, (x[P] if fit_b else 0.0)
+        return solve
