@@ -34,9 +34,9 @@ nonnegative least squares for the columns above ``alpha``).
 """
 
 import numpy as np
-from scipy.linalg.blas import dsyrk, ssyrk
 from scipy.linalg.lapack import dpotrf, dpotrs
 
+from .ipm_woodbury import WoodburySystem
 from .newton import loss_curvature
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
@@ -86,6 +86,8 @@ class _Output:
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
         self.GKG = None
+        self.C = None  # the gated Gram matrices X^T D_j X (Woodbury only)
+        self.woodbury = None
         self.eye = np.eye(d)
         # Indices of the 2p diagonal d x d blocks of the primal system.
         off = (np.arange(2 * p) * d)[:, None, None]
@@ -188,25 +190,21 @@ class _Output:
             Binv = np.linalg.inv(B)
             Einv = Binv[:p] + Binv[p:]
             Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
-            L = np.linalg.cholesky(Einv)  # (p, d, d)
-            # Y = [D_1 X L_1, ..., D_p X L_p]: one product, then the masks.
-            dtype = np.float32 if single else np.float64
-            self.n_passes += 1
-            Y = self.X.astype(dtype, copy=False) @ L.transpose(1, 0, 2).reshape(
-                d, p * d).astype(dtype)
-            Y.reshape(self.n, p, d)[...] *= self.Mf.astype(dtype, copy=False)[:, :, None]
-            # Y Y^T, lower triangle (all the Cholesky factorization reads).
-            Kn = np.asarray((ssyrk if single else dsyrk)(1.0, Y, lower=1), dtype=np.float64)
-            del Y
-            Kn[np.diag_indices_from(Kn)] += 1.0 / np.maximum(curv, 1e-300)
-            cf = _cholesky(Kn)
-            ones = dpotrs(cf, np.ones(self.n), lower=1)[0]
+            if self.C is None:
+                self.n_passes += 1
+                self.C = (self.Mf.T @ self.XX).reshape(p, d, d)
+            if self.woodbury is not None:  # the last system's products with X
+                self.n_passes += self.woodbury.n_products
+            system = WoodburySystem(self.X, self.Mf, self.C, Einv,
+                                    1.0 / np.maximum(curv, 1e-300))
+            self.woodbury = system
+            ones = system.solve(np.ones(self.n))
             s1 = float(np.sum(ones))
 
             def solve(ru, rv, rb):
                 g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
                 gv = np.einsum("ij,ij->i", self.Mf, self.mul(g.T))
-                y = dpotrs(cf, gv, lower=1)[0]
+                y = system.solve(gv)
                 db = 0.0
                 if self.fit_intercept:
                     db = (rb - float(np.sum(y))) / s1
@@ -337,7 +335,9 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             break
         if verbose > 1:
             print(f"      sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} step {step:.3f} "
-                  f"slope {slope:.2e}")
+                  f"slope {slope:.2e}" + ("" if prob.woodbury is None else
+                                          f" rank {prob.woodbury.rank} cg "
+                                          f"{prob.woodbury.cg_steps}"))
         W = W + step * dW
         b = b + step * db
         Lam = Lam + ad * dL
@@ -345,6 +345,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # The norms' smoothing follows mu.
         parts = parts1[:6] + prob.smooth_norm(W, mu)
     obj, W, b = best
+    if prob.woodbury is not None:
+        prob.n_passes += prob.woodbury.n_products
     return W, b, it, status, prob.n_passes
 
 
