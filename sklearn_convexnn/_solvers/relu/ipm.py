@@ -47,6 +47,8 @@ IPM_LOSSES = ("squared", "logistic")
 TO_BOUNDARY = 0.99
 #: Armijo constant and backtracking factor of the line search on the barrier.
 ARMIJO, BACKTRACK = 1e-4, 0.5
+#: Rows' barrier weights (see row_weights).
+ROW_KEEP, ROW_POWER, ROW_FLOOR = 2, 2, 1e-6
 #: mu falls by at most this factor per iteration (the norms' smoothing is
 #: primal only and needs its centring).
 MU_DROP = 0.1
@@ -82,6 +84,7 @@ class _Output:
         self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
         self.primal = p * d <= n
         self.n_passes = 0
+        self.omega = 1.0  # the rows' barrier weights (see row_weights)
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
@@ -126,7 +129,7 @@ class _Output:
         """The barrier function from the pieces of :meth:`barrier` (norms at ``mu``)."""
         IW, S, z, value, theta, curv, r2, Q, t = parts
         h = self.alpha * t - mu * np.log(2.0 * mu * t / self.alpha)
-        return value + float(np.sum(h)) - mu_rows * float(np.sum(np.log(S)))
+        return value + float(np.sum(h)) - mu_rows * float(np.sum(self.omega * np.log(S)))
 
     def barrier(self, W, b, mu, mu_rows, IW=None):
         """The barrier function (norms smoothed by ``mu``, rows weighted by
@@ -261,10 +264,14 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     W = tau * np.hstack([gn, gn])
     b = b0
     mu = MU_START * alpha * tau
+    prob.omega = row_weights(prob.mul(gn), X, live)
+    prob.omega = np.hstack([prob.omega, prob.omega])
+    omega = prob.omega
+    nu = float(np.sum(omega * np.ones((prob.n, 2 * p))))  # the rows' barrier parameter
     phi, parts = prob.barrier(W, b, mu, mu)
-    # Multipliers of a centred start (lam s = mu) except on rows close to
+    # Multipliers of a centred start (lam s = mu omega) except on rows close to
     # their boundary, whose lam would dominate the Newton matrix.
-    Lam = mu / np.maximum(parts[1], np.median(parts[1]))
+    Lam = mu * omega / np.maximum(parts[1], np.median(parts[1]))
     status, it = "max_iter", 0
     best = None
     for it in range(1, max_iter + 1):
@@ -275,8 +282,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # Certify once the rows' complementarity is near the target (the
         # bound cannot close the gap before) and at the last iteration.
         lb = -np.inf
-        if S.size * mu <= CERTIFY_START * tol * abs(obj) or it == max_iter:
-            refine = S.size * mu <= NNLS_START * tol * abs(best[0])
+        if nu * mu <= CERTIFY_START * tol * abs(obj) or it == max_iter:
+            refine = nu * mu <= NNLS_START * tol * abs(best[0])
             _, lb = certify(W, b, theta, Lam, refine)
         if verbose:
             print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
@@ -299,7 +306,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         dS = prob.Sg2 * prob.mul(dW)
         dL = -Lam - Lam / S * dS
         ap, ad = _max_step(S, dS), _max_step(Lam, dL)
-        m = S.size
+        m = nu
         gap_now = float(np.sum(S * Lam)) / m
         gap_aff = float(np.sum((S + ap * dS) * (Lam + ad * dL))) / m
         sigma = min(1.0, (gap_aff / gap_now) ** 3)
@@ -307,11 +314,11 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
             # Small enough: centre (Newton on stationarity) instead of going on.
             mu_t, dS, dL = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0, 0.0
-        gphi = gsm - prob.tmul(prob.Sg2 * (mu_t / S))
+        gphi = gsm - prob.tmul(prob.Sg2 * (mu_t * omega / S))
         # Corrector: target mu_t, with Mehrotra's second-order term; without
         # it should the direction not descend on the barrier.
         for second in (dS * dL, 0.0):
-            corr = (mu_t - second) / S
+            corr = (mu_t * omega - second) / S
             R = -gsm + prob.tmul(prob.Sg2 * corr)
             dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
             slope = float(np.sum(gphi * dW)) + gb * db
@@ -348,6 +355,30 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     if prob.woodbury is not None:
         prob.n_passes += prob.woodbury.n_products
     return W, b, it, status, prob.n_passes
+
+
+def row_weights(img, X, live):
+    """Barrier weights of the cone rows from the start's gate images ``img`` (n, p).
+
+    Row i of gate j has normalized slack ``|x_i . g_j| / ||x_i||`` at the
+    start. The ``ROW_KEEP * d`` rows nearest their boundary (the candidates
+    for the cone's facets; at most ``d - 1`` rows are tight at an optimal
+    neuron) keep weight 1, the others ``(c_j / slack)^ROW_POWER`` for the
+    column's ``ROW_KEEP * d``-th slack ``c_j``. A weighted barrier's path
+    still ends at an optimum, and its duality gap at ``mu`` is ``mu sum
+    omega`` instead of ``mu`` times the number of rows: the certificate is
+    reached at a larger ``mu``, before the Newton systems' conditioning
+    (about ``1 / mu^2``) spoils the steps.
+    """
+    n, d = X.shape
+    if ROW_POWER == 0:
+        return np.ones_like(img)
+    xn = np.linalg.norm(X, axis=1)
+    slack = np.abs(img) / np.where(live, xn, 1.0)[:, None]
+    slack[~live] = np.inf
+    k = min(ROW_KEEP * d, n - 1)
+    c = np.partition(slack, k, axis=0)[k]
+    return np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)
 
 
 def _cholesky(A):
