@@ -31,7 +31,10 @@ __all__ = ["WoodburySystem"]
 #: preconditioned operator's eigenvalues lie in [1, 1 + DROP_SUM] (before the
 #: single-precision rounding), so conjugate gradients gain a digit in about
 #: sqrt(1 + DROP_SUM) steps.
-DROP_SUM = 4.0
+DROP_SUM = 100.0
+#: Single precision for the preconditioner while its rounding is below this
+#: share of min(K^-1).
+ROUNDING_SHARE = 1.0
 #: Relative residual of the conjugate gradients on the n x n system.
 CG_TOL = 1e-14
 #: Conjugate-gradient steps per solve at most.
@@ -70,20 +73,34 @@ class WoodburySystem:
         keep = np.ones(p * d, dtype=bool)
         keep[order[:n_drop]] = False
         self.rank = int(np.sum(keep))
-        # Kept directions: column (j, k) of L_j Q_j, gate index j.
+        # Kept directions: column (j, k) of L_j Q_j, in gate order.
         V = (L @ Q).transpose(0, 2, 1).reshape(p * d, d)[keep]
-        gate = np.repeat(np.arange(p), d)[keep]
+        count = keep.reshape(p, d).sum(axis=1)
+        off = np.r_[0, np.cumsum(count)]
         # Single precision first (twice as fast; a preconditioner need not be
         # exact), double should its rounding cost the positive definiteness.
-        for dtype in (np.float32, np.float64):
-            Y = X.astype(dtype) @ V.T.astype(dtype)
-            Y *= Mf.astype(dtype)[:, gate]
-            P = np.asarray((ssyrk if dtype == np.float32 else dsyrk)(1.0, Y, lower=1),
-                           dtype=np.float64)
-            del Y
+        for dtype, syrk in ((np.float32, ssyrk), (np.float64, dsyrk)):
+            # Y^T = [V_j^T X^T D_j]_j, rows in gate order (k x n, C order: the
+            # masks scale row blocks; its transpose is the Fortran-ordered
+            # n x k matrix BLAS reads without a copy).
+            Yt = V.astype(dtype) @ np.ascontiguousarray(X.T, dtype=dtype)
+            Mt = np.ascontiguousarray(Mf.T, dtype=dtype)
+            for j in np.flatnonzero(count):
+                Yt[off[j]:off[j + 1]] *= Mt[j]
+            if dtype == np.float32:
+                # The rounding of Y Y^T's entries (about sqrt(k) eps |y_i| |y_k|
+                # for k terms) against K^-1: beyond ROUNDING_SHARE of it the
+                # preconditioner would be off by more than what was dropped.
+                big = float(np.max(np.einsum("ki,ki->i", Yt, Yt), initial=0.0))
+                if np.sqrt(len(V)) * np.finfo(dtype).eps * big > ROUNDING_SHARE * float(
+                        np.min(kinv)):
+                    continue
+            P = np.asarray(syrk(1.0, Yt.T, lower=1), dtype=np.float64)
+            del Yt
             P[np.diag_indices_from(P)] += kinv
             c, info = dpotrf(P, lower=1, clean=0, overwrite_a=1)
             if not info:
+                self.precision = np.dtype(dtype).name
                 break
         else:
             raise np.linalg.LinAlgError(f"Woodbury preconditioner not positive definite ({info})")
