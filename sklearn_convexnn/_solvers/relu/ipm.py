@@ -22,12 +22,15 @@ curvature), the same for ``u_j`` and ``-v_j``. Eliminating ``u - v`` leaves
 one pd x pd system ``E + G^T K G`` with ``E_j = (B_u^-1 + B_v^-1)^-1``
 (formed when ``p d <= n``; ``G^T K G`` once for the squared loss), or by
 Woodbury the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` (when ``p d >
-n``), bordered by the intercept either way.
+n``; preconditioned conjugate gradients, ``ipm_woodbury.py``), bordered by
+the intercept either way.
 
 Path following: Mehrotra's predictor-corrector on the cone rows (an affine
 step sets the centring ``sigma = (gap_aff / gap)^3``), fraction to the
 boundary, backtracking on the barrier function; ``mu`` is the rows' mean
-complementarity. Iterates stay strictly feasible, so every iterate is a
+complementarity. The rows' barrier is weighted (``row_weights``): rows far
+from their boundary at the start weigh less, so the gap at ``mu`` is ``mu``
+times the weights' sum rather than the number of rows. Iterates stay strictly feasible, so every iterate is a
 true ReLU network; the certified bound is ``DualCertifier``'s with the
 multipliers ``lam`` (and, near the end, the cone multipliers refined by
 nonnegative least squares for the columns above ``alpha``).

@@ -124,8 +124,9 @@ def ipm_memory(n, d, p):
     The rows' outer products (n d^2), the cone slacks, multipliers and
     their steps (about twelve n x 2p arrays), and either the gated design
     with the 2pd x 2pd Newton matrix (``p d <= n``) or the Woodbury factors
-    (n x pd, two n x n, the d x d blocks).
+    (n x pd, two n x n, the d x d blocks with the gated Gram matrices and
+    the preconditioner's eigenvectors).
     """
     P = p * d
-    system = n * P + 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 6 * p * d * d
+    system = n * P + 2 * (2 * P + 1) ** 2 if P <= n else n * P + 2 * n * n + 9 * p * d * d
     return int(8 * (n * d * d + 12 * n * 2 * p + system + n * d))

@@ -7,7 +7,7 @@ Eliminating the columns leaves, per output, the n x n system::
 with ``K`` the loss curvature and ``E_j^-1 = B_u^-1 + B_v^-1`` of gate j.
 Forming ``A`` costs ``n^2 p d`` (a rank-``pd`` update); applying it costs
 ``4 n d p`` (two products with X and the masks). Most of the ``pd``
-directions contribute little: with ``E_j^-1 = L_j L_j^T`` (``L_j`` from its eigenvalues) the term of gate j
+directions contribute little: with ``E_j^-1 = L_j L_j^T`` (Cholesky, or from its eigenvalues) the term of gate j
 is ``(G_j L_j Q_j) diag(s_j) (G_j L_j Q_j)^T`` for the eigenpairs
 ``(s_j, Q_j)`` of ``L_j^T C_j L_j`` (``C_j = X^T D_j X``, formed once), and
 the eigenvalues ``s`` are the squared norms of its rank-one parts. Near the
@@ -36,7 +36,7 @@ DROP_SUM = 100.0
 #: share of min(K^-1).
 ROUNDING_SHARE = 1.0
 #: Relative residual of the conjugate gradients on the n x n system.
-CG_TOL = 1e-14
+CG_TOL = 1e-10
 #: Conjugate-gradient steps per solve at most.
 CG_MAX = 60
 
@@ -61,10 +61,13 @@ class WoodburySystem:
         self.X, self.Mf, self.Einv, self.kinv = X, Mf, Einv, kinv
         n, d = X.shape
         p = Mf.shape[1]
-        # E_j^-1 = L_j L_j^T by eigenvalues (its rounding may leave tiny
-        # negative ones, which only the exact operator keeps).
-        e, U = np.linalg.eigh(Einv)
-        L = U * np.sqrt(np.maximum(e, 0.0))[:, None, :]
+        try:
+            L = np.linalg.cholesky(Einv)
+        except np.linalg.LinAlgError:
+            # E_j^-1 = L_j L_j^T by eigenvalues (its rounding may leave tiny
+            # negative ones, which only the exact operator keeps).
+            e, U = np.linalg.eigh(Einv)
+            L = U * np.sqrt(np.maximum(e, 0.0))[:, None, :]
         s, Q = np.linalg.eigh(L.transpose(0, 2, 1) @ C @ L)
         flat = s.ravel()
         order = np.argsort(flat)
