@@ -149,9 +149,8 @@ class _Output:
     def factor(self, W, parts, Lam, mu, single=False):
         """Factor the Newton matrix at W with multipliers Lam; returns a solver.
 
-        ``single``: the Woodbury system's n x n product in single precision
-        (about twice as fast; for the early iterations, where the direction
-        need not be exact and the system is dominated by ``K^-1 >= I / max K``).
+        ``single`` is no longer read: the Woodbury system's preconditioner
+        picks its precision itself and conjugate gradients make the step exact.
         """
         IW, S, z, value, theta, curv, r2, Q, t = parts
         d, p, a = self.d, self.p, self.alpha
