@@ -174,6 +174,21 @@ def test_ipm_objective_matches_cvxpy(fit_intercept, shape):
     assert _cone_violation(reg, X) <= 1e-10
 
 
+def test_ipm_many_gates_small_alpha_matches_cvxpy():
+    # p d = 300 above n = 150 (the Woodbury system with its preconditioner),
+    # alpha as in the benchmark: many neurons, most cone rows far
+    # from tight (the weighted barrier).
+    X, y = _data(n=150, seed=5, d=5)
+    reg = ConvexReLURegressor(alpha=1e-3, n_gates=60, variant="exact", solver="ipm", tol=1e-5,
+                              random_state=0).fit(X, y)
+    assert reg.solver_ == "ipm"
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-3)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.dual_gap_ <= 1e-5 * reg.objective_ * 1.0001
+    assert _cone_violation(reg, X) <= 1e-10
+
+
 @pytest.mark.parametrize("alpha", [1e-3, 3e-2])
 def test_ipm_logistic_matches_cvxpy(alpha):
     X, y = _data(n=50, seed=4)

@@ -23,12 +23,15 @@ one pd x pd system ``E + G^T K G`` with ``E_j = (B_u^-1 + B_v^-1)^-1``
 (formed when ``p d <= n``, as ``B_u (B_u + B_v)^-1 B_v``; ``G^T K G`` once
 for the squared loss), or by
 Woodbury the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` (when ``p d >
-n``), bordered by the intercept either way.
+n``; preconditioned conjugate gradients, ``ipm_woodbury.py``), bordered by
+the intercept either way.
 
 Path following: Mehrotra's predictor-corrector on the cone rows (an affine
 step sets the centring ``sigma = (gap_aff / gap)^3``), fraction to the
 boundary, backtracking on the barrier function; ``mu`` is the rows' mean
-complementarity. Iterates stay strictly feasible, so every iterate is a
+complementarity. The rows' barrier is weighted (``row_weights``): rows far
+from their boundary at the start weigh less, so the gap at ``mu`` is ``mu``
+times the weights' sum rather than the number of rows. Iterates stay strictly feasible, so every iterate is a
 true ReLU network; the certified bound is ``DualCertifier``'s with the
 multipliers ``lam`` (and, near the end, the cone multipliers refined by
 nonnegative least squares for the columns above ``alpha``).
@@ -37,11 +40,9 @@ nonnegative least squares for the columns above ``alpha``).
 import math
 
 import numpy as np
-from scipy.linalg.blas import dsyrk, ssyrk
-from scipy.linalg.lapack import dpotrs
 
 from .ipm_dense import DenseNewtonSystem
-from .ipm_dense import cholesky_lower as _cholesky
+from .ipm_woodbury import WoodburySystem
 from .newton import loss_curvature
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
@@ -52,6 +53,8 @@ IPM_LOSSES = ("squared", "logistic")
 TO_BOUNDARY = 0.99
 #: Armijo constant and backtracking factor of the line search on the barrier.
 ARMIJO, BACKTRACK = 1e-4, 0.5
+#: Rows' barrier weights (see row_weights).
+ROW_KEEP, ROW_POWER, ROW_FLOOR = 2, 2, 1e-6
 #: mu falls by at most this factor per iteration (the norms' smoothing is
 #: primal only and needs its centring).
 MU_DROP = 0.1
@@ -67,9 +70,6 @@ NNLS_ROWS = 3
 #: at a ratio of 0.1 to 0.95, the iteration before at 1 to 8; each
 #: certificate costs about a third of a small problem's iteration.
 CERTIFY_START = 10.0
-#: The Woodbury product is in double precision from the iteration where the
-#: rows' complementarity is below this multiple of the target gap.
-DOUBLE_START = 1e3
 #: mu stops falling once the rows' complementarity is below this fraction of
 #: the target gap: the remaining steps centre, which the certificate needs
 #: (the dual point's excess over alpha is the stationarity residual).
@@ -97,11 +97,14 @@ class _Output:
         self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
         self.primal = p * d <= n
         self.n_passes = 0
+        self.omega = 1.0  # the rows' barrier weights (see row_weights)
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
         self.dense = DenseNewtonSystem(self.G, p, d, fit_intercept, loss.name == "squared") \
             if self.primal else None
+        self.C = None  # the gated Gram matrices X^T D_j X (Woodbury only)
+        self.woodbury = None
 
     # ------------------------------------------------------ data passes
     def mul(self, A):
@@ -140,8 +143,10 @@ class _Output:
         # sum_j alpha t_j - mu log(2 mu t_j / alpha), with one logarithm per column.
         h = self.alpha * float(t.sum()) - mu * (float(np.log(t).sum())
                                                 + t.size * math.log(2.0 * mu / self.alpha))
-        if S is not self._log_rows[0]:  # sum(log S) of the last S (the loop asks twice)
-            self._log_rows = (S, float(np.log(S).sum()))
+        if S is not self._log_rows[0]:  # sum(omega log S) of the last S (asked twice)
+            logs = np.log(S)
+            self._log_rows = (S, float(np.vdot(self.omega, logs)) if np.ndim(self.omega)
+                              else self.omega * float(logs.sum()))
         return value + h - mu_rows * self._log_rows[1]
 
     def barrier(self, W, b, mu, mu_rows, IW=None):
@@ -156,12 +161,11 @@ class _Output:
         return self.barrier_at(parts, mu, mu_rows), parts
 
     # -------------------------------------------------------- Newton system
-    def factor(self, W, parts, Lam, mu, single=False):
+    def factor(self, W, parts, Lam, mu):
         """Factor the Newton matrix at W with multipliers Lam; returns a solver.
 
-        ``single``: the Woodbury system's n x n product in single precision
-        (about twice as fast; for the early iterations, where the direction
-        need not be exact and the system is dominated by ``K^-1 >= I / max K``).
+        The Woodbury system's preconditioner picks its precision itself and
+        conjugate gradients make the step exact.
         """
         IW, S, z, value, theta, curv, r2, Q, t = parts
         d, p, a = self.d, self.p, self.alpha
@@ -177,25 +181,21 @@ class _Output:
             Binv = np.linalg.inv(B)
             Einv = Binv[:p] + Binv[p:]
             Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
-            L = np.linalg.cholesky(Einv)  # (p, d, d)
-            # Y = [D_1 X L_1, ..., D_p X L_p]: one product, then the masks.
-            dtype = np.float32 if single else np.float64
-            self.n_passes += 1
-            Y = self.X.astype(dtype, copy=False) @ L.transpose(1, 0, 2).reshape(
-                d, p * d).astype(dtype)
-            Y.reshape(self.n, p, d)[...] *= self.Mf.astype(dtype, copy=False)[:, :, None]
-            # Y Y^T, lower triangle (all the Cholesky factorization reads).
-            Kn = np.asarray((ssyrk if single else dsyrk)(1.0, Y, lower=1), dtype=np.float64)
-            del Y
-            Kn[np.diag_indices_from(Kn)] += 1.0 / np.maximum(curv, 1e-300)
-            cf = _cholesky(Kn)
-            ones = dpotrs(cf, np.ones(self.n), lower=1)[0]
+            if self.C is None:
+                self.n_passes += 1
+                self.C = (self.Mf.T @ self.XX).reshape(p, d, d)
+            if self.woodbury is not None:  # the last system's products with X
+                self.n_passes += self.woodbury.n_products
+            system = WoodburySystem(self.X, self.Mf, self.C, Einv,
+                                    1.0 / np.maximum(curv, 1e-300))
+            self.woodbury = system
+            ones = system.solve(np.ones(self.n))
             s1 = float(np.sum(ones))
 
             def solve(ru, rv, rb):
                 g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
                 gv = np.einsum("ij,ij->i", self.Mf, self.mul(g.T))
-                y = dpotrs(cf, gv, lower=1)[0]
+                y = system.solve(gv)
                 db = 0.0
                 if self.fit_intercept:
                     db = (rb - float(np.sum(y))) / s1
@@ -253,10 +253,14 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     W = tau * np.hstack([gn, gn])
     b = b0
     mu = MU_START * alpha * tau
+    prob.omega = row_weights(prob.mul(gn), X, live)
+    prob.omega = np.hstack([prob.omega, prob.omega])
+    omega = prob.omega
+    nu = float(omega.sum())  # the rows' barrier parameter
     phi, parts = prob.barrier(W, b, mu, mu)
-    # Multipliers of a centred start (lam s = mu) except on rows close to
+    # Multipliers of a centred start (lam s = mu omega) except on rows close to
     # their boundary, whose lam would dominate the Newton matrix.
-    Lam = mu / np.maximum(parts[1], np.median(parts[1]))
+    Lam = mu * omega / np.maximum(parts[1], np.median(parts[1]))
     status, it = "max_iter", 0
     best = None
     for it in range(1, max_iter + 1):
@@ -267,9 +271,9 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # Certify once the rows' complementarity is near the target (the
         # bound cannot close the gap before) and at the last iteration.
         lb = -np.inf
-        near = S.size * mu / max(tol * abs(obj), 1e-300)
+        near = nu * mu / max(tol * abs(obj), 1e-300)
         if near <= CERTIFY_START or it == max_iter:
-            refine = S.size * mu <= NNLS_START * tol * abs(best[0])
+            refine = nu * mu <= NNLS_START * tol * abs(best[0])
             lb = certify(W, b, theta, Lam, refine)
         if verbose:
             print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
@@ -278,7 +282,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             status = "optimal"
             break
         try:
-            solve = prob.factor(W, parts, Lam, mu, single=near > DOUBLE_START and it < max_iter)
+            solve = prob.factor(W, parts, Lam, mu)
         except np.linalg.LinAlgError:
             status = "numerical trouble"  # the best point so far is returned
             break
@@ -299,7 +303,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         q = dS / S
         ap = _step_length(-float(q.min()))
         ad = _step_length(1.0 + float(q.max()))
-        m = S.size
+        m = nu  # the rows' barrier parameter: the gap at mu is m mu
         gap_sum = float(np.vdot(S, Lam))
         gap_now = gap_sum / m
         ld = Lam * dS
@@ -312,18 +316,19 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
             # Small enough: centre (Newton on stationarity) instead of going on.
             mu_t, minus_second = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0
-        # Corrector: target mu_t, with Mehrotra's second-order term; without
-        # it should the direction not descend on the barrier.
+        # Corrector: target mu_t omega, with Mehrotra's second-order term;
+        # without it should the direction not descend on the barrier.
         for extra in (minus_second, 0.0):
-            corr = (mu_t + extra) / S
+            corr = (mu_t * omega + extra) / S
             R = -gsm + prob.tmul(prob.Sg2 * corr)
             dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
             XdW = prob.mul(dW)
             dS = prob.Sg2 * XdW
             q = dS / S
-            # The barrier's slope: its gradient gsm - X^T (Sg2 mu_t / S) along
-            # dW, the rows' part as mu_t sum(dS / S) (no product with X^T).
-            slope = float(np.vdot(gsm, dW)) - mu_t * float(q.sum()) + gb * db
+            # The barrier's slope: its gradient gsm - X^T (Sg2 mu_t omega / S)
+            # along dW, the rows' part as mu_t sum(omega dS / S) (no product
+            # with X^T).
+            slope = float(np.vdot(gsm, dW)) - mu_t * float(np.vdot(omega, q)) + gb * db
             if slope < 0:
                 break
         dL = corr - Lam * (1.0 + q)
@@ -342,7 +347,9 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             break
         if verbose > 1:
             print(f"      sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} step {step:.3f} "
-                  f"slope {slope:.2e}")
+                  f"slope {slope:.2e}" + ("" if prob.woodbury is None else
+                                          f" rank {prob.woodbury.rank} cg "
+                                          f"{prob.woodbury.cg_steps}"))
         W = W + step * dW
         b = b + step * db
         Lam = Lam + ad * dL
@@ -350,7 +357,33 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # The norms' smoothing follows mu.
         parts = parts1[:6] + prob.smooth_norm(W, mu, parts1[6])
     obj, W, b = best
+    if prob.woodbury is not None:
+        prob.n_passes += prob.woodbury.n_products
     return W, b, it, status, prob.n_passes
+
+
+def row_weights(img, X, live):
+    """Barrier weights of the cone rows from the start's gate images ``img`` (n, p).
+
+    Row i of gate j has normalized slack ``|x_i . g_j| / ||x_i||`` at the
+    start. The ``ROW_KEEP * d`` rows nearest their boundary (the candidates
+    for the cone's facets; at most ``d - 1`` rows are tight at an optimal
+    neuron) keep weight 1, the others ``(c_j / slack)^ROW_POWER`` for the
+    column's ``ROW_KEEP * d``-th slack ``c_j``. A weighted barrier's path
+    still ends at an optimum, and its duality gap at ``mu`` is ``mu sum
+    omega`` instead of ``mu`` times the number of rows: the certificate is
+    reached at a larger ``mu``, before the Newton systems' conditioning
+    (about ``1 / mu^2``) spoils the steps.
+    """
+    n, d = X.shape
+    if ROW_POWER == 0:
+        return np.ones_like(img)
+    xn = np.linalg.norm(X, axis=1)
+    slack = np.abs(img) / np.where(live, xn, 1.0)[:, None]
+    slack[~live] = np.inf
+    k = min(ROW_KEEP * d, n - 1)
+    c = np.partition(slack, k, axis=0)[k]
+    return np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)
 
 
 def _max_step(v, dv):

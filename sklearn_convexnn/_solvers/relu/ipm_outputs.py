@@ -125,9 +125,10 @@ def ipm_memory(n, d, p):
     their steps (about twelve n x 2p arrays), and either the gated design
     and its weighted copy (once) with the pd x pd Newton matrix and its fixed
     part (``p d <= n``) or the Woodbury factors (n x pd, two n x n, the d x d
-    blocks).
+    blocks with the gated Gram matrices and the preconditioner's
+    eigenvectors); the rows' barrier weights are one more n x 2p array.
     """
     P = p * d
     system = 2 * n * P + 2 * (P + 1) ** 2 + 12 * p * d * d if P <= n \
-        else n * P + 2 * n * n + 6 * p * d * d
-    return int(8 * (n * d * d + 12 * n * 2 * p + system + n * d))
+        else n * P + 2 * n * n + 9 * p * d * d
+    return int(8 * (n * d * d + 13 * n * 2 * p + system + n * d))

@@ -1,0 +1,141 @@
+"""The interior-point method's Newton system for ``p d > n`` (many gates), by Woodbury.
+
+Eliminating the columns leaves, per output, the n x n system::
+
+    A y = (K^-1 + sum_j G_j E_j^-1 G_j^T) y = r,     G_j = D_j X,
+
+with ``K`` the loss curvature and ``E_j^-1 = B_u^-1 + B_v^-1`` of gate j.
+Forming ``A`` costs ``n^2 p d`` (a rank-``pd`` update); applying it costs
+``4 n d p`` (two products with X and the masks). Most of the ``pd``
+directions contribute little: with ``E_j^-1 = L_j L_j^T`` (Cholesky, or from its eigenvalues) the term of gate j
+is ``(G_j L_j Q_j) diag(s_j) (G_j L_j Q_j)^T`` for the eigenpairs
+``(s_j, Q_j)`` of ``L_j^T C_j L_j`` (``C_j = X^T D_j X``, formed once), and
+the eigenvalues ``s`` are the squared norms of its rank-one parts. Near the
+end an inactive gate's columns sit at the apex of their cones, where the
+rows' barrier curvature is huge and ``s`` tiny; an active gate's directions
+across its tight rows are tiny too. The preconditioner drops the smallest
+``s`` up to a total of ``DROP_SUM`` times the smallest diagonal entry of
+``K^-1`` (so the preconditioned spectrum lies in ``[1, 1 + DROP_SUM]``),
+forms the rest in single precision and factors it; preconditioned
+conjugate gradients on the exact operator then give the Newton step to
+``CG_TOL``, in a few products with X.
+"""
+
+import numpy as np
+from scipy.linalg.blas import dsyrk, ssyrk
+from scipy.linalg.lapack import dpotrf, dpotrs
+
+__all__ = ["WoodburySystem"]
+
+#: Dropped eigen-directions total at most this multiple of min(K^-1): the
+#: preconditioned operator's eigenvalues lie in [1, 1 + DROP_SUM] (before the
+#: single-precision rounding), so conjugate gradients gain a digit in about
+#: sqrt(1 + DROP_SUM) steps.
+DROP_SUM = 100.0
+#: Single precision for the preconditioner while its rounding is below this
+#: share of min(K^-1).
+ROUNDING_SHARE = 1.0
+#: Relative residual of the conjugate gradients on the n x n system.
+CG_TOL = 1e-10
+#: Conjugate-gradient steps per solve at most.
+CG_MAX = 60
+
+
+class WoodburySystem:
+    """Factor and solve the n x n Woodbury system of one Newton step.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    Mf : ndarray of shape (n, p)
+        The gates' masks as floats.
+    C : ndarray of shape (p, d, d)
+        The gated Gram matrices ``X^T D_j X``.
+    Einv : ndarray of shape (p, d, d)
+        ``E_j^-1``, symmetric positive definite.
+    kinv : ndarray of shape (n,)
+        ``K^-1``, the inverse loss curvature.
+    """
+
+    def __init__(self, X, Mf, C, Einv, kinv):
+        self.X, self.Mf, self.Einv, self.kinv = X, Mf, Einv, kinv
+        n, d = X.shape
+        p = Mf.shape[1]
+        try:
+            L = np.linalg.cholesky(Einv)
+        except np.linalg.LinAlgError:
+            # E_j^-1 = L_j L_j^T by eigenvalues (its rounding may leave tiny
+            # negative ones, which only the exact operator keeps).
+            e, U = np.linalg.eigh(Einv)
+            L = U * np.sqrt(np.maximum(e, 0.0))[:, None, :]
+        s, Q = np.linalg.eigh(L.transpose(0, 2, 1) @ C @ L)
+        flat = s.ravel()
+        order = np.argsort(flat)
+        n_drop = int(np.searchsorted(np.cumsum(np.maximum(flat[order], 0.0)),
+                                     DROP_SUM * float(np.min(kinv)), side="right"))
+        keep = np.ones(p * d, dtype=bool)
+        keep[order[:n_drop]] = False
+        self.rank = int(np.sum(keep))
+        # Kept directions: column (j, k) of L_j Q_j, in gate order.
+        V = (L @ Q).transpose(0, 2, 1).reshape(p * d, d)[keep]
+        count = keep.reshape(p, d).sum(axis=1)
+        off = np.r_[0, np.cumsum(count)]
+        # Single precision first (twice as fast; a preconditioner need not be
+        # exact), double should its rounding cost the positive definiteness.
+        for dtype, syrk in ((np.float32, ssyrk), (np.float64, dsyrk)):
+            # Y^T = [V_j^T X^T D_j]_j, rows in gate order (k x n, C order: the
+            # masks scale row blocks; its transpose is the Fortran-ordered
+            # n x k matrix BLAS reads without a copy).
+            Yt = V.astype(dtype) @ np.ascontiguousarray(X.T, dtype=dtype)
+            Mt = np.ascontiguousarray(Mf.T, dtype=dtype)
+            for j in np.flatnonzero(count):
+                Yt[off[j]:off[j + 1]] *= Mt[j]
+            if dtype == np.float32:
+                # The rounding of Y Y^T's entries (about sqrt(k) eps |y_i| |y_k|
+                # for k terms) against K^-1: beyond ROUNDING_SHARE of it the
+                # preconditioner would be off by more than what was dropped.
+                big = float(np.max(np.einsum("ki,ki->i", Yt, Yt), initial=0.0))
+                if np.sqrt(len(V)) * np.finfo(dtype).eps * big > ROUNDING_SHARE * float(
+                        np.min(kinv)):
+                    continue
+            P = np.asarray(syrk(1.0, Yt.T, lower=1), dtype=np.float64)
+            del Yt
+            P[np.diag_indices_from(P)] += kinv
+            c, info = dpotrf(P, lower=1, clean=0, overwrite_a=1)
+            if not info:
+                self.precision = np.dtype(dtype).name
+                break
+        else:
+            raise np.linalg.LinAlgError(f"Woodbury preconditioner not positive definite ({info})")
+        self.cf = c
+        self.n_products = 0
+        self.cg_steps = 0
+
+    def apply(self, y):
+        """``A y``: two products with X (counted in ``n_products``)."""
+        self.n_products += 2
+        g = self.X.T @ (self.Mf * y[:, None])  # (d, p): G_j^T y
+        h = np.einsum("jab,bj->aj", self.Einv, g)
+        return self.kinv * y + np.einsum("ij,ij->i", self.Mf, self.X @ h)
+
+    def solve(self, r):
+        """``A^-1 r`` by preconditioned conjugate gradients."""
+        x = dpotrs(self.cf, r, lower=1)[0]
+        res = r - self.apply(x)
+        target = CG_TOL * float(np.linalg.norm(r))
+        z = dpotrs(self.cf, res, lower=1)[0]
+        q = z.copy()
+        rz = float(res @ z)
+        for _ in range(CG_MAX):
+            if float(np.linalg.norm(res)) <= target:
+                break
+            self.cg_steps += 1
+            Aq = self.apply(q)
+            step = rz / float(q @ Aq)
+            x += step * q
+            res -= step * Aq
+            z = dpotrs(self.cf, res, lower=1)[0]
+            rz_new = float(res @ z)
+            q = z + (rz_new / rz) * q
+            rz = rz_new
+        return x

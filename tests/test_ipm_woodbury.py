@@ -1,0 +1,37 @@
+"""The Woodbury Newton system of the exact interior-point method (p d > n)."""
+
+import numpy as np
+import pytest
+
+from sklearn_convexnn._solvers.relu.ipm_woodbury import WoodburySystem
+
+
+def _system(seed, scales):
+    rng = np.random.default_rng(seed)
+    n, d, p = 30, 4, 12
+    X = rng.standard_normal((n, d))
+    Mf = (X @ rng.standard_normal((d, p)) >= 0).astype(float)
+    C = np.einsum("ij,ia,ib->jab", Mf, X, X)
+    A = rng.standard_normal((p, d, d))
+    # E_j^-1 with eigenvalues spread over `scales` decades: most directions tiny.
+    Q = np.linalg.qr(A)[0]
+    e = 10.0 ** rng.uniform(-scales, 0, (p, d))
+    Einv = (Q * e[:, None, :]) @ Q.transpose(0, 2, 1)
+    kinv = rng.uniform(0.5, 2.0, n)
+    # The dense reference: K^-1 + sum_j D_j X E_j^-1 X^T D_j.
+    G = Mf[:, :, None] * X[:, None, :]  # (n, p, d)
+    dense = np.diag(kinv) + np.einsum("ija,jab,kjb->ik", G, Einv, G)
+    return X, Mf, C, Einv, kinv, dense
+
+
+@pytest.mark.parametrize("scales", [0, 8])
+def test_woodbury_solve_matches_the_dense_system(scales):
+    X, Mf, C, Einv, kinv, dense = _system(0, scales)
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    if scales:
+        assert system.rank < Einv.shape[0] * Einv.shape[1]  # directions were dropped
+    r = np.random.default_rng(1).standard_normal(X.shape[0])
+    assert np.allclose(system.apply(r), dense @ r, rtol=1e-12, atol=1e-10)
+    x = system.solve(r)
+    ref = np.linalg.solve(dense, r)
+    assert np.linalg.norm(x - ref) <= 1e-9 * np.linalg.norm(ref)
