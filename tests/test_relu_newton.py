@@ -90,3 +90,68 @@ def test_newton_reaches_the_cvxpy_optimum_with_a_valid_bound(loss_name, fit_inte
         assert objective == pytest.approx(ref, rel=1e-6)
         assert certifier.best <= ref + 1e-7 * abs(ref)
         assert certifier.best >= objective - 1e-8 * abs(objective)
+
+
+def _smooth_gradient(design, loss, alpha, W, b):
+    """Gradient of ``L(sum_j D_j X w_j + b) + alpha sum_j ||w_j||`` at nonzero groups."""
+    Z = design.forward(W) + b
+    theta = loss.gradient(Z)
+    GW = design.backward(theta) + alpha * W / np.linalg.norm(W, axis=0)
+    return GW, theta.sum(axis=0)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_direction_inverts_the_finite_difference_hessian(loss_name, fit_intercept):
+    # The Woodbury factors of _direction applied to H v must give back -v,
+    # H v taken by central differences of the gradient (no Hessian formula).
+    from sklearn_convexnn._solvers.relu.newton import _direction, loss_curvature
+
+    X, Y, masks, pi = _problem(loss_name, 1)
+    loss = get_weighted_loss(loss_name, Y, pi)
+    design = MaskedDesign(X, masks, 1)
+    rng = np.random.default_rng(0)
+    alpha = 0.05
+    W = rng.standard_normal((design.d, design.q)) * rng.uniform(0.1, 2.0, design.q)
+    b = np.array([0.3])
+    V, beta = rng.standard_normal(W.shape), (np.array([0.7]) if fit_intercept else np.zeros(1))
+    h = 1e-5
+    gp = _smooth_gradient(design, loss, alpha, W + h * V, b + h * beta)
+    gm = _smooth_gradient(design, loss, alpha, W - h * V, b - h * beta)
+    HV, Hb = (gp[0] - gm[0]) / (2 * h), (gp[1] - gm[1]) / (2 * h)
+    Z = design.forward(W) + b
+    norms = np.linalg.norm(W, axis=0)
+    img = (X @ W) * masks
+    solve = _direction(X, X @ X.T, masks, norms, W / norms, img, loss_curvature(loss, Z)[:, 0],
+                       alpha, fit_intercept, np.float64)
+    v, bc = solve(HV, float(Hb[0]))
+    assert np.allclose(v, -V, rtol=0, atol=1e-5 * np.abs(V).max())
+    if fit_intercept:
+        assert bc == pytest.approx(-beta[0], abs=1e-5)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_chord_steps_reach_the_cvxpy_optimum(loss_name, monkeypatch):
+    # With a loose reuse threshold most steps reuse old factors: the polish
+    # must still reach cvxpy's optimum (fewer factorizations than steps).
+    import sklearn_convexnn._solvers.relu.newton as newton
+
+    monkeypatch.setattr(newton, "CHORD_RTOL", 0.5)
+    calls = []
+    direction = newton._direction
+    monkeypatch.setattr(newton, "_direction", lambda *a: calls.append(1) or direction(*a))
+    X, Y, masks, pi = _problem(loss_name, 2)
+    loss = get_weighted_loss(loss_name, Y, pi)
+    design = MaskedDesign(X, masks, 1)
+    alpha = 0.03
+    certifier = DualCertifier(loss, design, alpha, True, np.ones(design.q))
+    sol = solve_gated(design, loss, alpha, fit_intercept=True, tol=1e-12, max_iter=30)
+    W, b, n_steps, status = newton_polish(design, loss, alpha, sol.W, sol.b, certifier,
+                                          fit_intercept=True, tol=1e-8, max_steps=80,
+                                          lipschitz=10.0)
+    ref = _cvxpy_optimum(X, Y, masks, pi, alpha, loss_name, True)
+    objective = loss.value(design.forward(W) + b) + alpha * np.sum(np.linalg.norm(W, axis=0))
+    assert status == "optimal"
+    assert len(calls) < n_steps - 1
+    assert objective == pytest.approx(ref, rel=1e-7)
+    assert certifier.best <= ref + 1e-7 * abs(ref)
