@@ -11,7 +11,14 @@ from .newton import NEWTON_LOSSES, newton_polish
 __all__ = ["ReLUSolution", "alpha_max", "curvature", "solve_gated"]
 
 #: newton=True: no Newton step above this certified relative gap (the active
-#: set is still moving: measured, a start at 30% needs more steps than APG saves).
+#: set is still moving: measured, a start at 30% needs more steps than APG saves)
+#: unless, for the squared loss, the active set has not changed for
+#: ``RATE_WINDOW`` iterations: its smooth part is quadratic, so the Newton
+#: model is exact on a settled active set. Measured (one thread): n=1000,
+#: d=20, 100 gates, alpha=1e-3: 0.26 -> 0.21 s at tol 1e-4 (284 -> 98
+#: iterations); diabetes at alpha=1e-3: a 6.9e-2 gap after max_iter=1000 APG
+#: iterations -> gap 2.5e-7 in 86; the logistic loss (breast_cancer)
+#: stays with the gap rule (an early switch took 27 factorizations instead of 7).
 NEWTON_SWITCH_GAP = 0.05
 #: Newton steps once APG has run this long whatever the prediction ...
 NEWTON_SWITCH_ITER = 2000
@@ -126,11 +133,12 @@ class GatedProblem:
             self.certifier.bound(self._theta, GW)
 
 
-def _newton_pays(design, apg, history, tol, it):
+def _newton_pays(design, apg, history, tol, it, stable=False):
     """Switch to Newton steps when APG's remaining work is predicted to cost more.
 
     Only once the certified relative gap is below ``NEWTON_SWITCH_GAP`` (the
-    active set has settled). APG's remaining iterations are extrapolated
+    active set has settled), or at any gap once the active set has not
+    changed for ``RATE_WINDOW`` iterations (``stable``). APG's remaining iterations are extrapolated
     from the gap's geometric decrease over the last ``RATE_WINDOW``
     iterations; each costs about ``2 n d (q + |S|)`` flops, a Newton step
     ``n^3 / 3 + 4 n^2 |S|`` per output (the factor, the capacitance), and
@@ -143,7 +151,7 @@ def _newton_pays(design, apg, history, tol, it):
     obj, lb = history[-1][1], history[-1][2]
     gap = obj - lb
     scale = max(abs(obj), 1e-12)
-    if gap > NEWTON_SWITCH_GAP * scale:
+    if gap > NEWTON_SWITCH_GAP * scale and not stable:
         return False
     old = history[-RATE_WINDOW][1] - history[-RATE_WINDOW][2]
     if not (0 < gap < old):
@@ -191,9 +199,11 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     apg = APG(problem, W, b, alpha, L0 + curvature(loss), fit_intercept)
     status, history = "max_iter", []
     it, n_newton = 0, 0
+    support_changed, last_support = 0, None
     switch = newton and loss.name in NEWTON_LOSSES
     for it in range(1, max_iter + 1):
-        if switch and _newton_pays(design, apg, history, tol, it):
+        if switch and _newton_pays(design, apg, history, tol, it, loss.name == "squared"
+                                   and it - support_changed > RATE_WINDOW):
             switch = False
             W, b, n_newton, nstatus = newton_polish(
                 design, loss, alpha, apg.x, apg.bx, certifier, fit_intercept=fit_intercept,
@@ -204,6 +214,9 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
                 status = "optimal"
                 break
         apg.step()
+        support = np.any(apg.x != 0, axis=0)
+        if support_changed == 0 or np.any(support != last_support):
+            support_changed, last_support = it, support
         obj, lb = apg.objective(), certifier.best
         gap = obj - lb
         history.append((design.n_passes, obj, lb))

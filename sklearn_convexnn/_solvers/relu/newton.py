@@ -35,7 +35,7 @@ its diagonal in place the steps converge only linearly (measured: a gap of
 """
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, get_blas_funcs, solve_triangular
 from scipy.special import expit
 
 __all__ = ["NEWTON_LOSSES", "NEWTON_MAX_SAMPLES", "newton_polish"]
@@ -45,14 +45,10 @@ NEWTON_LOSSES = ("squared", "logistic")
 
 #: Above this many samples the n x n factorization costs more than it saves.
 NEWTON_MAX_SAMPLES = 4000
-#: A step reuses the previous step's factors (a chord step: the same
-#: approximate inverse Hessian, applied to the new gradient) when the active
-#: groups are the same and no group norm nor curvature moved by more than
-#: this fraction; its direction is a descent direction all the same (the
-#: factors are those of a positive definite matrix) and, failing a decrease,
-#: the step is computed afresh. Measured: saves one factorization in three
-#: of ten fits of benchmarks/bench_relu.py's sizes and breast_cancer.
-CHORD_RTOL = 0.02
+#: Below this many samples the directions are computed in double precision
+#: only: the n x n work is cheap there, and equivalent inputs (sample
+#: weights or repeated rows) then follow the same iterates to rounding.
+SINGLE_MIN_SAMPLES = 500
 #: Backtracking halvings before a Newton step is declared failed.
 MAX_HALVINGS = 30
 
@@ -77,7 +73,6 @@ class _State:
         self.img = self._images(self.W, self.active)
         self.Z = self._predict(self.img, self.active, self.b)
         self.F = self.objective(self.Z, self.W)
-        self.factors, self.reused, self.tried_fresh = {}, False, False
         self.barred = np.zeros(0, dtype=int)
 
     def _images(self, W, cols):
@@ -172,25 +167,22 @@ def _newton_step(st, XXt, fit_intercept):
     and again in double precision when that one finds no decrease or the
     single-precision capacitance is not positive definite. Only the
     direction is rounded: the step is accepted on the objective in double
-    precision, and the certificate never sees single precision.
-
-    Before any of them, the previous step's factors are tried again
-    (a chord step, see ``CHORD_RTOL``) when the active groups are the
-    same and their norms and the loss curvature moved little.
+    precision, and the certificate never sees single precision. Below
+    ``SINGLE_MIN_SAMPLES`` samples, double precision only.
     """
-    st.reused = False
-    for dtype, chord in ((np.float32, True), (np.float32, False), (np.float64, False)):
-        if not chord and dtype == np.float32 and not st.reused:
-            continue  # the chord attempt already was a fresh single-precision step
+    for dtype in (np.float32, np.float64) if st.design.n >= SINGLE_MIN_SAMPLES else (np.float64,):
         try:
-            if _try_step(st, XXt[dtype], fit_intercept, dtype, chord):
-                return True
+            # A trial point far out may overflow the loss: it then fails the
+            # decrease test (inf or nan) and the step is halved.
+            with np.errstate(over="ignore", invalid="ignore"):
+                if _try_step(st, XXt[dtype], fit_intercept, dtype):
+                    return True
         except np.linalg.LinAlgError:
             continue
     return False
 
 
-def _try_step(st, XXt, fit_intercept, dtype, chord=False):
+def _try_step(st, XXt, fit_intercept, dtype):
     design, loss, alpha = st.design, st.loss, st.alpha
     X = design.X
     theta = loss.gradient(st.Z)
@@ -205,7 +197,6 @@ def _try_step(st, XXt, fit_intercept, dtype, chord=False):
     design.n_passes += 1
     Vdir = np.zeros_like(Wa)
     beta = np.zeros(design.k)
-    st.reused, st.tried_fresh = False, False
     for c in range(design.k):
         sel = np.flatnonzero(design.output_of[act] == c)
         gb = float(theta[:, c].sum())
@@ -213,21 +204,14 @@ def _try_step(st, XXt, fit_intercept, dtype, chord=False):
             if fit_intercept and hz[:, c].sum() > 0:
                 beta[c] = -gb / hz[:, c].sum()
             continue
-        old = st.factors.get(c) if chord else None
-        if old is not None and _chord_applies(old, act[sel], norms[sel], hz[:, c]):
-            solve = old[3]
-            st.reused = True
-        else:
-            solve = _direction(X, XXt, masks[:, sel], norms[sel], U[:, sel], st.img[:, sel],
-                               hz[:, c], alpha, fit_intercept, dtype)
-            st.factors[c] = (act[sel], norms[sel], hz[:, c].copy(), solve)
-            st.tried_fresh = True
+        solve = _direction(X, XXt, masks[:, sel], norms[sel], U[:, sel], st.img[:, sel],
+                           hz[:, c], alpha, fit_intercept, dtype)
         v, bc = solve(Gw[:, sel], gb)
         Vdir[:, sel] = v
         beta[c] = bc
     # Products of the solves (two per p_inv, all outputs together), and of the
-    # intercept's elimination when factors were made.
-    design.n_passes += 4 + (5 if fit_intercept and st.tried_fresh else 0)
+    # intercept's elimination.
+    design.n_passes += 4 + (5 if fit_intercept else 0)
     img_v = np.asarray(X @ Vdir) * masks
     design.n_passes += 1
     radial = np.sum(U * Vdir, axis=0)
@@ -246,8 +230,7 @@ def _try_step(st, XXt, fit_intercept, dtype, chord=False):
         Fn = st.objective(Zn, Wfull)
         if Fn < st.F:
             if st.verbose:
-                print(f"    step {s:.3g} dropped {int(gone.sum())}"
-                      + (" (chord)" if st.reused else ""))
+                print(f"    step {s:.3g} dropped {int(gone.sum())}")
             st.W, st.b, st.Z, st.F = Wfull, bn, Zn, Fn
             keep = ~gone
             st.barred = act[gone] if s < 1.0 else st.barred[:0]
@@ -272,16 +255,6 @@ def _try_step(st, XXt, fit_intercept, dtype, chord=False):
     return False
 
 
-def _chord_applies(old, cols, norms, hz):
-    """Whether the factors ``old`` of a previous step still serve (see ``CHORD_RTOL``)."""
-    cols0, norms0, hz0, _ = old
-    if cols0.shape != cols.shape or np.any(cols0 != cols):
-        return False
-    if np.max(np.abs(norms / norms0 - 1.0)) > CHORD_RTOL:
-        return False
-    return bool(np.all(np.abs(hz - hz0) <= CHORD_RTOL * hz0))
-
-
 def _direction(X, XXt, masks, norms, U, img, hz, alpha, fit_intercept, dtype=np.float64):
     """Factors of the Newton system of one output's m active groups.
 
@@ -293,10 +266,12 @@ def _direction(X, XXt, masks, norms, U, img, hz, alpha, fit_intercept, dtype=np.
     e = norms / alpha
     sq = np.sqrt(hz)
     # s K s = (X X^T) o (S M e M^T S): the curvature scales the patterns'
-    # rows, not two n x n passes.
-    SM = (masks * sq[:, None]).astype(dtype)
-    K = (SM * e.astype(dtype)) @ SM.T
-    K *= XXt
+    # rows, not two n x n passes; only the lower triangle is formed (syrk):
+    # the factorization reads no other.
+    SM = (masks * sq[:, None]) * np.sqrt(e)
+    SM = SM.astype(dtype, order="F")
+    K = get_blas_funcs("syrk", (SM,))(1.0, SM, lower=1)
+    K *= XXt.T  # symmetric; its transpose matches the F order of K
     K.flat[::K.shape[0] + 1] += 1.0
     cf = cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
     V = img / alpha  # A E U: e_j D_j X u_j = D_j X w_j / alpha
@@ -305,8 +280,9 @@ def _direction(X, XXt, masks, norms, U, img, hz, alpha, fit_intercept, dtype=np.
     def c_solve(R):
         return cho_solve(cf, R.astype(dtype), check_finite=False).astype(float)
 
-    CSV = c_solve(SV)
-    Cap = SV.T @ CSV
+    # Cap = SV^T C^-1 SV = Y^T Y with L Y = SV: one triangular solve, not two.
+    Y = solve_triangular(cf[0], SV.astype(dtype), lower=True, check_finite=False)
+    Cap = (Y.T @ Y).astype(float)
     Cap[np.diag_indices_from(Cap)] += 1e-12 * max(float(np.trace(Cap)) / Cap.shape[0], 1e-300)
     capf = cho_factor(Cap, lower=True, check_finite=False)
 
