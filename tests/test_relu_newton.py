@@ -154,11 +154,13 @@ def test_single_precision_directions_reach_the_cvxpy_optimum(loss_name, monkeypa
     assert certifier.best <= ref + 1e-7 * abs(ref)
 
 
-def test_small_alpha_squared_fit_switches_to_newton_and_reaches_the_cvxpy_optimum():
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_small_alpha_squared_fit_switches_to_newton_and_reaches_the_cvxpy_optimum(tol):
     # At alpha = 1e-3 on diabetes almost every gate is active and APG alone
     # crawls (before the switch on a settled active set: a 7% gap after the
-    # default 1000 iterations); the default route must now converge within
-    # them, to cvxpy's optimum of the same program.
+    # default 1000 iterations; a switch at any gap, on the set of the first
+    # iterations, stalled at tol 1e-6); the default route must converge
+    # within them, to cvxpy's optimum of the same program.
     import warnings
 
     from sklearn.datasets import load_diabetes
@@ -171,11 +173,11 @@ def test_small_alpha_squared_fit_switches_to_newton_and_reaches_the_cvxpy_optimu
     y = (y - y.mean()) / y.std()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        reg = ConvexReLURegressor(alpha=1e-3, random_state=0).fit(X, y)
+        reg = ConvexReLURegressor(alpha=1e-3, tol=tol, random_state=0).fit(X, y)
     assert reg.solver_ == "newton"
     assert reg.n_iter_ < 1000
     masks = X @ reg.gates_ >= 0
     pi = np.full(X.shape[0], 1.0 / X.shape[0])
     ref = _cvxpy_optimum(X, y[:, None], masks, pi, 1e-3, "squared", True)
-    assert reg.objective_ == pytest.approx(ref, rel=2e-4)
+    assert reg.objective_ == pytest.approx(ref, rel=2 * tol)
     assert reg.lower_bound_ <= ref + 1e-7 * abs(ref)

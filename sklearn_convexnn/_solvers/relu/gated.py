@@ -11,15 +11,20 @@ from .newton import NEWTON_LOSSES, newton_polish
 __all__ = ["ReLUSolution", "alpha_max", "curvature", "solve_gated"]
 
 #: newton=True: no Newton step above this certified relative gap (the active
-#: set is still moving: measured, a start at 30% needs more steps than APG saves)
-#: unless, for the squared loss, the active set has not changed for
-#: ``RATE_WINDOW`` iterations: its smooth part is quadratic, so the Newton
-#: model is exact on a settled active set. Measured (one thread): n=1000,
-#: d=20, 100 gates, alpha=1e-3: 0.26 -> 0.21 s at tol 1e-4 (284 -> 98
-#: iterations); diabetes at alpha=1e-3: a 6.9e-2 gap after max_iter=1000 APG
-#: iterations -> gap 2.5e-7 in 86; the logistic loss (breast_cancer)
-#: stays with the gap rule (an early switch took 27 factorizations instead of 7).
+#: set is still moving: measured, a start at 30% needs more steps than APG saves) ...
 NEWTON_SWITCH_GAP = 0.05
+#: ... nor, for the squared loss once the active set has not changed for
+#: ``RATE_WINDOW`` iterations, above this one: the smooth part is quadratic,
+#: so the Newton model is exact on a settled active set (the logistic loss
+#: stays with the rule above: on breast_cancer at alpha=1e-3 an early switch
+#: took 27 factorizations instead of 7). Not at any gap: a set settled from
+#: the first iterations (every gate on at a tiny alpha) is not the optimal
+#: one (diabetes, alpha=1e-3, tol 1e-6: a switch at a 90% gap, 50 damped
+#: Newton steps, then APG to 10 000 iterations). Measured (one thread, tol
+#: 1e-4): n=1000, d=20, 100 gates, alpha=1e-3: 0.24 -> 0.20 s (284 -> 127
+#: iterations); diabetes at alpha=1e-3: 1114 -> 347 iterations (0.28 ->
+#: 0.21 s; with the default max_iter=1000 it stopped at a 6.9e-2 gap).
+STABLE_SWITCH_GAP = 0.3
 #: Newton steps once APG has run this long whatever the prediction ...
 NEWTON_SWITCH_ITER = 2000
 #: ... at most this many of them ...
@@ -137,10 +142,10 @@ def _newton_pays(design, apg, history, tol, it, stable=False):
     """Switch to Newton steps when APG's remaining work is predicted to cost more.
 
     Only once the certified relative gap is below ``NEWTON_SWITCH_GAP`` (the
-    active set has settled), or at any gap once the active set has not
-    changed for ``RATE_WINDOW`` iterations (``stable``). APG's remaining iterations are extrapolated
-    from the gap's geometric decrease over the last ``RATE_WINDOW``
-    iterations; each costs about ``2 n d (q + |S|)`` flops, a Newton step
+    active set has settled), or below ``STABLE_SWITCH_GAP`` once the active
+    set has not changed for ``RATE_WINDOW`` iterations (``stable``). APG's
+    remaining iterations are extrapolated from the gap's geometric decrease
+    over the last ``RATE_WINDOW`` iterations; each costs about ``2 n d (q + |S|)`` flops, a Newton step
     ``n^3 / 3 + 4 n^2 |S|`` per output (the factor, the capacitance), and
     about ``NEWTON_EXPECTED_STEPS`` steps are needed. A stalled APG switches.
     """
@@ -151,7 +156,7 @@ def _newton_pays(design, apg, history, tol, it, stable=False):
     obj, lb = history[-1][1], history[-1][2]
     gap = obj - lb
     scale = max(abs(obj), 1e-12)
-    if gap > NEWTON_SWITCH_GAP * scale and not stable:
+    if gap > (STABLE_SWITCH_GAP if stable else NEWTON_SWITCH_GAP) * scale:
         return False
     old = history[-RATE_WINDOW][1] - history[-RATE_WINDOW][2]
     if not (0 < gap < old):
