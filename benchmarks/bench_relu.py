@@ -16,8 +16,10 @@ One process, contenders side by side, ratios printed with their goals:
    when importable: unit-norm columns (scnn rescales columns to unit norm;
    given such data both solve the same program), no intercept, the same
    gates; scnn at its defaults (float32, tol 1e-6) and at a tight setting
-   (float64, tol 1e-10), ours to a certified gap of 1e-6. Goal: ours >= 2x
-   faster than scnn's default at tighter accuracy. Otherwise the issue's
+   (float64, tol 1e-10), ours to a certified gap of 1e-6 and 1e-4, and (as
+   in section 4) to a certified gap of half the excess of scnn's default
+   objective over ours, which is provably closer to the optimum than scnn's
+   result. Goal: ours >= 2x faster than scnn's default at tighter accuracy. Otherwise the issue's
    measured figures are printed, labelled as quoted. scnn is a benchmark
    tool here, never a dependency (it pulls torch): install a CPU torch
    first (``pip install torch==<cpu build>``), then ``pip install --no-deps
@@ -203,16 +205,35 @@ def scnn_section():
           f"(gap {est.dual_gap_ / est.objective_:.1e}); at the default tol 1e-4: "
           f"{t_def:.2f} s wall, {c_def:.2f} s CPU (gap "
           f"{est_def.dual_gap_ / est_def.objective_:.1e})", flush=True)
+    import torch
+
+    print(f"  threads: scnn (torch) {torch.get_num_threads()}, ours: one BLAS thread at "
+          f"this size (GATED_SMALL_PRODUCT)", flush=True)
+    scnn_default = None
     for label, tol, dtype in (("default (float32, tol 1e-6)", None, "float32"),
                               ("tight (float64, tol 1e-10)", 1e-10, "float64")):
         wall, cpu, pred, pen = run_scnn(X, y, gates, lam, tol, dtype)
         obj = 0.5 * np.mean((pred - y) ** 2) + lam * pen
+        scnn_default = scnn_default or (wall, cpu, obj)
         excess = (obj - est.lower_bound_) / est.lower_bound_
         print(f"  scnn {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, objective {obj:.8g} "
               f"({excess:.1e} above our certified bound); ours (gap <= 1e-6) "
               f"{wall / t_ours:.2f}x wall, {cpu / c_ours:.2f}x CPU faster (goal >= 2x); "
               f"ours (gap <= 1e-4) {wall / t_def:.2f}x wall, {cpu / c_def:.2f}x CPU",
               flush=True)
+    # At comparable accuracy (as in section 4): scnn's default objective is
+    # above the optimum by at least (its objective - ours) / ours; ours to a
+    # certified gap of half that is provably closer to the optimum.
+    wall, cpu, obj = scnn_default
+    proven = (obj - est.objective_) / est.objective_
+    if proven > 2e-6:
+        loose = float(f"{0.5 * proven:.0e}")
+        t_lo, c_lo, est_lo = ours(X, y, p, "auto", "gated", tol=loose, **kw)
+        print(f"  ours to a certified gap of {loose:g} (scnn's default is >= {proven:.1e} "
+              f"above the optimum): {t_lo:.2f} s wall, {c_lo:.2f} s CPU, "
+              f"{est_lo.n_iter_} iterations, gap {est_lo.dual_gap_ / est_lo.objective_:.1e} "
+              f"-> {wall / t_lo:.2f}x wall, {cpu / c_lo:.2f}x CPU faster than scnn's default "
+              f"(goal >= 2x)", flush=True)
 
 
 def _cvxpy_exact_subprocess(n, d, p, cap):

@@ -65,6 +65,12 @@ __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "relu_alpha_max"]
 
 #: Below this many multiply-adds per product, BLAS runs single-threaded.
 SMALL_PRODUCT = 5e7
+#: The same for the gated program, whose passes are thin products (d
+#: columns) and whose Newton steps are n x n factorizations (n <= 4000).
+#: Measured at n=2000, d=50, 500 gates (benchmarks/bench_relu.py, section
+#: scnn, tol 1e-6), one BLAS thread vs two: 0.96 s vs 7.1 s wall at load 3,
+#: 0.95-0.99 s vs 1.08 s wall at load 0.5 (and twice the CPU time).
+GATED_SMALL_PRODUCT = 2e8
 #: solver="auto", variant="exact", when "ipm" does not apply (multinomial
 #: loss, or its memory): an interior-point solve by cvxpy up to this
 #: many nonzeros in the canonicalized program (``3 n p k d``), the augmented
@@ -213,7 +219,8 @@ class _BaseConvexReLU(BaseEstimator):
         # for a 569 x 30 x 100 product on a loaded 2-core machine). The shared
         # controller is built once: threadpool_limits rescans the loaded
         # libraries on every call (2.5 ms, a fifth of a 100 x 5 exact fit).
-        small = n * d * max(design.q, 1) < SMALL_PRODUCT
+        small = n * d * max(design.q, 1) < (
+            GATED_SMALL_PRODUCT if self.variant == "gated" else SMALL_PRODUCT)
         if alpha >= amax:
             # Safe screening: at alpha >= alpha_max the intercept-only network
             # satisfies the optimality conditions (every gate-wise dual norm of

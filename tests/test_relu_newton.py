@@ -90,3 +90,94 @@ def test_newton_reaches_the_cvxpy_optimum_with_a_valid_bound(loss_name, fit_inte
         assert objective == pytest.approx(ref, rel=1e-6)
         assert certifier.best <= ref + 1e-7 * abs(ref)
         assert certifier.best >= objective - 1e-8 * abs(objective)
+
+
+def _smooth_gradient(design, loss, alpha, W, b):
+    """Gradient of ``L(sum_j D_j X w_j + b) + alpha sum_j ||w_j||`` at nonzero groups."""
+    Z = design.forward(W) + b
+    theta = loss.gradient(Z)
+    GW = design.backward(theta) + alpha * W / np.linalg.norm(W, axis=0)
+    return GW, theta.sum(axis=0)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_direction_inverts_the_finite_difference_hessian(loss_name, fit_intercept):
+    # The Woodbury factors of _direction applied to H v must give back -v,
+    # H v taken by central differences of the gradient (no Hessian formula).
+    from sklearn_convexnn._solvers.relu.newton import _direction, loss_curvature
+
+    X, Y, masks, pi = _problem(loss_name, 1)
+    loss = get_weighted_loss(loss_name, Y, pi)
+    design = MaskedDesign(X, masks, 1)
+    rng = np.random.default_rng(0)
+    alpha = 0.05
+    W = rng.standard_normal((design.d, design.q)) * rng.uniform(0.1, 2.0, design.q)
+    b = np.array([0.3])
+    V, beta = rng.standard_normal(W.shape), (np.array([0.7]) if fit_intercept else np.zeros(1))
+    h = 1e-5
+    gp = _smooth_gradient(design, loss, alpha, W + h * V, b + h * beta)
+    gm = _smooth_gradient(design, loss, alpha, W - h * V, b - h * beta)
+    HV, Hb = (gp[0] - gm[0]) / (2 * h), (gp[1] - gm[1]) / (2 * h)
+    Z = design.forward(W) + b
+    norms = np.linalg.norm(W, axis=0)
+    img = (X @ W) * masks
+    solve = _direction(X, X @ X.T, masks, norms, W / norms, img, loss_curvature(loss, Z)[:, 0],
+                       alpha, fit_intercept, np.float64)
+    v, bc = solve(HV, float(Hb[0]))
+    assert np.allclose(v, -V, rtol=0, atol=1e-5 * np.abs(V).max())
+    if fit_intercept:
+        assert bc == pytest.approx(-beta[0], abs=1e-5)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_single_precision_directions_reach_the_cvxpy_optimum(loss_name, monkeypatch):
+    # Below SINGLE_MIN_SAMPLES the directions are double precision; forced
+    # to single precision (the route of n >= 500) the polish, accepting
+    # steps on the double-precision objective, must reach the same optimum.
+    import sklearn_convexnn._solvers.relu.newton as newton
+
+    monkeypatch.setattr(newton, "SINGLE_MIN_SAMPLES", 0)
+    X, Y, masks, pi = _problem(loss_name, 0)
+    loss = get_weighted_loss(loss_name, Y, pi)
+    design = MaskedDesign(X, masks, 1)
+    alpha = 0.02
+    certifier = DualCertifier(loss, design, alpha, True, np.ones(design.q))
+    sol = solve_gated(design, loss, alpha, fit_intercept=True, tol=1e-12, max_iter=4)
+    W, b, n_steps, status = newton_polish(design, loss, alpha, sol.W, sol.b, certifier,
+                                          fit_intercept=True, tol=1e-7, max_steps=60,
+                                          lipschitz=10.0)
+    ref = _cvxpy_optimum(X, Y, masks, pi, alpha, loss_name, True)
+    objective = loss.value(design.forward(W) + b) + alpha * np.sum(np.linalg.norm(W, axis=0))
+    assert status == "optimal"
+    assert objective == pytest.approx(ref, rel=1e-6)
+    assert certifier.best <= ref + 1e-7 * abs(ref)
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_small_alpha_squared_fit_switches_to_newton_and_reaches_the_cvxpy_optimum(tol):
+    # At alpha = 1e-3 on diabetes almost every gate is active and APG alone
+    # crawls (before the switch on a settled active set: a 7% gap after the
+    # default 1000 iterations; a switch at any gap, on the set of the first
+    # iterations, stalled at tol 1e-6); the default route must converge
+    # within them, to cvxpy's optimum of the same program.
+    import warnings
+
+    from sklearn.datasets import load_diabetes
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_convexnn import ConvexReLURegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = (y - y.mean()) / y.std()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ConvexReLURegressor(alpha=1e-3, tol=tol, random_state=0).fit(X, y)
+    assert reg.solver_ == "newton"
+    assert reg.n_iter_ < 1000
+    masks = X @ reg.gates_ >= 0
+    pi = np.full(X.shape[0], 1.0 / X.shape[0])
+    ref = _cvxpy_optimum(X, y[:, None], masks, pi, 1e-3, "squared", True)
+    assert reg.objective_ == pytest.approx(ref, rel=2 * tol)
+    assert reg.lower_bound_ <= ref + 1e-7 * abs(ref)
