@@ -10,6 +10,7 @@ method, its name in ``SOLVER_NAMES`` and, if ``"auto"`` should pick it, a
 rule in ``LiftedSolverMixin._auto_solver``.
 """
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -27,9 +28,11 @@ from ._solvers.lifted.memory import (
     interior_point,
 )
 from ._solvers.lifted.proxgrad import estimate_proxgrad_bytes, solve_lifted_proxgrad
+from ._solvers.lifted.refine import refine_network
 from .exceptions import ProblemTooLargeError
 
-__all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network"]
+__all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network",
+           "refine_fit"]
 
 #: Relative output-weight size below which a recovered neuron is dropped.
 PRUNE_RTOL = 1e-7
@@ -109,6 +112,23 @@ def certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept, neur
             for t in duals
         ])
     return neurons, weights, index, float(objective), float(min(lower, objective))
+
+
+def refine_fit(fit, blocks, Y, loss, activation, alpha, fit_intercept, verbose=0):
+    """``fit`` pruned as ``certify_network`` prunes it, then refined by Newton on
+    its support (``_solvers.lifted.refine``); ``fit`` itself when that fails."""
+    big = np.abs(fit.weights).max(axis=1, initial=0.0)
+    keep = big > PRUNE_RTOL * big.max(initial=0.0)
+    refined = refine_network(blocks, Y, loss, activation, alpha, fit.neurons[keep],
+                             fit.weights[keep], fit.block_index[keep],
+                             np.atleast_1d(fit.intercept), fit_intercept)
+    if verbose:
+        print(f"[refine] {'no refinement' if refined is None else f'{refined[4]} Newton steps'}")
+    if refined is None:
+        return fit
+    neurons, weights, index, intercept, _ = refined
+    return dataclasses.replace(fit, neurons=neurons, weights=weights, block_index=index,
+                               intercept=intercept)
 
 
 class LiftedSolverMixin:

@@ -486,6 +486,10 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
     #: case 2200 passes against 4300 (seed 0, X/16 went from 4300 to 1800),
     #: four of the ten cases up to 25% slower.
     _proxgrad_options = {"polish_after": 50}
+    #: Below tol=1e-8 the network is refined by Newton on its support (see
+    #: ``_solvers/lifted/refine.py``): the optimum to rounding, so weighted and
+    #: repeated data give the same classifier.
+    _refine_tight = True
 
     _parameter_constraints = {
         **_SDP_CONSTRAINTS,

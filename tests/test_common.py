@@ -37,23 +37,6 @@ EXPECTED_FAILED_CHECKS = {
             "check_methods_sample_order_invariance",
         )
     },
-    "ConvexCNNClassifier": {
-        check: (
-            "the optimum is not unique (15 images of 30 pixels, alpha=1e-4): proxgrad at "
-            "tol=1e-12 gives weighted and repeated fits objectives equal to 1e-15 "
-            "relative (tests/test_cnn.py checks the objective against cvxpy on repeated "
-            "rows), yet predict_proba 5.2e-7 apart on a zero-weight row and "
-            "decision_function 9.1e-6 (a per-row shift: 1.8e-6 once centred across "
-            "classes; the intercepts are already zero-mean), and these differences do "
-            "not move from 2 900 to 9 600 iterations: a flat optimal face (the trace "
-            "penalty is linear on the PSD cone, many lifted matrices give the training "
-            "rows the same outputs, and the softmax ignores a shift common to the "
-            "classes). cvxpy/Clarabel ('auto' at tol=1e-12) lands elsewhere on it: "
-            "predict_proba 8.5e-5 apart. Against the check's rtol 1e-7 (measured "
-            "2026-12-03)"
-        )
-        for check in _WEIGHT_CHECKS
-    },
     "ReLURelaxationCNNRegressor": {
         check: (
             "a recovery method for data from a one-filter ReLU network, not a general "
@@ -113,7 +96,7 @@ CHECK_PARAMS = {cls.__name__: {"n_alphas": 2, "cv": 2, "eps": 0.1}
 PER_CHECK_PARAMS = {
     **{name: {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS}
        for name in ("ConvexPolyNetClassifier", "QuantizedSDPClassifier",
-                    "QuantizedSDPRegressor")},
+                    "QuantizedSDPRegressor", "ConvexCNNClassifier")},
     # Every relaxation of the path solved (max_iter=2000 stops the lowrank
     # relaxation at gaps of 5e-4 to 1.2e-2 at the grid's smallest alpha).
     **{name: {check: {"tol": 1e-12, "max_iter": 20000} for check in _WEIGHT_CHECKS}
