@@ -40,7 +40,6 @@ from ._lifted_solvers import (
     NetworkFit,
     ProblemSize,
     certify_network,
-    refine_fit,
 )
 from ._solvers.lifted.certificate import relative_gap
 from ._solvers.lifted.lifted import (
@@ -51,7 +50,6 @@ from ._solvers.lifted.lifted import (
     resolve_activation,
 )
 from ._solvers.lifted.neuron_sets import Sphere
-from ._solvers.lifted.refine import REFINE_BELOW
 from ._solvers.lifted.screening import auto_alpha, empty_network
 from ._solvers.shared.losses import get_loss
 from .exceptions import BadlyScaledDataError, SolverFailedError
@@ -87,9 +85,6 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
     #: Warn when the certified gap is large. Off where a gap is expected by
     #: design (rounded quantized networks report it in optimality_gap_).
     _warn_on_gap = True
-    #: Refine the solver's network by Newton on its support when ``tol`` asks
-    #: for more than the certificate resolves (``_lifted_solvers.refine_fit``).
-    _refine_tight = False
 
     def _neuron_set(self):
         """The neuron set certifying the fit, or None when the solver certifies it.
@@ -98,10 +93,6 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         estimator's solver, on the blocks it expands for the level set.
         """
         return Sphere() if self._constraint == "sphere" else None
-
-    def _refines(self, loss):
-        return self._refine_tight and self._constraint == "sphere" and loss.smooth and \
-            self.tol < REFINE_BELOW
 
     # ----------------------------------------------------------- subclass hooks
     def _make_blocks(self, X, geometry=None):
@@ -138,22 +129,17 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         screened = screen_empty_network(self, blocks, Y, loss, activation, alpha)
         if screened is not None:
             fit, work_loss, work_alpha, scale, degree = screened, loss, alpha, 1.0, 1
-        elif scale == 1.0:
-            with _scale_hint(blocks):
-                fit = solve(blocks, Y, loss, activation, alpha=alpha)
-            work_loss, work_alpha = loss, alpha
         else:
-            # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
-            # penalty follows with alpha / s^(degree - 1): solve in tame units.
-            work_alpha = alpha / scale ** (degree - 1)
-            work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
-                                 sample_weight)
+            work_loss, work_alpha = loss, alpha
+            if scale != 1.0:
+                # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
+                # penalty follows with alpha / s^(degree - 1): solve in tame units.
+                work_alpha = alpha / scale ** (degree - 1)
+                work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
+                                     sample_weight)
             with _scale_hint(blocks):
-                fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
-                            scale=scale)
-        if screened is None and self._refines(work_loss):
-            fit = refine_fit(fit, blocks, Y / scale, work_loss, activation, work_alpha,
-                             self.fit_intercept, self.verbose)
+                fit = self._solve_to_tol(solve, blocks, Y / scale, work_loss, activation,
+                                         work_alpha, scale)
         neurons, weights, index, objective, lower = certify_network(
             fit, blocks, Y / scale, work_loss, activation, work_alpha, self.fit_intercept,
             self._neuron_set(),

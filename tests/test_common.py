@@ -109,6 +109,7 @@ PER_CHECK_PARAMS = {
     # on the weighted rows, hence max_iter=300: 9 s a check).
     "ConvexPolyNetClassifierCV": {check: {"tol": 1e-12, "solver": "proxgrad", "max_iter": 300}
                                   for check in _WEIGHT_CHECKS},
+    "ConvexCNNClassifierCV": {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS},
     # The refit at the grid's smallest alpha stops at max_iter=1000 with a
     # relative gap of 0.16 on the check's data (45 rows, 30 features).
     "ConvexReLURegressorCV": {check: {"tol": 1e-10, "max_iter": 20000}
