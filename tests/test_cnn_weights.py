@@ -119,3 +119,81 @@ def test_refined_network_is_the_same_from_either_solver():
     np.testing.assert_allclose(nets[0].predict_proba(X), nets[1].predict_proba(X),
                                rtol=1e-7, atol=1e-10)
     assert nets[0].objective_ == pytest.approx(nets[1].objective_, rel=1e-12)
+
+
+def _refine_problem(loss_name, seed=0):
+    from sklearn_convexnn._solvers.lifted.patches import patch_blocks, resolve_geometry
+    from sklearn_convexnn._solvers.lifted.refine import _Problem, _Start
+    from sklearn_convexnn._solvers.shared.losses import get_loss
+
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, size=(12, 16))
+    est = ConvexCNNClassifier(**GEOMETRY)
+    blocks = patch_blocks(X, resolve_geometry(est, 16))
+    k = 3
+    Y = np.eye(k)[rng.integers(0, k, 12)]
+    if loss_name != "multinomial":
+        Y = 2 * Y - 1
+    loss = get_loss(loss_name, sample_weight=rng.integers(0, 3, 12).astype(float) + 0.5)
+    m, p = 5, blocks[0].dim
+    U = rng.standard_normal((m, p))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    W = np.zeros((m, k))
+    W[np.arange(m), [0, 1, 2, 0, 1]] = [1.5, -0.7, 2.0, -0.4, 0.9]
+    start = _Start(U, W, np.array([0, 1, 0, 1, 1]), rng.standard_normal(k), True)
+    problem = _Problem(blocks, [b.moments() for b in blocks], Y, loss, (0.09, 0.5, 0.47),
+                       1e-2, start, True)
+    return problem, start
+
+
+@pytest.mark.parametrize("loss_name", ["multinomial", "squared", "logistic"])
+def test_refinement_gradient_and_hessian_match_finite_differences(loss_name):
+    # The fixed-support objective's gradient against central differences of
+    # its value, its exact Hessian against central differences of the
+    # gradient (weighted rows, three outputs, neurons in two blocks).
+    problem, start = _refine_problem(loss_name)
+    x = start.x
+    H, g = problem.hessian_gradient(x)
+    np.testing.assert_allclose(g, problem.value_gradient(x)[1], rtol=1e-14, atol=1e-15)
+    h = 1e-6
+    eye = np.eye(x.size)
+    num_g = np.array([(problem.value_gradient(x + h * e)[0]
+                       - problem.value_gradient(x - h * e)[0]) / (2 * h) for e in eye])
+    np.testing.assert_allclose(g, num_g, rtol=1e-6, atol=1e-8 * np.abs(g).max())
+    num_H = np.array([(problem.value_gradient(x + h * e)[1]
+                       - problem.value_gradient(x - h * e)[1]) / (2 * h) for e in eye])
+    np.testing.assert_allclose(H, (num_H + num_H.T) / 2, rtol=1e-5,
+                               atol=1e-7 * np.abs(H).max())
+
+
+def test_refined_network_is_a_function_of_the_lifted_matrices():
+    # Three neurons of one (output, block, sign) written two ways (the
+    # rank-one decompositions of their lifted matrix Z form a family): the
+    # network handed back is the same, and its Z is the input's (the
+    # reference: Z summed by hand from the input neurons).
+    from sklearn_convexnn._solvers.lifted.decomposition import neural_decomposition
+    from sklearn_convexnn._solvers.lifted.refine import _Start
+
+    rng = np.random.default_rng(4)
+    p = 4
+    U = rng.standard_normal((3, p))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    w = np.array([1.0, 2.0, 0.5])
+    Yz = np.sqrt(w)[:, None] * np.column_stack([U, np.ones(3)])
+    Z = Yz.T @ Yz
+    # Another decomposition of the same Z: the one neural_decomposition finds,
+    # other neurons than U.
+    u2, w2 = neural_decomposition(Z)
+    assert len(w2) == 3
+    assert min(np.abs(U @ u).max() for u in u2) < 1 - 1e-3
+    outs = []
+    for neurons, weights in ((U, w), (u2, w2)):
+        W = np.zeros((len(weights), 1))
+        W[:, 0] = weights
+        start = _Start(neurons, W, np.zeros(len(weights), dtype=int), np.zeros(1), True)
+        outs.append(start.network(start.x))
+    for a, b in zip(outs[0], outs[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    Zback = sum(wt * np.outer(np.append(u, 1), np.append(u, 1))
+                for u, wt in zip(outs[0][0], outs[0][1][:, 0]))
+    np.testing.assert_allclose(Zback, Z, rtol=1e-9, atol=1e-12)

@@ -124,7 +124,6 @@ def refine_network(blocks, Y, loss, activation, alpha, neurons, weights, block_i
     return None
 
 
-
 def _newton(problem, x):
     """Newton from ``x`` until the gradient norm stops falling: ``(x, converged)``.
 
@@ -184,8 +183,9 @@ class _Start:
             if np.count_nonzero(mine) >= 3:
                 # Three or more neurons of one matrix Z = sum_j w_j [u_j; 1][u_j; 1]^T
                 # have a family of decompositions (rotations keeping each term
-                # on the cone y^T G y = 0), all the same network on the data:
-                # Newton does not move along it, the decomposition of Z fixes it.
+                # on the cone y^T G y = 0), all the same Z, hence the same
+                # outputs (before clipping): Newton does not move along it,
+                # the decomposition of Z (a function of Z) fixes one.
                 Yz = np.sqrt(w[mine])[:, None] * np.column_stack([U[mine],
                                                                   np.ones(mine.sum())])
                 u_g, w_g = neural_decomposition(Yz.T @ Yz)
@@ -205,7 +205,7 @@ def _residual(g):
 
 def _merge(neurons, weights, block_index):
     """One neuron per direction of each (block, output, sign): near-duplicates summed."""
-    keep, out_u, out_w, out_r = [], [], [], []
+    out_u, out_w, out_r = [], [], []
     sign = np.sign(weights)
     for j in range(neurons.shape[0]):
         for i, (u, wrow, r) in enumerate(zip(out_u, out_w, out_r)):
@@ -218,7 +218,6 @@ def _merge(neurons, weights, block_index):
                 out_w[i] = total
                 break
         else:
-            keep.append(j)
             out_u.append(neurons[j].copy())
             out_w.append(weights[j].copy())
             out_r.append(block_index[j])
@@ -248,7 +247,7 @@ class _Problem:
         """Predictions, and per neuron the outputs' gradients ``dh`` (n, m, p)."""
         a, bb, c = self.act
         V, b = self._split(x)
-        n, k = self.Y.shape
+        n = self.Y.shape[0]
         m, p = V.shape
         Yhat = np.tile(b, (n, 1))
         dh = np.zeros((n, m, p))
@@ -265,16 +264,43 @@ class _Problem:
         return Yhat, dh
 
     def value_gradient(self, x):
+        """The objective and its gradient at ``x``."""
         V, _ = self._split(x)
         Yhat, dh = self._outputs(x)
         theta = self.loss.gradient(Yhat, self.Y)
         f = self.loss.value(Yhat, self.Y) + self.alpha * float(np.sum(V * V))
+        return f, self._gradient(V, dh, theta)
+
+    def _gradient(self, V, dh, theta):
         gV = np.einsum("nmp,nm->mp", dh, theta[:, self.o_j]) + 2 * self.alpha * V
         gb = theta.sum(axis=0) if self.fit_intercept else np.zeros(0)
-        return f, np.concatenate([gV.ravel(), gb])
+        return np.concatenate([gV.ravel(), gb])
 
     def newton_step(self, x):
-        """``-H^{-1} g`` with the exact Hessian, or None if it is not positive definite."""
+        """``-H^{-1} g`` with the exact Hessian (damped), or None if it is not
+        positive definite."""
+        H, g = self.hessian_gradient(x)
+        if self.fit_intercept and self.loss.name == "multinomial":
+            # The softmax ignores a shift common to the intercepts: pin it
+            # (the gradient has no component along it, nor has the step).
+            e = np.zeros(x.shape[0])
+            e[-self.Y.shape[1]:] = 1.0
+            H = H + np.outer(e, e) * max(float(np.mean(np.abs(np.diag(H)))), 1e-300)
+        # A damping far below the curvature the loss gives: the directions it
+        # leaves to the damping are the decompositions of one lifted matrix
+        # (see ``_Start.network``), where the objective is flat and its
+        # curvature is rounding of either sign.
+        scale = max(float(np.mean(np.abs(np.diag(H)))), 1e-300)
+        for damping in DAMPING:
+            try:
+                L = np.linalg.cholesky(H + damping * scale * np.eye(x.shape[0]))
+            except np.linalg.LinAlgError:
+                continue
+            return -np.linalg.solve(L.T, np.linalg.solve(L, g))
+        return None
+
+    def hessian_gradient(self, x):
+        """The exact Hessian of the objective at ``x``, and its gradient."""
         V, _ = self._split(x)
         Yhat, dh = self._outputs(x)
         n, k = self.Y.shape
@@ -287,9 +313,11 @@ class _Problem:
             Jf[:, np.arange(k), m * p + np.arange(k)] = 1.0
         H = self.loss.gauss_newton(Jf, Yhat, self.Y)
         theta = self.loss.gradient(Yhat, self.Y)
+        # Second derivatives of theta_o^T h_j: the dual quadratic of (block, output).
+        dual = {key: self.blocks[key[0]].dual_quadratic(theta[:, key[1]], self.act)
+                for key in dict.fromkeys(zip(self.r_j, self.o_j))}
         for j in range(m):
-            A, gq, c0 = self.blocks[self.r_j[j]].dual_quadratic(theta[:, self.o_j[j]],
-                                                                 self.act)
+            A, gq, c0 = dual[self.r_j[j], self.o_j[j]]
             v = V[j]
             norm = float(np.linalg.norm(v))
             u = v / norm
@@ -297,25 +325,4 @@ class _Problem:
                 + float(gq @ v) / norm * (np.eye(p) - np.outer(u, u)) + 2 * c0 * np.eye(p)
             sl = slice(j * p, (j + 1) * p)
             H[sl, sl] += self.s_j[j] * Hj + 2 * self.alpha * np.eye(p)
-        if self.fit_intercept and self.loss.name == "multinomial":
-            # The softmax ignores a shift common to the intercepts: pin it
-            # (the gradient has no component along it, nor has the step).
-            e = np.zeros(n_par)
-            e[m * p:] = 1.0
-            H += np.outer(e, e) * max(float(np.mean(np.abs(np.diag(H)))), 1e-300)
-        H = (H + H.T) / 2
-        g = np.concatenate([np.einsum("nmp,nm->mp", dh, theta[:, self.o_j]).ravel()
-                            + 2 * self.alpha * V.ravel(),
-                            theta.sum(axis=0) if self.fit_intercept else np.zeros(0)])
-        # A damping far below the curvature the loss gives: the directions it
-        # leaves to the damping are the decompositions of one lifted matrix
-        # (see ``_Start.network``), where the objective is flat and its
-        # curvature is rounding of either sign.
-        scale = max(float(np.mean(np.abs(np.diag(H)))), 1e-300)
-        for damping in DAMPING:
-            try:
-                L = np.linalg.cholesky(H + damping * scale * np.eye(n_par))
-            except np.linalg.LinAlgError:
-                continue
-            return -np.linalg.solve(L.T, np.linalg.solve(L, g))
-        return None
+        return (H + H.T) / 2, self._gradient(V, dh, theta)
