@@ -32,7 +32,7 @@ from ._solvers.lifted.memory import (
     interior_point,
 )
 from ._solvers.lifted.proxgrad import estimate_proxgrad_bytes, solve_lifted_proxgrad
-from ._solvers.lifted.refine import REFINE_BELOW, refine_network
+from ._solvers.lifted.refine import REFINE_BELOW, refinable, refine_network
 from .exceptions import ProblemTooLargeError
 
 __all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network",
@@ -155,10 +155,12 @@ class LiftedSolverMixin:
         network's support take it to rounding (``refine_fit``): the optimum
         itself, not a point of the objective's flat bottom, so the same
         problem written differently (rows repeated or weighted, reordered)
-        gives the same network. Where Newton fails the solver runs to ``tol``.
+        gives the same network. Where Newton fails the solver runs to
+        ``tol``; problems too large for the dense Newton steps (``refinable``)
+        are not refined.
         """
         refine = self._refine_tight and self._constraint == "sphere" and loss.smooth \
-            and self.tol < REFINE_BELOW
+            and self.tol < REFINE_BELOW and refinable(*Y.shape, max(b.dim for b in blocks))
         if not refine:
             return solve(blocks, Y, loss, activation, alpha=alpha, scale=scale)
         args = (blocks, Y, loss, activation, alpha, self.fit_intercept, self._neuron_set())

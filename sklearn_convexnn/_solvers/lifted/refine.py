@@ -34,7 +34,7 @@ import numpy as np
 from .decomposition import neural_decomposition
 from .proxgrad_newton import NEWTON_LOSSES
 
-__all__ = ["REFINE_BELOW", "REFINE_MAX_ENTRIES", "refine_network"]
+__all__ = ["REFINE_BELOW", "REFINE_MAX_ENTRIES", "refinable", "refine_network"]
 
 #: Refine when the requested relative gap is below this, from the solver's
 #: network at this gap: the certificates of the first-order solvers bottom
@@ -46,6 +46,8 @@ REFINE_BELOW = 1e-6
 #: At most this many Jacobian entries (samples x outputs x parameters): a
 #: dense Hessian is formed and factored at every step.
 REFINE_MAX_ENTRIES = 4_000_000
+#: ``refinable``: the budget must hold this many neurons per output.
+REFINE_MIN_NEURONS = 10
 #: Newton steps at most (quadratic convergence from a gap of 1e-6 takes a
 #: handful), and halvings of a step before Newton gives up.
 REFINE_MAX_STEPS = 30
@@ -62,6 +64,14 @@ ROUNDING = 64 * np.finfo(float).eps
 #: Attempts in turn: the whole network, then without the neurons whose output
 #: weight is below each fraction of the largest.
 DROP_BELOW = (0.0, 1e-4, 1e-2)
+
+
+def refinable(n_samples, n_outputs, dim):
+    """Whether a network of ``REFINE_MIN_NEURONS`` neurons per output fits the
+    refinement's budget (checked before the solver runs: a refinement refused
+    after it would cost a second solve)."""
+    n_par = REFINE_MIN_NEURONS * n_outputs * dim + n_outputs
+    return n_samples * n_outputs * n_par <= REFINE_MAX_ENTRIES
 
 
 def refine_network(blocks, Y, loss, activation, alpha, neurons, weights, block_index,
