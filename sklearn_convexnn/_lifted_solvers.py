@@ -32,7 +32,12 @@ from ._solvers.lifted.memory import (
     interior_point,
 )
 from ._solvers.lifted.proxgrad import estimate_proxgrad_bytes, solve_lifted_proxgrad
-from ._solvers.lifted.refine import REFINE_BELOW, refinable, refine_network
+from ._solvers.lifted.refine import (
+    REFINE_BELOW,
+    REFINE_CERTIFIED,
+    refinable,
+    refine_network,
+)
 from .exceptions import ProblemTooLargeError
 
 __all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network",
@@ -118,11 +123,11 @@ def certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept, neur
     return neurons, weights, index, float(objective), float(min(lower, objective))
 
 
-def refine_fit(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_set):
+def refine_fit(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_set, tol):
     """``fit`` pruned as ``certify_network`` prunes it and refined by Newton on its
     support (``_solvers.lifted.refine``); None unless that converged and the
-    refined network is certified within ``REFINE_BELOW`` (a support that
-    misses a neuron converges too, to the optimum without it)."""
+    refined network is certified within ``max(tol, REFINE_CERTIFIED)`` (a
+    support that misses a neuron converges too, to the optimum without it)."""
     big = np.abs(fit.weights).max(axis=1, initial=0.0)
     keep = big > PRUNE_RTOL * big.max(initial=0.0)
     refined = refine_network(blocks, Y, loss, activation, alpha, fit.neurons[keep],
@@ -135,7 +140,7 @@ def refine_fit(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_se
                               intercept=intercept, theta=None, lower_bound=-np.inf)
     objective, lower = certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept,
                                        neuron_set)[3:]
-    if not relative_gap(objective, lower) <= REFINE_BELOW:
+    if not relative_gap(objective, lower) <= max(tol, REFINE_CERTIFIED):
         return None
     return dataclasses.replace(fit, lower_bound=lower)
 
@@ -163,7 +168,8 @@ class LiftedSolverMixin:
             and self.tol < REFINE_BELOW and refinable(*Y.shape, max(b.dim for b in blocks))
         if not refine:
             return solve(blocks, Y, loss, activation, alpha=alpha, scale=scale)
-        args = (blocks, Y, loss, activation, alpha, self.fit_intercept, self._neuron_set())
+        args = (blocks, Y, loss, activation, alpha, self.fit_intercept, self._neuron_set(),
+                self.tol)
         refined = refine_fit(solve(blocks, Y, loss, activation, alpha=alpha, scale=scale,
                                    tol=REFINE_BELOW), *args)
         if refined is None and self.solver == "auto" and solve.__name__ != "_solve_proxgrad":

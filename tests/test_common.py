@@ -92,7 +92,10 @@ CHECK_PARAMS = {cls.__name__: {"n_alphas": 2, "cv": 2, "eps": 0.1}
 #: Parameters for single checks, as scikit-learn's own PER_ESTIMATOR_CHECK_PARAMS:
 #: the sample-weight checks compare weighted with repeated fits to rtol 1e-7,
 #: which needs optima certified far below the default tol (a gap of g fixes
-#: predictions to about sqrt(g)). Only these checks pay for it.
+#: predictions to about sqrt(g)). Only these checks pay for it. The CNN
+#: classifiers refine their networks by Newton below tol=1e-6
+#: (_solvers/lifted/refine.py): weighted and repeated fits 5e-11 apart on
+#: the check's data (proxgrad alone stopped 9e-6 apart on a flat objective).
 PER_CHECK_PARAMS = {
     **{name: {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS}
        for name in ("ConvexPolyNetClassifier", "QuantizedSDPClassifier",
