@@ -3,7 +3,8 @@
 Random small image problems (4x4, 5x5, 6x6 images with 2x2 filters, or rows of
 30 pixels; 2-4 classes; the multinomial logistic and the one-vs-rest squared
 loss; alpha 1e-4 to 1e-2; integer weights 0..3), each fitted twice at
-``tol=1e-12`` -- with the weights, and on the rows repeated by them -- by
+``tol=1e-12`` -- with the weights (rows shuffled), and on the rows repeated
+by them -- by
 ``solver="auto"`` (cvxpy on these sizes) and ``"proxgrad"``. Printed per
 problem: the largest relative difference of the two decision functions (on
 every row, the zero-weight ones included), the certified relative gaps, how
@@ -66,7 +67,8 @@ def main():
                 before = counts["not certified"]
                 t = time.process_time()
                 rep = ConvexCNNClassifier(**kw).fit(Xr, yr)
-                wei = ConvexCNNClassifier(**kw).fit(X, y, sample_weight=w)
+                order = rng.permutation(n)  # the weighted rows shuffled, as in the check
+                wei = ConvexCNNClassifier(**kw).fit(X[order], y[order], sample_weight=w[order])
                 t = time.process_time() - t
                 d1, d2 = rep.decision_function(X), wei.decision_function(X)
                 rel = float(np.max(np.abs(d1 - d2)) / max(np.max(np.abs(d1)), 1e-300))

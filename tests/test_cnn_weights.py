@@ -46,7 +46,8 @@ def test_weights_equal_repeated_rows_at_the_cvxpy_optimum(solver):
     Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
     alpha = 1e-3
     kw = dict(GEOMETRY, alpha=alpha, tol=1e-12, solver=solver)
-    weighted = ConvexCNNClassifier(**kw).fit(X, y, sample_weight=w)
+    order = np.random.default_rng(0).permutation(len(y))  # rows in another order too
+    weighted = ConvexCNNClassifier(**kw).fit(X[order], y[order], sample_weight=w[order])
     repeated = ConvexCNNClassifier(**kw).fit(Xr, yr)
     own, Y = _multinomial_objective(weighted, Xr, yr, alpha)
     assert own == pytest.approx(weighted.objective_, rel=1e-10)
