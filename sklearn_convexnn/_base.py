@@ -129,19 +129,17 @@ class BaseLiftedNetwork(LiftedSolverMixin, BaseEstimator):
         screened = screen_empty_network(self, blocks, Y, loss, activation, alpha)
         if screened is not None:
             fit, work_loss, work_alpha, scale, degree = screened, loss, alpha, 1.0, 1
-        elif scale == 1.0:
-            with _scale_hint(blocks):
-                fit = solve(blocks, Y, loss, activation, alpha=alpha)
-            work_loss, work_alpha = loss, alpha
         else:
-            # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
-            # penalty follows with alpha / s^(degree - 1): solve in tame units.
-            work_alpha = alpha / scale ** (degree - 1)
-            work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
-                                 sample_weight)
+            work_loss, work_alpha = loss, alpha
+            if scale != 1.0:
+                # loss(s yhat, s y; s delta) = s^degree loss(yhat, y; delta) and the
+                # penalty follows with alpha / s^(degree - 1): solve in tame units.
+                work_alpha = alpha / scale ** (degree - 1)
+                work_loss = get_loss(loss_name, getattr(self, "huber_delta", 1.0) / scale,
+                                     sample_weight)
             with _scale_hint(blocks):
-                fit = solve(blocks, Y / scale, work_loss, activation, alpha=work_alpha,
-                            scale=scale)
+                fit = self._solve_to_tol(solve, blocks, Y / scale, work_loss, activation,
+                                         work_alpha, scale)
         neurons, weights, index, objective, lower = certify_network(
             fit, blocks, Y / scale, work_loss, activation, work_alpha, self.fit_intercept,
             self._neuron_set(),

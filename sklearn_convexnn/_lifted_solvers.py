@@ -10,13 +10,18 @@ method, its name in ``SOLVER_NAMES`` and, if ``"auto"`` should pick it, a
 rule in ``LiftedSolverMixin._auto_solver``.
 """
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._solvers.lifted.certificate import certified_lower_bound, network_from_lifted
+from ._solvers.lifted.certificate import (
+    certified_lower_bound,
+    network_from_lifted,
+    relative_gap,
+)
 from ._solvers.lifted.cvxpy_backend import cvxpy_solvers_within, solve_lifted_cvxpy
 from ._solvers.lifted.lifted import network_forward
 from ._solvers.lifted.lowrank import solve_lifted_lowrank
@@ -27,9 +32,16 @@ from ._solvers.lifted.memory import (
     interior_point,
 )
 from ._solvers.lifted.proxgrad import estimate_proxgrad_bytes, solve_lifted_proxgrad
+from ._solvers.lifted.refine import (
+    REFINE_BELOW,
+    REFINE_CERTIFIED,
+    refinable,
+    refine_network,
+)
 from .exceptions import ProblemTooLargeError
 
-__all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network"]
+__all__ = ["SOLVER_NAMES", "LiftedSolverMixin", "NetworkFit", "ProblemSize", "certify_network",
+           "refine_fit"]
 
 #: Relative output-weight size below which a recovered neuron is dropped.
 PRUNE_RTOL = 1e-7
@@ -111,8 +123,68 @@ def certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept, neur
     return neurons, weights, index, float(objective), float(min(lower, objective))
 
 
+def refine_fit(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_set, tol):
+    """``fit`` pruned as ``certify_network`` prunes it and refined by Newton on its
+    support (``_solvers.lifted.refine``); None unless that converged and the
+    refined network is certified within ``max(tol, REFINE_CERTIFIED)`` (a
+    support that misses a neuron converges too, to the optimum without it)."""
+    big = np.abs(fit.weights).max(axis=1, initial=0.0)
+    keep = big > PRUNE_RTOL * big.max(initial=0.0)
+    refined = refine_network(blocks, Y, loss, activation, alpha, fit.neurons[keep],
+                             fit.weights[keep], fit.block_index[keep],
+                             np.atleast_1d(fit.intercept), fit_intercept)
+    if refined is None:
+        return None
+    neurons, weights, index, intercept = refined
+    fit = dataclasses.replace(fit, neurons=neurons, weights=weights, block_index=index,
+                              intercept=intercept, theta=None, lower_bound=-np.inf)
+    objective, lower = certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept,
+                                       neuron_set)[3:]
+    if not relative_gap(objective, lower) <= max(tol, REFINE_CERTIFIED):
+        return None
+    return dataclasses.replace(fit, lower_bound=lower)
+
+
 class LiftedSolverMixin:
     """Solver choice under the memory budget, and one adapter per solver."""
+
+    #: Estimators that set this refine their networks by Newton on the
+    #: support when ``tol`` is below ``REFINE_BELOW`` (see ``_solve_to_tol``).
+    _refine_tight = False
+
+    def _solve_to_tol(self, solve, blocks, Y, loss, activation, alpha, scale):
+        """The adapter ``solve`` run to ``self.tol``.
+
+        Below ``REFINE_BELOW`` (what the certificates resolve) an estimator
+        with ``_refine_tight`` stops the solver there and lets Newton on the
+        network's support take it to rounding (``refine_fit``): the optimum
+        itself, not a point of the objective's flat bottom, so the same
+        problem written differently (rows repeated or weighted, reordered)
+        gives the same network. Where Newton fails the solver runs to
+        ``tol``; problems too large for the dense Newton steps (``refinable``)
+        are not refined.
+        """
+        refine = self._refine_tight and self._constraint == "sphere" and loss.smooth \
+            and self.tol < REFINE_BELOW and refinable(*Y.shape, max(b.dim for b in blocks))
+        if not refine:
+            return solve(blocks, Y, loss, activation, alpha=alpha, scale=scale)
+        args = (blocks, Y, loss, activation, alpha, self.fit_intercept, self._neuron_set(),
+                self.tol)
+        refined = refine_fit(solve(blocks, Y, loss, activation, alpha=alpha, scale=scale,
+                                   tol=REFINE_BELOW), *args)
+        if refined is None and self.solver == "auto" and solve.__name__ != "_solve_proxgrad":
+            # An interior-point network carries small spurious neurons (and
+            # Clarabel stops 'inaccurate' on some of these problems): proxgrad's
+            # network, of the optimum's rank, is the better start.
+            refined = refine_fit(self._solve_proxgrad(blocks, Y, loss, activation,
+                                                      alpha=alpha, scale=scale,
+                                                      tol=REFINE_BELOW), *args)
+        if self.verbose:
+            print(f"[{type(self).__name__}] Newton refinement on the support: "
+                  f"{'failed, solving to tol' if refined is None else 'certified'}")
+        if refined is None:
+            return solve(blocks, Y, loss, activation, alpha=alpha, scale=scale)
+        return refined
 
     def _budget(self):
         return self.memory_limit * 2**30
@@ -229,10 +301,11 @@ class LiftedSolverMixin:
                          fit_intercept=self.fit_intercept, max_iter=self.max_iter,
                          warm_start=warm, **options)
 
-    def _solve_lowrank(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+    def _solve_lowrank(self, blocks, Y, loss, activation, alpha=None, scale=1.0, tol=None):
+        tol = self.tol if tol is None else tol
         res = self._run_iterative(
             solve_lifted_lowrank, blocks, Y, loss, activation, alpha, scale,
-            tol=max(self.tol, LOWRANK_MIN_TOL), verbose=self.verbose,
+            tol=max(tol, LOWRANK_MIN_TOL), verbose=self.verbose,
             memory_limit=self._budget(),
         )
         if self.verbose:
@@ -246,7 +319,8 @@ class LiftedSolverMixin:
             status=res.status, solver="lowrank", theta=None, lower_bound=res.lower_bound,
         )
 
-    def _solve_proxgrad(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+    def _solve_proxgrad(self, blocks, Y, loss, activation, alpha=None, scale=1.0, tol=None):
+        tol = self.tol if tol is None else tol
         res = self._run_iterative(
             solve_lifted_proxgrad, blocks, Y, loss, activation, alpha, scale,
             # tol as given, even below what the certificate resolves (its bound
@@ -255,7 +329,7 @@ class LiftedSolverMixin:
             # sharpens (scikit-learn's weight check, 45 rows: weighted and
             # repeated decision functions 1e-7 apart; 3e-5 when proxgrad
             # stopped at a gap of 1e-6 whatever tol said).
-            tol=self.tol, verbose=self.verbose > 0,
+            tol=tol, verbose=self.verbose > 0,
             **getattr(self, "_proxgrad_options", {}),
         )
         if self.verbose:
@@ -286,7 +360,8 @@ class LiftedSolverMixin:
         return (self.hidden_weights_, W / scale, self._block_index,
                 np.atleast_1d(self.intercept_) / scale)
 
-    def _solve_cvxpy(self, blocks, Y, loss, activation, alpha=None, scale=1.0):
+    def _solve_cvxpy(self, blocks, Y, loss, activation, alpha=None, scale=1.0, tol=None):
+        tol = self.tol if tol is None else tol
         with warnings.catch_warnings():
             # cvxpy's own "may be inaccurate" notice: the certificate decides.
             warnings.filterwarnings("ignore", message="Solution may be inaccurate")
@@ -296,7 +371,7 @@ class LiftedSolverMixin:
                 blocks, Y, loss, activation, self.alpha if alpha is None else alpha,
                 constraint=self._constraint, fit_intercept=self.fit_intercept,
                 cvxpy_solver=self.cvxpy_solver, max_iter=self.max_iter,
-                tol=min(self.tol, CVXPY_MAX_TOL), verbose=self.verbose > 1,
+                tol=min(tol, CVXPY_MAX_TOL), verbose=self.verbose > 1,
                 memory_limit=self._budget(),
             )
         if self.verbose:

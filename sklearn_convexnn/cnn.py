@@ -354,7 +354,12 @@ _CLASSIFIER_TOL_DOC = """
         is looser than the regressor's 1e-4: on digits the test accuracies
         at 1e-3 and 1e-4 were identical on six splits (input RMS 1 and 2),
         and the last decade of the gap took 43% of the polish evaluations
-        (1 057 instead of 1 862 on one of them)."""
+        (1 057 instead of 1 862 on one of them). Below 1e-6 (where the
+        certificates stop resolving progress) the solver stops at 1e-6 and
+        Newton's method on the network's support takes it to the optimum to
+        rounding, certified: weighted and repeated rows, or two solvers,
+        then give the same network, not two points of the objective's flat
+        bottom."""
 _CLASSIFIER_PARAMS_DOC = ALPHA_DOC.replace("default=1e-2", "default=1e-4") + \
     _replace_param(COMMON_PARAMS_DOC, "tol", _CLASSIFIER_TOL_DOC)
 
@@ -486,6 +491,10 @@ class ConvexCNNClassifier(_ConvexCNNMixin, LiftedClassifierMixin, BaseLiftedNetw
     #: case 2200 passes against 4300 (seed 0, X/16 went from 4300 to 1800),
     #: four of the ten cases up to 25% slower.
     _proxgrad_options = {"polish_after": 50}
+    #: Below tol=1e-6 the network is refined by Newton on its support (see
+    #: ``_solvers/lifted/refine.py``): the optimum to rounding, so weighted and
+    #: repeated data give the same classifier.
+    _refine_tight = True
 
     _parameter_constraints = {
         **_SDP_CONSTRAINTS,

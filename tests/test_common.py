@@ -37,23 +37,6 @@ EXPECTED_FAILED_CHECKS = {
             "check_methods_sample_order_invariance",
         )
     },
-    "ConvexCNNClassifier": {
-        check: (
-            "the optimum is not unique (15 images of 30 pixels, alpha=1e-4): proxgrad at "
-            "tol=1e-12 gives weighted and repeated fits objectives equal to 1e-15 "
-            "relative (tests/test_cnn.py checks the objective against cvxpy on repeated "
-            "rows), yet predict_proba 5.2e-7 apart on a zero-weight row and "
-            "decision_function 9.1e-6 (a per-row shift: 1.8e-6 once centred across "
-            "classes; the intercepts are already zero-mean), and these differences do "
-            "not move from 2 900 to 9 600 iterations: a flat optimal face (the trace "
-            "penalty is linear on the PSD cone, many lifted matrices give the training "
-            "rows the same outputs, and the softmax ignores a shift common to the "
-            "classes). cvxpy/Clarabel ('auto' at tol=1e-12) lands elsewhere on it: "
-            "predict_proba 8.5e-5 apart. Against the check's rtol 1e-7 (measured "
-            "2026-12-03)"
-        )
-        for check in _WEIGHT_CHECKS
-    },
     "ReLURelaxationCNNRegressor": {
         check: (
             "a recovery method for data from a one-filter ReLU network, not a general "
@@ -109,11 +92,14 @@ CHECK_PARAMS = {cls.__name__: {"n_alphas": 2, "cv": 2, "eps": 0.1}
 #: Parameters for single checks, as scikit-learn's own PER_ESTIMATOR_CHECK_PARAMS:
 #: the sample-weight checks compare weighted with repeated fits to rtol 1e-7,
 #: which needs optima certified far below the default tol (a gap of g fixes
-#: predictions to about sqrt(g)). Only these checks pay for it.
+#: predictions to about sqrt(g)). Only these checks pay for it. The CNN
+#: classifiers refine their networks by Newton below tol=1e-6
+#: (_solvers/lifted/refine.py): weighted and repeated fits 5e-11 apart on
+#: the check's data (proxgrad alone stopped 9e-6 apart on a flat objective).
 PER_CHECK_PARAMS = {
     **{name: {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS}
        for name in ("ConvexPolyNetClassifier", "QuantizedSDPClassifier",
-                    "QuantizedSDPRegressor")},
+                    "QuantizedSDPRegressor", "ConvexCNNClassifier")},
     # Every relaxation of the path solved (max_iter=2000 stops the lowrank
     # relaxation at gaps of 5e-4 to 1.2e-2 at the grid's smallest alpha).
     **{name: {check: {"tol": 1e-12, "max_iter": 20000} for check in _WEIGHT_CHECKS}
@@ -126,6 +112,7 @@ PER_CHECK_PARAMS = {
     # on the weighted rows, hence max_iter=300: 9 s a check).
     "ConvexPolyNetClassifierCV": {check: {"tol": 1e-12, "solver": "proxgrad", "max_iter": 300}
                                   for check in _WEIGHT_CHECKS},
+    "ConvexCNNClassifierCV": {check: {"tol": 1e-12} for check in _WEIGHT_CHECKS},
     # The refit at the grid's smallest alpha stops at max_iter=1000 with a
     # relative gap of 0.16 on the check's data (45 rows, 30 features).
     "ConvexReLURegressorCV": {check: {"tol": 1e-10, "max_iter": 20000}
