@@ -421,3 +421,22 @@ def test_auto_input_scale_is_the_weighted_rms_so_weights_equal_repetition():
     # alpha_max (the top of the CV grid) sees the same weighted scale.
     top = alpha_max(ConvexCNNClassifier(**kw), X, y, sample_weight=w)
     assert top == pytest.approx(alpha_max(ConvexCNNClassifier(**kw), Xr, yr), rel=1e-9)
+
+
+def test_relu_relaxation_weights_equal_repeated_rows():
+    """scikit-learn's weight check on planted data (its own random data has no
+    bounded anchor): integer weights, zeros included, against repeated rows."""
+    X, y = make_planted_cnn(200, (9, 9), (3, 3), stride=3, noise=0.02, random_state=4)
+    sw = np.random.default_rng(0).integers(0, 4, size=len(y))
+    kw = {"image_shape": (9, 9), "patch_shape": (3, 3), "stride": 3, "pool_regions": (1, 1),
+          "slack_weight": 1e3}
+    order = np.random.default_rng(1).permutation(len(y))
+    weighted = ReLURelaxationCNNRegressor(**kw).fit(X[order], y[order], sample_weight=sw[order])
+    repeated = ReLURelaxationCNNRegressor(**kw).fit(np.repeat(X, sw, axis=0),
+                                                    np.repeat(y, sw))
+    unweighted = ReLURelaxationCNNRegressor(**kw).fit(X, y)
+    np.testing.assert_allclose(weighted.filters_, repeated.filters_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-5, atol=1e-6)
+    # ... and the weights matter (the same check would pass if they were ignored
+    # only when these two differed by less than the tolerance).
+    assert np.abs(unweighted.filters_ - repeated.filters_).max() > 1e-4

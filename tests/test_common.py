@@ -42,7 +42,7 @@ EXPECTED_FAILED_CHECKS = {
             "a recovery method for data from a one-filter ReLU network, not a general "
             "regressor: on the checks' random data the anchor is unbounded over the feasible "
             "filters and fit raises RelaxationUnboundedError (tested on planted data in "
-            "tests/test_cnn.py)"
+            "tests/test_cnn.py, its sample weights against repeated rows too)"
         )
         for check in (
             "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
