@@ -32,6 +32,14 @@ them through zero. Losses separable over outputs only (squared, logistic):
 the multinomial Hessian couples a row's outputs (an nk x nk system); with
 its diagonal in place the steps converge only linearly (measured: a gap of
 1e-3 after 60 steps), so ``solve_gated`` keeps APG for it.
+
+Measured slower, not kept (one thread, the two gated lines of
+benchmarks/bench_relu.py): CG on the current Hessian preconditioned by the
+last factor's inverse (each iteration 12-14 ms at n=2000 against 46 ms for a
+factor, and 8 iterations did not reach a 1e-3 residual on most steps: 0.77
+-> 1.15 s, 0.20 -> 0.34 s); solving again without the groups a full step
+carries through zero (two more factorizations per fit, the gap then stalled
+while those groups re-entered).
 """
 
 import numpy as np
