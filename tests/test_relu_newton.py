@@ -181,3 +181,45 @@ def test_small_alpha_squared_fit_switches_to_newton_and_reaches_the_cvxpy_optimu
     ref = _cvxpy_optimum(X, y[:, None], masks, pi, 1e-3, "squared", True)
     assert reg.objective_ == pytest.approx(ref, rel=2 * tol)
     assert reg.lower_bound_ <= ref + 1e-7 * abs(ref)
+
+
+@pytest.mark.parametrize("rank", [5, 2])
+def test_entry_weight_minimizes_the_groups_own_model(rank):
+    # A late-entering group starts at the minimizer of
+    # g^T w + w^T B w / 2 + alpha ||w|| (newton._entry_weight); the reference
+    # is cvxpy on that program, B positive definite or singular (then g in
+    # its range, as for g = (D_j X)^T theta: the model is bounded below).
+    from sklearn_convexnn._solvers.relu.newton import _entry_weight
+
+    rng = np.random.default_rng(rank)
+    d, alpha = 5, 0.3
+    F = rng.standard_normal((d, rank))
+    B = F @ F.T
+    g = F @ rng.standard_normal(rank)
+    g *= 2 * alpha / np.linalg.norm(g)  # dual norm above alpha: the group enters
+    w = _entry_weight(B, g, alpha)
+    v = cp.Variable(d)
+    prob = cp.Problem(cp.Minimize(g @ v + 0.5 * cp.sum_squares(F.T @ v) + alpha * cp.norm(v, 2)))
+    prob.solve(solver="CLARABEL")
+    value = g @ w + 0.5 * w @ B @ w + alpha * np.linalg.norm(w)
+    assert value == pytest.approx(prob.value, rel=1e-6, abs=1e-9)
+    assert value < 0  # strictly better than staying at zero
+
+
+def test_entry_weight_declines_an_unbounded_model():
+    # More than alpha of g in B's null space: g^T w + ... is unbounded below
+    # (cvxpy reports it so); no entry weight is proposed.
+    from sklearn_convexnn._solvers.relu.newton import _entry_weight
+
+    rng = np.random.default_rng(0)
+    d, alpha = 5, 0.3
+    F = rng.standard_normal((d, 2))
+    g = rng.standard_normal(d)
+    g *= 2 * alpha / np.linalg.norm(g)
+    null = g - F @ np.linalg.lstsq(F, g, rcond=None)[0]
+    assert np.linalg.norm(null) > alpha
+    v = cp.Variable(d)
+    prob = cp.Problem(cp.Minimize(g @ v + 0.5 * cp.sum_squares(F.T @ v) + alpha * cp.norm(v, 2)))
+    prob.solve(solver="CLARABEL")
+    assert prob.status == "unbounded"
+    assert _entry_weight(F @ F.T, g, alpha) is None
