@@ -102,7 +102,11 @@ class _Output:
         self.Mf2 = np.hstack([self.Mf, -self.Mf])  # predictions: sum of Mf2 * (X W)
         self._curv = None
         self._log_rows = (None, 0.0)
-        self.XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
+        # The rows' outer products, upper triangles only (half the product's
+        # cost); ``blocks`` spreads them into symmetric d x d blocks.
+        iu, ju = np.triu_indices(d)
+        self.XX = X[:, iu] * X[:, ju]
+        self._upper, self._lower = iu * d + ju, ju * d + iu
         self.primal = p * d <= n
         self.n_passes = 0
         self.omega = 1.0  # the rows' barrier weights (see row_weights)
@@ -169,6 +173,13 @@ class _Output:
         return self.barrier_at(parts, mu, mu_rows), parts
 
     # -------------------------------------------------------- Newton system
+    def blocks(self, T):
+        """Symmetric (k, d, d) blocks from their upper triangles ``T`` (k, d (d + 1) / 2)."""
+        B = np.empty((T.shape[0], self.d * self.d))
+        B[:, self._upper] = T
+        B[:, self._lower] = T
+        return B.reshape(-1, self.d, self.d)
+
     def factor(self, W, parts, Lam, mu):
         """Factor the Newton matrix at W with multipliers Lam; returns a solver.
 
@@ -180,7 +191,7 @@ class _Output:
         IW, S, z, value, theta, curv, r2, Q, t = parts
         d, p, a = self.d, self.p, self.alpha
         self.n_passes += 1  # the rows' outer products
-        B = ((Lam / S).T @ self.XX).reshape(2 * p, d, d)
+        B = self.blocks((Lam / S).T @ self.XX)
         B.reshape(2 * p, d * d)[:, :: d + 1] += (a / t)[:, None]  # the diagonals
         Ws = W.T * (a / (t * np.sqrt(Q)))[:, None]  # a^2 / (t^2 Q) w w^T = ws ws^T
         B -= Ws[:, :, None] * Ws[:, None, :]
@@ -193,7 +204,7 @@ class _Output:
             Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
             if self.C is None:
                 self.n_passes += 1
-                self.C = (self.Mf.T @ self.XX).reshape(p, d, d)
+                self.C = self.blocks(self.Mf.T @ self.XX)
             if self.woodbury is not None:  # the last system's products with X
                 self.n_passes += self.woodbury.n_products
             old = self.woodbury
