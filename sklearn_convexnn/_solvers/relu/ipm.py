@@ -300,7 +300,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             lb = certify(W, b, theta, Lam, refine)
         if verbose:
             print(f"[ipm] iter {it:3d} objective {obj:.10g} bound {lb:.10g} "
-                  f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e}")
+                  f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e} ratio {near:.2e}")
         if obj - lb <= tol * max(abs(obj), 1e-12):
             status = "optimal"
             break
