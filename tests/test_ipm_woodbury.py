@@ -35,3 +35,24 @@ def test_woodbury_solve_matches_the_dense_system(scales):
     x = system.solve(r)
     ref = np.linalg.solve(dense, r)
     assert np.linalg.norm(x - ref) <= 1e-9 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("change", [1.5, 1e6])
+def test_woodbury_solve_with_the_previous_preconditioner(change):
+    # A kept preconditioner (built for other E_j^-1) still gives the exact
+    # solve; one too far off to converge in CG_MAX steps is rebuilt.
+    X, Mf, C, Einv, kinv, _ = _system(0, 4)
+    old = WoodburySystem(X, Mf, C, Einv, kinv)
+    rng = np.random.default_rng(2)
+    Einv2 = Einv * rng.uniform(1.0, change, (Einv.shape[0], 1, 1))
+    G = Mf[:, :, None] * X[:, None, :]
+    dense = np.diag(kinv) + np.einsum("ija,jab,kjb->ik", G, Einv2, G)
+    system = WoodburySystem(X, Mf, C, Einv2, kinv, previous=old)
+    assert not system.fresh and system.cf is old.cf
+    r = rng.standard_normal(X.shape[0])
+    x = system.solve(r)
+    ref = np.linalg.solve(dense, r)
+    assert np.linalg.norm(x - ref) <= 1e-9 * np.linalg.norm(ref)
+    if change > 1e3:
+        assert system.fresh and system.cf is not old.cf  # rebuilt
+        assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)
