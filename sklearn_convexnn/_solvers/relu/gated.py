@@ -142,12 +142,13 @@ def _newton_pays(design, apg, history, tol, it, stable=False):
     """Switch to Newton steps when APG's remaining work is predicted to cost more.
 
     Only once the certified relative gap is below ``NEWTON_SWITCH_GAP`` (the
-    active set has settled), or below ``STABLE_SWITCH_GAP`` once the active
-    set has not changed for ``RATE_WINDOW`` iterations (``stable``). APG's
+    active set has settled), or below ``STABLE_SWITCH_GAP`` once the active set
+    has not changed for ``RATE_WINDOW`` iterations (``stable``). APG's
     remaining iterations are extrapolated from the gap's geometric decrease
-    over the last ``RATE_WINDOW`` iterations; each costs about ``2 n d (q + |S|)`` flops, a Newton step
-    ``n^3 / 3 + 4 n^2 |S|`` per output (the factor, the capacitance), and
-    about ``NEWTON_EXPECTED_STEPS`` steps are needed. A stalled APG switches.
+    over the last ``RATE_WINDOW`` iterations; each costs about
+    ``2 n d (q + |S|)`` flops, a Newton step ``n^3 / 3 + 4 n^2 |S|`` per output (the factor,
+    the capacitance), and about ``NEWTON_EXPECTED_STEPS`` steps are needed. A
+    stalled APG switches.
     """
     if it > NEWTON_SWITCH_ITER:
         return True

@@ -26,14 +26,14 @@ Woodbury the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` (when ``p d >
 n``; preconditioned conjugate gradients, ``ipm_woodbury.py``), bordered by
 the intercept either way.
 
-Path following: Mehrotra's predictor-corrector on the cone rows (an affine
-step sets the centring ``sigma = (gap_aff / gap)^3``), fraction to the
-boundary, backtracking on the barrier function; ``mu`` is the rows' mean
-complementarity. The rows' barrier is weighted (``row_weights``): rows far
-from their boundary at the start weigh less, so the gap at ``mu`` is ``mu``
-times the weights' sum rather than the number of rows. Iterates stay strictly feasible, so every iterate is a
-true ReLU network; the certified bound is ``DualCertifier``'s with the
-multipliers ``lam`` (and, near the end, the cone multipliers refined by
+Path following: Mehrotra's predictor-corrector on the cone rows (an affine step
+sets the centring ``sigma = (gap_aff / gap)^3``), fraction to the boundary,
+backtracking on the barrier function; ``mu`` is the rows' mean complementarity.
+The rows' barrier is weighted (``row_weights``): rows far from their boundary
+at the start weigh less, so the gap at ``mu`` is ``mu`` times the weights' sum
+rather than the number of rows. Iterates stay strictly feasible, so every
+iterate is a true ReLU network; the certified bound is ``DualCertifier``'s with
+the multipliers ``lam`` (and, near the end, the cone multipliers refined by
 nonnegative least squares for the columns above ``alpha``).
 """
 
@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from .ipm_dense import DenseNewtonSystem
-from .ipm_woodbury import WoodburySystem
+from .ipm_woodbury import woodbury_solver
 from .newton import loss_curvature
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
@@ -77,14 +77,6 @@ MU_FLOOR = 0.1
 #: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
 #: times that norm.
 START_SCALE, MU_START = 1.0, 1.0
-#: The Woodbury preconditioner is kept for the next step while the last
-#: step's conjugate gradients averaged at most this many steps per solve.
-#: At n=2000, d=50, 500 gates a rebuild costs about 110 conjugate-gradient
-#: steps; a fresh factor needs about 4 steps per solve, the previous one 15,
-#: the one before 20 to 25, so every other step rebuilds. Measured there side
-#: by side (bench_relu.py's planted data, alpha=1e-3, tol 1e-4): 41.6 s CPU
-#: against 51.9 s with a rebuild at every step, the same 29 iterations.
-REUSE_CG = 20
 
 
 class _Output:
@@ -186,7 +178,7 @@ class _Output:
         The Woodbury system's preconditioner picks its precision itself and
         conjugate gradients make the step exact; the last step's
         preconditioner is kept while its conjugate gradients were short
-        (``REUSE_CG``).
+        (``ipm_woodbury.REUSE_CG``).
         """
         IW, S, z, value, theta, curv, r2, Q, t = parts
         d, p, a = self.d, self.p, self.alpha
@@ -197,34 +189,7 @@ class _Output:
         B -= Ws[:, :, None] * Ws[:, None, :]
         if self.primal:
             return self.dense.factor(B, curv)
-        else:
-            # Woodbury: K^-1 + sum_j G_j Einv_j G_j^T (n x n), bordered by the intercept.
-            Binv = np.linalg.inv(B)
-            Einv = Binv[:p] + Binv[p:]
-            Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
-            if self.C is None:
-                self.n_passes += 1
-                self.C = self.blocks(self.Mf.T @ self.XX)
-            if self.woodbury is not None:  # the last system's products with X
-                self.n_passes += self.woodbury.n_products
-            old = self.woodbury
-            reuse = old is not None and old.cg_steps <= REUSE_CG * max(old.n_solves, 1)
-            system = WoodburySystem(self.X, self.Mf, self.C, Einv,
-                                    1.0 / np.maximum(curv, 1e-300), old if reuse else None)
-            self.woodbury = system
-            ones = system.solve(np.ones(self.n))
-            s1 = float(np.sum(ones))
-
-            def solve(ru, rv, rb):
-                g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
-                gv = np.einsum("ij,ij->i", self.Mf, self.mul(g.T))
-                y = system.solve(gv)
-                db = 0.0
-                if self.fit_intercept:
-                    db = (rb - float(np.sum(y))) / s1
-                    y = y + db * ones
-                return self._back(Binv, ru, rv, y), db
-        return solve
+        return woodbury_solver(self, B, curv)
 
     def _back(self, Binv, ru, rv, y):
         """Column steps from the data term's multiplier ``y = K (G dw + db)``."""

@@ -275,8 +275,8 @@ def _try_step(st, XXt, fit_intercept, dtype):
             if fit_intercept and hz[:, c].sum() > 0:
                 beta[c] = -gb / hz[:, c].sum()
             continue
-        solve = _direction(X, XXt, np.ascontiguousarray(masks[:, sel]), norms[sel], U[:, sel], st.img[:, sel],
-                           hz[:, c], alpha, fit_intercept, dtype)
+        solve = _direction(X, XXt, np.ascontiguousarray(masks[:, sel]), norms[sel], U[:, sel],
+                           st.img[:, sel], hz[:, c], alpha, fit_intercept, dtype)
         v, bc = solve(Gw[:, sel], gb)
         Vdir[:, sel] = v
         beta[c] = bc
