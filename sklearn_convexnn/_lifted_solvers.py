@@ -165,14 +165,15 @@ class LiftedSolverMixin:
         are not refined.
         """
         refine = self._refine_tight and self._constraint == "sphere" and loss.smooth \
-            and self.tol < REFINE_BELOW and refinable(*Y.shape, max(b.dim for b in blocks))
+            and self.tol < REFINE_BELOW \
+            and refinable(*Y.shape, max(b.dim for b in blocks), len(blocks))
         if not refine:
             return solve(blocks, Y, loss, activation, alpha=alpha, scale=scale)
         args = (blocks, Y, loss, activation, alpha, self.fit_intercept, self._neuron_set(),
                 self.tol)
         refined = refine_fit(solve(blocks, Y, loss, activation, alpha=alpha, scale=scale,
                                    tol=REFINE_BELOW), *args)
-        if refined is None and self.solver == "auto" and solve.__name__ != "_solve_proxgrad":
+        if refined is None and self.solver == "auto" and solve != self._solve_proxgrad:
             # An interior-point network carries small spurious neurons (and
             # Clarabel stops 'inaccurate' on some of these problems): proxgrad's
             # network, of the optimum's rank, is the better start.

@@ -393,7 +393,12 @@ class _BaseConvexReLU(BaseEstimator):
             sol = solve_exact_ipm(design, loss, alpha, gates, **common)
             if sol is not None:
                 return sol, solver
-            # Cones without interior at the gates (a row with x . g_j = 0).
+            # Cones without interior at the gates (a row with x . g_j = 0, e.g.
+            # a zero row): cvxpy where auto would take it, else ADMM.
+            size = (*X.shape, gates.shape[1], loss.Y.shape[1], "exact")
+            if cvxpy_nonzeros(*size) <= CVXPY_MAX_NONZEROS \
+                    and estimate_cvxpy_memory(*size) <= self.memory_limit * 2**30:
+                return self._solve("cvxpy", design, loss, alpha, gates, X, common)
             solver = "admm"
         if solver == "admm":
             return solve_exact_admm(design, loss, alpha, gates, np.asarray(X @ gates),

@@ -182,6 +182,7 @@ def test_ipm_many_gates_small_alpha_matches_cvxpy():
     reg = ConvexReLURegressor(alpha=1e-3, n_gates=60, variant="exact", solver="ipm", tol=1e-5,
                               random_state=0).fit(X, y)
     assert reg.solver_ == "ipm"
+    assert _masks(reg, X).shape[1] * X.shape[1] > X.shape[0]  # the Woodbury branch
     ref = _cvxpy_value(X, y, _masks(reg, X), 1e-3)
     assert reg.objective_ == pytest.approx(ref, rel=1e-4)
     assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
@@ -253,3 +254,17 @@ def test_ipm_bound_is_below_the_optimum_at_any_iteration_cap(loss):
         assert est.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
         assert est.objective_ >= ref * (1 - 1e-7)
         assert _cone_violation(est, X) <= 1e-10
+
+
+def test_exact_fit_with_a_zero_row_matches_cvxpy():
+    """A zero row's cone rows (0 >= 0) leave the barrier no interior: the
+    default route falls back (here to cvxpy) and still solves the program."""
+    X, y = _data(n=60, seed=2)
+    X[5] = 0.0
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", tol=1e-6,
+                              random_state=0).fit(X, y)
+    assert reg.solver_ != "ipm"
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.predict(X[5:6])[0] == pytest.approx(reg.intercept_, abs=1e-12)

@@ -67,7 +67,7 @@ def test_reduced_newton_step_solves_the_whole_system(loss, fit_intercept, spread
                                                                  spread)
     Q, t = parts[7:]
     H = _full_system(X, masks, W, S, Lam, curv, t, Q, alpha, fit_intercept)
-    solve = prob.factor(W, parts, Lam, mu)
+    solve = prob.factor(W, parts, Lam)
     rng = np.random.default_rng(1)
     p, d = masks.shape[1], X.shape[1]
     ru, rv = rng.standard_normal((p, d)), rng.standard_normal((p, d))

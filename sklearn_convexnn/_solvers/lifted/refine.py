@@ -76,12 +76,14 @@ ROUNDING = 64 * np.finfo(float).eps
 DROP_BELOW = (0.0, 1e-4, 1e-2)
 
 
-def refinable(n_samples, n_outputs, dim):
+def refinable(n_samples, n_outputs, dim, n_blocks=1):
     """Whether a network of ``REFINE_MIN_NEURONS`` neurons per output fits the
     refinement's budget (checked before the solver runs: a refinement refused
-    after it would cost a second solve)."""
+    after it would cost a second solve): its Jacobian and the blocks' pooled
+    moments ``Q`` (``n_samples x dim^2`` each) within ``REFINE_MAX_ENTRIES``."""
     n_par = REFINE_MIN_NEURONS * n_outputs * dim + n_outputs
-    return n_samples * n_outputs * n_par <= REFINE_MAX_ENTRIES
+    return max(n_samples * n_outputs * n_par,
+               n_blocks * n_samples * dim * dim) <= REFINE_MAX_ENTRIES
 
 
 def refine_network(blocks, Y, loss, activation, alpha, neurons, weights, block_index,
@@ -140,7 +142,9 @@ def refine_network(blocks, Y, loss, activation, alpha, neurons, weights, block_i
         problem = _Problem(blocks, moments, Y, loss, activation, alpha, start, fit_intercept)
         x, converged = _newton(problem, start.x)
         if converged and problem.value_gradient(x)[0] <= f_start + noise:
-            return start.network(x)
+            net = start.network(x)
+            if net is not None:  # None: a neuron vanished; try the next cut
+                return net
     return None
 
 

@@ -101,7 +101,7 @@ class _Output:
         self._upper, self._lower = iu * d + ju, ju * d + iu
         self.primal = p * d <= n
         self.n_passes = 0
-        self.omega = 1.0  # the rows' barrier weights (see row_weights)
+        self.omega = None  # the rows' barrier weights (solve_output_ipm: row_weights)
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
@@ -149,8 +149,7 @@ class _Output:
                                                 + t.size * math.log(2.0 * mu / self.alpha))
         if S is not self._log_rows[0]:  # sum(omega log S) of the last S (asked twice)
             logs = np.log(S)
-            self._log_rows = (S, float(np.vdot(self.omega, logs)) if np.ndim(self.omega)
-                              else self.omega * float(logs.sum()))
+            self._log_rows = (S, float(np.vdot(self.omega, logs)))
         return value + h - mu_rows * self._log_rows[1]
 
     def barrier(self, W, b, mu, mu_rows, IW=None):
@@ -172,7 +171,7 @@ class _Output:
         B[:, self._lower] = T
         return B.reshape(-1, self.d, self.d)
 
-    def factor(self, W, parts, Lam, mu):
+    def factor(self, W, parts, Lam):
         """Factor the Newton matrix at W with multipliers Lam; returns a solver.
 
         The Woodbury system's preconditioner picks its precision itself and
@@ -226,14 +225,15 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     Returns
     -------
     (W, b, n_iter, status, n_passes) or None when the cones have no
-    interior at the gates (a row with ``x_i . g_j = 0``); ``n_passes``
+    interior at the gates (a row with ``x_i . g_j = 0``, e.g. a zero row); ``n_passes``
     counts the products with ``X``, ``X^T`` or the rows' outer products.
     """
     prob = _Output(X, masks, loss, alpha, fit_intercept)
     p = prob.p
     live = np.any(X != 0, axis=1)
     gimg = np.abs(prob.mul(gates))
-    if np.any(gimg[live] <= 0):
+    if not live.all() or np.any(gimg <= 0):
+        # A zero row's cone rows (0 >= 0) have no interior for the barrier.
         return None
     # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
     gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
@@ -270,7 +270,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             status = "optimal"
             break
         try:
-            solve = prob.factor(W, parts, Lam, mu)
+            solve = prob.factor(W, parts, Lam)
         except np.linalg.LinAlgError:
             status = "numerical trouble"  # the best point so far is returned
             break
@@ -281,8 +281,13 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         gsm[:, :p] += gm
         gsm[:, p:] -= gm
         gb = float(theta.sum()) if fit_intercept else 0.0
-        # Predictor: the rows' complementarity targeted at zero.
-        dW, db = solve(gsm[:, :p].T, gsm[:, p:].T, gb)
+        # Predictor: the rows' complementarity targeted at zero. (A solve can
+        # refactor: the Woodbury system rebuilds a preconditioner that failed.)
+        try:
+            dW, db = solve(gsm[:, :p].T, gsm[:, p:].T, gb)
+        except np.linalg.LinAlgError:
+            status = "numerical trouble"
+            break
         dW, db = -dW, -db  # (the system is linear)
         dS = prob.Sg2 * prob.mul(dW)
         # The multipliers' affine step is dL = -Lam (1 + q), q = dS / S: both
@@ -306,19 +311,23 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             mu_t, minus_second = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0
         # Corrector: target mu_t omega, with Mehrotra's second-order term;
         # without it should the direction not descend on the barrier.
-        for extra in (minus_second, 0.0):
-            corr = (mu_t * omega + extra) / S
-            R = -gsm + prob.tmul(prob.Sg2 * corr)
-            dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
-            XdW = prob.mul(dW)
-            dS = prob.Sg2 * XdW
-            q = dS / S
-            # The barrier's slope: its gradient gsm - X^T (Sg2 mu_t omega / S)
-            # along dW, the rows' part as mu_t sum(omega dS / S) (no product
-            # with X^T).
-            slope = float(np.vdot(gsm, dW)) - mu_t * float(np.vdot(omega, q)) + gb * db
-            if slope < 0:
-                break
+        try:
+            for extra in (minus_second, 0.0):
+                corr = (mu_t * omega + extra) / S
+                R = -gsm + prob.tmul(prob.Sg2 * corr)
+                dW, db = solve(R[:, :p].T, R[:, p:].T, -gb)
+                XdW = prob.mul(dW)
+                dS = prob.Sg2 * XdW
+                q = dS / S
+                # The barrier's slope: its gradient gsm - X^T (Sg2 mu_t omega / S)
+                # along dW, the rows' part as mu_t sum(omega dS / S) (no product
+                # with X^T).
+                slope = float(np.vdot(gsm, dW)) - mu_t * float(np.vdot(omega, q)) + gb * db
+                if slope < 0:
+                    break
+        except np.linalg.LinAlgError:
+            status = "numerical trouble"
+            break
         dL = corr - Lam * (1.0 + q)
         ap = TO_BOUNDARY * _step_length(-float(q.min()))
         ad = TO_BOUNDARY * _max_step(Lam, dL)

@@ -54,6 +54,7 @@ class DenseNewtonSystem:
     def _fixed_part(self, curv):
         if self.H0 is None or not self.fixed_curvature:
             G, P = self.G, self.p * self.d
+            self.H0 = None  # the last one freed before the next (ipm_memory counts one)
             H0 = np.empty((self.size, self.size))
             H0[:P, :P] = G.T @ (curv[:, None] * G)
             if self.fit_intercept:

@@ -202,9 +202,9 @@ def woodbury_solver(prob, B, curv):
     if prob.woodbury is not None:  # the last system's products with X
         prob.n_passes += prob.woodbury.n_products
     old = prob.woodbury
-    reuse = old is not None and old.cg_steps <= REUSE_CG * max(old.n_solves, 1)
-    system = WoodburySystem(prob.X, prob.Mf, prob.C, Einv,
-                            1.0 / np.maximum(curv, 1e-300), old if reuse else None)
+    if old is not None and old.cg_steps > REUSE_CG * max(old.n_solves, 1):
+        old = prob.woodbury = None  # its n x n factor freed before the new one
+    system = WoodburySystem(prob.X, prob.Mf, prob.C, Einv, 1.0 / np.maximum(curv, 1e-300), old)
     prob.woodbury = system
     ones = system.solve(np.ones(prob.n))
     s1 = float(np.sum(ones))
