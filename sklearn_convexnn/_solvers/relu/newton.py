@@ -137,7 +137,8 @@ def newton_polish(design, loss, alpha, W, b, certifier, *, fit_intercept, tol, m
     st.verbose = verbose
     XXt = design.X @ design.X.T
     XXt = XXt.toarray() if hasattr(XXt, "toarray") else np.asarray(XXt)
-    XXt = {np.float64: XXt, np.float32: XXt.astype(np.float32)}
+    XXt = {np.float64: XXt, np.float32: XXt.astype(np.float32)
+           if design.n >= SINGLE_MIN_SAMPLES else None}
     design.n_passes += 1
     status = "max_iter"
     step = 0
