@@ -99,6 +99,12 @@ class ProblemSize:
                 f"{blocks}, {self.n_outputs} output(s)")
 
 
+def _kept(fit):
+    """Mask of the neurons whose output weight is not negligible (``PRUNE_RTOL``)."""
+    big = np.abs(fit.weights).max(axis=1, initial=0.0)
+    return big > PRUNE_RTOL * big.max(initial=0.0)
+
+
 def certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_set):
     """Prune a solver's network, evaluate it and certify it.
 
@@ -107,8 +113,7 @@ def certify_network(fit, blocks, Y, loss, activation, alpha, fit_intercept, neur
     applied to every dual point at hand (the solver's, and the loss gradient
     at the pruned network), never above the objective.
     """
-    big = np.abs(fit.weights).max(axis=1, initial=0.0)
-    keep = big > PRUNE_RTOL * big.max(initial=0.0)
+    keep = _kept(fit)
     neurons, weights, index = fit.neurons[keep], fit.weights[keep], fit.block_index[keep]
     Yhat = network_forward(blocks, neurons, weights, index, fit.intercept, activation)
     objective = loss.value(Yhat, Y) + alpha * float(np.abs(weights).sum())
@@ -128,8 +133,7 @@ def refine_fit(fit, blocks, Y, loss, activation, alpha, fit_intercept, neuron_se
     support (``_solvers.lifted.refine``); None unless that converged and the
     refined network is certified within ``max(tol, REFINE_CERTIFIED)`` (a
     support that misses a neuron converges too, to the optimum without it)."""
-    big = np.abs(fit.weights).max(axis=1, initial=0.0)
-    keep = big > PRUNE_RTOL * big.max(initial=0.0)
+    keep = _kept(fit)
     refined = refine_network(blocks, Y, loss, activation, alpha, fit.neurons[keep],
                              fit.weights[keep], fit.block_index[keep],
                              np.atleast_1d(fit.intercept), fit_intercept)
