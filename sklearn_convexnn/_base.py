@@ -468,26 +468,9 @@ class LiftedClassifierMixin(NetworkClassifierMixin):
 def screen_empty_network(estimator, blocks, Y, loss, activation, alpha=None):
     """The intercept-only network when it is certified optimal, else None.
 
-    A safe screening rule: at ``alpha >= alpha_max`` no neuron can lower the
-    objective, so the solver is not needed (an interior-point solver would
-    return neurons of weight ~1e-6 there, at its own accuracy). The
-    estimators call this before solving.
-
-    Parameters
-    ----------
-    estimator : estimator instance
-        Supplies ``alpha``, ``fit_intercept`` and the neuron set.
-    blocks : list of LiftedBlock
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    loss : Loss
-    activation : tuple (a, b, c)
-    alpha : float, default=None
-        The regularization to screen at; ``None`` means ``estimator.alpha``.
-
-    Returns
-    -------
-    fit : NetworkFit or None
+    A safe screening rule the estimators apply before solving; documented,
+    with its parameters, as the public
+    ``sklearn_convexnn.paths.screen_empty_network``.
     """
     empty = empty_network(blocks, Y, loss, activation,
                           estimator.alpha if alpha is None else alpha,

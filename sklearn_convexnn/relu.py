@@ -332,6 +332,11 @@ class _BaseConvexReLU(BaseEstimator):
         pb = self._program(X, Y, loss_name, sample_weight)
         return float(alpha_max(pb.design, pb.loss, self.fit_intercept))
 
+    def _cvxpy_takes_exact(self, n, d, p, k):
+        """Whether "auto" hands the exact program to cvxpy (small and within memory)."""
+        return cvxpy_nonzeros(n, d, p, k, "exact") <= CVXPY_MAX_NONZEROS \
+            and estimate_cvxpy_memory(n, d, p, k, "exact") <= self.memory_limit * 2**30
+
     def _pick_solver(self, solver, X, n, d, k, loss_name):
         """The solver "auto" stands for, after refusing what does not fit in memory."""
         p = self.n_gates
@@ -343,7 +348,7 @@ class _BaseConvexReLU(BaseEstimator):
                 solver = "newton" if n <= NEWTON_MAX_SAMPLES else "apg"
             elif loss_name in IPM_LOSSES and fits_ipm:
                 return "ipm"
-            elif (fits_cvxpy and cvxpy_nonzeros(n, d, p, k, "exact") <= CVXPY_MAX_NONZEROS):
+            elif self._cvxpy_takes_exact(n, d, p, k):
                 return "cvxpy"
             elif admm_memory(n, d, p, k) <= self.memory_limit * 2**30 and n <= ADMM_MAX_SAMPLES:
                 solver = "admm"
@@ -395,9 +400,7 @@ class _BaseConvexReLU(BaseEstimator):
                 return sol, solver
             # Cones without interior at the gates (a row with x . g_j = 0, e.g.
             # a zero row): cvxpy where auto would take it, else ADMM.
-            size = (*X.shape, gates.shape[1], loss.Y.shape[1], "exact")
-            if cvxpy_nonzeros(*size) <= CVXPY_MAX_NONZEROS \
-                    and estimate_cvxpy_memory(*size) <= self.memory_limit * 2**30:
+            if self._cvxpy_takes_exact(*X.shape, gates.shape[1], loss.Y.shape[1]):
                 return self._solve("cvxpy", design, loss, alpha, gates, X, common)
             solver = "admm"
         if solver == "admm":

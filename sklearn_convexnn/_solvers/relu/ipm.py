@@ -230,18 +230,18 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     """
     prob = _Output(X, masks, loss, alpha, fit_intercept)
     p = prob.p
-    live = np.any(X != 0, axis=1)
     gimg = np.abs(prob.mul(gates))
-    if not live.all() or np.any(gimg <= 0):
+    if not np.all(np.any(X != 0, axis=1)) or np.any(gimg <= 0):
         # A zero row's cone rows (0 >= 0) have no interior for the barrier.
         return None
     # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
     gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
-    tau = START_SCALE / max(float(np.median(np.abs(prob.mul(gn))[live])), 1e-300)
+    img = prob.mul(gn)
+    tau = START_SCALE / max(float(np.median(np.abs(img))), 1e-300)
     W = tau * np.hstack([gn, gn])
     b = b0
     mu = MU_START * alpha * tau
-    prob.omega = row_weights(prob.mul(gn), X, live)
+    prob.omega = row_weights(img, X)
     prob.omega = np.hstack([prob.omega, prob.omega])
     omega = prob.omega
     nu = float(omega.sum())  # the rows' barrier parameter
@@ -360,7 +360,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     return W, b, it, status, prob.n_passes
 
 
-def row_weights(img, X, live):
+def row_weights(img, X):
     """Barrier weights of the cone rows from the start's gate images ``img`` (n, p).
 
     Row i of gate j has normalized slack ``|x_i . g_j| / ||x_i||`` at the
@@ -374,11 +374,7 @@ def row_weights(img, X, live):
     (about ``1 / mu^2``) spoils the steps.
     """
     n, d = X.shape
-    if ROW_POWER == 0:
-        return np.ones_like(img)
-    xn = np.linalg.norm(X, axis=1)
-    slack = np.abs(img) / np.where(live, xn, 1.0)[:, None]
-    slack[~live] = np.inf
+    slack = np.abs(img) / np.linalg.norm(X, axis=1)[:, None]  # no zero row here
     k = min(ROW_KEEP * d, n - 1)
     c = np.partition(slack, k, axis=0)[k]
     return np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)

@@ -16,22 +16,8 @@ __all__ = ["constant_fit", "intercept_only_dual", "intercept_only_fit"]
 def intercept_only_dual(Y, loss, fit_intercept=True):
     """Loss gradient at the best intercept-only fit: the dual point of alpha_max.
 
-    Parameters
-    ----------
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets (see ``losses.py``).
-    loss : Loss
-    fit_intercept : bool, default=True
-        Without an intercept the fit is the zero function.
-
-    Returns
-    -------
-    theta : ndarray of shape (n_samples, n_outputs)
-        For smooth losses the gradient (columns sum to zero when the
-        intercept is fitted), so the alpha_max it gives is exact. For the
-        absolute and hinge losses a subgradient with zero-sum columns (ties
-        share the slack equally): the alpha_max it gives is sufficient for
-        the empty network to be optimal, possibly not the smallest such.
+    Documented, with its parameters, as the public
+    ``sklearn_convexnn.paths.intercept_only_dual``.
     """
     return intercept_only_fit(Y, loss, fit_intercept)[1]
 
