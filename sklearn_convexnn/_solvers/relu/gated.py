@@ -220,14 +220,16 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
                 status = "optimal"
                 break
         apg.step()
-        support = np.any(apg.x != 0, axis=0)
-        if support_changed == 0 or np.any(support != last_support):
+        if switch or verbose:
+            support = np.any(apg.x != 0, axis=0)
+        # When the active set last changed (only the switch to Newton reads it).
+        if switch and (support_changed == 0 or np.any(support != last_support)):
             support_changed, last_support = it, support
         obj, lb = apg.objective(), certifier.best
         gap = obj - lb
         history.append((design.n_passes, obj, lb))
         if verbose:
-            width = int(np.sum(np.any(apg.x != 0, axis=0)))
+            width = int(np.sum(support))
             print(f"[gated] iter {it:5d}  objective {obj:.10g}  bound {lb:.10g}  "
                   f"gap {gap:.3e}  width {width}")
         if problem.fast and gap <= max(FAST_MIN_GAP, tol) * max(abs(obj), 1e-12):
