@@ -76,3 +76,17 @@ def test_woodbury_bordered_solve_matches_the_dense_system(scales, rb):
         assert np.linalg.norm(y - ref[:n]) <= 1e-9 * np.linalg.norm(ref[:n])
         assert abs(db - ref[n]) <= 1e-9 * abs(ref[n])
         assert abs(y.sum() - rb) <= 1e-9 * max(abs(rb), np.linalg.norm(y))
+
+
+def test_woodbury_solve_in_double_when_the_factor_overflows_single():
+    # K^-1 of 1e80 (a flat logistic loss) leaves a factor beyond single
+    # precision's range: the triangular solves stay in double, still exact.
+    X, Mf, C, Einv, kinv, _ = _system(5, 4)
+    kinv = kinv * 1e80
+    G = Mf[:, :, None] * X[:, None, :]
+    dense = np.diag(kinv) + np.einsum("ija,jab,kjb->ik", G, Einv, G)
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    assert system.cf.L.dtype == np.float64
+    r = np.random.default_rng(6).standard_normal(X.shape[0])
+    ref = np.linalg.solve(dense, r)
+    assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)
