@@ -262,9 +262,10 @@ class _Factor:
         (extrapolated from the last two) would cost more than the average
         Newton step since the build, the build included. The steps grow as the
         factor ages, so this keeps the average cost per Newton step near its
-        minimum (a renewal rule). Measured at n=2000, d=50, 500 gates against
-        a fixed threshold of 30 or 40 steps per Newton step: the same within
-        the machine's noise (28.8 to 30.9 s CPU), with 6 builds instead of 10.
+        minimum (a renewal rule). Measured at n=2000, d=50, 500 gates (then
+        with DROP_SUM=100) against a fixed threshold of 30 or 40 steps per
+        Newton step: the same within the machine's noise (28.8 to 30.9 s
+        CPU); unlike a fixed threshold it follows the build's cost.
         """
         upcoming = 2 * self.last - self.prev if self.uses > 1 else self.last
         return upcoming * self.uses > self.cost + self.steps
