@@ -56,3 +56,37 @@ def test_woodbury_solve_with_the_previous_preconditioner(change):
     if change > 1e3:
         assert system.fresh and system.cf is not old.cf  # rebuilt
         assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("scales", [0, 8])
+@pytest.mark.parametrize("rb", [0.0, 3.0])
+def test_woodbury_bordered_solve_matches_the_dense_system(scales, rb):
+    # The intercept's bordered system [[A, -1], [1^T, 0]] [y; db] = [r; rb],
+    # solved by projected conjugate gradients, against a dense solve.
+    X, Mf, C, Einv, kinv, dense = _system(3, scales)
+    n = X.shape[0]
+    r = np.random.default_rng(4).standard_normal(n)
+    r_in = r.copy()
+    K = np.block([[dense, -np.ones((n, 1))], [np.ones((1, n)), np.zeros((1, 1))]])
+    ref = np.linalg.solve(K, np.r_[r, rb])
+    for previous in (None, WoodburySystem(X, Mf, C, Einv * 1.7, kinv)):
+        system = WoodburySystem(X, Mf, C, Einv, kinv, previous=previous)
+        y, db = system.solve(r, rb)
+        assert np.array_equal(r, r_in)  # the right-hand side is not modified
+        assert np.linalg.norm(y - ref[:n]) <= 1e-9 * np.linalg.norm(ref[:n])
+        assert abs(db - ref[n]) <= 1e-9 * abs(ref[n])
+        assert abs(y.sum() - rb) <= 1e-9 * max(abs(rb), np.linalg.norm(y))
+
+
+def test_woodbury_solve_in_double_when_the_factor_overflows_single():
+    # K^-1 of 1e80 (a flat logistic loss) leaves a factor beyond single
+    # precision's range: the triangular solves stay in double, still exact.
+    X, Mf, C, Einv, kinv, _ = _system(5, 4)
+    kinv = kinv * 1e80
+    G = Mf[:, :, None] * X[:, None, :]
+    dense = np.diag(kinv) + np.einsum("ija,jab,kjb->ik", G, Einv, G)
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    assert system.cf.L.dtype == np.float64
+    r = np.random.default_rng(6).standard_normal(X.shape[0])
+    ref = np.linalg.solve(dense, r)
+    assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)

@@ -176,8 +176,8 @@ class _Output:
 
         The Woodbury system's preconditioner picks its precision itself and
         conjugate gradients make the step exact; the last step's
-        preconditioner is kept while its conjugate gradients were short
-        (``ipm_woodbury.REUSE_CG``).
+        preconditioner is kept until it is stale
+        (``ipm_woodbury._Factor.stale``).
         """
         IW, S, z, value, theta, curv, r2, Q, t = parts
         d, p, a = self.d, self.p, self.alpha

@@ -20,37 +20,41 @@ forms the rest in single precision and factors it; preconditioned conjugate
 gradients on the exact operator then give the Newton step to ``CG_TOL``, in a
 few products with X.
 
-Forming the preconditioner costs about a hundred conjugate-gradient steps
-at n=2000, d=50, 500 gates, so the caller may keep the last step's factor
-(``previous``): any positive definite preconditioner leaves the solution
-exact, only the number of steps grows. A kept factor that does not reach
-``CG_TOL`` in ``CG_MAX`` steps is rebuilt and the solve redone.
+Forming the preconditioner costs 50 to 250 conjugate-gradient steps at
+n=2000, d=50, 500 gates (with its rank), so the caller may keep the last
+step's factor (``previous``) until it is stale (``_Factor.stale``): any
+positive definite preconditioner leaves the solution exact, only the number
+of steps grows. A kept factor that does not reach ``CG_TOL`` in ``CG_MAX``
+steps is rebuilt and the solve redone. The intercept borders the system; it
+is solved by conjugate gradients projected on the intercept's constraint.
 """
 
 import numpy as np
-from scipy.linalg.blas import dsyrk, ssyrk
-from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.linalg.blas import dsyrk, dtrsv, ssyrk, strsv
+from scipy.linalg.lapack import dpotrf, spotrf
 
-__all__ = ["REUSE_CG", "WoodburySystem", "woodbury_solver"]
+__all__ = ["WoodburySystem", "woodbury_solver"]
 
 #: Dropped eigen-directions total at most this multiple of min(K^-1): the
 #: preconditioned operator's eigenvalues lie in [1, 1 + DROP_SUM] (before the
 #: single-precision rounding), so conjugate gradients gain a digit in about
-#: sqrt(1 + DROP_SUM) steps.
-DROP_SUM = 100.0
+#: sqrt(1 + DROP_SUM) steps (a bound: far fewer in practice). Measured at
+#: n=2000, d=50, 500 gates (bench_relu.py's planted data, alpha=1e-3, tol
+#: 1e-4), one process: 100 -> 27.3 s CPU (mean rank 10 000, 1 004 CG
+#: steps), 300 -> 30.3 s (30 iterations), 1000 -> 25.0 s (rank 6 300, 990
+#: steps), 3000 -> 28.6 s (rank 3 800, 1 379 steps).
+DROP_SUM = 1000.0
 #: Single precision for the preconditioner while its rounding is below this
 #: share of min(K^-1).
 ROUNDING_SHARE = 1.0
 #: Relative residual of the conjugate gradients on the n x n system.
 CG_TOL = 1e-10
-#: The Woodbury preconditioner is kept for the next step while the last
-#: step's conjugate gradients averaged at most this many steps per solve.
-#: At n=2000, d=50, 500 gates a rebuild costs about 110 conjugate-gradient
-#: steps; a fresh factor needs about 4 steps per solve, the previous one 15,
-#: the one before 20 to 25, so every other step rebuilds. Measured there side
-#: by side (bench_relu.py's planted data, alpha=1e-3, tol 1e-4): 41.6 s CPU
-#: against 51.9 s with a rebuild at every step, the same 29 iterations.
-REUSE_CG = 20
+#: A rebuild of the preconditioner costs about REBUILD_FIXED + rank n /
+#: (REBUILD_RANK d p) conjugate-gradient steps (the rank-``rank`` product
+#: against the steps' ``4 n d p``, plus the gates' eigendecompositions and the
+#: n x n factorization). Measured at n=2000, d=50, 500 gates (CPU time of
+#: refresh against apply, ranks 1 300 to 24 000): 45 + rank / 120.
+REBUILD_FIXED, REBUILD_RANK = 45.0, 10.0
 #: Conjugate-gradient steps per solve at most.
 CG_MAX = 60
 
@@ -83,6 +87,8 @@ class WoodburySystem:
         if previous is not None and previous.cf is not None:
             # The last step's factor, kept while conjugate gradients stay short.
             self.cf, self.rank, self.precision = previous.cf, previous.rank, previous.precision
+            self.cf.uses += 1
+            self.cf.prev, self.cf.last = self.cf.last, 0
             self.fresh = False
         else:
             self.refresh()
@@ -130,58 +136,155 @@ class WoodburySystem:
                 if np.sqrt(len(V)) * np.finfo(dtype).eps * big > ROUNDING_SHARE * float(
                         np.min(kinv)):
                     continue
-            P = np.asarray(syrk(1.0, Yt.T, lower=1), dtype=np.float64)
+            P = syrk(1.0, Yt.T, lower=1)
             del Yt
+            self.precision = np.dtype(dtype).name
+            if dtype == np.float32:
+                # Factor in single precision too (twice as fast; its rounding
+                # is of the order of the product's; measured at the issue's
+                # size: 0.06 s less per build, 1% more CG steps), double
+                # should it fail.
+                P32 = P.copy(order="F")
+                with np.errstate(over="ignore"):  # an infinite K^-1: double
+                    P32[np.diag_indices_from(P32)] += kinv.astype(np.float32)
+                c, info = spotrf(P32, lower=1, clean=0, overwrite_a=1)
+                del P32
+                if not info and np.all(np.isfinite(c)):
+                    break
+            P = np.asarray(P, dtype=np.float64)
             P[np.diag_indices_from(P)] += kinv
             c, info = dpotrf(P, lower=1, clean=0, overwrite_a=1)
             if not info:
-                self.precision = np.dtype(dtype).name
                 break
         else:
             raise np.linalg.LinAlgError(f"Woodbury preconditioner not positive definite ({info})")
-        self.cf = c
+        self.cf = _Factor(c)
+        self.cf.cost = REBUILD_FIXED + self.rank * n / (REBUILD_RANK * d * p)
         self.fresh = True
 
     def apply(self, y):
         """``A y``: two products with X (counted in ``n_products``)."""
         self.n_products += 2
-        g = self.X.T @ (self.Mf * y[:, None])  # (d, p): G_j^T y
+        # G_j^T y = X^T D_j y for all j as (y X)^T Mf: the n x d scaling, not an
+        # n x p temporary (a third faster at n=2000, d=50, 500 gates).
+        g = (self.X * y[:, None]).T @ self.Mf  # (d, p)
         h = np.einsum("jab,bj->aj", self.Einv, g)
         return self.kinv * y + np.einsum("ij,ij->i", self.Mf, self.X @ h)
 
-    def solve(self, r):
-        """``A^-1 r`` by preconditioned conjugate gradients.
+    def solve(self, r, rb=None):
+        """``A^-1 r`` by preconditioned conjugate gradients; with ``rb``, the
+        bordered system ``[[A, -1], [1^T, 0]] [y; db] = [r; rb]`` as ``(y, db)``.
 
-        With a kept (stale) preconditioner that does not reach ``CG_TOL`` in
-        ``CG_MAX`` steps, the preconditioner is rebuilt and the solve redone.
+        The bordered system is solved by conjugate gradients projected on
+        ``{1^T y = rb}`` (a constraint preconditioner: ``z = M^-1 r - M^-1 1
+        (1^T M^-1 r) / (1^T M^-1 1)``, with ``M^-1 1`` once per factor), not
+        by a second solve with ``A``. With a kept (stale) preconditioner that
+        does not reach ``CG_TOL`` in ``CG_MAX`` steps, the preconditioner is
+        rebuilt and the solve redone.
         """
-        x, converged = self._cg(r)
+        x, db, converged = self._cg(r, rb)
         if not converged and not self.fresh:
             self.refresh()
-            x, converged = self._cg(r)
+            x, db, converged = self._cg(r, rb)
         self.n_solves += 1
-        return x
+        return x if rb is None else (x, db)
 
-    def _cg(self, r):
-        x = dpotrs(self.cf, r, lower=1)[0]
-        res = r - self.apply(x)
-        target = CG_TOL * float(np.linalg.norm(r))
-        z = dpotrs(self.cf, res, lower=1)[0]
+    def _cg(self, r, rb):
+        f = self.cf
+        x, db = f.solve(r), 0.0
+        if rb is not None:  # y0 = M^-1 (r + db 1) on the constraint
+            m1, s1 = f.ones()
+            db = (rb - float(x.sum())) / s1
+            x += db * m1
+        target = CG_TOL * max(float(np.linalg.norm(r)), float(np.linalg.norm(r + db)))
+        res = r + db - self.apply(x)  # r + db 1 - A x, throughout
+
+        def precondition(res, db):
+            z = f.solve(res)
+            if rb is not None:
+                # Project on 1^T z = 0; the residual's part along 1 moves to db.
+                w = float(z.sum()) / s1
+                z -= w * m1
+                res -= w
+                db -= w
+            return z, db
+
+        z, db = precondition(res, db)
         q = z.copy()
         rz = float(res @ z)
         for _ in range(CG_MAX):
             if float(np.linalg.norm(res)) <= target:
-                return x, True
+                return x, db, True
             self.cg_steps += 1
+            f.steps += 1
+            f.last += 1
             Aq = self.apply(q)
             step = rz / float(q @ Aq)
             x += step * q
+            old = res.copy()
             res -= step * Aq
-            z = dpotrs(self.cf, res, lower=1)[0]
+            z, db = precondition(res, db)
             rz_new = float(res @ z)
-            q = z + (rz_new / rz) * q
+            # Polak-Ribiere: robust to the single-precision preconditioner's
+            # rounding (equal to Fletcher-Reeves in exact arithmetic).
+            q = z + ((rz_new - float(old @ z)) / rz) * q
             rz = rz_new
-        return x, float(np.linalg.norm(res)) <= target
+        return x, db, float(np.linalg.norm(res)) <= target
+
+
+class _Factor:
+    """The preconditioner ``M = L L^T`` from its lower Cholesky factor ``c``.
+
+    Its solves are two triangular solves in single precision (ten times
+    faster than LAPACK's double ``potrs`` at n=2000, which is memory bound):
+    the rounded factor still defines a positive definite ``M``, and the
+    conjugate gradients on the exact operator keep the solves exact. Double
+    when the factor's range does not fit single precision.
+    """
+
+    def __init__(self, c):
+        with np.errstate(over="ignore"):  # checked below
+            c32 = c.astype(np.float32, copy=False)
+        c32[np.abs(c32) < np.finfo(np.float32).tiny] = 0.0  # no subnormals (slow)
+        diag = np.diagonal(c32)
+        if np.all(np.isfinite(c32)) and np.all(diag > 0):
+            self.L, self.trsv = np.asfortranarray(c32), strsv
+        else:
+            self.L, self.trsv = np.asfortranarray(c), dtrsv
+        self._ones = None
+        # Its build's cost (in conjugate-gradient steps), the steps taken with
+        # it in all, in the latest Newton step and the one before, the Newton
+        # steps using it.
+        self.cost, self.steps, self.last, self.prev, self.uses = 0.0, 0, 0, 0, 1
+
+    def stale(self):
+        """Rebuild rather than keep: the next Newton step's conjugate gradients
+        (extrapolated from the last two) would cost more than the average
+        Newton step since the build, the build included. The steps grow as the
+        factor ages, so this keeps the average cost per Newton step near its
+        minimum (a renewal rule). Measured at n=2000, d=50, 500 gates (then
+        with DROP_SUM=100) against a fixed threshold of 30 or 40 steps per
+        Newton step: the same within the machine's noise (28.8 to 30.9 s
+        CPU); unlike a fixed threshold it follows the build's cost.
+        """
+        upcoming = 2 * self.last - self.prev if self.uses > 1 else self.last
+        return upcoming * self.uses > self.cost + self.steps
+
+    def solve(self, r):
+        """``M^-1 r`` (``r`` scaled to unit maximum for single precision)."""
+        scale = float(np.max(np.abs(r), initial=0.0))
+        if not scale > 0:
+            return np.zeros_like(r)
+        z = self.trsv(self.L, (r / scale).astype(self.L.dtype), lower=1)
+        z = self.trsv(self.L, z, lower=1, trans=1, overwrite_x=1)
+        return scale * z.astype(np.float64)
+
+    def ones(self):
+        """``(M^-1 1, 1^T M^-1 1)``, once per factor."""
+        if self._ones is None:
+            m1 = self.solve(np.ones(self.L.shape[0]))
+            self._ones = (m1, float(m1.sum()))
+        return self._ones
 
 
 def woodbury_solver(prob, B, curv):
@@ -190,7 +293,7 @@ def woodbury_solver(prob, B, curv):
     ``B`` holds the 2p column blocks (u then v), ``curv`` the loss curvature;
     the n x n system ``K^-1 + sum_j G_j E_j^-1 G_j^T`` is bordered by the
     intercept. The last step's system (``prob.woodbury``) lends its
-    preconditioner while its conjugate gradients were short (``REUSE_CG``).
+    preconditioner until it is stale (``_Factor.stale``).
     """
     p = prob.p
     Binv = np.linalg.inv(B)
@@ -202,20 +305,14 @@ def woodbury_solver(prob, B, curv):
     if prob.woodbury is not None:  # the last system's products with X
         prob.n_passes += prob.woodbury.n_products
     old = prob.woodbury
-    if old is not None and old.cg_steps > REUSE_CG * max(old.n_solves, 1):
+    if old is not None and old.cf.stale():
         old = prob.woodbury = None  # its n x n factor freed before the new one
     system = WoodburySystem(prob.X, prob.Mf, prob.C, Einv, 1.0 / np.maximum(curv, 1e-300), old)
     prob.woodbury = system
-    ones = system.solve(np.ones(prob.n))
-    s1 = float(np.sum(ones))
 
     def solve(ru, rv, rb):
         g = np.einsum("jab,jb->ja", Binv[:p], ru) - np.einsum("jab,jb->ja", Binv[p:], rv)
         gv = np.einsum("ij,ij->i", prob.Mf, prob.mul(g.T))
-        y = system.solve(gv)
-        db = 0.0
-        if prob.fit_intercept:
-            db = (rb - float(np.sum(y))) / s1
-            y = y + db * ones
+        y, db = system.solve(gv, rb) if prob.fit_intercept else (system.solve(gv), 0.0)
         return prob._back(Binv, ru, rv, y), db
     return solve
