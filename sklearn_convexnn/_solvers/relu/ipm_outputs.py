@@ -7,6 +7,8 @@ residue columns are zeroed, and the result is assembled in the layout of
 ``design`` (columns ``[U | V]``).
 """
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import nnls
@@ -45,6 +47,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
     lower, n_iter, statuses = 0.0, 0, []
     signs = np.r_[np.ones(p), -np.ones(p)]
     Mf = design.masks.astype(float)
+    n_rows = math.ceil(NNLS_ROWS * d)  # candidate rows of the NNLS refinement
     Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
     for c in range(k):
         Yc = loss.Y[:, [c]]
@@ -64,8 +67,8 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
                 for j in over:
                     # Candidate rows: those of the largest multipliers (the
                     # optimal multipliers live on at most d tight rows).
-                    rows = np.argpartition(-Lam[:, j], NNLS_ROWS * d)[:NNLS_ROWS * d] \
-                        if n > NNLS_ROWS * d else np.arange(n)
+                    rows = np.argpartition(-Lam[:, j], n_rows)[:n_rows] \
+                        if n > n_rows else np.arange(n)
                     A = X[rows].T * Sg2[rows, j]
                     lam, _ = nnls(A, C[:, j], maxiter=50 * d)
                     cols[:, j] = C[:, j] - A @ lam
