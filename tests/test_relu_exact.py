@@ -256,15 +256,18 @@ def test_ipm_bound_is_below_the_optimum_at_any_iteration_cap(loss):
         assert _cone_violation(est, X) <= 1e-10
 
 
-def test_exact_fit_with_a_zero_row_matches_cvxpy():
-    """A zero row's cone rows (0 >= 0) leave the barrier no interior: the
-    default route falls back (here to cvxpy) and still solves the program."""
+@pytest.mark.parametrize("n_gates", [10, 40])  # p d <= n (dense Newton system), > n (Woodbury)
+def test_exact_fit_with_a_zero_row_matches_cvxpy(n_gates):
+    """Zero rows' cone rows (0 >= 0) hold for every neuron: the interior-point
+    method keeps them out of its barrier and solves the program cvxpy solves."""
     X, y = _data(n=60, seed=2)
-    X[5] = 0.0
-    reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", tol=1e-6,
+    X[[5, 17]] = 0.0
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=n_gates, variant="exact", tol=1e-6,
                               random_state=0).fit(X, y)
-    assert reg.solver_ != "ipm"
+    assert reg.solver_ == "ipm"
     ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2)
-    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
     assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.objective_ - reg.lower_bound_ <= 1e-6 * reg.objective_
     assert reg.predict(X[5:6])[0] == pytest.approx(reg.intercept_, abs=1e-12)
+    assert _cone_violation(reg, X) <= 1e-10

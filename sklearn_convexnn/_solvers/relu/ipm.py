@@ -77,6 +77,9 @@ CERTIFY_START = 10.0
 #: the target gap: the remaining steps centre, which the certificate needs
 #: (the dual point's excess over alpha is the stationarity residual).
 MU_FLOOR = 0.1
+#: The multiplier of a zero row's cone rows: out of the gap, the step lengths
+#: and the Newton matrix (its outer product is zero), and positive.
+ZERO_ROW_LAM = 1e-300
 #: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
 #: times that norm.
 START_SCALE, MU_START = 1.0, 1.0
@@ -105,6 +108,11 @@ class _Output:
         self.primal = p * d <= n
         self.n_passes = 0
         self.omega = None  # the rows' barrier weights (solve_output_ipm: row_weights)
+        # Zero rows: their cone rows (0 >= 0) hold for every w and stay out of
+        # the barrier (slack fixed at 1, weight 0, multiplier ZERO_ROW_LAM).
+        nonzero = np.any(X != 0, axis=1)
+        self.zero = np.flatnonzero(~nonzero) if not nonzero.all() else None
+        self.live = nonzero if self.zero is not None else slice(None)  # the cone rows
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
@@ -160,6 +168,8 @@ class _Output:
         ``mu_rows``) and its pieces; +inf outside the cones."""
         IW = self.mul(W) if IW is None else IW
         S = self.Sg2 * IW
+        if self.zero is not None:
+            S[self.zero] = 1.0
         if S.min() <= 0:
             return np.inf, None
         z = self.predict(IW, b)
@@ -228,30 +238,34 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     Returns
     -------
     (W, b, n_iter, status, n_passes) or None when the cones have no
-    interior at the gates (a row with ``x_i . g_j = 0``, e.g. a zero row); ``n_passes``
+    interior at the gates (a nonzero row with ``x_i . g_j = 0``); ``n_passes``
     counts the products with ``X``, ``X^T`` or the rows' outer products.
     """
     prob = _Output(X, masks, loss, alpha, fit_intercept)
     p = prob.p
     gimg = np.abs(prob.mul(gates))
-    if not np.all(np.any(X != 0, axis=1)) or np.any(gimg <= 0):
-        # A zero row's cone rows (0 >= 0) have no interior for the barrier.
+    if prob.zero is not None:
+        gimg[prob.zero] = 1.0  # (no cone rows there)
+    if np.any(gimg <= 0):
+        # A nonzero row orthogonal to a gate: that cone has no interior at the gate.
         return None
     # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
     gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
     img = prob.mul(gn)
-    tau = START_SCALE / max(float(np.median(np.abs(img))), 1e-300)
+    tau = START_SCALE / max(float(np.median(np.abs(img[prob.live]))), 1e-300)
     W = tau * np.hstack([gn, gn])
     b = b0
     mu = MU_START * alpha * tau
-    prob.omega = row_weights(img, X)
+    prob.omega = row_weights(img, X, prob.zero)
     prob.omega = np.hstack([prob.omega, prob.omega])
     omega = prob.omega
     nu = float(omega.sum())  # the rows' barrier parameter
     phi, parts = prob.barrier(W, b, mu, mu)
     # Multipliers of a centred start (lam s = mu omega) except on rows close to
     # their boundary, whose lam would dominate the Newton matrix.
-    Lam = mu * omega / np.maximum(parts[1], np.median(parts[1]))
+    Lam = mu * omega / np.maximum(parts[1], np.median(parts[1][prob.live]))
+    if prob.zero is not None:
+        Lam[prob.zero] = ZERO_ROW_LAM
     status, it = "max_iter", 0
     best = None
     for it in range(1, max_iter + 1):
@@ -354,6 +368,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         W = W + step * dW
         b = b + step * db
         Lam = Lam + ad * dL
+        if prob.zero is not None:
+            Lam[prob.zero] = ZERO_ROW_LAM  # (decays by 1 - ad otherwise)
         mu = mu_t
         # The norms' smoothing follows mu.
         parts = parts1[:6] + prob.smooth_norm(W, mu, parts1[6])
@@ -363,7 +379,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     return W, b, it, status, prob.n_passes
 
 
-def row_weights(img, X):
+def row_weights(img, X, zero=None):
     """Barrier weights of the cone rows from the start's gate images ``img`` (n, p).
 
     Row i of gate j has normalized slack ``|x_i . g_j| / ||x_i||`` at the
@@ -374,13 +390,23 @@ def row_weights(img, X):
     still ends at an optimum, and its duality gap at ``mu`` is ``mu sum
     omega`` instead of ``mu`` times the number of rows: the certificate is
     reached at a larger ``mu``, before the Newton systems' conditioning
-    (about ``1 / mu^2``) spoils the steps.
+    (about ``1 / mu^2``) spoils the steps. The rows ``zero`` (indices of zero
+    rows of X, or None) have no cone rows: weight 0.
     """
     n, d = X.shape
-    slack = np.abs(img) / np.linalg.norm(X, axis=1)[:, None]  # no zero row here
+    norms = np.linalg.norm(X, axis=1)
+    if zero is not None:
+        norms[zero] = 1.0
+    slack = np.abs(img) / norms[:, None]
+    if zero is not None:
+        slack[zero] = np.inf  # (not among a column's nearest rows)
     k = min(ROW_KEEP * d, n - 1)
     c = np.partition(slack, k, axis=0)[k]
-    return np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)
+    with np.errstate(invalid="ignore"):  # inf / inf on zero rows (more than n - k of them)
+        omega = np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)
+    if zero is not None:
+        omega[zero] = 0.0
+    return omega
 
 
 def _max_step(v, dv):
