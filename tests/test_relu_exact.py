@@ -188,6 +188,31 @@ def test_ipm_many_gates_small_alpha_matches_cvxpy():
     assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
     assert reg.dual_gap_ <= 1e-5 * reg.objective_ * 1.0001
     assert _cone_violation(reg, X) <= 1e-10
+    # mu goes down to its floor (it was held where a step would cross it, and
+    # this fit centred there for 146 iterations).
+    assert reg.n_iter_ <= 40
+
+
+@pytest.mark.parametrize("n, seed, d, n_gates, alpha, tol", [
+    (200, 2, 5, 40, 1e-3, 1e-6),   # p d <= n: the dense system's Cholesky failed
+    (150, 6, 5, 60, 1e-3, 1e-6),   # p d > n: a singular d x d block (Woodbury)
+    (60, 0, 8, 40, 1e-3, 1e-7),
+])
+def test_ipm_tight_tol_reaches_it_past_singular_newton_matrices(n, seed, d, n_gates, alpha,
+                                                                  tol):
+    # Near the end rounding left the Newton matrix singular and the fit
+    # stopped with 'numerical trouble' short of tol (gaps 1e-5 to 1e-2); the
+    # regularized retry goes on to the certified tol, the optimum cvxpy finds.
+    X, y = _data(n=n, seed=seed, d=d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ConvexReLURegressor(alpha=alpha, n_gates=n_gates, variant="exact", solver="ipm",
+                                  tol=tol, max_iter=300, random_state=0).fit(X, y)
+    assert reg.dual_gap_ <= tol * reg.objective_ * 1.0001
+    ref = _cvxpy_value(X, y, _masks(reg, X), alpha)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
+    assert _cone_violation(reg, X) <= 1e-10
 
 
 @pytest.mark.parametrize("alpha", [1e-3, 3e-2])
