@@ -42,6 +42,7 @@ import math
 import numpy as np
 
 from .ipm_dense import DenseNewtonSystem
+from .ipm_rows import max_step, row_weights, step_length
 from .ipm_woodbury import woodbury_solver
 from .newton import loss_curvature
 
@@ -53,8 +54,6 @@ IPM_LOSSES = ("squared", "logistic")
 TO_BOUNDARY = 0.99
 #: Armijo constant and backtracking factor of the line search on the barrier.
 ARMIJO, BACKTRACK = 1e-4, 0.5
-#: Rows' barrier weights (see row_weights).
-ROW_KEEP, ROW_POWER, ROW_FLOOR = 2, 2, 1e-6
 #: mu falls by at most this factor per iteration (the norms' smoothing is
 #: primal only and needs its centring).
 MU_DROP = 0.1
@@ -330,8 +329,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # step lengths, the affine complementarity and the second-order term
         # dS dL = -(Lam dS)(1 + q) follow from q and Lam dS.
         q = dS / S
-        ap = _step_length(-float(q.min()))
-        ad = _step_length(1.0 + float(q.max()))
+        ap = step_length(-float(q.min()))
+        ad = step_length(1.0 + float(q.max()))
         m = nu  # the rows' barrier parameter: the gap at mu is m mu
         gap_sum = float(np.vdot(S, Lam))
         gap_now = gap_sum / m
@@ -367,8 +366,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             status = "numerical trouble"
             break
         dL = corr - Lam * (1.0 + q)
-        ap = TO_BOUNDARY * _step_length(-float(q.min()))
-        ad = TO_BOUNDARY * _max_step(Lam, dL)
+        ap = TO_BOUNDARY * step_length(-float(q.min()))
+        ad = TO_BOUNDARY * max_step(Lam, dL)
         # Backtracking on the barrier with the rows at mu_t.
         phi0 = prob.barrier_at(parts, mu, mu_t)
         step = ap
@@ -398,43 +397,3 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     if prob.woodbury is not None:
         prob.n_passes += prob.woodbury.n_products
     return W, b, it, status, prob.n_passes
-
-
-def row_weights(img, X, zero=None):
-    """Barrier weights of the cone rows from the start's gate images ``img`` (n, p).
-
-    Row i of gate j has normalized slack ``|x_i . g_j| / ||x_i||`` at the
-    start. The ``ROW_KEEP * d`` rows nearest their boundary (the candidates
-    for the cone's facets; at most ``d - 1`` rows are tight at an optimal
-    neuron) keep weight 1, the others ``(c_j / slack)^ROW_POWER`` for the
-    column's ``ROW_KEEP * d``-th slack ``c_j``. A weighted barrier's path
-    still ends at an optimum, and its duality gap at ``mu`` is ``mu sum
-    omega`` instead of ``mu`` times the number of rows: the certificate is
-    reached at a larger ``mu``, before the Newton systems' conditioning
-    (about ``1 / mu^2``) spoils the steps. The rows ``zero`` (indices of zero
-    rows of X, or None) have no cone rows: weight 0.
-    """
-    n, d = X.shape
-    norms = np.linalg.norm(X, axis=1)
-    if zero is not None:
-        norms[zero] = 1.0
-    slack = np.abs(img) / norms[:, None]
-    if zero is not None:
-        slack[zero] = np.inf  # (not among a column's nearest rows)
-    k = min(ROW_KEEP * d, n - 1)
-    c = np.partition(slack, k, axis=0)[k]
-    with np.errstate(invalid="ignore"):  # inf / inf on zero rows (more than n - k of them)
-        omega = np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)
-    if zero is not None:
-        omega[zero] = 0.0
-    return omega
-
-
-def _max_step(v, dv):
-    """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
-    return _step_length(-float((dv / v).min()))
-
-
-def _step_length(worst):
-    """Largest step in [0, 1] for the largest relative decrease ``worst = max(-dv / v)``."""
-    return 1.0 if worst <= 1.0 else 1.0 / worst
