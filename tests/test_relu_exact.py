@@ -296,3 +296,31 @@ def test_exact_fit_with_a_zero_row_matches_cvxpy(n_gates):
     assert reg.objective_ - reg.lower_bound_ <= 1e-6 * reg.objective_
     assert reg.predict(X[5:6])[0] == pytest.approx(reg.intercept_, abs=1e-12)
     assert _cone_violation(reg, X) <= 1e-10
+
+
+@pytest.mark.parametrize("gap", [0.0, 4e-5, 2e-4])
+def test_drop_residue_spends_at_most_half_the_room_below_tol(gap):
+    """Brute force over the thresholds with an objective that charges the
+    dropped columns' norms: the largest threshold whose cost is within
+    DROP_SHARE of ``tol * obj - (obj - bound)`` (none past tol)."""
+    from sklearn_convexnn._solvers.relu.ipm_outputs import (DROP_FRACTIONS, DROP_SHARE,
+                                                           _drop_residue)
+
+    norms = np.array([1.0, 3e-3, 7e-5, 2e-6, 5e-8, 1e-9])
+    W = np.vstack([norms, np.zeros_like(norms)])
+    obj, tol = 1.0, 1e-4
+    bound = obj - gap
+
+    def objective(W0):
+        return obj + float(np.sum(norms[np.all(W0 == 0, axis=0)]))
+
+    spare = max(DROP_SHARE * (tol * obj - gap), 0.0)
+    expected = W
+    for frac in DROP_FRACTIONS:
+        small = norms < frac
+        if np.any(small) and float(np.sum(norms[small])) <= spare:
+            expected = np.where(small, 0.0, W)
+            break
+    got = _drop_residue(W, obj, objective, bound, tol)
+    assert np.array_equal(got, expected)
+    assert objective(got) - bound <= tol * obj or np.array_equal(got, W)
