@@ -298,6 +298,23 @@ def test_exact_fit_with_a_zero_row_matches_cvxpy(n_gates):
     assert _cone_violation(reg, X) <= 1e-10
 
 
+def test_exact_fit_with_a_row_orthogonal_to_the_gates_falls_back_and_matches_cvxpy():
+    """A nonzero row with ``x . g_j = 0`` exactly (data gates differ in the
+    first coordinate only): that cone has no interior at its gate, the IPM
+    declines and the default route falls back (here to cvxpy)."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal(60), np.ones(60)]
+    X[5] = [0.0, 1.0]
+    y = np.maximum(X[:, 0], 0) + 0.1 * rng.standard_normal(60)
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", tol=1e-6,
+                              gate_sampling="data", random_state=0).fit(X, y)
+    assert np.any(X[5] @ reg.gates_ == 0)
+    assert reg.solver_ != "ipm"
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+
+
 @pytest.mark.parametrize("gap", [0.0, 4e-5, 2e-4])
 def test_drop_residue_spends_at_most_half_the_room_below_tol(gap):
     """Brute force over the thresholds with an objective that charges the
