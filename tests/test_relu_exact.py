@@ -188,6 +188,31 @@ def test_ipm_many_gates_small_alpha_matches_cvxpy():
     assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
     assert reg.dual_gap_ <= 1e-5 * reg.objective_ * 1.0001
     assert _cone_violation(reg, X) <= 1e-10
+    # mu goes down to its floor (it was held where a step would cross it, and
+    # this fit centred there for 146 iterations).
+    assert reg.n_iter_ <= 40
+
+
+@pytest.mark.parametrize("n, seed, d, n_gates, alpha, tol", [
+    (200, 2, 5, 40, 1e-3, 1e-6),   # p d <= n: the dense system's Cholesky failed
+    (150, 6, 5, 60, 1e-3, 1e-6),   # p d > n: a singular d x d block (Woodbury)
+    (60, 0, 8, 40, 1e-3, 1e-7),
+])
+def test_ipm_tight_tol_reaches_it_past_singular_newton_matrices(n, seed, d, n_gates, alpha,
+                                                                  tol):
+    # Near the end rounding left the Newton matrix singular and the fit
+    # stopped with 'numerical trouble' short of tol (gaps 1e-5 to 1e-2); the
+    # regularized retry goes on to the certified tol, the optimum cvxpy finds.
+    X, y = _data(n=n, seed=seed, d=d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ConvexReLURegressor(alpha=alpha, n_gates=n_gates, variant="exact", solver="ipm",
+                                  tol=tol, max_iter=300, random_state=0).fit(X, y)
+    assert reg.dual_gap_ <= tol * reg.objective_ * 1.0001
+    ref = _cvxpy_value(X, y, _masks(reg, X), alpha)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
+    assert _cone_violation(reg, X) <= 1e-10
 
 
 @pytest.mark.parametrize("alpha", [1e-3, 3e-2])
@@ -256,15 +281,63 @@ def test_ipm_bound_is_below_the_optimum_at_any_iteration_cap(loss):
         assert _cone_violation(est, X) <= 1e-10
 
 
-def test_exact_fit_with_a_zero_row_matches_cvxpy():
-    """A zero row's cone rows (0 >= 0) leave the barrier no interior: the
-    default route falls back (here to cvxpy) and still solves the program."""
+@pytest.mark.parametrize("n_gates", [10, 40])  # p d <= n (dense Newton system), > n (Woodbury)
+def test_exact_fit_with_a_zero_row_matches_cvxpy(n_gates):
+    """Zero rows' cone rows (0 >= 0) hold for every neuron: the interior-point
+    method keeps them out of its barrier and solves the program cvxpy solves."""
     X, y = _data(n=60, seed=2)
-    X[5] = 0.0
-    reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", tol=1e-6,
+    X[[5, 17]] = 0.0
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=n_gates, variant="exact", tol=1e-6,
                               random_state=0).fit(X, y)
+    assert reg.solver_ == "ipm"
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.objective_ - reg.lower_bound_ <= 1e-6 * reg.objective_
+    assert reg.predict(X[5:6])[0] == pytest.approx(reg.intercept_, abs=1e-12)
+    assert _cone_violation(reg, X) <= 1e-10
+
+
+def test_exact_fit_with_a_row_orthogonal_to_the_gates_falls_back_and_matches_cvxpy():
+    """A nonzero row with ``x . g_j = 0`` exactly (data gates differ in the
+    first coordinate only): that cone has no interior at its gate, the IPM
+    declines and the default route falls back (here to cvxpy)."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal(60), np.ones(60)]
+    X[5] = [0.0, 1.0]
+    y = np.maximum(X[:, 0], 0) + 0.1 * rng.standard_normal(60)
+    reg = ConvexReLURegressor(alpha=1e-2, n_gates=10, variant="exact", tol=1e-6,
+                              gate_sampling="data", random_state=0).fit(X, y)
+    assert np.any(X[5] @ reg.gates_ == 0)
     assert reg.solver_ != "ipm"
     ref = _cvxpy_value(X, y, _masks(reg, X), 1e-2)
-    assert reg.objective_ == pytest.approx(ref, rel=1e-4)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
     assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
-    assert reg.predict(X[5:6])[0] == pytest.approx(reg.intercept_, abs=1e-12)
+
+
+@pytest.mark.parametrize("gap", [0.0, 4e-5, 2e-4])
+def test_drop_residue_spends_at_most_half_the_room_below_tol(gap):
+    """Brute force over the thresholds with an objective that charges the
+    dropped columns' norms: the largest threshold whose cost is within
+    DROP_SHARE of ``tol * obj - (obj - bound)`` (none past tol)."""
+    from sklearn_convexnn._solvers.relu.ipm_outputs import (DROP_FRACTIONS, DROP_SHARE,
+                                                           _drop_residue)
+
+    norms = np.array([1.0, 3e-3, 7e-5, 2e-6, 5e-8, 1e-9])
+    W = np.vstack([norms, np.zeros_like(norms)])
+    obj, tol = 1.0, 1e-4
+    bound = obj - gap
+
+    def objective(W0):
+        return obj + float(np.sum(norms[np.all(W0 == 0, axis=0)]))
+
+    spare = max(DROP_SHARE * (tol * obj - gap), 0.0)
+    expected = W
+    for frac in DROP_FRACTIONS:
+        small = norms < frac
+        if np.any(small) and float(np.sum(norms[small])) <= spare:
+            expected = np.where(small, 0.0, W)
+            break
+    got = _drop_residue(W, obj, objective, bound, tol)
+    assert np.array_equal(got, expected)
+    assert objective(got) - bound <= tol * obj or np.array_equal(got, W)

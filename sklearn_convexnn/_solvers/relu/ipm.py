@@ -42,6 +42,7 @@ import math
 import numpy as np
 
 from .ipm_dense import DenseNewtonSystem
+from .ipm_rows import max_step, row_weights, step_length
 from .ipm_woodbury import woodbury_solver
 from .newton import loss_curvature
 
@@ -53,27 +54,42 @@ IPM_LOSSES = ("squared", "logistic")
 TO_BOUNDARY = 0.99
 #: Armijo constant and backtracking factor of the line search on the barrier.
 ARMIJO, BACKTRACK = 1e-4, 0.5
-#: Rows' barrier weights (see row_weights).
-ROW_KEEP, ROW_POWER, ROW_FLOOR = 2, 2, 1e-6
 #: mu falls by at most this factor per iteration (the norms' smoothing is
 #: primal only and needs its centring).
 MU_DROP = 0.1
 #: The cone multipliers are refined by NNLS once the rows' complementarity
 #: is below this multiple of the target gap.
 NNLS_START = 10.0
-#: ... over the NNLS_ROWS * d rows of the largest multipliers of the column.
-NNLS_ROWS = 3
+#: ... over the ceil(NNLS_ROWS * d) rows of the largest multipliers of the
+#: column (an optimal neuron has at most d - 1 tight rows). Measured at the
+#: last iterations of bench_relu.py's planted problems (n=100..2000, d=5..50):
+#: 1.2 gave the bounds of 3 at a quarter of its NNLS time, 1.0 lost up to 3x.
+NNLS_ROWS = 1.5
 #: The certificate is computed from the iteration where the rows'
 #: complementarity is below this multiple of the target gap. Measured on 164
 #: problems (n <= 400, d <= 10, up to 60 gates, squared and logistic losses,
 #: tol 1e-3 to 1e-6, certifying at every iteration): the gap was first met
 #: at a ratio of 0.1 to 0.95, the iteration before at 1 to 8; each
-#: certificate costs about a third of a small problem's iteration.
-CERTIFY_START = 10.0
+#: certificate costs about a third of a small problem's iteration. Re-measured
+#: with mu down to its floor (72 random fits, n 60..300, d 3..8, 8..80 gates,
+#: tol 1e-2 to 1e-7, a third logistic): 3 and 2 took the iterations of 10,
+#: 1 took 8 more.
+CERTIFY_START = 3.0
 #: mu stops falling once the rows' complementarity is below this fraction of
 #: the target gap: the remaining steps centre, which the certificate needs
 #: (the dual point's excess over alpha is the stationarity residual).
 MU_FLOOR = 0.1
+#: The multiplier of a zero row's cone rows: out of the gap, the step lengths
+#: and the Newton matrix (its outer product is zero), and positive.
+ZERO_ROW_LAM = 1e-300
+#: Near the end the rows' barrier weights span many orders and rounding can
+#: leave a Newton matrix singular: it is factored again with each d x d block
+#: (and the dense system's eliminated blocks) shifted by REGULARIZE times its
+#: largest diagonal entry. Still positive definite, so the step still descends
+#: on the barrier (the line search checks). Measured on seven small problems
+#: (tol 1e-5 to 1e-7): 1e-12 certified all but one, 1e-14 and 1e-10 needed
+#: up to three times the iterations.
+REGULARIZE = 1e-12
 #: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
 #: times that norm.
 START_SCALE, MU_START = 1.0, 1.0
@@ -101,7 +117,13 @@ class _Output:
         self._upper, self._lower = iu * d + ju, ju * d + iu
         self.primal = p * d <= n
         self.n_passes = 0
+        self.n_regularized = 0  # Newton matrices factored again, regularized
         self.omega = None  # the rows' barrier weights (solve_output_ipm: row_weights)
+        # Zero rows: their cone rows (0 >= 0) hold for every w and stay out of
+        # the barrier (slack fixed at 1, weight 0, multiplier ZERO_ROW_LAM).
+        nonzero = np.any(X != 0, axis=1)
+        self.zero = np.flatnonzero(~nonzero) if not nonzero.all() else None
+        self.live = nonzero if self.zero is not None else slice(None)  # the cone rows
         # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
         self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
             else None
@@ -157,6 +179,8 @@ class _Output:
         ``mu_rows``) and its pieces; +inf outside the cones."""
         IW = self.mul(W) if IW is None else IW
         S = self.Sg2 * IW
+        if self.zero is not None:
+            S[self.zero] = 1.0
         if S.min() <= 0:
             return np.inf, None
         z = self.predict(IW, b)
@@ -186,8 +210,18 @@ class _Output:
         B.reshape(2 * p, d * d)[:, :: d + 1] += (a / t)[:, None]  # the diagonals
         Ws = W.T * (a / (t * np.sqrt(Q)))[:, None]  # a^2 / (t^2 Q) w w^T = ws ws^T
         B -= Ws[:, :, None] * Ws[:, None, :]
+        try:
+            return self._factor_blocks(B, curv, 0.0)
+        except np.linalg.LinAlgError:
+            # Rounding lost the blocks' smallest directions (REGULARIZE).
+            diag = B.reshape(2 * p, d * d)[:, :: d + 1]
+            diag += REGULARIZE * diag.max(axis=1, keepdims=True)
+            self.n_regularized += 1
+            return self._factor_blocks(B, curv, REGULARIZE)
+
+    def _factor_blocks(self, B, curv, shift):
         if self.primal:
-            return self.dense.factor(B, curv)
+            return self.dense.factor(B, curv, shift)
         return woodbury_solver(self, B, curv)
 
     def _back(self, Binv, ru, rv, y):
@@ -225,30 +259,34 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     Returns
     -------
     (W, b, n_iter, status, n_passes) or None when the cones have no
-    interior at the gates (a row with ``x_i . g_j = 0``, e.g. a zero row); ``n_passes``
+    interior at the gates (a nonzero row with ``x_i . g_j = 0``); ``n_passes``
     counts the products with ``X``, ``X^T`` or the rows' outer products.
     """
     prob = _Output(X, masks, loss, alpha, fit_intercept)
     p = prob.p
     gimg = np.abs(prob.mul(gates))
-    if not np.all(np.any(X != 0, axis=1)) or np.any(gimg <= 0):
-        # A zero row's cone rows (0 >= 0) have no interior for the barrier.
+    if prob.zero is not None:
+        gimg[prob.zero] = 1.0  # (no cone rows there)
+    if np.any(gimg <= 0):
+        # A nonzero row orthogonal to a gate: that cone has no interior at the gate.
         return None
     # Start: u_j = v_j = tau g_j / ||g_j|| (no prediction, both inside their cones).
     gn = gates / np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
     img = prob.mul(gn)
-    tau = START_SCALE / max(float(np.median(np.abs(img))), 1e-300)
+    tau = START_SCALE / max(float(np.median(np.abs(img[prob.live]))), 1e-300)
     W = tau * np.hstack([gn, gn])
     b = b0
     mu = MU_START * alpha * tau
-    prob.omega = row_weights(img, X)
+    prob.omega = row_weights(img, X, prob.zero)
     prob.omega = np.hstack([prob.omega, prob.omega])
     omega = prob.omega
     nu = float(omega.sum())  # the rows' barrier parameter
     phi, parts = prob.barrier(W, b, mu, mu)
     # Multipliers of a centred start (lam s = mu omega) except on rows close to
     # their boundary, whose lam would dominate the Newton matrix.
-    Lam = mu * omega / np.maximum(parts[1], np.median(parts[1]))
+    Lam = mu * omega / np.maximum(parts[1], np.median(parts[1][prob.live]))
+    if prob.zero is not None:
+        Lam[prob.zero] = ZERO_ROW_LAM
     status, it = "max_iter", 0
     best = None
     for it in range(1, max_iter + 1):
@@ -294,8 +332,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         # step lengths, the affine complementarity and the second-order term
         # dS dL = -(Lam dS)(1 + q) follow from q and Lam dS.
         q = dS / S
-        ap = _step_length(-float(q.min()))
-        ad = _step_length(1.0 + float(q.max()))
+        ap = step_length(-float(q.min()))
+        ad = step_length(1.0 + float(q.max()))
         m = nu  # the rows' barrier parameter: the gap at mu is m mu
         gap_sum = float(np.vdot(S, Lam))
         gap_now = gap_sum / m
@@ -307,8 +345,10 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         mu_t = max(sigma * gap_now, MU_DROP * mu)
         minus_second = ld + lq  # -dS dL
         if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
-            # Small enough: centre (Newton on stationarity) instead of going on.
-            mu_t, minus_second = max(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0
+            # Small enough: down to the floor (not below: a step that would cross
+            # it used to hold mu where it was, up to 1 / MU_DROP times the floor,
+            # and the gap with it), then centre there (Newton on stationarity).
+            mu_t, minus_second = min(mu, MU_FLOOR * tol * abs(best[0]) / m), 0.0
         # Corrector: target mu_t omega, with Mehrotra's second-order term;
         # without it should the direction not descend on the barrier.
         try:
@@ -329,8 +369,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             status = "numerical trouble"
             break
         dL = corr - Lam * (1.0 + q)
-        ap = TO_BOUNDARY * _step_length(-float(q.min()))
-        ad = TO_BOUNDARY * _max_step(Lam, dL)
+        ap = TO_BOUNDARY * step_length(-float(q.min()))
+        ad = TO_BOUNDARY * max_step(Lam, dL)
         # Backtracking on the barrier with the rows at mu_t.
         phi0 = prob.barrier_at(parts, mu, mu_t)
         step = ap
@@ -351,6 +391,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         W = W + step * dW
         b = b + step * db
         Lam = Lam + ad * dL
+        if prob.zero is not None:
+            Lam[prob.zero] = ZERO_ROW_LAM  # (decays by 1 - ad otherwise)
         mu = mu_t
         # The norms' smoothing follows mu.
         parts = parts1[:6] + prob.smooth_norm(W, mu, parts1[6])
@@ -358,33 +400,3 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     if prob.woodbury is not None:
         prob.n_passes += prob.woodbury.n_products
     return W, b, it, status, prob.n_passes
-
-
-def row_weights(img, X):
-    """Barrier weights of the cone rows from the start's gate images ``img`` (n, p).
-
-    Row i of gate j has normalized slack ``|x_i . g_j| / ||x_i||`` at the
-    start. The ``ROW_KEEP * d`` rows nearest their boundary (the candidates
-    for the cone's facets; at most ``d - 1`` rows are tight at an optimal
-    neuron) keep weight 1, the others ``(c_j / slack)^ROW_POWER`` for the
-    column's ``ROW_KEEP * d``-th slack ``c_j``. A weighted barrier's path
-    still ends at an optimum, and its duality gap at ``mu`` is ``mu sum
-    omega`` instead of ``mu`` times the number of rows: the certificate is
-    reached at a larger ``mu``, before the Newton systems' conditioning
-    (about ``1 / mu^2``) spoils the steps.
-    """
-    n, d = X.shape
-    slack = np.abs(img) / np.linalg.norm(X, axis=1)[:, None]  # no zero row here
-    k = min(ROW_KEEP * d, n - 1)
-    c = np.partition(slack, k, axis=0)[k]
-    return np.clip((c / slack) ** ROW_POWER, ROW_FLOOR, 1.0)
-
-
-def _max_step(v, dv):
-    """Largest step in [0, 1] keeping ``v + step dv >= 0`` (``v > 0``)."""
-    return _step_length(-float((dv / v).min()))
-
-
-def _step_length(worst):
-    """Largest step in [0, 1] for the largest relative decrease ``worst = max(-dv / v)``."""
-    return 1.0 if worst <= 1.0 else 1.0 / worst

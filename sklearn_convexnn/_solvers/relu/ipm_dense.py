@@ -20,7 +20,7 @@ directly (neither is the difference of two large ones).
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-__all__ = ["DenseNewtonSystem", "cholesky_lower"]
+__all__ = ["DenseNewtonSystem", "cholesky_lower", "stable_harmonic"]
 
 
 def cholesky_lower(A):
@@ -63,8 +63,14 @@ class DenseNewtonSystem:
             self.H0 = H0
         return self.H0
 
-    def factor(self, B, curv):
+    def factor(self, B, curv, shift=0.0):
         """Factor at the column blocks ``B`` (2p, d, d) and curvature ``curv``.
+
+        ``shift`` (a retry after a failed factorization): ``E_j`` is formed
+        positive semidefinite by construction (:func:`stable_harmonic`, not
+        as ``Bu_j C_j^-1 Bv_j``, whose rounding grows with ``||Bu_j|| ||Bv_j||
+        ||C_j^-1||``) and gets ``shift`` times the largest diagonal entry of
+        ``Bu_j`` and ``Bv_j`` on its diagonal.
 
         Returns ``solve(ru, rv, rb) -> (dW (d, 2p), db)``; raises
         ``np.linalg.LinAlgError`` if the matrix is not positive definite.
@@ -74,7 +80,12 @@ class DenseNewtonSystem:
         Cinv = np.linalg.inv(Bu + Bv)
         # BC = [Bu C^-1, Bv C^-1] = [Zu^T, Zv^T] (the blocks are symmetric).
         BC = B.reshape(2, p, d, d) @ Cinv
-        E = BC[0] @ Bv  # symmetric up to rounding; the factorization reads one half
+        if shift:
+            E = stable_harmonic(Bu, Bv)
+            scale = B.reshape(2, p, d * d)[:, :, :: d + 1].max(axis=(0, 2))
+            E.reshape(p, d * d)[:, :: d + 1] += shift * scale[:, None]
+        else:
+            E = BC[0] @ Bv  # symmetric up to rounding; the factorization reads one half
         H = self._fixed_part(curv).copy()
         H.ravel()[self.blocks] += E.ravel()
         cf = cholesky_lower(H.T)  # Fortran-ordered: LAPACK works on it without a copy
@@ -100,3 +111,23 @@ class DenseNewtonSystem:
             r[:, d:] = x[:P].reshape(p, d)  # dw
             return (back @ r[:, :, None]).reshape(2 * p, d).T, (x[P] if fit_b else 0.0)
         return solve
+
+
+def stable_harmonic(Bu, Bv):
+    """``(Bu^-1 + Bv^-1)^-1`` of stacked positive definite blocks, positive
+    semidefinite by construction.
+
+    With ``C = Bu + Bv = L L^T``, ``M = L^-1 Bu L^-T`` and ``N = L^-1 Bv
+    L^-T = I - M`` share the eigenvectors ``Q``; the result is ``L Q
+    diag(m n) Q^T L^T`` with ``m``, ``n`` the Rayleigh quotients of ``M`` and
+    ``N`` (clipped at zero; ``n`` is not formed as ``1 - m``, which would
+    lose the small ones).
+    """
+    L = np.linalg.cholesky(Bu + Bv)
+    Li = np.linalg.inv(L)
+    M = Li @ Bu @ np.swapaxes(Li, 1, 2)
+    N = Li @ Bv @ np.swapaxes(Li, 1, 2)
+    m, Q = np.linalg.eigh(M)
+    n = np.einsum("jab,jac,jcb->jb", Q, N, Q)
+    F = L @ Q
+    return (F * (np.maximum(m, 0.0) * np.maximum(n, 0.0))[:, None, :]) @ np.swapaxes(F, 1, 2)
