@@ -17,10 +17,9 @@ NEWTON_SWITCH_GAP = 0.05
 #: ``RATE_WINDOW`` iterations, above this one: the smooth part is quadratic,
 #: so the Newton model is exact on a settled active set (the logistic loss
 #: stays with the rule above: on breast_cancer at alpha=1e-3 an early switch
-#: took 27 factorizations instead of 7). Not at any gap: a set settled from
-#: the first iterations (every gate on at a tiny alpha) is not the optimal
-#: one (diabetes, alpha=1e-3, tol 1e-6: a switch at a 90% gap, 50 damped
-#: Newton steps, then APG to 10 000 iterations). Measured (one thread, tol
+#: took 27 factorizations instead of 7). Not at any gap (but see
+#: ``TRIAL_MAX_ALPHA``): a set settled from the first iterations (every gate
+#: on) is not the optimal one at a larger alpha. Measured (one thread, tol
 #: 1e-4): n=1000, d=20, 100 gates, alpha=1e-3: 0.24 -> 0.20 s (284 -> 127
 #: iterations); diabetes at alpha=1e-3: 1114 -> 347 iterations (0.28 ->
 #: 0.21 s; with the default max_iter=1000 it stopped at a 6.9e-2 gap).
@@ -33,6 +32,22 @@ NEWTON_MAX_STEPS = 50
 NEWTON_EXPECTED_STEPS = 8
 #: Iterations over which APG's rate of convergence is measured.
 RATE_WINDOW = 20
+#: Below ``TRIAL_MAX_ALPHA * alpha_max`` (squared loss) nearly every group is
+#: active at the optimum, so the active set APG turns on in its first
+#: iterations (every group) is about the optimal one, and APG crawls: Newton
+#: steps start as soon as that set has not changed for ``STABLE_WINDOW``
+#: iterations, at any gap (the one early switch, a "trial"). Measured (one
+#: thread, tol 1e-4, counts are deterministic): n=1000, d=20, 100 gates,
+#: alpha=1e-3 (0.001 alpha_max): 127 APG iterations + 6 factorizations ->
+#: 15 + 6 (and CG steps, see newton.py); diabetes at alpha=1e-3 (1e-5
+#: alpha_max; raw y): 1000 iterations ending at a 0.53 gap -> 20 + 16
+#: factorizations (n=442); standardized y (8e-4 alpha_max): 347 + 21 -> 19 + 9.
+#: Not above: at 0.07 alpha_max (n=2000, d=50, 500 gates, the scnn line of
+#: benchmarks/bench_relu.py) every gate is on in the first 30 iterations but
+#: about 100 at the optimum, and an early switch took 17 factorizations
+#: instead of 4 (0.85 -> 1.7 s).
+TRIAL_MAX_ALPHA = 0.01
+STABLE_WINDOW = 10
 #: APG's gradients (the backward products ``(D_j X)^T theta``) are taken in
 #: single precision (``fast`` passes of ``MaskedDesign``, about twice as fast),
 #: every ``CERTIFY_EVERY``-th one in double precision, which alone is
@@ -138,25 +153,29 @@ class GatedProblem:
             self.certifier.bound(self._theta, GW)
 
 
-def _newton_pays(design, apg, history, tol, it, stable=False):
+def _newton_pays(design, apg, history, tol, it, stable=False, trial=False):
     """Switch to Newton steps when APG's remaining work is predicted to cost more.
 
-    Only once the certified relative gap is below ``NEWTON_SWITCH_GAP`` (the
-    active set has settled), or below ``STABLE_SWITCH_GAP`` once the active set
-    has not changed for ``RATE_WINDOW`` iterations (``stable``). APG's
-    remaining iterations are extrapolated from the gap's geometric decrease
-    over the last ``RATE_WINDOW`` iterations; each costs about
-    ``2 n d (q + |S|)`` flops, a Newton step ``n^3 / 3 + 4 n^2 |S|`` per output (the factor,
-    the capacitance), and about ``NEWTON_EXPECTED_STEPS`` steps are needed. A
+    A ``trial`` (small alpha, see ``TRIAL_MAX_ALPHA``) switches as soon as it
+    is asked, at any gap. Otherwise only once the certified relative gap is
+    below ``NEWTON_SWITCH_GAP`` (the active set has settled), or below
+    ``STABLE_SWITCH_GAP`` once the active set has not changed for
+    ``RATE_WINDOW`` iterations (``stable``). APG's remaining iterations are
+    extrapolated from the gap's geometric decrease over the last
+    ``RATE_WINDOW`` iterations; each costs about ``2 n d (q + |S|)`` flops, a
+    Newton step ``n^3 / 3 + 4 n^2 |S|`` per output (the factor, the
+    capacitance), and about ``NEWTON_EXPECTED_STEPS`` steps are needed. A
     stalled APG switches.
     """
     if it > NEWTON_SWITCH_ITER:
         return True
-    if len(history) < RATE_WINDOW or it % 5:
+    if len(history) < (STABLE_WINDOW if trial else RATE_WINDOW) or it % 5:
         return False
     obj, lb = history[-1][1], history[-1][2]
     gap = obj - lb
     scale = max(abs(obj), 1e-12)
+    if trial:
+        return True
     if gap > (STABLE_SWITCH_GAP if stable else NEWTON_SWITCH_GAP) * scale:
         return False
     old = history[-RATE_WINDOW][1] - history[-RATE_WINDOW][2]
@@ -207,23 +226,30 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     it, n_newton = 0, 0
     support_changed, last_support = 0, None
     switch = newton and loss.name in NEWTON_LOSSES
+    squared = switch and loss.name == "squared"
+    # An early switch, at any gap once the active set has settled, where
+    # nearly every group is active at the optimum (small alpha, squared loss).
+    trial = squared and alpha < TRIAL_MAX_ALPHA * alpha_max(design, loss, fit_intercept)
     for it in range(1, max_iter + 1):
-        if switch and _newton_pays(design, apg, history, tol, it, loss.name == "squared"
-                                   and it - support_changed > RATE_WINDOW):
-            switch = False
-            W, b, n_newton, nstatus = newton_polish(
+        settled = it - support_changed
+        stable = squared and settled > RATE_WINDOW
+        attempt = trial and settled > STABLE_WINDOW
+        if switch and _newton_pays(design, apg, history, tol, it, stable, attempt):
+            W, b, steps, nstatus = newton_polish(
                 design, loss, alpha, apg.x, apg.bx, certifier, fit_intercept=fit_intercept,
                 tol=tol, max_steps=NEWTON_MAX_STEPS, lipschitz=apg.L, verbose=verbose,
                 history=history)
+            n_newton += steps
+            switch = False
             apg = APG(problem, W, b, alpha, apg.L, fit_intercept)
             if nstatus == "optimal":
                 status = "optimal"
                 break
         apg.step()
-        if switch or verbose:
+        if (switch and squared) or verbose:
             support = np.any(apg.x != 0, axis=0)
         # When the active set last changed (only the switch to Newton reads it).
-        if switch and (support_changed == 0 or np.any(support != last_support)):
+        if squared and (support_changed == 0 or np.any(support != last_support)):
             support_changed, last_support = it, support
         obj, lb = apg.objective(), certifier.best
         gap = obj - lb

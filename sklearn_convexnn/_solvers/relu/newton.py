@@ -43,14 +43,12 @@ while those groups re-entered).
 """
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve, get_blas_funcs, solve_triangular
-from scipy.special import expit
+
+from .newton_cg import NEWTON_LOSSES, hessian_product, loss_curvature, pcg_direction
+from .newton_entry import _entry_weight, grow  # noqa: F401 (tests reach _entry_weight here)
 
 __all__ = ["NEWTON_LOSSES", "NEWTON_MAX_SAMPLES", "newton_polish"]
-
-#: Losses whose Hessian is diagonal in the predictions.
-NEWTON_LOSSES = ("squared", "logistic")
 
 #: Above this many samples the n x n factorization costs more than it saves.
 NEWTON_MAX_SAMPLES = 4000
@@ -58,33 +56,26 @@ NEWTON_MAX_SAMPLES = 4000
 #: only: the n x n work is cheap there, and equivalent inputs (sample
 #: weights or repeated rows) then follow the same iterates to rounding.
 SINGLE_MIN_SAMPLES = 500
-#: A group entering with a dual norm below ``alpha (1 + ENTRY_MARGIN)`` (late,
-#: near the optimum) starts at the minimizer of its own quadratic model, the
-#: others fixed (``_entry_weight``), not at a tiny size: from a tiny size
-#: the penalty's curvature ``(I - u u^T) / e_j`` pins its direction, and a
-#: second full step was needed to turn it, while the certificate waited on
-#: it. Measured (n=2000, d=50, 500 gates, the scnn line of
-#: benchmarks/bench_relu.py): the gap after the entry step 8.5e-5 -> 6.6e-6,
-#: one factorization fewer at tol 1e-4; n=1000, d=20, 100 gates, alpha=1e-3:
-#: same steps, final gap 4.3e-5 -> 1.1e-6. Entries far above alpha keep the
-#: tiny start (sized by their own model there, the steps were damped: 11
-#: instead of 7 on the latter problem).
-ENTRY_MARGIN = 1e-2
-#: ... for at most this many entering groups at once (each costs a pass over
-#: its rows, ``n d^2``, and a d x d eigendecomposition).
-ENTRY_MAX_GROUPS = 5
+#: While the active set stays the same, each Newton system is first solved
+#: by CG preconditioned with the last factor (``newton_cg.py``; an
+#: iteration about a tenth of a factorization at n=1000) to this relative
+#: residual: the steps here converge linearly anyway (a group nearly
+#: spanned by the others, the linear gate, turns slowly: the error shrinks
+#: 10-20 fold per exact step), so a tenth costs no step ...
+CG_RTOL = 0.1
+#: ... within this many iterations, else a fresh factor. Measured (counts,
+#: tol 1e-4; rtol 1e-3 with 8 iterations / 0.1 with 3): n=1000, d=20, 100
+#: gates, alpha=1e-3: 6 factorizations + 19 CG iterations / 6 + 7; diabetes
+#: (raw y) at alpha=1e-3: 16 + 43 / 15 + 18; breast_cancer at alpha=1e-3:
+#: 7 factorizations before, 4 + 0-2 CG iterations with either.
+CG_MAX_ITER = 3
+#: ... and only above this certified relative gap: below it the objective's
+#: decrease nears its rounding, where only exact steps (quadratically
+#: convergent near the end) still pass the line search (a fit to a gap of
+#: 1e-8 stalled at 1.01e-8 on CG steps).
+CG_MIN_GAP = 1e-6
 #: Backtracking halvings before a Newton step is declared failed.
 MAX_HALVINGS = 30
-
-
-def loss_curvature(loss, Z):
-    """Diagonal of the loss Hessian per (weighted) sample and output, (n, k)."""
-    if loss.name == "squared":
-        return np.broadcast_to(loss.pi, Z.shape)
-    if loss.name == "logistic":
-        s = expit(loss.Y * Z)
-        return loss.pi * s * (1 - s)
-    raise ValueError(f"Newton steps need a loss in {NEWTON_LOSSES}, got {loss.name!r}.")
 
 
 class _State:
@@ -98,6 +89,10 @@ class _State:
         self.Z = self._predict(self.img, self.active, self.b)
         self.F = self.objective(self.Z, self.W)
         self.barred = np.zeros(0, dtype=int)
+        self.clean = True  # the last step was full and dropped no group
+        # The last factors (active set, {output: solve}), reused by CG; counts.
+        self.factors, self.n_factors, self.cg_iters = None, 0, 0
+        self.gap = np.inf  # certified relative gap at this point
 
     def _images(self, W, cols):
         """Masked images ``D_j X w_j`` (n, len(cols)); one data pass."""
@@ -155,77 +150,12 @@ def newton_polish(design, loss, alpha, W, b, certifier, *, fit_intercept, tol, m
         if gap <= tol * max(abs(st.F), 1e-12):
             status = "optimal"
             break
-        _grow(st, G, lipschitz)
+        st.gap = gap / max(abs(st.F), 1e-12)
+        grow(st, G, lipschitz)
         if not _newton_step(st, XXt, fit_intercept):
             status = "stalled"
             break
     return st.W, st.b, step, status
-
-
-def _grow(st, G, lipschitz):
-    """Bring in every inactive group whose dual norm exceeds alpha."""
-    alpha = st.alpha
-    norms = np.sqrt(np.sum(G**2, axis=0))
-    inactive = np.ones(G.shape[1], dtype=bool)
-    inactive[st.active] = False
-    # A group a damped step carried through zero waits one step: re-entering
-    # at once, it was carried through zero again by the next damped step
-    # (measured at n=1000, d=20, 100 gates, alpha=1e-3: 13 steps, 8 of them
-    # such cycles, from a 15% gap; 9 steps when they wait).
-    inactive[st.barred] = False
-    new = np.flatnonzero(inactive & (norms > alpha * (1 + 1e-9)))
-    if new.size == 0:
-        return
-    # Tiny along the descent direction: the Newton step sizes it (the radial
-    # direction carries no penalty curvature, so the loss decides its length);
-    # late entries (ENTRY_MARGIN) at the minimizer of their own model instead.
-    size = 1e-6 * (float(np.median(np.sqrt(np.sum(st.W[:, st.active] ** 2, axis=0))))
-                   if st.active.size else alpha / lipschitz)
-    st.W[:, new] = -G[:, new] / norms[new] * size
-    design = st.design
-    late = new[norms[new] <= alpha * (1 + ENTRY_MARGIN)]
-    if st.active.size and 0 < late.size <= ENTRY_MAX_GROUPS and design.d <= design.n:
-        hz = loss_curvature(st.loss, st.Z)
-        X = design.X
-        for j in late:
-            # Curvature of the loss along the group: (D_j X)^T Hz (D_j X).
-            rows = design.masks[:, design.gate_of[j]] * hz[:, design.output_of[j]]
-            B = X.T @ (X.multiply(rows[:, None]).tocsr() if sp.issparse(X)
-                       else X * rows[:, None])
-            B = B.toarray() if sp.issparse(B) else np.asarray(B)
-            w = _entry_weight(B, G[:, j], alpha)
-            if w is not None:
-                st.W[:, j] = w
-        design.n_passes += late.size
-    st.set_active(np.sort(np.concatenate([st.active, new])))
-
-
-def _entry_weight(B, g, alpha, n_bisect=80):
-    """Minimizer of ``g^T w + w^T B w / 2 + alpha ||w||`` for ``||g|| > alpha``, B >= 0.
-
-    Stationarity gives ``w = -(B + lam I)^-1 g`` with ``lam = alpha / ||w||``;
-    ``lam ||(B + lam I)^-1 g||`` increases with ``lam`` (towards ``||g||``),
-    so its crossing of ``alpha`` is found by bisection on ``log lam`` in B's
-    eigenbasis; the larger end is returned (a slightly shorter ``w``). None
-    when the model is unbounded below (B singular with more than ``alpha``
-    of ``g`` in its null space; not met when ``g = (D_j X)^T theta`` and the
-    curvature is positive wherever ``theta`` is not zero).
-    """
-    mu, Q = np.linalg.eigh(B)
-    mu = np.maximum(mu, 0.0)
-    gq = Q.T @ g
-    top = float(mu.max(initial=0.0))
-    floor = 1e-12 * max(top, 1e-300)
-    lo, hi = floor, 1e12 * max(top, float(np.linalg.norm(g)), 1e-300)
-    for _ in range(n_bisect):
-        lam = np.sqrt(lo * hi)
-        if lam * np.linalg.norm(gq / (mu + lam)) > alpha:
-            hi = lam
-        else:
-            lo = lam
-    if hi <= 10 * floor:
-        return None
-    return -Q @ (gq / (mu + hi))
 
 
 def _newton_step(st, XXt, fit_intercept):
@@ -237,17 +167,24 @@ def _newton_step(st, XXt, fit_intercept):
     single-precision capacitance is not positive definite. Only the
     direction is rounded: the step is accepted on the objective in double
     precision, and the certificate never sees single precision. Below
-    ``SINGLE_MIN_SAMPLES`` samples, double precision only.
+    ``SINGLE_MIN_SAMPLES`` samples, double precision only. A direction by CG
+    on an earlier factor (``CG_RTOL``) that finds no decrease is computed
+    again from a fresh factor first.
     """
     for dtype in (np.float32, np.float64) if st.design.n >= SINGLE_MIN_SAMPLES else (np.float64,):
-        try:
-            # A trial point far out may overflow the loss: it then fails the
-            # decrease test (inf or nan) and the step is halved.
-            with np.errstate(over="ignore", invalid="ignore"):
-                if _try_step(st, XXt[dtype], fit_intercept, dtype):
-                    return True
-        except np.linalg.LinAlgError:
-            continue
+        retry = True
+        while retry:
+            st.used_cg = False
+            try:
+                # A trial point far out may overflow the loss: it then fails the
+                # decrease test (inf or nan) and the step is halved.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    if _try_step(st, XXt[dtype], fit_intercept, dtype):
+                        return True
+            except np.linalg.LinAlgError:
+                pass
+            retry = st.used_cg
+            st.factors = None  # the retry factors afresh
     return False
 
 
@@ -269,21 +206,39 @@ def _try_step(st, XXt, fit_intercept, dtype):
     design.n_passes += 1
     Vdir = np.zeros_like(Wa)
     beta = np.zeros(design.k)
+    # An earlier factor of the same active set preconditions CG (newton_cg.py).
+    old = st.factors if (st.factors is not None and st.gap > CG_MIN_GAP
+                         and np.array_equal(st.factors[0], act)) else None
+    factors = {}
     for c in range(design.k):
         sel = np.flatnonzero(design.output_of[act] == c)
-        gb = float(theta[:, c].sum())
+        gb = float(theta[:, c].sum()) if fit_intercept else 0.0
         if sel.size == 0:
             if fit_intercept and hz[:, c].sum() > 0:
                 beta[c] = -gb / hz[:, c].sum()
             continue
-        solve = _direction(X, XXt, np.ascontiguousarray(masks[:, sel]), norms[sel], U[:, sel],
-                           st.img[:, sel], hz[:, c], alpha, fit_intercept, dtype)
-        v, bc = solve(Gw[:, sel], gb)
-        Vdir[:, sel] = v
-        beta[c] = bc
-    # Products of the solves (two per p_inv, all outputs together), and of the
-    # intercept's elimination.
-    design.n_passes += 4 + (5 if fit_intercept else 0)
+        mc = np.ascontiguousarray(masks[:, sel])
+        found = None
+        if old is not None and c in old[1]:
+            apply = hessian_product(X, mc, norms[sel], U[:, sel], hz[:, c], alpha,
+                                    fit_intercept)
+            found = pcg_direction(apply, old[1][c], Gw[:, sel], gb, CG_RTOL, CG_MAX_ITER)
+            st.cg_iters += CG_MAX_ITER if found is None else found[2]
+            st.used_cg |= found is not None
+            # Per iteration: the Hessian's two passes, the preconditioner's four.
+            design.n_passes += 6 * (CG_MAX_ITER if found is None else found[2]) + 4
+            factors[c] = old[1][c]
+        if found is None:
+            solve = _direction(X, XXt, mc, norms[sel], U[:, sel], st.img[:, sel], hz[:, c],
+                               alpha, fit_intercept, dtype)
+            found = solve(Gw[:, sel], gb)
+            factors[c] = solve
+            st.n_factors += 1
+            # Products of the solve (two per p_inv), and of the intercept's elimination.
+            design.n_passes += 4 + (5 if fit_intercept else 0)
+        Vdir[:, sel] = found[0]
+        beta[c] = found[1]
+    st.factors = (act, factors)
     img_v = np.asarray(X @ Vdir) * masks
     design.n_passes += 1
     radial = np.sum(U * Vdir, axis=0)
@@ -302,10 +257,12 @@ def _try_step(st, XXt, fit_intercept, dtype):
         Fn = st.objective(Zn, Wfull)
         if Fn < st.F:
             if st.verbose:
-                print(f"    step {s:.3g} dropped {int(gone.sum())}")
+                print(f"    step {s:.3g} dropped {int(gone.sum())} factors {st.n_factors} "
+                      f"CG iterations {st.cg_iters}")
             st.W, st.b, st.Z, st.F = Wfull, bn, Zn, Fn
             keep = ~gone
             st.barred = act[gone] if s < 1.0 else st.barred[:0]
+            st.clean = s == 1.0 and not np.any(gone)
             st.active, st.img = act[keep], img_n[:, keep]
             return True
         if s == 1.0 and np.any(gone):
@@ -321,6 +278,7 @@ def _try_step(st, XXt, fit_intercept, dtype):
                     print(f"    pruned {int(gone.sum())}")
                 st.W, st.Z, st.F = Wp, Zp, Fp
                 st.barred = act[gone]
+                st.clean = False
                 st.active, st.img = act[keep], st.img[:, keep]
                 return True
         s *= 0.5
