@@ -36,18 +36,28 @@ RATE_WINDOW = 20
 #: active at the optimum, so the active set APG turns on in its first
 #: iterations (every group) is about the optimal one, and APG crawls: Newton
 #: steps start as soon as that set has not changed for ``STABLE_WINDOW``
-#: iterations, at any gap (the one early switch, a "trial"). Measured (one
-#: thread, tol 1e-4, counts are deterministic): n=1000, d=20, 100 gates,
-#: alpha=1e-3 (0.001 alpha_max): 127 APG iterations + 6 factorizations ->
-#: 15 + 6 (and CG steps, see newton.py); diabetes at alpha=1e-3 (1e-5
-#: alpha_max; raw y): 1000 iterations ending at a 0.53 gap -> 20 + 16
-#: factorizations (n=442); standardized y (8e-4 alpha_max): 347 + 21 -> 19 + 9.
-#: Not above: at 0.07 alpha_max (n=2000, d=50, 500 gates, the scnn line of
-#: benchmarks/bench_relu.py) every gate is on in the first 30 iterations but
-#: about 100 at the optimum, and an early switch took 17 factorizations
-#: instead of 4 (0.85 -> 1.7 s).
+#: iterations, at any gap (the one early switch, a "trial"), where a Newton
+#: step costs fewer than ``TRIAL_MAX_RATIO`` APG iterations in flops
+#: (``_trial_pays``). Measured (one thread, tol 1e-4; iterations (APG and
+#: Newton steps) / factorizations / CG iterations, deterministic; then CPU
+#: time, noisy) on planted data (benchmarks/bench_relu.py) at alpha=1e-3
+#: (0.001 alpha_max), n=1000, d=20, 100 gates, seeds 0/1/2: 19/5/10 (no
+#: trial: 130/6/8), 20/6/15 (120/2/4), 19/5/13 (107/5/14); 0.41 s for the
+#: three against 0.48 s; n=500, d=10: 0.05 against 0.10 s; n=1000, d=50,
+#: 200 gates: 0.29 against 0.55 s; alpha=1e-4: 0.28 against 0.36 s; but
+#: alpha=5e-3: 0.13 against 0.12 s, and n=2000, d=20 (flop ratio 267, no
+#: trial now): 0.40 against 0.29 s. Diabetes at alpha=1e-3 (1e-5 alpha_max,
+#: raw y): 1000 iterations ending at a 0.53 gap -> 31/16/24; standardized
+#: y (8e-4 alpha_max): 333/4/6 -> 25/10/13 (0.13 -> 0.07 s).
+#: Not above 0.01 alpha_max: at 0.07 alpha_max (n=2000, d=50, 500 gates, the
+#: scnn line of benchmarks/bench_relu.py) every gate is on in the first 30
+#: iterations but about 100 at the optimum, and an early switch took 17
+#: factorizations instead of 4 (0.85 -> 1.7 s). A window of 3 iterations
+#: switched too early (9 factorizations instead of 5 on the first line), 10
+#: a little late (6).
 TRIAL_MAX_ALPHA = 0.01
-STABLE_WINDOW = 10
+STABLE_WINDOW = 5
+TRIAL_MAX_RATIO = 150.0
 #: APG's gradients (the backward products ``(D_j X)^T theta``) are taken in
 #: single precision (``fast`` passes of ``MaskedDesign``, about twice as fast),
 #: every ``CERTIFY_EVERY``-th one in double precision, which alone is
@@ -190,6 +200,16 @@ def _newton_pays(design, apg, history, tol, it, stable=False, trial=False):
     return remaining * apg_flops > NEWTON_EXPECTED_STEPS * newton_flops
 
 
+def _trial_pays(design):
+    """Whether a Newton step costs few enough APG iterations for an early switch.
+
+    Flops with every group active: a step ``k n^3 / 3 + 4 n^2 q``, an APG
+    iteration ``4 n d q``; their ratio must be below ``TRIAL_MAX_RATIO``.
+    """
+    n, d, q, k = design.n, design.d, design.q, design.k
+    return (k * n**3 / 3.0 + 4.0 * n**2 * q) < TRIAL_MAX_RATIO * 4.0 * n * d * q
+
+
 def estimate_lipschitz(design, loss, n_columns, apply, rng, n_power=3):
     """Power iterations on the Gauss-Newton operator of the smooth part."""
     W = rng.standard_normal((design.d, n_columns))
@@ -229,7 +249,8 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     squared = switch and loss.name == "squared"
     # An early switch, at any gap once the active set has settled, where
     # nearly every group is active at the optimum (small alpha, squared loss).
-    trial = squared and alpha < TRIAL_MAX_ALPHA * alpha_max(design, loss, fit_intercept)
+    trial = squared and _trial_pays(design) and \
+        alpha < TRIAL_MAX_ALPHA * alpha_max(design, loss, fit_intercept)
     for it in range(1, max_iter + 1):
         settled = it - support_changed
         stable = squared and settled > RATE_WINDOW
