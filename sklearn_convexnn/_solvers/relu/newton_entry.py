@@ -26,6 +26,7 @@ ENTRY_MAX_GROUPS = 5
 def grow(st, G, lipschitz):
     """Bring in every inactive group whose dual norm exceeds alpha."""
     alpha = st.alpha
+    st.tiny_entries = False
     norms = np.sqrt(np.sum(G**2, axis=0))
     inactive = np.ones(G.shape[1], dtype=bool)
     inactive[st.active] = False
@@ -53,6 +54,7 @@ def grow(st, G, lipschitz):
     st.W[:, new] = -G[:, new] / norms[new] * size
     design = st.design
     late = new[norms[new] <= alpha * (1 + ENTRY_MARGIN)]
+    placed = 0
     if st.active.size and 0 < late.size <= ENTRY_MAX_GROUPS and design.d <= design.n:
         hz = loss_curvature(st.loss, st.Z)
         X = design.X
@@ -65,7 +67,11 @@ def grow(st, G, lipschitz):
             w = _entry_weight(B, G[:, j], alpha)
             if w is not None:
                 st.W[:, j] = w
+                placed += 1
         design.n_passes += late.size
+    # The next step's factor then sees their tiny sizes (a penalty curvature
+    # the step changes by orders of magnitude): not kept for CG (newton.py).
+    st.tiny_entries = placed < new.size
     st.set_active(np.sort(np.concatenate([st.active, new])))
 
 
