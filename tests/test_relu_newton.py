@@ -287,14 +287,13 @@ def test_cg_on_an_earlier_factor_solves_the_finite_difference_newton_system(loss
                      loss_curvature(loss, Z0)[:, 0], alpha, fit_intercept, np.float64)
     GW = g[:W.size].reshape(W.shape, order="F")
     gb = g[-1] if fit_intercept else 0.0
-    found = pcg_direction(apply, old, GW, gb, 1e-10, 200)
-    assert found is not None
-    v, beta, iterations = found
+    v, beta, iterations = pcg_direction(apply, old, GW, gb, 1e-10, 200)
+    assert v is not None
     assert 1 < iterations < size  # a real CG run, shorter than the dimension
     got = np.concatenate([v.ravel(order="F"), [beta] if fit_intercept else []])
     assert np.allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
     # Too few iterations for a tight tolerance: declined, not a wrong answer.
-    assert pcg_direction(apply, old, GW, gb, 1e-12, 1) is None
+    assert pcg_direction(apply, old, GW, gb, 1e-12, 1) == (None, None, 1)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -46,6 +46,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, get_blas_funcs, solve_triangular
 
 from .newton_cg import (
+    ABORT_AFTER_TWO,
     NEWTON_LOSSES,
     hessian_product,
     loss_curvature,
@@ -246,11 +247,14 @@ def _try_step(st, XXt, fit_intercept, dtype):
         if old is not None and c in old[1]:
             apply = hessian_product(X, mc, norms[sel], U[:, sel], hz[:, c], alpha,
                                     fit_intercept)
-            found = pcg_direction(apply, old[1][c], Gw[:, sel], gb, CG_RTOL, CG_MAX_ITER)
-            st.cg_iters += CG_MAX_ITER if found is None else found[2]
-            st.used_cg |= found is not None
+            found = pcg_direction(apply, old[1][c], Gw[:, sel], gb, CG_RTOL, CG_MAX_ITER,
+                                  ABORT_AFTER_TWO)
+            st.cg_iters += found[2]
             # Per iteration: the Hessian's two passes, the preconditioner's four.
-            design.n_passes += 6 * (CG_MAX_ITER if found is None else found[2]) + 4
+            design.n_passes += 6 * found[2] + 4
+            if found[0] is None:
+                found = None
+            st.used_cg |= found is not None
             factors[c] = old[1][c]
         if found is None:
             solve = _direction(X, XXt, mc, norms[sel], U[:, sel], st.img[:, sel], hz[:, c],

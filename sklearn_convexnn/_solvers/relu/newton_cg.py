@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-__all__ = ["NEWTON_LOSSES", "hessian_product", "loss_curvature", "masked_back",
+__all__ = ["ABORT_AFTER_TWO", "NEWTON_LOSSES", "hessian_product", "loss_curvature", "masked_back",
            "masked_rowsum", "pcg_direction"]
 
 #: Losses whose Hessian is diagonal in the predictions.
@@ -31,6 +31,14 @@ def loss_curvature(loss, Z):
         s = expit(loss.Y * Z)
         return loss.pi * s * (1 - s)
     raise ValueError(f"Newton steps need a loss in {NEWTON_LOSSES}, got {loss.name!r}.")
+
+
+#: CG gives up after two iterations that left more than this fraction of
+#: the preconditioned residual: measured over 22 runs (five planted problems
+#: and diabetes at alpha <= 1e-3), the seven that never reached 0.1 within 3
+#: iterations stood at 0.30-0.70 after two, the fifteen that did at
+#: 0.03-0.19.
+ABORT_AFTER_TWO = 0.25
 
 
 def masked_rowsum(X, masks, V):
@@ -72,15 +80,17 @@ def hessian_product(X, masks, norms, U, hz, alpha, fit_intercept):
     return apply
 
 
-def pcg_direction(apply, solve, Gw, gb, rtol, max_iter):
-    """Newton direction ``-H^-1 [Gw; gb]`` by preconditioned CG, or None.
+def pcg_direction(apply, solve, Gw, gb, rtol, max_iter, abort=None):
+    """Newton direction ``-H^-1 [Gw; gb]`` by preconditioned CG.
 
     ``apply``: the current Hessian (:func:`hessian_product`); ``solve``:
     an earlier step's factor, ``solve(G, g) = -H_old^-1 [G; g]``, the
     preconditioner. Stops when the residual's preconditioned norm is below
-    ``rtol`` times the right-hand side's; None when ``max_iter`` iterations
-    do not get there (or the operator is not positive definite along a
-    search direction). Returns ``(v, beta, n_iterations)``.
+    ``rtol`` times the right-hand side's. Returns ``(v, beta, n_iterations)``,
+    ``v`` and ``beta`` None when ``max_iter`` iterations do not get there,
+    two iterations leave more than ``abort`` of it (e.g.
+    ``ABORT_AFTER_TWO``), or the operator is not positive definite along a
+    search direction.
     """
     def prec(RV, rb):
         v, b = solve(RV, rb)
@@ -91,14 +101,14 @@ def pcg_direction(apply, solve, Gw, gb, rtol, max_iter):
     zV, zb = prec(rV, rb)
     rz = float(np.sum(rV * zV) + rb * zb)
     if not rz > 0:
-        return (xV, xb, 0) if rz == 0 else None
-    target = rtol**2 * rz
+        return (xV, xb, 0) if rz == 0 else (None, None, 0)
+    target, rz0 = rtol**2 * rz, rz
     pV, pb = zV, zb
     for it in range(1, max_iter + 1):
         qV, qb = apply(pV, pb)
         curv = float(np.sum(pV * qV) + pb * qb)
         if not curv > 0:
-            return None
+            return None, None, it
         a = rz / curv
         xV, xb = xV + a * pV, xb + a * pb
         rV, rb = rV - a * qV, rb - a * qb
@@ -106,6 +116,8 @@ def pcg_direction(apply, solve, Gw, gb, rtol, max_iter):
         rz_new = float(np.sum(rV * zV) + rb * zb)
         if rz_new <= target:
             return xV, xb, it
+        if it == 2 and abort is not None and rz_new > abort**2 * rz0:
+            return None, None, it
         pV, pb = zV + (rz_new / rz) * pV, zb + (rz_new / rz) * pb
         rz = rz_new
-    return None
+    return None, None, max_iter
