@@ -181,11 +181,11 @@ def _newton_pays(design, apg, history, tol, it, stable=False, trial=False):
         return True
     if len(history) < (STABLE_WINDOW if trial else RATE_WINDOW) or it % 5:
         return False
+    if trial:
+        return True
     obj, lb = history[-1][1], history[-1][2]
     gap = obj - lb
     scale = max(abs(obj), 1e-12)
-    if trial:
-        return True
     if gap > (STABLE_SWITCH_GAP if stable else NEWTON_SWITCH_GAP) * scale:
         return False
     old = history[-RATE_WINDOW][1] - history[-RATE_WINDOW][2]
@@ -270,7 +270,7 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
         if (switch and squared) or verbose:
             support = np.any(apg.x != 0, axis=0)
         # When the active set last changed (only the switch to Newton reads it).
-        if squared and (support_changed == 0 or np.any(support != last_support)):
+        if switch and squared and (support_changed == 0 or np.any(support != last_support)):
             support_changed, last_support = it, support
         obj, lb = apg.objective(), certifier.best
         gap = obj - lb

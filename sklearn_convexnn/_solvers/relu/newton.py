@@ -23,7 +23,11 @@ patterns), ``C = I + s K s`` gives ``P^-1 = E - E A^T s C^-1 s A E`` for
 the |S| x |S| capacitance ``Cap = V^T s C^-1 s V``, ``V = A E U`` (the
 masked images ``D_j X w_j / alpha``): ``diag(b)^-1 - U^T E U`` vanishes.
 Cost per step: O(n^2 (|S| + n)) flops and a few data passes; memory
-O(n^2 + n |S|). The unpenalized intercept enters by block elimination.
+O(n^2 + n |S|). The unpenalized intercept is eliminated first, which
+projects ``s`` out of the kernel (``_direction``). While the active set
+holds, a step is first tried by CG on the current system preconditioned
+with the last factor (``newton_cg.py``; a few thin passes instead of the
+n^3 / 3 factorization).
 
 Groups enter the active set when their dual norm exceeds ``alpha`` (tiny,
 along the descent direction: the radial direction carries no penalty
@@ -34,12 +38,15 @@ its diagonal in place the steps converge only linearly (measured: a gap of
 1e-3 after 60 steps), so ``solve_gated`` keeps APG for it.
 
 Measured slower, not kept (one thread, the two gated lines of
-benchmarks/bench_relu.py): CG on the current Hessian preconditioned by the
-last factor's inverse (each iteration 12-14 ms at n=2000 against 46 ms for a
-factor, and 8 iterations did not reach a 1e-3 residual on most steps: 0.77
--> 1.15 s, 0.20 -> 0.34 s); solving again without the groups a full step
-carries through zero (two more factorizations per fit, the gap then stalled
-while those groups re-entered).
+benchmarks/bench_relu.py): CG preconditioned by the last factor on every
+step, to a 1e-3 residual (at n=2000 an iteration cost 12-14 ms against 46
+ms for a factor, and 8 iterations did not get there on most steps: 0.77 ->
+1.15 s, 0.20 -> 0.34 s; hence CG now only on an unchanged active set, to
+``CG_RTOL`` within ``CG_MAX_ITER``); solving again without the groups a
+full step carries through zero (two more factorizations per fit, the gap
+then stalled while those groups re-entered); at a damped step, shrinking
+the groups it carries through zero instead of dropping them (as many
+factorizations, more CG iterations).
 """
 
 import numpy as np
@@ -47,6 +54,9 @@ from scipy.linalg import cho_factor, cho_solve, get_blas_funcs, solve_triangular
 
 from .newton_cg import (
     ABORT_AFTER_TWO,
+    CG_MAX_ITER,
+    CG_MIN_GAP,
+    CG_RTOL,
     NEWTON_LOSSES,
     hessian_product,
     loss_curvature,
@@ -64,24 +74,6 @@ NEWTON_MAX_SAMPLES = 4000
 #: only: the n x n work is cheap there, and equivalent inputs (sample
 #: weights or repeated rows) then follow the same iterates to rounding.
 SINGLE_MIN_SAMPLES = 500
-#: While the active set stays the same, each Newton system is first solved
-#: by CG preconditioned with the last factor (``newton_cg.py``; an
-#: iteration about a tenth of a factorization at n=1000) to this relative
-#: residual: the steps here converge linearly anyway (a group nearly
-#: spanned by the others, the linear gate, turns slowly: the error shrinks
-#: 10-20 fold per exact step), so a tenth costs no step ...
-CG_RTOL = 0.1
-#: ... within this many iterations, else a fresh factor. Measured (counts,
-#: tol 1e-4; rtol 1e-3 with 8 iterations / 0.1 with 3): n=1000, d=20, 100
-#: gates, alpha=1e-3: 6 factorizations + 19 CG iterations / 6 + 7; diabetes
-#: (raw y) at alpha=1e-3: 16 + 43 / 15 + 18; breast_cancer at alpha=1e-3:
-#: 7 factorizations before, 4 + 0-2 CG iterations with either.
-CG_MAX_ITER = 3
-#: ... and only above this certified relative gap: below it the objective's
-#: decrease nears its rounding, where only exact steps (quadratically
-#: convergent near the end) still pass the line search (a fit to a gap of
-#: 1e-8 stalled at 1.01e-8 on CG steps).
-CG_MIN_GAP = 1e-6
 #: Backtracking halvings before a Newton step is declared failed.
 MAX_HALVINGS = 30
 
