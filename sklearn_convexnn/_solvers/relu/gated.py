@@ -41,8 +41,8 @@ RATE_WINDOW = 20
 #: (``_trial_pays``). Measured (one thread, tol 1e-4; iterations (APG and
 #: Newton steps) / factorizations / CG iterations, deterministic; then CPU
 #: time, noisy) on planted data (benchmarks/bench_relu.py) at alpha=1e-3
-#: (0.001 alpha_max), n=1000, d=20, 100 gates, seeds 0/1/2: 19/5/10 (no
-#: trial: 130/6/8), 20/6/15 (120/2/4), 19/5/13 (107/5/14); 0.41 s for the
+#: (0.001 alpha_max), n=1000, d=20, 100 gates, seeds 0/1/2: 19/5/9 (no
+#: trial: 130/6/8), 20/6/11 (120/2/4), 19/5/10 (107/5/14); 0.41 s for the
 #: three against 0.48 s; n=500, d=10: 0.05 against 0.10 s; n=1000, d=50,
 #: 200 gates: 0.29 against 0.55 s; alpha=1e-4: 0.28 against 0.36 s; but
 #: alpha=5e-3: 0.13 against 0.12 s, and n=2000, d=20 (flop ratio 267, no
