@@ -486,8 +486,12 @@ default="auto"
         "apg": accelerated proximal gradient (restarts, line search) for the
         gated program; "newton": APG, then, once the certified gap is below
         5% and a flop count predicts them cheaper than the rest of the APG
-        run, Newton steps on the active groups (one n x n Cholesky factor
-        each, memory O(n^2); groups enter and leave by their dual norms),
+        run (squared loss: also below 30% on an active set unchanged for 20
+        iterations, or at any gap after 5 such iterations when ``alpha`` is
+        below 0.01 ``alpha_max_`` and the sizes favour it), Newton steps on
+        the active groups (one n x n Cholesky factor each, or conjugate
+        gradients on the last factor while the active set holds; memory
+        O(n^2); groups enter and leave by their dual norms),
         which reach gaps of 1e-7 in a handful of steps (squared and
         logistic losses; the multinomial loss stays with APG); for the
         exact program "ipm" (a primal-dual interior-point method whose

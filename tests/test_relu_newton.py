@@ -223,3 +223,102 @@ def test_entry_weight_declines_an_unbounded_model():
     prob.solve(solver="CLARABEL")
     assert prob.status == "unbounded"
     assert _entry_weight(F @ F.T, g, alpha) is None
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_cg_on_an_earlier_factor_solves_the_finite_difference_newton_system(loss_name,
+                                                                           fit_intercept):
+    # The Hessian (groups and intercept) is assembled column by column from
+    # central differences of the gradient (no Hessian formula); CG on the
+    # current system, preconditioned by the factor of a perturbed earlier
+    # point (norms off by up to 30%, other directions), must return its
+    # Newton direction -H^-1 g (np.linalg.solve), and hessian_product must
+    # match every column.
+    from sklearn_convexnn._solvers.relu.newton import _direction, loss_curvature
+    from sklearn_convexnn._solvers.relu.newton_cg import hessian_product, pcg_direction
+
+    X, Y, masks, pi = _problem(loss_name, 2)
+    loss = get_weighted_loss(loss_name, Y, pi)
+    design = MaskedDesign(X, masks, 1)
+    rng = np.random.default_rng(1)
+    alpha = 0.05
+    W = rng.standard_normal((design.d, design.q)) * rng.uniform(0.1, 2.0, design.q)
+    b = np.array([0.3]) if fit_intercept else np.zeros(1)
+    fm = masks.astype(float)
+
+    def grad(Wv, bv):
+        GW, gb = _smooth_gradient(design, loss, alpha, Wv, bv)
+        return np.concatenate([GW.ravel(order="F"), gb if fit_intercept else []])
+
+    size = W.size + (1 if fit_intercept else 0)
+    h = 1e-5
+    H = np.empty((size, size))
+    for i in range(size):
+        dW = np.zeros(W.size)
+        db = np.zeros(1)
+        if i < W.size:
+            dW[i] = 1.0
+        else:
+            db[0] = 1.0
+        dW = dW.reshape(W.shape, order="F")
+        H[:, i] = (grad(W + h * dW, b + h * db) - grad(W - h * dW, b - h * db)) / (2 * h)
+    H = (H + H.T) / 2
+    g = grad(W, b)
+    exact = -np.linalg.solve(H, g)
+
+    Z = design.forward(W) + b
+    hz = loss_curvature(loss, Z)[:, 0]
+    norms = np.linalg.norm(W, axis=0)
+    U = W / norms
+    apply = hessian_product(X, fm, norms, U, hz, alpha, fit_intercept)
+    for i in range(size):
+        e = np.zeros(size)
+        e[i] = 1.0
+        HV, Hb = apply(e[:W.size].reshape(W.shape, order="F"), e[-1] if fit_intercept else 0.0)
+        col = np.concatenate([HV.ravel(order="F"), [Hb] if fit_intercept else []])
+        assert np.allclose(col, H[:, i], rtol=0, atol=1e-5 * np.abs(H).max())
+
+    # The earlier point: other norms and directions, its own images and curvature.
+    W0 = W * rng.uniform(0.7, 1.3, design.q) + 0.1 * rng.standard_normal(W.shape) * norms
+    Z0 = design.forward(W0) + b
+    n0 = np.linalg.norm(W0, axis=0)
+    old = _direction(X, X @ X.T, fm, n0, W0 / n0, (X @ W0) * fm,
+                     loss_curvature(loss, Z0)[:, 0], alpha, fit_intercept, np.float64)
+    GW = g[:W.size].reshape(W.shape, order="F")
+    gb = g[-1] if fit_intercept else 0.0
+    v, beta, iterations = pcg_direction(apply, old, GW, gb, 1e-10, 200)
+    assert v is not None
+    assert 1 < iterations < size  # a real CG run, shorter than the dimension
+    got = np.concatenate([v.ravel(order="F"), [beta] if fit_intercept else []])
+    assert np.allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    # Too few iterations for a tight tolerance: declined, not a wrong answer.
+    assert pcg_direction(apply, old, GW, gb, 1e-12, 1) == (None, None, 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_early_newton_switch_at_small_alpha_reaches_the_cvxpy_optimum(seed):
+    # Below 0.01 alpha_max (squared loss) Newton steps start once APG's active
+    # set has settled for a few iterations, at any gap (gated.TRIAL_MAX_ALPHA);
+    # from there (entries only after clean full steps, CG on earlier factors)
+    # the fit must certify its tolerance at cvxpy's optimum of the program.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_convexnn import ConvexReLURegressor
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((300, 6))
+    y = np.maximum(X @ rng.standard_normal((6, 3)), 0) @ [1.0, -1.0, 0.5]
+    y = y + 0.1 * rng.standard_normal(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ConvexReLURegressor(alpha=1e-4, n_gates=30, tol=1e-6, random_state=0).fit(X, y)
+    assert reg.alpha_ < 0.01 * reg.alpha_max_
+    assert reg.solver_ == "newton"
+    masks = X @ reg.gates_ >= 0
+    pi = np.full(X.shape[0], 1.0 / X.shape[0])
+    ref = _cvxpy_optimum(X, y[:, None], masks, pi, 1e-4, "squared", True)
+    assert reg.objective_ == pytest.approx(ref, rel=2e-6)
+    assert reg.lower_bound_ <= ref + 1e-7 * abs(ref)

@@ -17,10 +17,9 @@ NEWTON_SWITCH_GAP = 0.05
 #: ``RATE_WINDOW`` iterations, above this one: the smooth part is quadratic,
 #: so the Newton model is exact on a settled active set (the logistic loss
 #: stays with the rule above: on breast_cancer at alpha=1e-3 an early switch
-#: took 27 factorizations instead of 7). Not at any gap: a set settled from
-#: the first iterations (every gate on at a tiny alpha) is not the optimal
-#: one (diabetes, alpha=1e-3, tol 1e-6: a switch at a 90% gap, 50 damped
-#: Newton steps, then APG to 10 000 iterations). Measured (one thread, tol
+#: took 27 factorizations instead of 7). Not at any gap (but see
+#: ``TRIAL_MAX_ALPHA``): a set settled from the first iterations (every gate
+#: on) is not the optimal one at a larger alpha. Measured (one thread, tol
 #: 1e-4): n=1000, d=20, 100 gates, alpha=1e-3: 0.24 -> 0.20 s (284 -> 127
 #: iterations); diabetes at alpha=1e-3: 1114 -> 347 iterations (0.28 ->
 #: 0.21 s; with the default max_iter=1000 it stopped at a 6.9e-2 gap).
@@ -33,6 +32,32 @@ NEWTON_MAX_STEPS = 50
 NEWTON_EXPECTED_STEPS = 8
 #: Iterations over which APG's rate of convergence is measured.
 RATE_WINDOW = 20
+#: Below ``TRIAL_MAX_ALPHA * alpha_max`` (squared loss) nearly every group is
+#: active at the optimum, so the active set APG turns on in its first
+#: iterations (every group) is about the optimal one, and APG crawls: Newton
+#: steps start as soon as that set has not changed for ``STABLE_WINDOW``
+#: iterations, at any gap (the one early switch, a "trial"), where a Newton
+#: step costs fewer than ``TRIAL_MAX_RATIO`` APG iterations in flops
+#: (``_trial_pays``). Measured (one thread, tol 1e-4; iterations (APG and
+#: Newton steps) / factorizations / CG iterations, deterministic; then CPU
+#: time, noisy) on planted data (benchmarks/bench_relu.py) at alpha=1e-3
+#: (0.001 alpha_max), n=1000, d=20, 100 gates, seeds 0/1/2: 19/5/9 (no
+#: trial: 130/6/8), 20/6/11 (120/2/4), 19/5/10 (107/5/14); 0.41 s for the
+#: three against 0.48 s; n=500, d=10: 0.05 against 0.10 s; n=1000, d=50,
+#: 200 gates: 0.29 against 0.55 s; alpha=1e-4: 0.28 against 0.36 s; but
+#: alpha=5e-3: 0.13 against 0.12 s, and n=2000, d=20 (flop ratio 267, no
+#: trial now): 0.40 against 0.29 s. Diabetes at alpha=1e-3 (1e-5 alpha_max,
+#: raw y): 1000 iterations ending at a 0.53 gap -> 31/16/24; standardized
+#: y (8e-4 alpha_max): 333/4/6 -> 25/10/13 (0.13 -> 0.07 s).
+#: Not above 0.01 alpha_max: at 0.07 alpha_max (n=2000, d=50, 500 gates, the
+#: scnn line of benchmarks/bench_relu.py) every gate is on in the first 30
+#: iterations but about 100 at the optimum, and an early switch took 17
+#: factorizations instead of 4 (0.85 -> 1.7 s). A window of 3 iterations
+#: switched too early (9 factorizations instead of 5 on the first line), 10
+#: a little late (6).
+TRIAL_MAX_ALPHA = 0.01
+STABLE_WINDOW = 5
+TRIAL_MAX_RATIO = 150.0
 #: APG's gradients (the backward products ``(D_j X)^T theta``) are taken in
 #: single precision (``fast`` passes of ``MaskedDesign``, about twice as fast),
 #: every ``CERTIFY_EVERY``-th one in double precision, which alone is
@@ -138,22 +163,26 @@ class GatedProblem:
             self.certifier.bound(self._theta, GW)
 
 
-def _newton_pays(design, apg, history, tol, it, stable=False):
+def _newton_pays(design, apg, history, tol, it, stable=False, trial=False):
     """Switch to Newton steps when APG's remaining work is predicted to cost more.
 
-    Only once the certified relative gap is below ``NEWTON_SWITCH_GAP`` (the
-    active set has settled), or below ``STABLE_SWITCH_GAP`` once the active set
-    has not changed for ``RATE_WINDOW`` iterations (``stable``). APG's
-    remaining iterations are extrapolated from the gap's geometric decrease
-    over the last ``RATE_WINDOW`` iterations; each costs about
-    ``2 n d (q + |S|)`` flops, a Newton step ``n^3 / 3 + 4 n^2 |S|`` per output (the factor,
-    the capacitance), and about ``NEWTON_EXPECTED_STEPS`` steps are needed. A
+    A ``trial`` (small alpha, see ``TRIAL_MAX_ALPHA``) switches as soon as it
+    is asked, at any gap. Otherwise only once the certified relative gap is
+    below ``NEWTON_SWITCH_GAP`` (the active set has settled), or below
+    ``STABLE_SWITCH_GAP`` once the active set has not changed for
+    ``RATE_WINDOW`` iterations (``stable``). APG's remaining iterations are
+    extrapolated from the gap's geometric decrease over the last
+    ``RATE_WINDOW`` iterations; each costs about ``2 n d (q + |S|)`` flops, a
+    Newton step ``n^3 / 3 + 4 n^2 |S|`` per output (the factor, the
+    capacitance), and about ``NEWTON_EXPECTED_STEPS`` steps are needed. A
     stalled APG switches.
     """
     if it > NEWTON_SWITCH_ITER:
         return True
-    if len(history) < RATE_WINDOW or it % 5:
+    if len(history) < (STABLE_WINDOW if trial else RATE_WINDOW) or it % 5:
         return False
+    if trial:
+        return True
     obj, lb = history[-1][1], history[-1][2]
     gap = obj - lb
     scale = max(abs(obj), 1e-12)
@@ -169,6 +198,16 @@ def _newton_pays(design, apg, history, tol, it, stable=False):
     apg_flops = 2.0 * n * d * (q + active)
     newton_flops = k * n**3 / 3.0 + 4.0 * n**2 * active
     return remaining * apg_flops > NEWTON_EXPECTED_STEPS * newton_flops
+
+
+def _trial_pays(design):
+    """Whether a Newton step costs few enough APG iterations for an early switch.
+
+    Flops with every group active: a step ``k n^3 / 3 + 4 n^2 q``, an APG
+    iteration ``4 n d q``; their ratio must be below ``TRIAL_MAX_RATIO``.
+    """
+    n, d, q, k = design.n, design.d, design.q, design.k
+    return (k * n**3 / 3.0 + 4.0 * n**2 * q) < TRIAL_MAX_RATIO * 4.0 * n * d * q
 
 
 def estimate_lipschitz(design, loss, n_columns, apply, rng, n_power=3):
@@ -207,23 +246,31 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     it, n_newton = 0, 0
     support_changed, last_support = 0, None
     switch = newton and loss.name in NEWTON_LOSSES
+    squared = switch and loss.name == "squared"
+    # An early switch, at any gap once the active set has settled, where
+    # nearly every group is active at the optimum (small alpha, squared loss).
+    trial = squared and _trial_pays(design) and \
+        alpha < TRIAL_MAX_ALPHA * alpha_max(design, loss, fit_intercept)
     for it in range(1, max_iter + 1):
-        if switch and _newton_pays(design, apg, history, tol, it, loss.name == "squared"
-                                   and it - support_changed > RATE_WINDOW):
-            switch = False
-            W, b, n_newton, nstatus = newton_polish(
+        settled = it - support_changed
+        stable = squared and settled > RATE_WINDOW
+        attempt = trial and settled > STABLE_WINDOW
+        if switch and _newton_pays(design, apg, history, tol, it, stable, attempt):
+            W, b, steps, nstatus = newton_polish(
                 design, loss, alpha, apg.x, apg.bx, certifier, fit_intercept=fit_intercept,
                 tol=tol, max_steps=NEWTON_MAX_STEPS, lipschitz=apg.L, verbose=verbose,
                 history=history)
+            n_newton += steps
+            switch = False
             apg = APG(problem, W, b, alpha, apg.L, fit_intercept)
             if nstatus == "optimal":
                 status = "optimal"
                 break
         apg.step()
-        if switch or verbose:
+        if (switch and squared) or verbose:
             support = np.any(apg.x != 0, axis=0)
         # When the active set last changed (only the switch to Newton reads it).
-        if switch and (support_changed == 0 or np.any(support != last_support)):
+        if switch and squared and (support_changed == 0 or np.any(support != last_support)):
             support_changed, last_support = it, support
         obj, lb = apg.objective(), certifier.best
         gap = obj - lb
