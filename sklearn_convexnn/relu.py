@@ -38,7 +38,7 @@ from ._solvers.relu.cvxpy_relu import (
     estimate_cvxpy_memory,
     solve_relu_cvxpy,
 )
-from ._solvers.relu.design import MaskedDesign, check_memory
+from ._solvers.relu.design import MaskedDesign, check_memory, usable_cores
 from ._solvers.relu.exact import solve_exact
 from ._solvers.relu.gated import ReLUSolution, alpha_max, solve_gated
 from ._solvers.relu.gates import (
@@ -71,6 +71,9 @@ SMALL_PRODUCT = 5e7
 #: scnn, tol 1e-6), one BLAS thread vs two: 0.96 s vs 7.1 s wall at load 3,
 #: 0.95-0.99 s vs 1.08 s wall at load 0.5 (and twice the CPU time).
 GATED_SMALL_PRODUCT = 2e8
+#: Gated fits on machines of at most this many cores split their products on
+#: Python threads instead (see ``_thread_policy``); measured on two cores only.
+SPLIT_MAX_CORES = 2
 #: solver="auto", variant="exact", when "ipm" does not apply (multinomial
 #: loss, or its memory): an interior-point solve by cvxpy up to this
 #: many nonzeros in the canonicalized program (``3 n p k d``), the augmented
@@ -197,39 +200,37 @@ class _BaseConvexReLU(BaseEstimator):
                 f"and 'newton' solve the gated program, 'ipm', 'admm' and "
                 f"'augmented_lagrangian' the exact one ('cvxpy' both)."
             )
-        pb = self._program(X, Y, loss_name, sample_weight)
-        X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
-        n, d = X.shape
-        k = Y.shape[1]
-        solver = self._pick_solver(solver, X, n, d, k, loss.name)
-        amax = alpha_max(design, loss, self.fit_intercept)
-        alpha = self.alpha
-        if alpha is None:
-            warnings.warn(
-                f"alpha=None is deprecated for {type(self).__name__} and will be removed; "
-                f"use alpha='auto' (the same value, a fraction of alpha_max_).",
-                FutureWarning,
-            )
-            alpha = "auto"
-        alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
-        common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
-                      max_iter=self.max_iter, verbose=self.verbose, rng=pb.rng)
-        # Small products gain nothing from BLAS threads and lose a lot when the
-        # cores are busy (measured: 0.08 ms single-threaded vs 15 ms threaded
-        # for a 569 x 30 x 100 product on a loaded 2-core machine). The shared
-        # controller is built once: threadpool_limits rescans the loaded
-        # libraries on every call (2.5 ms, a fifth of a 100 x 5 exact fit).
-        small = n * d * max(design.q, 1) < (
-            GATED_SMALL_PRODUCT if self.variant == "gated" else SMALL_PRODUCT)
-        if alpha >= amax:
-            # Safe screening: at alpha >= alpha_max the intercept-only network
-            # satisfies the optimality conditions (every gate-wise dual norm of
-            # its residual is at most alpha), so no solver runs and the gap is 0
-            # (the dual point is the loss gradient there: Fenchel-Young holds
-            # with equality). A solver would stop at tol with tiny neurons.
-            sol, solver = self._empty_solution(design, loss), "screening"
-        else:
-            with single_blas_thread() if small else nullcontext():
+        # Gated products split over the cores on Python threads (one BLAS
+        # thread each); other small products on one BLAS thread (see
+        # _thread_policy). Gate sampling and alpha_max run under the same policy.
+        workers, one_blas_thread = self._thread_policy(X.shape, Y.shape[1])
+        with single_blas_thread() if one_blas_thread else nullcontext():
+            pb = self._program(X, Y, loss_name, sample_weight)
+            X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
+            design.workers = workers
+            n, d = X.shape
+            k = Y.shape[1]
+            solver = self._pick_solver(solver, X, n, d, k, loss.name)
+            amax = alpha_max(design, loss, self.fit_intercept)
+            alpha = self.alpha
+            if alpha is None:
+                warnings.warn(
+                    f"alpha=None is deprecated for {type(self).__name__} and will be removed; "
+                    f"use alpha='auto' (the same value, a fraction of alpha_max_).",
+                    FutureWarning,
+                )
+                alpha = "auto"
+            alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
+            common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
+                          max_iter=self.max_iter, verbose=self.verbose, rng=pb.rng)
+            if alpha >= amax:
+                # Safe screening: at alpha >= alpha_max the intercept-only network
+                # satisfies the optimality conditions (every gate-wise dual norm of
+                # its residual is at most alpha), so no solver runs and the gap is 0
+                # (the dual point is the loss gradient there: Fenchel-Young holds
+                # with equality). A solver would stop at tol with tiny neurons.
+                sol, solver = self._empty_solution(design, loss), "screening"
+            else:
                 sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
         if self.variant == "gated":
             signs = np.ones(design.q)
@@ -274,6 +275,29 @@ class _BaseConvexReLU(BaseEstimator):
                 ConvergenceWarning,
             )
         return self
+
+    def _thread_policy(self, shape, k):
+        """``(workers, one_blas_thread)`` for a fit on ``shape`` with ``k`` outputs.
+
+        Small products gain nothing from BLAS threads and lose a lot when the
+        cores are busy (measured: 0.08 ms single-threaded vs 15 ms threaded for
+        a 569 x 30 x 100 product on a loaded 2-core machine); BLAS threads wait
+        on spinning barriers, which a busy core stalls. The gated program on a
+        machine of at most ``SPLIT_MAX_CORES`` cores instead splits each
+        product over the cores on Python threads (``MaskedDesign.workers``)
+        with one BLAS thread each: the halves meet on a lock, so a busy core
+        delays a pass by the half it holds, and never spins. The shared
+        controller is built once: threadpool_limits rescans the loaded
+        libraries on every call (2.5 ms, a fifth of a 100 x 5 exact fit).
+        """
+        n, d = shape
+        size = n * d * max(self.n_gates * k, 1)
+        if self.variant != "gated":
+            return 1, size < SMALL_PRODUCT
+        cores = usable_cores()
+        if 2 <= cores <= SPLIT_MAX_CORES:
+            return cores, True
+        return 1, size < GATED_SMALL_PRODUCT
 
     def _program(self, X, Y, loss_name, sample_weight):
         """What the fits at every alpha share: the weighted rows and the sampled gates.

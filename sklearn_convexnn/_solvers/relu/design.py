@@ -5,7 +5,19 @@ column ``c * n_gates + j`` is the weight of gate j for output c. Products
 with ``X`` are taken over blocks of columns so that the temporaries hold at
 most ``block`` columns of length n: memory O(n x block) however many gates
 there are. Each product with ``X`` or ``X^T`` counts as one data pass.
+
+With ``workers=2`` the products of the float-pattern path are split in two
+halves (rows for ``forward``, patterns for ``backward``), one computed on
+the calling thread and one on a helper thread, each with whatever BLAS
+threads the caller allows (meant: one). numpy releases the GIL inside the
+products, so the halves run on two cores; the caller waits on a lock, not
+on a spinning barrier, so on a busy machine a split costs little more than
+the serial product (see ``SPLIT_MIN_PRODUCT``).
 """
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,7 +25,7 @@ import scipy.sparse as sp
 from ...exceptions import ProblemTooLargeError
 from .newton import NEWTON_MAX_SAMPLES
 
-__all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
+__all__ = ["MaskedDesign", "check_memory", "estimate_memory", "usable_cores"]
 
 #: Entries (n x columns) of one block of temporaries.
 BLOCK_ENTRIES = 2**21
@@ -27,12 +39,42 @@ FLOAT_MASK_ENTRIES = 2**26
 #: Sparse ``X`` keeps the masked blocks: there ``X o T`` and ``X o r`` are
 #: sparse elementwise products whose scipy overhead (a COO round trip per
 #: call) made small sparse fits 2.5x slower than ``(X @ W) o masks``.
+#: ``workers=2``: products of fewer multiply-adds stay on one thread (handing
+#: a half to the helper thread and waiting for it costs some 30-60 us).
+SPLIT_MIN_PRODUCT = 2e6
+
+_POOL = []
+_POOL_LOCK = threading.Lock()
+
+
+def usable_cores():
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _split(fn, size):
+    """``fn(0, h)`` on this thread and ``fn(h, size)`` on the helper thread, h = size // 2.
+
+    Both halves have finished when this returns (also when one raised).
+    """
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="convexnn-half"))
+    half = size // 2
+    other = _POOL[0].submit(fn, half, size)
+    try:
+        fn(0, half)
+    finally:
+        other.result()
 
 
 class MaskedDesign:
     """``X`` (n, d) dense or sparse with boolean patterns ``masks`` (n, p), ``n_outputs`` k."""
 
-    def __init__(self, X, masks, n_outputs):
+    def __init__(self, X, masks, n_outputs, workers=1):
         self.X = X
         self.masks = masks
         self.n, self.d = X.shape
@@ -46,6 +88,12 @@ class MaskedDesign:
         self.Mf = (np.asarray(masks, dtype=float, order="F")
                    if self.n * self.p <= FLOAT_MASK_ENTRIES and not sp.issparse(X) else None)
         self._single = None
+        #: Threads sharing each product of the float-pattern path (1 or 2).
+        self.workers = workers
+
+    def _splits(self, n_columns):
+        """Whether a product over ``n_columns`` pattern columns is split in two."""
+        return self.workers > 1 and self.n * self.d * n_columns >= SPLIT_MIN_PRODUCT
 
     def single(self):
         """Single-precision copies ``(X, Mf)`` for fast passes, or None (sparse X, no Mf).
@@ -85,10 +133,18 @@ class MaskedDesign:
             X, Mf = (self.single() or (self.X, self.Mf)) if fast else (self.X, self.Mf)
             for c in np.unique(self.output_of[active]):
                 cols = active[self.output_of[active] == c]
-                gates = self.gate_of[cols]
-                M = Mf if gates.size == self.p else Mf[:, gates]
-                T = M @ W[:, cols].T.astype(Mf.dtype)  # (n, d): sum_j m_j w_j^T per row
-                Z[:, c] = _rowdot(X, T)
+                gates = None if cols.size == self.p else self.gate_of[cols]
+                Wt = W[:, cols].T.astype(Mf.dtype)
+
+                def rows(a, b, c=c, gates=gates, Wt=Wt):
+                    M = Mf[a:b] if gates is None else Mf[a:b, gates]
+                    T = M @ Wt  # (rows, d): sum_j m_j w_j^T per row
+                    Z[a:b, c] = _rowdot(X[a:b], T)
+
+                if self._splits(cols.size):
+                    _split(rows, self.n)
+                else:
+                    rows(0, self.n)
             return Z
         for start in range(0, active.size, self.block):
             cols = active[start:start + self.block]
@@ -108,9 +164,16 @@ class MaskedDesign:
         if self.Mf is not None:
             X, Mf = (self.single() or (self.X, self.Mf)) if fast else (self.X, self.Mf)
             for c in range(self.k):
-                r = R[:, c:c + 1].astype(X.dtype)
-                XR = X.multiply(r).tocsr() if sp.issparse(X) else X * r
-                G[:, c * self.p:(c + 1) * self.p] = np.asarray(XR.T @ Mf)
+                XRt = (X * R[:, c:c + 1].astype(X.dtype)).T
+                base = c * self.p
+
+                def patterns(a, b, XRt=XRt, base=base):
+                    G[:, base + a:base + b] = XRt @ Mf[:, a:b]
+
+                if self._splits(self.p):
+                    _split(patterns, self.p)
+                else:
+                    patterns(0, self.p)
             return G
         for start in range(0, self.q, self.block):
             cols = np.arange(start, min(start + self.block, self.q))
@@ -120,10 +183,8 @@ class MaskedDesign:
 
 
 def _rowdot(X, T):
-    """``sum_f X[i, f] T[i, f]`` per row, X dense or sparse."""
-    if sp.issparse(X):
-        return np.asarray(X.multiply(T).sum(axis=1)).ravel()
-    return np.einsum("ij,ij->i", X, T).astype(float)
+    """``sum_f X[i, f] T[i, f]`` per row (dense: the float-pattern path has no sparse X)."""
+    return np.einsum("ij,ij->i", X, T)
 
 
 def estimate_memory(n, d, p, k, variant, sparse_nnz=None):
