@@ -38,7 +38,8 @@ from ._solvers.relu.cvxpy_relu import (
     estimate_cvxpy_memory,
     solve_relu_cvxpy,
 )
-from ._solvers.relu.design import MaskedDesign, check_memory, usable_cores
+from ._solvers.relu.design import MaskedDesign, check_memory
+from ._solvers.relu.threads import usable_cores
 from ._solvers.relu.exact import solve_exact
 from ._solvers.relu.gated import ReLUSolution, alpha_max, solve_gated
 from ._solvers.relu.gates import (

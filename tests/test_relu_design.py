@@ -11,6 +11,7 @@ import pytest
 
 from sklearn_convexnn import ConvexReLURegressor
 from sklearn_convexnn._solvers.relu import design as design_module
+from sklearn_convexnn._solvers.relu import threads
 from sklearn_convexnn._solvers.relu.design import MaskedDesign
 
 
@@ -71,7 +72,7 @@ def test_split_propagates_a_failing_half(monkeypatch):
             raise RuntimeError("second half failed")
 
     with pytest.raises(RuntimeError, match="second half"):
-        design_module._split(half, 9)
+        threads.split(half, 9)
     assert sorted(seen) == [(0, 4), (4, 9)]
 
 

@@ -15,17 +15,14 @@ on a spinning barrier, so on a busy machine a split costs little more than
 the serial product (see ``SPLIT_MIN_PRODUCT``).
 """
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import scipy.sparse as sp
 
 from ...exceptions import ProblemTooLargeError
 from .newton import NEWTON_MAX_SAMPLES
+from .threads import split as _split
 
-__all__ = ["MaskedDesign", "check_memory", "estimate_memory", "usable_cores"]
+__all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
 
 #: Entries (n x columns) of one block of temporaries.
 BLOCK_ENTRIES = 2**21
@@ -42,33 +39,6 @@ FLOAT_MASK_ENTRIES = 2**26
 #: ``workers=2``: products of fewer multiply-adds stay on one thread (handing
 #: a half to the helper thread and waiting for it costs some 30-60 us).
 SPLIT_MIN_PRODUCT = 2e6
-
-_POOL = []
-_POOL_LOCK = threading.Lock()
-
-
-def usable_cores():
-    """Cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _split(fn, size):
-    """``fn(0, h)`` on this thread and ``fn(h, size)`` on the helper thread, h = size // 2.
-
-    Both halves have finished when this returns (also when one raised).
-    """
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="convexnn-half"))
-    half = size // 2
-    other = _POOL[0].submit(fn, half, size)
-    try:
-        fn(0, half)
-    finally:
-        other.result()
 
 
 class MaskedDesign:
