@@ -39,7 +39,6 @@ from ._solvers.relu.cvxpy_relu import (
     solve_relu_cvxpy,
 )
 from ._solvers.relu.design import MaskedDesign, check_memory
-from ._solvers.relu.threads import usable_cores
 from ._solvers.relu.exact import solve_exact
 from ._solvers.relu.gated import ReLUSolution, alpha_max, solve_gated
 from ._solvers.relu.gates import (
@@ -58,6 +57,7 @@ from ._solvers.relu.recovery import (
     neurons_from_weights,
     relu_forward,
 )
+from ._solvers.relu.threads import usable_cores
 from ._solvers.relu.weighted_losses import get_weighted_loss
 from ._solvers.shared.l1_refit import single_blas_thread
 from .exceptions import ProblemTooLargeError
