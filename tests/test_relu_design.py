@@ -6,6 +6,9 @@ time (``sum_j 1[X g_j >= 0] * (X w_j)`` and ``(D_j X)^T r``), and the same
 without it.
 """
 
+import multiprocessing
+import os
+
 import numpy as np
 import pytest
 
@@ -100,3 +103,21 @@ def test_fit_with_split_products_matches_the_serial_fit(monkeypatch):
         assert two.lower_bound_ <= two.objective_
         np.testing.assert_allclose(two.objective_, one.objective_, rtol=1e-10)
         np.testing.assert_allclose(two.predict(X), one.predict(X), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_split_works_in_a_forked_child():
+    # The helper thread does not survive a fork: a child (multiprocessing's
+    # "fork" start method) must not wait forever on the parent's dead pool.
+    # Reference: the same halves run serially in the parent.
+    threads.split(lambda a, b: None, 2)  # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_halves_in_child, (11,)).get(timeout=60)
+    assert got == [(0, 5), (5, 11)]
+
+
+def _halves_in_child(size):
+    seen = []
+    threads.split(lambda a, b: seen.append((a, b)), size)
+    return sorted(seen)

@@ -27,6 +27,17 @@ _POOL = []
 _POOL_LOCK = threading.Lock()
 
 
+def _forget_pool():
+    """In a forked child: the helper thread did not survive the fork; start afresh."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def usable_cores():
     """Cores this process may run on (its CPU affinity where the OS tells it)."""
     try:
