@@ -188,6 +188,15 @@ class _BaseConvexReLU(BaseEstimator):
     }
 
     def _fit_encoded(self, X, Y, loss_name, sample_weight):
+        # The whole fit (gate sampling, alpha_max, the solve, the network's
+        # objective) under one thread policy: a product left to BLAS threads
+        # wakes them, and they spin on after it (measured: a fifth of the CPU
+        # time of a 1000 x 20, 100-gate fit went to a spinning BLAS thread).
+        workers, one_blas_thread = self._thread_policy(X.shape, Y.shape[1])
+        with single_blas_thread() if one_blas_thread else nullcontext():
+            return self._fit_threads(X, Y, loss_name, sample_weight, workers)
+
+    def _fit_threads(self, X, Y, loss_name, sample_weight, workers):
         if self.n_layers == 3 and self.variant == "exact":
             raise ValueError(
                 "n_layers=3 supports variant='gated' only: the three-layer parallel "
@@ -201,38 +210,33 @@ class _BaseConvexReLU(BaseEstimator):
                 f"and 'newton' solve the gated program, 'ipm', 'admm' and "
                 f"'augmented_lagrangian' the exact one ('cvxpy' both)."
             )
-        # Gated products split over the cores on Python threads (one BLAS
-        # thread each); other small products on one BLAS thread (see
-        # _thread_policy). Gate sampling and alpha_max run under the same policy.
-        workers, one_blas_thread = self._thread_policy(X.shape, Y.shape[1])
-        with single_blas_thread() if one_blas_thread else nullcontext():
-            pb = self._program(X, Y, loss_name, sample_weight)
-            X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
-            design.workers = workers
-            n, d = X.shape
-            k = Y.shape[1]
-            solver = self._pick_solver(solver, X, n, d, k, loss.name)
-            amax = alpha_max(design, loss, self.fit_intercept)
-            alpha = self.alpha
-            if alpha is None:
-                warnings.warn(
-                    f"alpha=None is deprecated for {type(self).__name__} and will be removed; "
-                    f"use alpha='auto' (the same value, a fraction of alpha_max_).",
-                    FutureWarning,
-                )
-                alpha = "auto"
-            alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
-            common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
-                          max_iter=self.max_iter, verbose=self.verbose, rng=pb.rng)
-            if alpha >= amax:
-                # Safe screening: at alpha >= alpha_max the intercept-only network
-                # satisfies the optimality conditions (every gate-wise dual norm of
-                # its residual is at most alpha), so no solver runs and the gap is 0
-                # (the dual point is the loss gradient there: Fenchel-Young holds
-                # with equality). A solver would stop at tol with tiny neurons.
-                sol, solver = self._empty_solution(design, loss), "screening"
-            else:
-                sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
+        pb = self._program(X, Y, loss_name, sample_weight)
+        X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
+        design.workers = workers  # gated products split over threads (_thread_policy)
+        n, d = X.shape
+        k = Y.shape[1]
+        solver = self._pick_solver(solver, X, n, d, k, loss.name)
+        amax = alpha_max(design, loss, self.fit_intercept)
+        alpha = self.alpha
+        if alpha is None:
+            warnings.warn(
+                f"alpha=None is deprecated for {type(self).__name__} and will be removed; "
+                f"use alpha='auto' (the same value, a fraction of alpha_max_).",
+                FutureWarning,
+            )
+            alpha = "auto"
+        alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
+        common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
+                      max_iter=self.max_iter, verbose=self.verbose, rng=pb.rng)
+        if alpha >= amax:
+            # Safe screening: at alpha >= alpha_max the intercept-only network
+            # satisfies the optimality conditions (every gate-wise dual norm of
+            # its residual is at most alpha), so no solver runs and the gap is 0
+            # (the dual point is the loss gradient there: Fenchel-Young holds
+            # with equality). A solver would stop at tol with tiny neurons.
+            sol, solver = self._empty_solution(design, loss), "screening"
+        else:
+            sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
         if self.variant == "gated":
             signs = np.ones(design.q)
             gate_of, output_of = design.gate_of, design.output_of

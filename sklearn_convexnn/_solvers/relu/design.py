@@ -36,9 +36,15 @@ FLOAT_MASK_ENTRIES = 2**26
 #: Sparse ``X`` keeps the masked blocks: there ``X o T`` and ``X o r`` are
 #: sparse elementwise products whose scipy overhead (a COO round trip per
 #: call) made small sparse fits 2.5x slower than ``(X @ W) o masks``.
-#: ``workers=2``: products of fewer multiply-adds stay on one thread (handing
-#: a half to the helper thread and waiting for it costs some 30-60 us).
-SPLIT_MIN_PRODUCT = 2e6
+
+#: ``workers=2``: products of fewer multiply-adds stay on one thread. Handing
+#: a half to the helper thread and waiting for it costs about 30 us of CPU
+#: (60 us wall, loaded machine). Measured per pass, time on the calling
+#: thread (what an idle second core leaves of a pass), serial vs split, one
+#: BLAS thread, float32/float64: at 2e6 (n=500, d=20, 200 patterns) mixed,
+#: 66-168 vs 100-186 us; at 4e6 mostly shorter (182-295 vs 210-365 us); at
+#: 1e7 (n=1000, d=20, 500) about half (297-599 vs 419-1085 us).
+SPLIT_MIN_PRODUCT = 4e6
 
 
 class MaskedDesign:
