@@ -44,9 +44,10 @@ def _direct_backward(X, masks, R):
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_split_products_equal_serial_and_direct(monkeypatch, fast):
-    # Every product split (threshold 0), odd row and pattern counts so that
-    # the halves differ in size; two outputs, some groups inactive.
+    # Every product split (threshold 0, a core free), odd row and pattern
+    # counts so that the halves differ in size; two outputs, some groups inactive.
     monkeypatch.setattr(design_module, "SPLIT_MIN_PRODUCT", 0)
+    monkeypatch.setattr(design_module, "core_free", lambda cores: True)
     X, masks, W, R = _problem()
     k = R.shape[1]
     serial, split = MaskedDesign(X, masks, k), MaskedDesign(X, masks, k, workers=2)
@@ -83,6 +84,7 @@ def test_fit_with_split_products_matches_the_serial_fit(monkeypatch):
     # The estimator's policy on a two-core machine (split, one BLAS thread)
     # against one core (no split): same iterates, so the same network.
     monkeypatch.setattr(design_module, "SPLIT_MIN_PRODUCT", 0)
+    monkeypatch.setattr(design_module, "core_free", lambda cores: True)
     calls = []
     split = design_module._split
     monkeypatch.setattr(design_module, "_split",
@@ -121,3 +123,28 @@ def _halves_in_child(size):
     seen = []
     threads.split(lambda a, b: seen.append((a, b)), size)
     return sorted(seen)
+
+
+def test_core_free_reads_the_run_queue(monkeypatch):
+    # Reference: the run-queue count handed in (the caller counts itself),
+    # looked up again only after LOOK_EVERY seconds; no answer -> split.
+    clock = [100.0]
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(threads, "_LOOK", [-1.0, True])
+    for running, free in ((1, True), (2, False), (3, False), (None, True)):
+        monkeypatch.setattr(threads, "_running", lambda running=running: running)
+        clock[0] += 2 * threads.LOOK_EVERY
+        assert threads.core_free(2) is free
+        monkeypatch.setattr(threads, "_running", lambda: 1)
+        assert threads.core_free(2) is free  # cached within LOOK_EVERY
+    if os.path.exists("/proc/loadavg"):
+        assert threads._running() >= 1  # this thread is running
+
+
+def test_design_splits_only_while_a_core_is_free(monkeypatch):
+    monkeypatch.setattr(design_module, "SPLIT_MIN_PRODUCT", 0)
+    X, masks = _problem()[:2]
+    design = MaskedDesign(X, masks, 2, workers=2)
+    for free in (True, False):
+        monkeypatch.setattr(design_module, "core_free", lambda cores, free=free: free)
+        assert design._splits(1) is free

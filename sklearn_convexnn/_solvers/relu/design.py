@@ -11,8 +11,8 @@ halves (rows for ``forward``, patterns for ``backward``), one computed on
 the calling thread and one on a helper thread, each with whatever BLAS
 threads the caller allows (meant: one). numpy releases the GIL inside the
 products, so the halves run on two cores; the caller waits on a lock, not
-on a spinning barrier, so on a busy machine a split costs little more than
-the serial product (see ``SPLIT_MIN_PRODUCT``).
+on a spinning barrier. Products are split from ``SPLIT_MIN_PRODUCT``
+multiply-adds, and only while a core is idle (``threads.core_free``).
 """
 
 import numpy as np
@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from ...exceptions import ProblemTooLargeError
 from .newton import NEWTON_MAX_SAMPLES
+from .threads import core_free
 from .threads import split as _split
 
 __all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
@@ -68,8 +69,9 @@ class MaskedDesign:
         self.workers = workers
 
     def _splits(self, n_columns):
-        """Whether a product over ``n_columns`` pattern columns is split in two."""
-        return self.workers > 1 and self.n * self.d * n_columns >= SPLIT_MIN_PRODUCT
+        """Whether a product over ``n_columns`` pattern columns is split in two (now)."""
+        return (self.workers > 1 and self.n * self.d * n_columns >= SPLIT_MIN_PRODUCT
+                and core_free(self.workers))
 
     def single(self):
         """Single-precision copies ``(X, Mf)`` for fast passes, or None (sparse X, no Mf).
