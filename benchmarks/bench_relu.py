@@ -187,7 +187,8 @@ def _our_threads(est, X):
 
     workers, one_blas = est._thread_policy(X.shape, 1)
     blas = 1 if one_blas else max((i["num_threads"] for i in threadpool_info()), default=1)
-    split = f"products split over {workers} Python threads, " if workers > 1 else ""
+    split = (f"products split over {workers} Python threads while a core is idle, "
+             if workers > 1 else "")
     return f"{split}{blas} BLAS thread(s) each"
 
 
