@@ -290,8 +290,8 @@ class _BaseConvexReLU(BaseEstimator):
         on spinning barriers, which a busy core stalls. The gated program on a
         machine of at most ``SPLIT_MAX_CORES`` cores instead splits each
         product over the cores on Python threads (``MaskedDesign.workers``)
-        with one BLAS thread each: the halves meet on a lock, so a busy core
-        delays a pass by the half it holds, and never spins. The shared
+        with one BLAS thread each, while a core is idle (``threads.core_free``):
+        the halves meet on a lock, never on a spinning barrier. The shared
         controller is built once: threadpool_limits rescans the loaded
         libraries on every call (2.5 ms, a fifth of a 100 x 5 exact fit).
         """
