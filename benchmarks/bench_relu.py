@@ -186,6 +186,17 @@ def run_scnn(X, y, gates, lam, tol, dtype):
     return wall, cpu, pred, float(norms.sum())
 
 
+def _our_threads(est, X):
+    """The estimator's thread policy for ``X``, in words (see ConvexReLU _thread_policy)."""
+    from threadpoolctl import threadpool_info
+
+    workers, one_blas = est._thread_policy(X.shape, 1)
+    blas = 1 if one_blas else max((i["num_threads"] for i in threadpool_info()), default=1)
+    split = (f"products split over {workers} Python threads while a core is idle, "
+             if workers > 1 else "")
+    return f"{split}{blas} BLAS thread(s) each"
+
+
 def scnn_section():
     print("== 2. gated ReLU vs the reference library scnn (R-FISTA) ==")
     why = try_scnn()
@@ -212,8 +223,8 @@ def scnn_section():
           f"{est_def.dual_gap_ / est_def.objective_:.1e})", flush=True)
     import torch
 
-    print(f"  threads: scnn (torch) {torch.get_num_threads()}, ours: one BLAS thread at "
-          f"this size (GATED_SMALL_PRODUCT)", flush=True)
+    print(f"  threads: scnn (torch) {torch.get_num_threads()}, ours: {_our_threads(est, X)}",
+          flush=True)
     scnn_default = None
     for label, tol, dtype in (("default (float32, tol 1e-6)", None, "float32"),
                               ("tight (float64, tol 1e-10)", 1e-10, "float64")):
@@ -392,7 +403,7 @@ def large_section():
         del X, y
     ours_res = _large_child("ours", n3, tol)
     print(f"gated n={n3} d=100 gates=200 unit-norm columns, no intercept, alpha="
-          f"{ours_res['alpha']:.4g} (0.07 alpha_max), {ours_res['threads']} BLAS thread(s): "
+          f"{ours_res['alpha']:.4g} (0.07 alpha_max), {ours_res['threads']}: "
           f"ours (solver {ours_res['solver']!r}, tol {tol:g}) {ours_res['wall']:.1f} s wall, "
           f"{ours_res['cpu']:.1f} s CPU, {ours_res['n_iter']} iterations, "
           f"{ours_res['passes']} data passes, peak {ours_res['peak_gib']:.2f} GiB resident, "
@@ -441,8 +452,6 @@ def _large_child_main(who, n, tol):
     import json
     import resource
 
-    from threadpoolctl import threadpool_info
-
     X, y = planted(n, 100, seed=1)
     X = X / np.linalg.norm(X, axis=0)
     kw = dict(alpha="auto", n_gates=200, random_state=0, fit_intercept=False,
@@ -455,8 +464,7 @@ def _large_child_main(who, n, tol):
             wall, cpu = time.perf_counter() - t, time.process_time() - c
             res = dict(objective=est.objective_, bound=est.lower_bound_, n_iter=est.n_iter_,
                        passes=est.n_data_passes_, neurons=est.n_neurons_, solver=est.solver_,
-                       alpha=est.alpha_,
-                       threads=max((i["num_threads"] for i in threadpool_info()), default=1))
+                       alpha=est.alpha_, threads=_our_threads(est, X))
         else:
             import torch
 

@@ -57,6 +57,7 @@ from ._solvers.relu.recovery import (
     neurons_from_weights,
     relu_forward,
 )
+from ._solvers.relu.threads import usable_cores
 from ._solvers.relu.weighted_losses import get_weighted_loss
 from ._solvers.shared.l1_refit import single_blas_thread
 from .exceptions import ProblemTooLargeError
@@ -71,6 +72,9 @@ SMALL_PRODUCT = 5e7
 #: scnn, tol 1e-6), one BLAS thread vs two: 0.96 s vs 7.1 s wall at load 3,
 #: 0.95-0.99 s vs 1.08 s wall at load 0.5 (and twice the CPU time).
 GATED_SMALL_PRODUCT = 2e8
+#: Gated fits on machines of at most this many cores split their products on
+#: Python threads instead (see ``_thread_policy``); measured on two cores only.
+SPLIT_MAX_CORES = 2
 #: solver="auto", variant="exact", when "ipm" does not apply (multinomial
 #: loss, or its memory): an interior-point solve by cvxpy up to this
 #: many nonzeros in the canonicalized program (``3 n p k d``), the augmented
@@ -184,6 +188,15 @@ class _BaseConvexReLU(BaseEstimator):
     }
 
     def _fit_encoded(self, X, Y, loss_name, sample_weight):
+        # The whole fit (gate sampling, alpha_max, the solve, the network's
+        # objective) under one thread policy: a product left to BLAS threads
+        # wakes them, and they spin on after it (measured: a fifth of the CPU
+        # time of a 1000 x 20, 100-gate fit went to a spinning BLAS thread).
+        workers, one_blas_thread = self._thread_policy(X.shape, Y.shape[1])
+        with single_blas_thread() if one_blas_thread else nullcontext():
+            return self._fit_threads(X, Y, loss_name, sample_weight, workers)
+
+    def _fit_threads(self, X, Y, loss_name, sample_weight, workers):
         if self.n_layers == 3 and self.variant == "exact":
             raise ValueError(
                 "n_layers=3 supports variant='gated' only: the three-layer parallel "
@@ -199,6 +212,7 @@ class _BaseConvexReLU(BaseEstimator):
             )
         pb = self._program(X, Y, loss_name, sample_weight)
         X, Y, gates, loss, design = pb.X, pb.Y, pb.gates, pb.loss, pb.design
+        design.workers = workers  # gated products split over threads (_thread_policy)
         n, d = X.shape
         k = Y.shape[1]
         solver = self._pick_solver(solver, X, n, d, k, loss.name)
@@ -214,13 +228,6 @@ class _BaseConvexReLU(BaseEstimator):
         alpha = self._alpha_ratio * amax if alpha == "auto" else float(alpha)
         common = dict(fit_intercept=self.fit_intercept, tol=self.tol,
                       max_iter=self.max_iter, verbose=self.verbose, rng=pb.rng)
-        # Small products gain nothing from BLAS threads and lose a lot when the
-        # cores are busy (measured: 0.08 ms single-threaded vs 15 ms threaded
-        # for a 569 x 30 x 100 product on a loaded 2-core machine). The shared
-        # controller is built once: threadpool_limits rescans the loaded
-        # libraries on every call (2.5 ms, a fifth of a 100 x 5 exact fit).
-        small = n * d * max(design.q, 1) < (
-            GATED_SMALL_PRODUCT if self.variant == "gated" else SMALL_PRODUCT)
         if alpha >= amax:
             # Safe screening: at alpha >= alpha_max the intercept-only network
             # satisfies the optimality conditions (every gate-wise dual norm of
@@ -229,8 +236,7 @@ class _BaseConvexReLU(BaseEstimator):
             # with equality). A solver would stop at tol with tiny neurons.
             sol, solver = self._empty_solution(design, loss), "screening"
         else:
-            with single_blas_thread() if small else nullcontext():
-                sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
+            sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
         if self.variant == "gated":
             signs = np.ones(design.q)
             gate_of, output_of = design.gate_of, design.output_of
@@ -274,6 +280,29 @@ class _BaseConvexReLU(BaseEstimator):
                 ConvergenceWarning,
             )
         return self
+
+    def _thread_policy(self, shape, k):
+        """``(workers, one_blas_thread)`` for a fit on ``shape`` with ``k`` outputs.
+
+        Small products gain nothing from BLAS threads and lose a lot when the
+        cores are busy (measured: 0.08 ms single-threaded vs 15 ms threaded for
+        a 569 x 30 x 100 product on a loaded 2-core machine); BLAS threads wait
+        on spinning barriers, which a busy core stalls. The gated program on a
+        machine of at most ``SPLIT_MAX_CORES`` cores instead splits each
+        product over the cores on Python threads (``MaskedDesign.workers``)
+        with one BLAS thread each, while a core is idle (``threads.core_free``):
+        the halves meet on a lock, never on a spinning barrier. The shared
+        controller is built once: threadpool_limits rescans the loaded
+        libraries on every call (2.5 ms, a fifth of a 100 x 5 exact fit).
+        """
+        n, d = shape
+        size = n * d * max(self.n_gates * k, 1)
+        if self.variant != "gated":
+            return 1, size < SMALL_PRODUCT
+        cores = usable_cores()
+        if 2 <= cores <= SPLIT_MAX_CORES:
+            return cores, True
+        return 1, size < GATED_SMALL_PRODUCT
 
     def _program(self, X, Y, loss_name, sample_weight):
         """What the fits at every alpha share: the weighted rows and the sampled gates.

@@ -5,6 +5,14 @@ column ``c * n_gates + j`` is the weight of gate j for output c. Products
 with ``X`` are taken over blocks of columns so that the temporaries hold at
 most ``block`` columns of length n: memory O(n x block) however many gates
 there are. Each product with ``X`` or ``X^T`` counts as one data pass.
+
+With ``workers=2`` the products of the float-pattern path are split in two
+halves (rows for ``forward``, patterns for ``backward``), one computed on
+the calling thread and one on a helper thread, each with whatever BLAS
+threads the caller allows (meant: one). numpy releases the GIL inside the
+products, so the halves run on two cores; the caller waits on a lock, not
+on a spinning barrier. Products are split from ``SPLIT_MIN_PRODUCT``
+multiply-adds, and only while a core is idle (``threads.core_free``).
 """
 
 import numpy as np
@@ -12,6 +20,8 @@ import scipy.sparse as sp
 
 from ...exceptions import ProblemTooLargeError
 from .newton import NEWTON_MAX_SAMPLES
+from .threads import core_free
+from .threads import split as _split
 
 __all__ = ["MaskedDesign", "check_memory", "estimate_memory"]
 
@@ -28,11 +38,20 @@ FLOAT_MASK_ENTRIES = 2**26
 #: sparse elementwise products whose scipy overhead (a COO round trip per
 #: call) made small sparse fits 2.5x slower than ``(X @ W) o masks``.
 
+#: ``workers=2``: products of fewer multiply-adds stay on one thread. Handing
+#: a half to the helper thread and waiting for it costs about 30 us of CPU
+#: (60 us wall, loaded machine). Measured per pass, time on the calling
+#: thread (what an idle second core leaves of a pass), serial vs split, one
+#: BLAS thread, float32/float64: at 2e6 (n=500, d=20, 200 patterns) mixed,
+#: 66-168 vs 100-186 us; at 4e6 mostly shorter (182-295 vs 210-365 us); at
+#: 1e7 (n=1000, d=20, 500) about half (297-599 vs 419-1085 us).
+SPLIT_MIN_PRODUCT = 4e6
+
 
 class MaskedDesign:
     """``X`` (n, d) dense or sparse with boolean patterns ``masks`` (n, p), ``n_outputs`` k."""
 
-    def __init__(self, X, masks, n_outputs):
+    def __init__(self, X, masks, n_outputs, workers=1):
         self.X = X
         self.masks = masks
         self.n, self.d = X.shape
@@ -46,6 +65,13 @@ class MaskedDesign:
         self.Mf = (np.asarray(masks, dtype=float, order="F")
                    if self.n * self.p <= FLOAT_MASK_ENTRIES and not sp.issparse(X) else None)
         self._single = None
+        #: Threads sharing each product of the float-pattern path (1 or 2).
+        self.workers = workers
+
+    def _splits(self, n_columns):
+        """Whether a product over ``n_columns`` pattern columns is split in two (now)."""
+        return (self.workers > 1 and self.n * self.d * n_columns >= SPLIT_MIN_PRODUCT
+                and core_free(self.workers))
 
     def single(self):
         """Single-precision copies ``(X, Mf)`` for fast passes, or None (sparse X, no Mf).
@@ -85,10 +111,18 @@ class MaskedDesign:
             X, Mf = (self.single() or (self.X, self.Mf)) if fast else (self.X, self.Mf)
             for c in np.unique(self.output_of[active]):
                 cols = active[self.output_of[active] == c]
-                gates = self.gate_of[cols]
-                M = Mf if gates.size == self.p else Mf[:, gates]
-                T = M @ W[:, cols].T.astype(Mf.dtype)  # (n, d): sum_j m_j w_j^T per row
-                Z[:, c] = _rowdot(X, T)
+                gates = None if cols.size == self.p else self.gate_of[cols]
+                Wt = W[:, cols].T.astype(Mf.dtype)
+
+                def rows(a, b, c=c, gates=gates, Wt=Wt):
+                    M = Mf[a:b] if gates is None else Mf[a:b, gates]
+                    T = M @ Wt  # (rows, d): sum_j m_j w_j^T per row
+                    Z[a:b, c] = _rowdot(X[a:b], T)
+
+                if self._splits(cols.size):
+                    _split(rows, self.n)
+                else:
+                    rows(0, self.n)
             return Z
         for start in range(0, active.size, self.block):
             cols = active[start:start + self.block]
@@ -108,9 +142,16 @@ class MaskedDesign:
         if self.Mf is not None:
             X, Mf = (self.single() or (self.X, self.Mf)) if fast else (self.X, self.Mf)
             for c in range(self.k):
-                r = R[:, c:c + 1].astype(X.dtype)
-                XR = X.multiply(r).tocsr() if sp.issparse(X) else X * r
-                G[:, c * self.p:(c + 1) * self.p] = np.asarray(XR.T @ Mf)
+                XRt = (X * R[:, c:c + 1].astype(X.dtype)).T
+                base = c * self.p
+
+                def patterns(a, b, XRt=XRt, base=base):
+                    G[:, base + a:base + b] = XRt @ Mf[:, a:b]
+
+                if self._splits(self.p):
+                    _split(patterns, self.p)
+                else:
+                    patterns(0, self.p)
             return G
         for start in range(0, self.q, self.block):
             cols = np.arange(start, min(start + self.block, self.q))
@@ -120,10 +161,8 @@ class MaskedDesign:
 
 
 def _rowdot(X, T):
-    """``sum_f X[i, f] T[i, f]`` per row, X dense or sparse."""
-    if sp.issparse(X):
-        return np.asarray(X.multiply(T).sum(axis=1)).ravel()
-    return np.einsum("ij,ij->i", X, T).astype(float)
+    """``sum_f X[i, f] T[i, f]`` per row (dense: the float-pattern path has no sparse X)."""
+    return np.einsum("ij,ij->i", X, T)
 
 
 def estimate_memory(n, d, p, k, variant, sparse_nnz=None):
