@@ -236,7 +236,7 @@ class _BaseConvexReLU(BaseEstimator):
             # with equality). A solver would stop at tol with tiny neurons.
             sol, solver = self._empty_solution(design, loss), "screening"
         else:
-            sol, solver = self._solve(solver, design, loss, alpha, gates, X, common)
+            sol, solver = self._solve(solver, design, loss, alpha, gates, X, common, amax)
         if self.variant == "gated":
             signs = np.ones(design.q)
             gate_of, output_of = design.gate_of, design.output_of
@@ -268,10 +268,10 @@ class _BaseConvexReLU(BaseEstimator):
         self.n_data_passes_ = int(design.n_passes)
         self.solver_ = solver
         rel = self.dual_gap_ / max(abs(self.objective_), 1e-12)
-        # A solver that broke down (the IPM's failed factorization) warns as
-        # soon as its gap misses tol; one that ran out of iterations, past 10 tol.
-        if rel > max(10 * self.tol, 1e-6) or (sol.status == "numerical trouble"
-                                               and rel > self.tol):
+        # A solver that stopped short of "optimal" (out of iterations, stalled,
+        # broke down) warns as soon as its certified gap misses tol; one that
+        # claimed it, should the network's recomputed objective be past 10 tol.
+        if rel > max(10 * self.tol, 1e-6) or (sol.status != "optimal" and rel > self.tol):
             warnings.warn(
                 f"{type(self).__name__} ({self.variant}, solver {solver!r}) stopped with "
                 f"status {sol.status!r} after {sol.n_iter} iterations at a certified "
@@ -415,20 +415,21 @@ class _BaseConvexReLU(BaseEstimator):
         check_memory(n, d, p, k, self.variant, self.memory_limit, X)
         return solver
 
-    def _solve(self, solver, design, loss, alpha, gates, X, common):
+    def _solve(self, solver, design, loss, alpha, gates, X, common, amax=None):
         if solver == "cvxpy":
             return solve_relu_cvxpy(
                 design, loss, alpha, self.variant, fit_intercept=self.fit_intercept,
                 tol=self.tol, gates=gates, gate_images=np.asarray(X @ gates),
                 verbose=self.verbose), solver
         if self.variant == "gated":
-            return solve_gated(design, loss, alpha, newton=solver == "newton", **common), solver
+            return solve_gated(design, loss, alpha, newton=solver == "newton", amax=amax,
+                               **common), solver
         if solver == "ipm":
             sol = solve_exact_ipm(design, loss, alpha, gates, **common)
             if sol is not None:
                 return sol, solver
-            # Cones without interior at the gates (a row with x . g_j = 0, e.g.
-            # a zero row): cvxpy where auto would take it, else ADMM.
+            # Cones without interior at the gates (a nonzero row with x . g_j = 0;
+            # zero rows stay with the IPM): cvxpy where auto would take it, else ADMM.
             if self._cvxpy_takes_exact(*X.shape, gates.shape[1], loss.Y.shape[1]):
                 return self._solve("cvxpy", design, loss, alpha, gates, X, common)
             solver = "admm"

@@ -320,8 +320,7 @@ def test_drop_residue_spends_at_most_half_the_room_below_tol(gap):
     """Brute force over the thresholds with an objective that charges the
     dropped columns' norms: the largest threshold whose cost is within
     DROP_SHARE of ``tol * obj - (obj - bound)`` (none past tol)."""
-    from sklearn_convexnn._solvers.relu.ipm_outputs import (DROP_FRACTIONS, DROP_SHARE,
-                                                           _drop_residue)
+    from sklearn_convexnn._solvers.relu.ipm_outputs import DROP_FRACTIONS, DROP_SHARE, _drop_residue
 
     norms = np.array([1.0, 3e-3, 7e-5, 2e-6, 5e-8, 1e-9])
     W = np.vstack([norms, np.zeros_like(norms)])

@@ -88,7 +88,6 @@ def test_reduced_newton_step_solves_the_whole_system(loss, fit_intercept, spread
         assert np.allclose(x, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
 
 
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_stable_harmonic_matches_the_closed_form_of_commuting_blocks(seed):
     """``(Bu^-1 + Bv^-1)^-1`` for blocks sharing eigenvectors ``Q`` is ``Q diag(a

@@ -186,10 +186,10 @@ def test_small_alpha_squared_fit_switches_to_newton_and_reaches_the_cvxpy_optimu
 @pytest.mark.parametrize("rank", [5, 2])
 def test_entry_weight_minimizes_the_groups_own_model(rank):
     # A late-entering group starts at the minimizer of
-    # g^T w + w^T B w / 2 + alpha ||w|| (newton._entry_weight); the reference
+    # g^T w + w^T B w / 2 + alpha ||w|| (newton_entry._entry_weight); the reference
     # is cvxpy on that program, B positive definite or singular (then g in
     # its range, as for g = (D_j X)^T theta: the model is bounded below).
-    from sklearn_convexnn._solvers.relu.newton import _entry_weight
+    from sklearn_convexnn._solvers.relu.newton_entry import _entry_weight
 
     rng = np.random.default_rng(rank)
     d, alpha = 5, 0.3
@@ -209,7 +209,7 @@ def test_entry_weight_minimizes_the_groups_own_model(rank):
 def test_entry_weight_declines_an_unbounded_model():
     # More than alpha of g in B's null space: g^T w + ... is unbounded below
     # (cvxpy reports it so); no entry weight is proposed.
-    from sklearn_convexnn._solvers.relu.newton import _entry_weight
+    from sklearn_convexnn._solvers.relu.newton_entry import _entry_weight
 
     rng = np.random.default_rng(0)
     d, alpha = 5, 0.3
@@ -297,7 +297,7 @@ def test_cg_on_an_earlier_factor_solves_the_finite_difference_newton_system(loss
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_early_newton_switch_at_small_alpha_reaches_the_cvxpy_optimum(seed):
+def test_early_newton_switch_at_small_alpha_reaches_the_cvxpy_optimum(seed, monkeypatch):
     # Below 0.01 alpha_max (squared loss) Newton steps start once APG's active
     # set has settled for a few iterations, at any gap (gated.TRIAL_MAX_ALPHA);
     # from there (entries only after clean full steps, CG on earlier factors)
@@ -307,16 +307,28 @@ def test_early_newton_switch_at_small_alpha_reaches_the_cvxpy_optimum(seed):
     from sklearn.exceptions import ConvergenceWarning
 
     from sklearn_convexnn import ConvexReLURegressor
+    from sklearn_convexnn._solvers.relu import gated
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((300, 6))
     y = np.maximum(X @ rng.standard_normal((6, 3)), 0) @ [1.0, -1.0, 0.5]
     y = y + 0.1 * rng.standard_normal(300)
+    gaps = []  # the certified relative gap at each switch to Newton
+
+    def spy(*args, history, **kwargs):
+        _, obj, lb = history[-1]
+        gaps.append((obj - lb) / obj)
+        return polish(*args, history=history, **kwargs)
+
+    polish = gated.newton_polish
+    monkeypatch.setattr(gated, "newton_polish", spy)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = ConvexReLURegressor(alpha=1e-4, n_gates=30, tol=1e-6, random_state=0).fit(X, y)
     assert reg.alpha_ < 0.01 * reg.alpha_max_
     assert reg.solver_ == "newton"
+    # The switch was the early one: above the gaps of the regular rules.
+    assert gaps and gaps[0] > max(gated.NEWTON_SWITCH_GAP, gated.STABLE_SWITCH_GAP)
     masks = X @ reg.gates_ >= 0
     pi = np.full(X.shape[0], 1.0 / X.shape[0])
     ref = _cvxpy_optimum(X, y[:, None], masks, pi, 1e-4, "squared", True)

@@ -222,14 +222,16 @@ def estimate_lipschitz(design, loss, n_columns, apply, rng, n_power=3):
 
 
 def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
-                rng=None, W0=None, b0=None, newton=False):
+                rng=None, W0=None, b0=None, newton=False, amax=None):
     """Minimize ``L(sum_j D_j X w_j + b) + alpha sum ||w_j||`` to relative gap ``tol``.
 
     ``newton=True``: APG until the Newton steps of ``newton.py`` are
     predicted to cost less than the rest of the APG run (``_newton_pays``),
     then those steps; should they stall, APG resumes from their point for
-    the remaining iterations. The multinomial loss stays
-    with APG (see ``newton.py``).
+    the remaining iterations (a failed early switch leaves the regular one
+    to come). The multinomial loss stays with APG (see ``newton.py``).
+    ``amax``: the problem's ``alpha_max`` when the caller has it (the early
+    switch's rule reads it; computed otherwise).
     """
     rng = np.random.default_rng(0) if rng is None else rng
     k = design.k
@@ -250,7 +252,8 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     # An early switch, at any gap once the active set has settled, where
     # nearly every group is active at the optimum (small alpha, squared loss).
     trial = squared and _trial_pays(design) and \
-        alpha < TRIAL_MAX_ALPHA * alpha_max(design, loss, fit_intercept)
+        alpha < TRIAL_MAX_ALPHA * (alpha_max(design, loss, fit_intercept) if amax is None
+                                   else amax)
     for it in range(1, max_iter + 1):
         settled = it - support_changed
         stable = squared and settled > RATE_WINDOW
@@ -261,7 +264,8 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
                 tol=tol, max_steps=NEWTON_MAX_STEPS, lipschitz=apg.L, verbose=verbose,
                 history=history)
             n_newton += steps
-            switch = False
+            # A failed early switch leaves the regular one (by the gap) to come.
+            switch, trial = switch and trial, False
             apg = APG(problem, W, b, alpha, apg.L, fit_intercept)
             if nstatus == "optimal":
                 status = "optimal"

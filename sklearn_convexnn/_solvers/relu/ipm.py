@@ -44,7 +44,7 @@ import numpy as np
 from .ipm_dense import DenseNewtonSystem
 from .ipm_rows import max_step, row_weights, step_length
 from .ipm_woodbury import woodbury_solver
-from .newton import loss_curvature
+from .newton_cg import loss_curvature
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "solve_output_ipm"]
 
@@ -117,7 +117,6 @@ class _Output:
         self._upper, self._lower = iu * d + ju, ju * d + iu
         self.primal = p * d <= n
         self.n_passes = 0
-        self.n_regularized = 0  # Newton matrices factored again, regularized
         self.omega = None  # the rows' barrier weights (solve_output_ipm: row_weights)
         # Zero rows: their cone rows (0 >= 0) hold for every w and stay out of
         # the barrier (slack fixed at 1, weight 0, multiplier ZERO_ROW_LAM).
@@ -199,7 +198,8 @@ class _Output:
         """Factor the Newton matrix at W with multipliers Lam; returns a solver.
 
         The Woodbury system's preconditioner picks its precision itself and
-        conjugate gradients make the step exact; the last step's
+        conjugate gradients make the step exact to ``CG_TOL`` (short of it
+        only in very ill-conditioned end games, ``n_unconverged``); the last step's
         preconditioner is kept until it is stale
         (``ipm_woodbury._Factor.stale``).
         """
@@ -216,7 +216,6 @@ class _Output:
             # Rounding lost the blocks' smallest directions (REGULARIZE).
             diag = B.reshape(2 * p, d * d)[:, :: d + 1]
             diag += REGULARIZE * diag.max(axis=1, keepdims=True)
-            self.n_regularized += 1
             return self._factor_blocks(B, curv, REGULARIZE)
 
     def _factor_blocks(self, B, curv, shift):
@@ -387,7 +386,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
                   f"slope {slope:.2e}" + ("" if prob.woodbury is None else
                                           f" rank {prob.woodbury.rank} cg "
                                           f"{prob.woodbury.cg_steps}/{prob.woodbury.n_solves}"
-                                          f" fresh {prob.woodbury.fresh}"))
+                                          f" fresh {prob.woodbury.fresh} unconverged "
+                                          f"{prob.woodbury.n_unconverged}"))
         W = W + step * dW
         b = b + step * db
         Lam = Lam + ad * dL

@@ -25,7 +25,9 @@ n=2000, d=50, 500 gates (with its rank), so the caller may keep the last
 step's factor (``previous``) until it is stale (``_Factor.stale``): any
 positive definite preconditioner leaves the solution exact, only the number
 of steps grows. A kept factor that does not reach ``CG_TOL`` in ``CG_MAX``
-steps is rebuilt and the solve redone. The intercept borders the system; it
+steps is rebuilt and the solve redone; a fresh one that misses it (very
+ill-conditioned end games) returns its last iterate, counted in
+``n_unconverged``. The intercept borders the system; it
 is solved by conjugate gradients projected on the intercept's constraint.
 """
 
@@ -83,9 +85,10 @@ class WoodburySystem:
         self.n_products = 0
         self.cg_steps = 0
         self.n_solves = 0
+        self.n_unconverged = 0  # solves that missed CG_TOL in CG_MAX steps (verbose)
         self.rank, self.precision, self.cf = None, None, None
         if previous is not None and previous.cf is not None:
-            # The last step's factor, kept while conjugate gradients stay short.
+            # The last step's factor, kept until it is stale (_Factor.stale).
             self.cf, self.rank, self.precision = previous.cf, previous.rank, previous.precision
             self.cf.uses += 1
             self.cf.prev, self.cf.last = self.cf.last, 0
@@ -186,6 +189,12 @@ class WoodburySystem:
         if not converged and not self.fresh:
             self.refresh()
             x, db, converged = self._cg(r, rb)
+        # A fresh preconditioner can miss CG_TOL too once the Newton matrices
+        # are very ill conditioned (tight tol, tiny mu): the last iterate is
+        # returned, and the IPM's line search on the barrier guards the step.
+        # (Measured, not kept: a rebuild in double precision then moved the
+        # end-game stalls of tiny problems at tol <= 1e-6 around, 1 -> 2 of 36.)
+        self.n_unconverged += not converged
         self.n_solves += 1
         return x if rb is None else (x, db)
 
@@ -306,7 +315,7 @@ def woodbury_solver(prob, B, curv):
         prob.n_passes += prob.woodbury.n_products
     old = prob.woodbury
     if old is not None and old.cf.stale():
-        old = prob.woodbury = None  # its n x n factor freed before the new one
+        old = prob.woodbury = None  # not kept (the IPM's last solve may still hold it)
     system = WoodburySystem(prob.X, prob.Mf, prob.C, Einv, 1.0 / np.maximum(curv, 1e-300), old)
     prob.woodbury = system
 

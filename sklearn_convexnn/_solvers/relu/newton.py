@@ -64,7 +64,7 @@ from .newton_cg import (
     masked_rowsum,
     pcg_direction,
 )
-from .newton_entry import _entry_weight, grow  # noqa: F401 (tests reach _entry_weight here)
+from .newton_entry import grow
 
 __all__ = ["NEWTON_LOSSES", "NEWTON_MAX_SAMPLES", "newton_polish"]
 
@@ -240,12 +240,14 @@ def _try_step(st, XXt, fit_intercept, dtype):
     for c, mc in per_output.items():
         sel = design.output_of[act] == c
         Gw[:, sel] += masked_back(X, mc, theta[:, c])
-    design.n_passes += 1
+    design.n_passes += len(per_output)  # one product with X per output
     Vdir = np.zeros_like(Wa)
     beta = np.zeros(design.k)
     # An earlier factor of the same active set preconditions CG (newton_cg.py).
     old = st.factors if (st.factors is not None and st.gap > CG_MIN_GAP
                          and np.array_equal(st.factors[0], act)) else None
+    if old is None:
+        st.factors = None  # not reusable: freed before the new factors are built
     factors = {}
     for c in range(design.k):
         sel = np.flatnonzero(design.output_of[act] == c)

@@ -23,6 +23,7 @@ ENTRY_MARGIN = 1e-2
 #: its rows, ``n d^2``, and a d x d eigendecomposition).
 ENTRY_MAX_GROUPS = 5
 
+
 def grow(st, G, lipschitz):
     """Bring in every inactive group whose dual norm exceeds alpha."""
     alpha = st.alpha
