@@ -90,6 +90,10 @@ ZERO_ROW_LAM = 1e-300
 #: (tol 1e-5 to 1e-7): 1e-12 certified all but one, 1e-14 and 1e-10 needed
 #: up to three times the iterations.
 REGULARIZE = 1e-12
+#: At the floor of mu, the fit stops ("stalled") once its certified gap has
+#: shrunk by less than a factor STALL_SHRINK per iteration for STALL_ITERS
+#: iterations in a row (a converging end game halves it per iteration).
+STALL_SHRINK, STALL_ITERS = 0.99, 10
 #: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
 #: times that norm.
 START_SCALE, MU_START = 1.0, 1.0
@@ -288,6 +292,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         Lam[prob.zero] = ZERO_ROW_LAM
     status, it = "max_iter", 0
     best = None
+    floored, stuck, last_gap = False, 0, np.inf
     for it in range(1, max_iter + 1):
         IW, S, z, value, theta, curv, r2, Q, t = parts
         obj = value + alpha * float(np.sqrt(r2).sum())
@@ -305,6 +310,14 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
                   f"gap {(obj - lb) / max(abs(obj), 1e-12):.2e} mu {mu:.2e} ratio {near:.2e}")
         if obj - lb <= tol * max(abs(obj), 1e-12):
             status = "optimal"
+            break
+        # At the floor of mu the path has ended: a certified gap that no longer
+        # shrinks will not (measured: n=1000, d=20, 100 gates at tol 1e-4 sat
+        # at a 1.67e-4 gap for 940 iterations, a minute, before max_iter).
+        stuck = stuck + 1 if floored and obj - lb > STALL_SHRINK * last_gap else 0
+        last_gap = obj - lb
+        if stuck >= STALL_ITERS:
+            status = "stalled"
             break
         try:
             solve = prob.factor(W, parts, Lam)
@@ -343,7 +356,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         sigma = min(1.0, (gap_aff / gap_now) ** 3)
         mu_t = max(sigma * gap_now, MU_DROP * mu)
         minus_second = ld + lq  # -dS dL
-        if m * mu_t <= MU_FLOOR * tol * abs(best[0]):
+        floored = m * mu_t <= MU_FLOOR * tol * abs(best[0])
+        if floored:
             # Small enough: down to the floor (not below: a step that would cross
             # it used to hold mu where it was, up to 1 / MU_DROP times the floor,
             # and the gap with it), then centre there (Newton on stationarity).

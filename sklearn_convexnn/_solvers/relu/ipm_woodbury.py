@@ -44,7 +44,11 @@ __all__ = ["WoodburySystem", "woodbury_solver"]
 #: n=2000, d=50, 500 gates (bench_relu.py's planted data, alpha=1e-3, tol
 #: 1e-4), one process: 100 -> 27.3 s CPU (mean rank 10 000, 1 004 CG
 #: steps), 300 -> 30.3 s (30 iterations), 1000 -> 25.0 s (rank 6 300, 990
-#: steps), 3000 -> 28.6 s (rank 3 800, 1 379 steps).
+#: steps), 3000 -> 28.6 s (rank 3 800, 1 379 steps). Not the best
+#: everywhere: at smaller sizes 100 was often faster (alpha=1e-3, planted
+#: data: n=800, d=10, 150 gates, tol 1e-5: 0.58 s against 4.24 s CPU; n=400,
+#: d=10, 100 gates, tol 1e-6: 0.53 s against 1.31 s), but the tight-tol end
+#: games of tests/test_relu_exact.py then stalled on one problem.
 DROP_SUM = 1000.0
 #: Single precision for the preconditioner while its rounding is below this
 #: share of min(K^-1).
