@@ -100,6 +100,17 @@ def _smooth_gradient(design, loss, alpha, W, b):
     return GW, theta.sum(axis=0)
 
 
+def _smooth_point(loss_name, problem_seed, seed):
+    """A one-output gated problem, its loss and design, and a random point W."""
+    X, Y, masks, pi = _problem(loss_name, problem_seed)
+    loss = get_weighted_loss(loss_name, Y, pi)
+    design = MaskedDesign(X, masks, 1)
+    rng = np.random.default_rng(seed)
+    alpha = 0.05
+    W = rng.standard_normal((design.d, design.q)) * rng.uniform(0.1, 2.0, design.q)
+    return X, masks, loss, design, rng, alpha, W
+
+
 @pytest.mark.parametrize("loss_name", ["squared", "logistic"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_direction_inverts_the_finite_difference_hessian(loss_name, fit_intercept):
@@ -107,12 +118,7 @@ def test_direction_inverts_the_finite_difference_hessian(loss_name, fit_intercep
     # H v taken by central differences of the gradient (no Hessian formula).
     from sklearn_convexnn._solvers.relu.newton import _direction, loss_curvature
 
-    X, Y, masks, pi = _problem(loss_name, 1)
-    loss = get_weighted_loss(loss_name, Y, pi)
-    design = MaskedDesign(X, masks, 1)
-    rng = np.random.default_rng(0)
-    alpha = 0.05
-    W = rng.standard_normal((design.d, design.q)) * rng.uniform(0.1, 2.0, design.q)
+    X, masks, loss, design, rng, alpha, W = _smooth_point(loss_name, 1, 0)
     b = np.array([0.3])
     V, beta = rng.standard_normal(W.shape), (np.array([0.7]) if fit_intercept else np.zeros(1))
     h = 1e-5
@@ -238,12 +244,7 @@ def test_cg_on_an_earlier_factor_solves_the_finite_difference_newton_system(loss
     from sklearn_convexnn._solvers.relu.newton import _direction, loss_curvature
     from sklearn_convexnn._solvers.relu.newton_cg import hessian_product, pcg_direction
 
-    X, Y, masks, pi = _problem(loss_name, 2)
-    loss = get_weighted_loss(loss_name, Y, pi)
-    design = MaskedDesign(X, masks, 1)
-    rng = np.random.default_rng(1)
-    alpha = 0.05
-    W = rng.standard_normal((design.d, design.q)) * rng.uniform(0.1, 2.0, design.q)
+    X, masks, loss, design, rng, alpha, W = _smooth_point(loss_name, 2, 1)
     b = np.array([0.3]) if fit_intercept else np.zeros(1)
     fm = masks.astype(float)
 
