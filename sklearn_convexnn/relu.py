@@ -425,7 +425,8 @@ class _BaseConvexReLU(BaseEstimator):
             return solve_gated(design, loss, alpha, newton=solver == "newton", amax=amax,
                                **common), solver
         if solver == "ipm":
-            sol = solve_exact_ipm(design, loss, alpha, gates, **common)
+            sol = solve_exact_ipm(design, loss, alpha, gates, **common,
+                                  memory_limit=self.memory_limit * 2**30)
             if sol is not None:
                 return sol, solver
             # Cones without interior at the gates (a nonzero row with x . g_j = 0;

@@ -215,6 +215,28 @@ def test_ipm_tight_tol_reaches_it_past_singular_newton_matrices(n, seed, d, n_ga
     assert _cone_violation(reg, X) <= 1e-10
 
 
+@pytest.mark.parametrize("seed, n, d, n_gates, tol", [(0, 200, 8, 60, 1e-5),
+                                                     (5, 300, 10, 60, 1e-4)])
+def test_ipm_stuck_woodbury_end_game_reaches_tol_on_the_dense_system(seed, n, d, n_gates, tol):
+    # p d > n (Woodbury). At the floor of mu the column blocks' condition
+    # reached 1e14..1e16, the Woodbury steps were wrong (Newton residuals
+    # several times the right-hand side) and the fit stopped 'stalled' at
+    # gaps of 2.9e-5 and 1.4e-4; the dense system takes over and certifies tol.
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.maximum(X @ rng.standard_normal((d, 4)), 0).sum(1) + 0.1 * rng.standard_normal(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ConvexReLURegressor(alpha=1e-3, n_gates=n_gates, variant="exact", solver="ipm",
+                                  tol=tol, max_iter=200, random_state=0).fit(X, y)
+    assert n_gates * d > n
+    assert reg.dual_gap_ <= tol * reg.objective_ * 1.0001
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-3)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.objective_ == pytest.approx(ref, rel=tol)
+    assert _cone_violation(reg, X) <= 1e-10
+
+
 @pytest.mark.parametrize("alpha", [1e-3, 3e-2])
 def test_ipm_logistic_matches_cvxpy(alpha):
     X, y = _data(n=50, seed=4)

@@ -16,7 +16,7 @@ from scipy.optimize import nnls
 from .certificate import DualCertifier
 from .design import MaskedDesign
 from .gated import ReLUSolution
-from .ipm import IPM_LOSSES, NNLS_ROWS, solve_output_ipm
+from .ipm import IPM_LOSSES, NNLS_ROWS, RESCUE_MAX_COLUMNS, solve_output_ipm
 from .weighted_losses import BoundLoss
 
 __all__ = ["ipm_memory", "solve_exact_ipm"]
@@ -30,14 +30,16 @@ DROP_SHARE = 0.5
 
 
 def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_intercept, tol,
-                    max_iter, verbose=0, rng=None):
+                    max_iter, verbose=0, rng=None, memory_limit=None):
     """The exact program by :func:`solve_output_ipm`, one output at a time.
 
     Returns a :class:`ReLUSolution` (columns ``[U | V]`` as ``design``), or
     None when the method does not apply (multinomial loss, or cones
     without interior at the gates): the caller then uses another solver.
     The lower bound is the sum of the outputs' certified bounds (the
-    program separates over outputs).
+    program separates over outputs). ``memory_limit`` (bytes, or None): a
+    stuck end game on the Woodbury system may switch to the dense one
+    within it (``ipm.RESCUE_ITERS``).
     """
     if loss.name not in IPM_LOSSES:
         return None
@@ -52,6 +54,8 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
     signs = np.r_[np.ones(p), -np.ones(p)]
     Mf = design.masks.astype(float)
     n_rows = math.ceil(NNLS_ROWS * d)  # candidate rows of the NNLS refinement
+    dense_fits = memory_limit is not None and p * d <= RESCUE_MAX_COLUMNS \
+        and ipm_memory(n, d, p, dense=True) <= memory_limit
     Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
     for c in range(k):
         Yc = loss.Y[:, [c]]
@@ -86,7 +90,7 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
 
         out = solve_output_ipm(X, design.masks, loss_c, alpha, gates,
                                fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                               certify=certify, verbose=verbose,
+                               certify=certify, verbose=verbose, dense_fits=dense_fits,
                                b0=float(loss_c.best_constant()[0]) if fit_intercept else 0.0)
         if out is None:
             return None
@@ -126,7 +130,7 @@ def _drop_residue(W, obj, objective, bound, tol):
     return W
 
 
-def ipm_memory(n, d, p):
+def ipm_memory(n, d, p, dense=None):
     """Bytes the interior-point method allocates for one output (outputs run in turn).
 
     The rows' outer products (n d^2), the cone slacks, multipliers and
@@ -135,8 +139,10 @@ def ipm_memory(n, d, p):
     part (``p d <= n``) or the Woodbury factors (n x pd, two n x n, the d x d
     blocks with the gated Gram matrices and the preconditioner's
     eigenvectors); the rows' barrier weights are one more n x 2p array.
+    ``dense``: True for the dense system whatever ``p d`` (None: as chosen).
     """
     P = p * d
-    system = 2 * n * P + 2 * (P + 1) ** 2 + 12 * p * d * d if P <= n \
+    dense = P <= n if dense is None else dense
+    system = 2 * n * P + 2 * (P + 1) ** 2 + 12 * p * d * d if dense \
         else n * P + 2 * n * n + 9 * p * d * d
     return int(8 * (n * d * d + 13 * n * 2 * p + system + n * d))
