@@ -50,6 +50,9 @@ _LOSS_DOC = """Loss
         Loss object, e.g. ``get_loss("squared")`` from
         ``sklearn_convexnn._solvers.shared.losses`` (it carries the sample
         weights, if any)."""
+_FIT_INTERCEPT_DOC = """bool, default=True
+        Whether the network has an unpenalized output bias (else the
+        intercept-only fit is the zero function)."""
 _Y_DOC = """ndarray of shape (n_samples, n_outputs)
         Encoded targets: the regression targets as a column per output, or
         the classifiers' encoding of the labels (one column of -1/+1 for
@@ -61,7 +64,8 @@ def _fill(func):
     if func.__doc__:
         func.__doc__ = (func.__doc__.replace("<blocks>", _BLOCKS_DOC)
                         .replace("<activation>", _ACTIVATION_DOC)
-                        .replace("<loss>", _LOSS_DOC).replace("<Y>", _Y_DOC))
+                        .replace("<loss>", _LOSS_DOC).replace("<Y>", _Y_DOC)
+                        .replace("<fit_intercept>", _FIT_INTERCEPT_DOC))
     return func
 
 
@@ -171,9 +175,7 @@ def lifted_alpha_max(blocks, Y, loss, activation, fit_intercept=True, neuron_set
     Y : <Y>
     loss : <loss>
     activation : <activation>
-    fit_intercept : bool, default=True
-        Whether the network has an unpenalized output bias (else the
-        intercept-only fit is the zero function).
+    fit_intercept : <fit_intercept>
     neuron_set : {"sphere", "binary"}, default="sphere"
         What a neuron may be: a unit vector or a sign vector.
 
@@ -216,8 +218,7 @@ def intercept_only_fit(Y, loss, fit_intercept=True):
     ----------
     Y : <Y>
     loss : <loss>
-    fit_intercept : bool, default=True
-        Without an intercept the fit is the zero function.
+    fit_intercept : <fit_intercept>
 
     Returns
     -------
@@ -257,8 +258,7 @@ def intercept_only_dual(Y, loss, fit_intercept=True):
     ----------
     Y : <Y>
     loss : <loss>
-    fit_intercept : bool, default=True
-        Without an intercept the fit is the zero function.
+    fit_intercept : <fit_intercept>
 
     Returns
     -------

@@ -44,7 +44,7 @@ import numpy as np
 from .ipm_dense import DenseNewtonSystem
 from .ipm_rows import max_step, row_weights, step_length
 from .ipm_woodbury import woodbury_solver
-from .newton_cg import loss_curvature
+from .newton_cg import loss_curvature, masked_back
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "RESCUE_MAX_COLUMNS", "solve_output_ipm"]
 
@@ -142,13 +142,11 @@ class _Output:
         nonzero = np.any(X != 0, axis=1)
         self.zero = np.flatnonzero(~nonzero) if not nonzero.all() else None
         self.live = nonzero if self.zero is not None else slice(None)  # the cone rows
-        # The gated design [D_1 X, ..., D_p X], formed for the primal system only.
-        self.G = (self.Mf[:, :, None] * X[:, None, :]).reshape(n, p * d) if self.primal \
-            else None
-        self.dense = DenseNewtonSystem(self.G, p, d, fit_intercept, loss.name == "squared") \
-            if self.primal else None
+        self.G = self.dense = None
         self.C = None  # the gated Gram matrices X^T D_j X (Woodbury only)
         self.woodbury = None
+        if self.primal:
+            self.to_dense()
 
     # ------------------------------------------------------ data passes
     def mul(self, A):
@@ -238,11 +236,13 @@ class _Output:
             return self._factor_blocks(B, curv, REGULARIZE)
 
     def to_dense(self):
-        """Use the dense pd x pd Newton system from now on (``RESCUE_ITERS``)."""
+        """Use the dense pd x pd Newton system from now on: where ``p d <= n``,
+        or for a stuck Woodbury end game (``RESCUE_ITERS``)."""
         n, d, p = self.n, self.d, self.p
         if self.woodbury is not None:
             self.n_passes += self.woodbury.n_products
         self.woodbury = self.C = None
+        # The gated design [D_1 X, ..., D_p X].
         self.G = (self.Mf[:, :, None] * self.X[:, None, :]).reshape(n, p * d)
         self.dense = DenseNewtonSystem(self.G, p, d, self.fit_intercept,
                                        self.loss.name == "squared")
@@ -256,7 +256,8 @@ class _Output:
     def _back(self, Binv, ru, rv, y):
         """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
         p = self.p
-        Gy = self.tmul(self.Mf * y[:, None]).T
+        self.n_passes += 1
+        Gy = masked_back(self.X, self.Mf, y).T  # no n x p temporary
         du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
         dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
         return np.vstack([du, dv]).T  # (d, 2p)
@@ -358,7 +359,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
             break
         # Gradient of the loss and the smoothed norms.
         # The loss gradient's columns for u_j and v_j differ only in sign.
-        gm = prob.tmul(prob.Mf * theta[:, None])
+        prob.n_passes += 1
+        gm = masked_back(prob.X, prob.Mf, theta)
         gsm = (alpha / t) * W
         gsm[:, :p] += gm
         gsm[:, p:] -= gm
