@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import NetworkClassifierMixin, NetworkRegressorMixin, encode_classes
+from ._fast_validation import plain_X_y, set_plain_features, validate_params_once
 from ._solvers.relu.admm import admm_memory, solve_exact_admm
 from ._solvers.relu.cvxpy_relu import (
     cvxpy_nonzeros,
@@ -311,14 +312,17 @@ class _BaseConvexReLU(BaseEstimator):
         two calls with the same integer draw the same gates (what a path and
         :func:`~sklearn_convexnn.paths.alpha_max` rely on).
         """
-        sw = _check_sample_weight(sample_weight, X, dtype=float)
-        if np.any(sw < 0):
-            raise ValueError("sample_weight must be nonnegative.")
-        if not np.any(sw > 0):
-            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
-        keep = sw > 0
-        if not np.all(keep):
-            X, Y, sw = X[keep], Y[keep], sw[keep]
+        if sample_weight is None:
+            sw = np.ones(X.shape[0])
+        else:
+            sw = _check_sample_weight(sample_weight, X, dtype=float)
+            if np.any(sw < 0):
+                raise ValueError("sample_weight must be nonnegative.")
+            if not np.any(sw > 0):
+                raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+            keep = sw > 0
+            if not np.all(keep):
+                X, Y, sw = X[keep], Y[keep], sw[keep]
         gen = np.random.default_rng(_gate_seed(self.random_state))
         second = None
         if self.n_layers == 3:
@@ -463,10 +467,17 @@ class _BaseConvexReLU(BaseEstimator):
         return self._forward(X)
 
     def _validate(self, X, y, **kwargs):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], ensure_min_samples=2,
-                             **kwargs)
+        plain = plain_X_y(X, y)  # (what sklearn returns unchanged, without its overhead)
+        if plain is not None:
+            set_plain_features(self, X)
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                                 ensure_min_samples=2, **kwargs)
         _check_feature_scale(X)
         return X, y
+
+    def _validate_params(self):
+        validate_params_once(self, super()._validate_params)
 
     #: The name the CV estimators (``_cv.LiftedNetworkCVMixin``) validate by.
     _validate_X_y = _validate
