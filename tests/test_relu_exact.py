@@ -359,6 +359,7 @@ def test_drop_residue_spends_at_most_half_the_room_below_tol(gap):
         if np.any(small) and float(np.sum(norms[small])) <= spare:
             expected = np.where(small, 0.0, W)
             break
-    got = _drop_residue(W, obj, objective, bound, tol)
+    got, got_obj = _drop_residue(W, obj, objective, bound, tol)
     assert np.array_equal(got, expected)
+    assert got_obj == objective(got)
     assert objective(got) - bound <= tol * obj or np.array_equal(got, W)

@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from .ipm_dense import DenseNewtonSystem
-from .ipm_rows import max_step, row_weights, step_length
+from .ipm_rows import max_step, row_weights, step_length, upper_indices
 from .ipm_woodbury import woodbury_solver
 from .newton_cg import loss_curvature, masked_back
 
@@ -131,7 +131,7 @@ class _Output:
         self._log_rows = (None, 0.0)
         # The rows' outer products, upper triangles only (half the product's
         # cost); ``blocks`` spreads them into symmetric d x d blocks.
-        iu, ju = np.triu_indices(d)
+        iu, ju = upper_indices(d)
         self.XX = X[:, iu] * X[:, ju]
         self._upper, self._lower = iu * d + ju, ju * d + iu
         self.primal = p * d <= n

@@ -52,16 +52,19 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
     b_all = np.zeros(k)
     lower, n_iter, statuses = 0.0, 0, []
     signs = np.r_[np.ones(p), -np.ones(p)]
-    Mf = design.masks.astype(float)
+    Mf = design.Mf if design.Mf is not None else design.masks.astype(float)
     n_rows = math.ceil(NNLS_ROWS * d)  # candidate rows of the NNLS refinement
     dense_fits = memory_limit is not None and p * d <= RESCUE_MAX_COLUMNS \
         and ipm_memory(n, d, p, dense=True) <= memory_limit
     Sg2 = np.where(np.hstack([design.masks, design.masks]), 1.0, -1.0)
+    # One output's design (the design itself for one output) for the certifiers.
+    design_1 = design if k == 1 and design.X is X else MaskedDesign(X, design.masks, 1)
+    total = 0.0
     for c in range(k):
-        Yc = loss.Y[:, [c]]
-        loss_c = BoundLoss(loss.name, Yc, pi)
-        design_c = MaskedDesign(X, design.masks, 1)
-        cert = DualCertifier(loss_c, design_c, alpha, fit_intercept, signs)
+        loss_c = BoundLoss(loss.name, loss.Y[:, [c]], pi)
+        set_up = design_1.n_passes
+        cert = DualCertifier(loss_c, design_1, alpha, fit_intercept, signs)
+        set_up = 0 if design_1 is design else design_1.n_passes - set_up
 
         def certify(W, b, theta, Lam, refine, cert=cert):
             design.n_passes += 2
@@ -95,19 +98,20 @@ def solve_exact_ipm(design, loss, alpha, gates, gate_images=None, *, fit_interce
         if out is None:
             return None
         W, b, it, status, passes = out
-        design.n_passes += passes + design_c.n_passes  # the certifier's set-up passes
-        W = _drop_residue(W, objective(W, b), lambda W0: objective(W0, b), cert.best, tol)
+        design.n_passes += passes + set_up  # (the certifier's set-up passes)
+        W, obj_c = _drop_residue(W, objective(W, b), lambda W0: objective(W0, b), cert.best,
+                                 tol)
+        total += obj_c
         cols = np.r_[c * p + np.arange(p), q + c * p + np.arange(p)]
         W_all[:, cols] = W
         b_all[c] = b
         lower += cert.best
         n_iter += it
         statuses.append(status)
-    Z = design.forward(W_all[:, :q]) - design.forward(W_all[:, q:]) + b_all
-    obj = loss.value(Z) + alpha * float(np.sum(np.linalg.norm(W_all, axis=0)))
+    # The objective separates over outputs (as the loss and the penalty do).
     status = "optimal" if all(s == "optimal" for s in statuses) else statuses[-1]
-    return ReLUSolution(W_all, b_all, float(obj), min(lower, float(obj)), n_iter,
-                        design.n_passes, status, [])
+    return ReLUSolution(W_all, b_all, total, min(lower, total), n_iter, design.n_passes,
+                        status, [])
 
 
 def _drop_residue(W, obj, objective, bound, tol):
@@ -116,6 +120,7 @@ def _drop_residue(W, obj, objective, bound, tol):
     The largest threshold (relative to the largest column) whose network is
     no worse than ``W`` or spends at most DROP_SHARE of the gap that ``W``
     leaves below ``tol`` (so it stays certified within ``tol`` of ``bound``).
+    Returns the weights and their objective.
     """
     norms = np.linalg.norm(W, axis=0)
     top = float(np.max(norms, initial=0.0))
@@ -125,9 +130,10 @@ def _drop_residue(W, obj, objective, bound, tol):
         if not np.any(small):
             continue
         W0 = np.where(small, 0.0, W)
-        if objective(W0) - obj <= max(spare, 0.0):
-            return W0
-    return W
+        obj0 = objective(W0)
+        if obj0 - obj <= max(spare, 0.0):
+            return W0, obj0
+    return W, obj
 
 
 def ipm_memory(n, d, p, dense=None):

@@ -1,8 +1,10 @@
 """The exact interior-point method's cone rows: barrier weights and step lengths."""
 
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["max_step", "row_weights", "step_length"]
+__all__ = ["max_step", "row_weights", "step_length", "upper_indices"]
 
 #: Rows' barrier weights (see row_weights).
 ROW_KEEP, ROW_POWER, ROW_FLOOR = 2, 2, 1e-6
@@ -46,3 +48,12 @@ def max_step(v, dv):
 def step_length(worst):
     """Largest step in [0, 1] for the largest relative decrease ``worst = max(-dv / v)``."""
     return 1.0 if worst <= 1.0 else 1.0 / worst
+
+
+@lru_cache(maxsize=16)
+def upper_indices(d):
+    """``np.triu_indices(d)`` (the rows' outer products' upper triangles), read-only
+    and cached: 12 us, a fifth of a 100 x 5, 20-gate output's set-up."""
+    iu, ju = np.triu_indices(d)
+    iu.flags.writeable = ju.flags.writeable = False
+    return iu, ju
