@@ -1,5 +1,7 @@
-"""The plain-input shortcuts of the ReLU estimators' fit-time checks
-(``_fast_validation``) against sklearn's own validation."""
+"""The per-fit overheads cut for small fits, against what they replace: the
+plain-input shortcuts of the fit-time checks (``_fast_validation``) against
+sklearn's own validation, the BLAS thread limit against threadpoolctl's
+report."""
 
 import numpy as np
 import pytest
@@ -87,3 +89,25 @@ def test_validate_params_once_checks_each_new_set():
     for _ in range(2):
         with pytest.raises(ValueError, match="n_gates"):
             bad.fit(np.ones((4, 2)), np.arange(4.0))
+
+
+def test_single_blas_thread_limits_and_restores():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sklearn_convexnn._solvers.shared.l1_refit import single_blas_thread
+
+    def counts():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        outside = counts()
+        assert outside and all(c == 2 for c in outside)
+        with single_blas_thread():
+            assert all(c == 1 for c in counts())
+            with single_blas_thread():  # nested: still one, and the outer one restores
+                assert all(c == 1 for c in counts())
+            assert all(c == 1 for c in counts())
+        assert counts() == outside
+        with pytest.raises(RuntimeError), single_blas_thread():
+            raise RuntimeError  # restored on an exception too
+        assert counts() == outside
