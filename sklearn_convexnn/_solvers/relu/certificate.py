@@ -62,10 +62,19 @@ class DualCertifier:
         self.best = -np.inf
         if fit_intercept:
             self.interior = loss.interior_dual()
-            # (D_j X)^T pi and (D_j X)^T interior, two passes once.
+            # (D_j X)^T pi, one pass once; (D_j X)^T interior on the first
+            # mix (never for the squared loss, whose domain is everything).
             pi_cols = design.backward(np.repeat(loss.pi, design.k, axis=1))
             self.pi_cols = pi_cols[:, base] * self.signs
-            self.interior_cols = design.backward(self.interior)[:, base] * self.signs
+            self._interior_cols, self._design, self._base = None, design, base
+
+    @property
+    def interior_cols(self):
+        """``sign * (D_j X)^T interior`` per column (one pass, on first use)."""
+        if self._interior_cols is None:
+            cols = self._design.backward(self.interior)
+            self._interior_cols = cols[:, self._base] * self.signs
+        return self._interior_cols
 
     def bound(self, theta, grad_cols):
         """Lower bound from the loss gradient ``theta`` (n, k) and ``grad_cols``.
