@@ -70,6 +70,8 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 FULL = os.environ.get("BENCH_FULL") == "1"
 #: Iteration cap of the interior-point method in the exact section.
 IPM_CAP = 200
+#: Alternating rounds of ours and cvxpy on the small problems (see versus_cvxpy).
+ROUNDS = 7
 SCNN_QUOTED = {"gated_2000": 0.76, "exact_2000": 185.0, "gated_100k": 14.0, "mem_100k": 1.3}
 
 
@@ -119,36 +121,54 @@ def ours(X, y, n_gates, alpha, variant, tol=1e-4, repeat=2, max_iter=100000, sol
     return best, best_cpu, est
 
 
+def _secs(t):
+    """Seconds to two decimals, or four below 0.1 s (millisecond fits)."""
+    return f"{t:.2f} s" if t >= 0.1 else f"{t:.4f} s"
+
+
 def versus_cvxpy(n, d, p, variant, goal, max_iter, solvers=("auto",), alpha=1e-3):
     """Each of ``solvers`` (estimator's route) against a plain cvxpy solve."""
     X, y = planted(n, d)
     runs = []
+    tiny = n * d * p <= 1e5
     for solver in solvers:
-        # Best of three for the small exact fits by the default route (its
-        # first call pays for imports and set-ups), two for the gated ones.
-        small = variant == "exact" and n * d * p <= 1e5 and solver in ("auto", "ipm")
-        t_ours, c_ours, est = ours(X, y, p, alpha, variant, max_iter=max_iter, solver=solver,
-                                   repeat=3 if small else 2 if variant == "gated" else 1)
+        # The small exact fits by the default route take milliseconds: timed
+        # below in rounds alternating with cvxpy (this first fit pays for
+        # imports and set-ups); two fits for the gated ones.
+        small = variant == "exact" and tiny and solver in ("auto", "ipm")
+        runs.append([solver, *ours(X, y, p, alpha, variant, max_iter=max_iter, solver=solver,
+                                   repeat=1 if small or variant != "gated" else 2), small])
+    # Millisecond fits on a shared machine: the best of ROUNDS rounds, each
+    # one fit of ours and one cvxpy solve, so that a burst of load hits both
+    # sides (best of three, one side after the other, swung the ratio 7.5x to
+    # 14.7x between runs at n=100, d=5, 20 gates).
+    t_cvx = c_cvx = np.inf
+    for run in runs:
+        if run[4]:
+            run[1] = run[2] = np.inf  # (the first fit was a warm-up)
+    for _ in range(ROUNDS if tiny else 1):
+        for run in runs:
+            if run[4]:
+                t, c, run[3] = ours(X, y, p, alpha, variant, max_iter=max_iter, solver=run[0],
+                                    repeat=1)
+                run[1], run[2] = min(run[1], t), min(run[2], c)
+        t, c, v_cvx = cvxpy_relu(X, y, runs[0][3].gates_, runs[0][3].alpha_, variant)
+        t_cvx, c_cvx = min(t_cvx, t), min(c_cvx, c)
+    for solver, t_ours, c_ours, est, _ in runs:
         print(f"{variant} n={n} d={d} gates={p} alpha={est.alpha_:.4g} "
               f"({est.alpha_ / est.alpha_max_:.3f} alpha_max): ours (solver={solver!r} -> "
-              f"{est.solver_!r}) {t_ours:.2f} s wall, {c_ours:.2f} s CPU (objective "
+              f"{est.solver_!r}) {_secs(t_ours)} wall, {_secs(c_ours)} CPU (objective "
               f"{est.objective_:.8g}, certified gap {est.dual_gap_ / est.objective_:.1e}, "
               f"{est.n_iter_} iterations (cap {max_iter}), {est.n_data_passes_} data passes, "
               f"{est.n_neurons_} neurons)", flush=True)
-        runs.append((solver, t_ours, c_ours, est))
-    # The small problems' fits take milliseconds: cvxpy is timed as the best
-    # of three, as the default route is (its first call also pays for set-ups).
-    t_cvx = c_cvx = np.inf
-    for _ in range(3 if n * d * p <= 1e5 else 1):
-        t, c, v_cvx = cvxpy_relu(X, y, runs[0][3].gates_, runs[0][3].alpha_, variant)
-        t_cvx, c_cvx = min(t_cvx, t), min(c_cvx, c)
-    print(f"  plain cvxpy/Clarabel {t_cvx:.2f} s wall, {c_cvx:.2f} s CPU "
-          f"(objective {v_cvx:.8g})")
-    for solver, t_ours, c_ours, est in runs:
+    print(f"  plain cvxpy/Clarabel {_secs(t_cvx)} wall, {_secs(c_cvx)} CPU "
+          f"(objective {v_cvx:.8g}; best of {ROUNDS if tiny else 1})")
+    for solver, t_ours, c_ours, est, small in runs:
         rel = (est.objective_ - v_cvx) / abs(v_cvx)
         print(f"  solver={solver!r}: objective difference {rel:+.1e} (goal |.| <= 1e-4); "
               f"speed-up vs cvxpy {t_cvx / t_ours:.2f}x wall, {c_cvx / c_ours:.2f}x CPU "
-              f"(goal >= {goal}x)", flush=True)
+              f"(goal >= {goal}x{'; best of ' + str(ROUNDS) if small else ''})",
+              flush=True)
     return runs[0][1], runs[0][3]
 
 
