@@ -94,8 +94,7 @@ class DenseNewtonSystem:
         np.negative(BC[0], out=rows[:, :, d:])
         back = np.empty((2, p, d, 2 * d))
         back[:, :, :, :d] = Cinv
-        back[0, :, :, d:] = np.swapaxes(BC[1], 1, 2)
-        np.negative(np.swapaxes(BC[0], 1, 2), out=back[1, :, :, d:])
+        back[:, :, :, d:] = rows.reshape(p, d, 2, d).transpose(2, 0, 3, 1)  # [Zv, -Zu]
         fit_b = self.fit_intercept
         rhs = np.empty(self.size)
 
