@@ -94,20 +94,25 @@ def test_validate_params_once_checks_each_new_set():
 def test_single_blas_thread_limits_and_restores():
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from sklearn_convexnn._solvers.shared.l1_refit import single_blas_thread
+    from sklearn_convexnn._solvers.shared import l1_refit
 
     def counts():
-        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas"}
 
+    with l1_refit.single_blas_thread():
+        pass
+    ours = [lib.filepath for lib in l1_refit._CONTROLLER[0]]  # the libraries it limits
+    assert ours
     with threadpool_limits(limits=2, user_api="blas"):
         outside = counts()
-        assert outside and all(c == 2 for c in outside)
-        with single_blas_thread():
-            assert all(c == 1 for c in counts())
-            with single_blas_thread():  # nested: still one, and the outer one restores
-                assert all(c == 1 for c in counts())
-            assert all(c == 1 for c in counts())
+        assert any(outside[path] == 2 for path in ours)
+        with l1_refit.single_blas_thread():
+            assert all(counts()[path] == 1 for path in ours)
+            with l1_refit.single_blas_thread():  # nested: the outer one restores
+                assert all(counts()[path] == 1 for path in ours)
+            assert all(counts()[path] == 1 for path in ours)
         assert counts() == outside
-        with pytest.raises(RuntimeError), single_blas_thread():
+        with pytest.raises(RuntimeError), l1_refit.single_blas_thread():
             raise RuntimeError  # restored on an exception too
         assert counts() == outside
