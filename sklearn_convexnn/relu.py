@@ -89,6 +89,8 @@ GATED_SOLVERS = ("apg", "newton")
 #: solver="auto", variant="exact", above that: ADMM (an n x n factor) up to this
 #: many samples, the augmented Lagrangian beyond.
 ADMM_MAX_SAMPLES = 8000
+#: The validation options the plain-array shortcut (``_fast_validation``) honours.
+_PLAIN_KWARGS = frozenset({"multi_output", "y_numeric", "dtype"})
 #: Width of each parallel sub-network's first layer in the three-layer model.
 DEEP_WIDTH = 4
 #: The rows, gates and weighted loss every fit at any alpha shares
@@ -467,7 +469,10 @@ class _BaseConvexReLU(BaseEstimator):
         return self._forward(X)
 
     def _validate(self, X, y, **kwargs):
-        plain = plain_X_y(X, y)  # (what sklearn returns unchanged, without its overhead)
+        # What sklearn would return unchanged, without its overhead (fits that
+        # reset the fitted features and ask for float64 X only).
+        plain = None if set(kwargs) - _PLAIN_KWARGS or kwargs.get("dtype", float) not in (
+            float, np.float64) else plain_X_y(X, y)
         if plain is not None:
             set_plain_features(self, X)
         else:
