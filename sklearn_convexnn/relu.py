@@ -555,7 +555,7 @@ default="auto"
         d`` for gated). "auto": for ``variant="gated"`` "newton" up to 4000
         samples, "apg" above; for ``variant="exact"`` "ipm" for the squared
         and logistic losses when its memory fits ``memory_limit`` (measured
-        against cvxpy, benchmarks/bench_relu.py, CPU time: 5x faster at
+        against cvxpy, benchmarks/bench_relu.py, CPU time: 12-13x faster at
         n=100, d=5, 20 gates; 15x at n=2000, d=50, 100 gates), else (multinomial loss) "cvxpy" when
         ``3 n p k d <= 8e6`` (about a minute at n=1000, d=20, 100 gates)
         and that memory fits ``memory_limit``, else "admm" up to 8000
