@@ -255,12 +255,10 @@ class _Output:
 
     def _back(self, Binv, ru, rv, y):
         """Column steps from the data term's multiplier ``y = K (G dw + db)``."""
-        p = self.p
         self.n_passes += 1
         Gy = masked_back(self.X, self.Mf, y).T  # no n x p temporary
-        du = np.einsum("jab,jb->ja", Binv[:p], ru - Gy)
-        dv = np.einsum("jab,jb->ja", Binv[p:], rv + Gy)
-        return np.vstack([du, dv]).T  # (d, 2p)
+        r = np.concatenate([ru - Gy, rv + Gy])  # (2p, d)
+        return (Binv @ r[:, :, None])[:, :, 0].T  # (d, 2p); batched (einsum: 4x slower)
 
 
 def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_iter,
