@@ -9,6 +9,10 @@ checkouts can be compared quickly:
 
     PYTHONPATH=<checkout> python benchmarks/study_exact_ipm.py
 
+``STUDY_SET="ipm.NEWTON_RTOL_MAX=1e-6,ipm_woodbury.INEXACT_ETA=0.01"`` sets
+module constants of ``sklearn_convexnn._solvers.relu`` first (to compare
+settings in one checkout); ``STUDY_SIZES="100,5,40"`` picks sizes.
+
 ``--scan`` instead runs many random small fits (seeds 100-159) and reports
 any exception (a crash) or a status other than optimal.
 """
@@ -63,10 +67,24 @@ def fit(X, y, p, alpha, loss, tol, seed=0, max_iter=300):
                    max_iter=max_iter, random_state=seed).fit(X, target), target
 
 
+def _set_constants():
+    import importlib
+
+    for item in filter(None, os.environ.get("STUDY_SET", "").split(",")):
+        name, value = item.split("=")
+        module, const = name.rsplit(".", 1)
+        mod = importlib.import_module(f"sklearn_convexnn._solvers.relu.{module}")
+        setattr(mod, const, type(getattr(mod, const))(value))
+
+
 def study():
+    _set_constants()
+    sizes = os.environ.get("STUDY_SIZES")
+    sizes = SIZES if not sizes else [tuple(int(v) for v in s.split(","))
+                                      for s in sizes.split(";")]
     cache = json.load(open(CACHE)) if os.path.exists(CACHE) else {}
     total_it, misses, cpu = 0, 0, 0.0
-    for n, d, p in SIZES:
+    for n, d, p in sizes:
         for seed, tol in SEEDS:
             for alpha in (1e-2, 1e-3):
                 for loss in ("squared", "logistic"):

@@ -127,3 +127,26 @@ def test_woodbury_rank_cap_keeps_the_largest_directions_and_the_exact_solve(monk
     r = np.random.default_rng(1).standard_normal(n)
     ref = np.linalg.solve(dense, r)
     assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("seed, scales", [(0, 4), (2, 4), (2, 8)])
+@pytest.mark.parametrize("rb", [None, 3.0])
+def test_woodbury_inexact_solve_error_is_at_most_eta_in_the_operator_norm(seed, scales, rb):
+    # An inexact Newton solve (rtol 0.5: stopped after a few steps, A-norm
+    # errors of 0.17 to 0.23 of the solution's) goes on until its error is
+    # at most INEXACT_ETA of the solution in the operator's norm, against a
+    # dense solve of the (bordered) system.
+    X, Mf, C, Einv, kinv, dense = _system(seed, scales)
+    n = X.shape[0]
+    r = np.random.default_rng(1).standard_normal(n)
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    if rb is None:
+        ref, x = np.linalg.solve(dense, r), system.solve(r, rtol=0.5)
+    else:
+        K = np.block([[dense, -np.ones((n, 1))], [np.ones((1, n)), np.zeros((1, 1))]])
+        ref = np.linalg.solve(K, np.r_[r, rb])[:n]
+        x, _ = system.solve(r, rb, rtol=0.5)
+        assert abs(x.sum() - rb) <= 1e-9 * max(abs(rb), np.linalg.norm(x))  # feasible
+    e = x - ref
+    assert np.sqrt(e @ dense @ e) <= ipm_woodbury.INEXACT_ETA * np.sqrt(ref @ dense @ ref)
+    assert system.n_unconverged == 0

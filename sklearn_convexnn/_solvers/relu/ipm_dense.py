@@ -98,7 +98,7 @@ class DenseNewtonSystem:
         fit_b = self.fit_intercept
         rhs = np.empty(self.size)
 
-        def solve(ru, rv, rb):
+        def solve(ru, rv, rb, rtol=None):  # (rtol: the Woodbury solves' accuracy)
             r = np.concatenate([ru, rv], axis=1)  # (p, 2d)
             np.matmul(rows, r[:, :, None], out=rhs[:P].reshape(p, d, 1))
             if fit_b:

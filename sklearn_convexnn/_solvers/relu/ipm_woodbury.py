@@ -37,7 +37,7 @@ from scipy.linalg.lapack import dpotrf, spotrf
 
 from .newton_cg import masked_back
 
-__all__ = ["WoodburySystem", "woodbury_solver"]
+__all__ = ["CG_TOL", "WoodburySystem", "woodbury_solver"]
 
 #: Dropped eigen-directions total at most this multiple of min(K^-1): the
 #: preconditioned operator's eigenvalues lie in [1, 1 + DROP_SUM] (before the
@@ -71,6 +71,9 @@ CG_MAX = 60
 #: its build grows with the rank while the steps' conjugate gradients gain
 #: little past 2n.
 RANK_CAP = 2
+#: An inexact Newton step (``rtol`` above CG_TOL) is accepted when its error
+#: is at most this fraction of its length, both in the operator's norm.
+INEXACT_ETA = 0.1
 
 
 class WoodburySystem:
@@ -192,19 +195,27 @@ class WoodburySystem:
         bordered system ``[[A, -1], [1^T, 0]] [y; db] = [r; rb]`` as ``(y, db)``.
 
         ``rtol``: the relative residual to reach (``CG_TOL``: exact for the
-        IPM's purposes; looser for an inexact Newton step).
+        IPM's purposes; looser for an inexact Newton step, which is accepted
+        only if its error is small in the operator's norm, ``INEXACT_ETA``).
 
         The bordered system is solved by conjugate gradients projected on
         ``{1^T y = rb}`` (a constraint preconditioner: ``z = M^-1 r - M^-1 1
         (1^T M^-1 r) / (1^T M^-1 1)``, with ``M^-1 1`` once per factor), not
         by a second solve with ``A``. With a kept (stale) preconditioner that
-        does not reach ``CG_TOL`` in ``CG_MAX`` steps, the preconditioner is
+        does not reach ``rtol`` in ``CG_MAX`` steps, the preconditioner is
         rebuilt and the solve redone.
         """
-        x, db, converged = self._cg(r, rb, rtol)
+        x, db, converged, err2 = self._cg(r, rb, rtol)
         if not converged and not self.fresh:
             self.refresh()
-            x, db, converged = self._cg(r, rb, rtol)
+            x, db, converged, err2 = self._cg(r, rb, rtol)
+        # Inexact Newton: the error's squared A-norm is at most the residual's
+        # r^T M^-1 r (M <= A: the preconditioner only drops positive terms),
+        # the step's own y^T A y = y^T (r + db 1). A step whose error exceeds
+        # INEXACT_ETA of its length in that norm goes on, 100x tighter.
+        while converged and rtol > CG_TOL and err2 > INEXACT_ETA**2 * float(x @ (r + db)):
+            rtol = max(rtol * 1e-2, CG_TOL)
+            x, db, converged, err2 = self._cg(r, rb, rtol, (x, db))
         # A fresh preconditioner can miss CG_TOL too once the Newton matrices
         # are very ill conditioned (tight tol, tiny mu): the last iterate is
         # returned, and the IPM's line search on the barrier guards the step.
@@ -214,13 +225,20 @@ class WoodburySystem:
         self.n_solves += 1
         return x if rb is None else (x, db)
 
-    def _cg(self, r, rb, rtol):
+    def _cg(self, r, rb, rtol, start=None):
+        """Conjugate gradients to ``rtol`` (from ``start = (x, db)`` if given):
+        ``(x, db, converged, res^T M^-1 res)``."""
         f = self.cf
-        x, db = f.solve(r), 0.0
-        if rb is not None:  # y0 = M^-1 (r + db 1) on the constraint
-            m1, s1 = f.ones()
-            db = (rb - float(x.sum())) / s1
-            x += db * m1
+        if start is None:
+            x, db = f.solve(r), 0.0
+            if rb is not None:  # y0 = M^-1 (r + db 1) on the constraint
+                m1, s1 = f.ones()
+                db = (rb - float(x.sum())) / s1
+                x += db * m1
+        else:
+            x, db = start[0].copy(), start[1]
+            if rb is not None:
+                m1, s1 = f.ones()
         target = rtol * max(float(np.linalg.norm(r)), float(np.linalg.norm(r + db)))
         res = r + db - self.apply(x)  # r + db 1 - A x, throughout
 
@@ -239,7 +257,7 @@ class WoodburySystem:
         rz = float(res @ z)
         for _ in range(CG_MAX):
             if float(np.linalg.norm(res)) <= target:
-                return x, db, True
+                return x, db, True, rz
             self.cg_steps += 1
             f.steps += 1
             f.last += 1
@@ -260,7 +278,7 @@ class WoodburySystem:
             # rounding (equal to Fletcher-Reeves in exact arithmetic).
             q = z + ((rz_new - float(old @ z)) / rz) * q
             rz = rz_new
-        return x, db, float(np.linalg.norm(res)) <= target
+        return x, db, float(np.linalg.norm(res)) <= target, rz
 
 
 class _Factor:
@@ -341,9 +359,10 @@ def woodbury_solver(prob, B, curv):
     system = WoodburySystem(prob.X, prob.Mf, prob.C, Einv, 1.0 / np.maximum(curv, 1e-300), old)
     prob.woodbury = system
 
-    def solve(ru, rv, rb):
+    def solve(ru, rv, rb, rtol=CG_TOL):
         g = (Binv[:p] @ ru[:, :, None] - Binv[p:] @ rv[:, :, None])[:, :, 0]
         gv = np.einsum("ij,ij->i", prob.Mf, prob.mul(g.T))
-        y, db = system.solve(gv, rb) if prob.fit_intercept else (system.solve(gv), 0.0)
+        y, db = system.solve(gv, rb, rtol) if prob.fit_intercept \
+            else (system.solve(gv, rtol=rtol), 0.0)
         return prob._back(Binv, ru, rv, y), db
     return solve
