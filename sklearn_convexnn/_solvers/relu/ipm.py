@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from .ipm_dense import DenseNewtonSystem
-from .ipm_rows import max_step, row_weights, step_length, upper_indices
+from .ipm_rows import block_gather, max_step, row_weights, step_length, upper_indices
 from .ipm_woodbury import CG_TOL, woodbury_solver
 from .newton_cg import loss_curvature, masked_back
 
@@ -144,7 +144,7 @@ class _Output:
         # cost); ``blocks`` spreads them into symmetric d x d blocks.
         iu, ju = upper_indices(d)
         self.XX = X[:, iu] * X[:, ju]
-        self._upper, self._lower = iu * d + ju, ju * d + iu
+        self._gather = block_gather(d)
         self.primal = p * d <= n
         self.n_passes = 0
         self.omega = None  # the rows' barrier weights (solve_output_ipm: row_weights)
@@ -217,10 +217,7 @@ class _Output:
     # -------------------------------------------------------- Newton system
     def blocks(self, T):
         """Symmetric (k, d, d) blocks from their upper triangles ``T`` (k, d (d + 1) / 2)."""
-        B = np.empty((T.shape[0], self.d * self.d))
-        B[:, self._upper] = T
-        B[:, self._lower] = T
-        return B.reshape(-1, self.d, self.d)
+        return np.take(T, self._gather, axis=1).reshape(-1, self.d, self.d)
 
     def factor(self, W, parts, Lam):
         """Factor the Newton matrix at W with multipliers Lam; returns a solver.

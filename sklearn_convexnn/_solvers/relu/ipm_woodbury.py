@@ -35,6 +35,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk, dtrsv, ssyrk, strsv
 from scipy.linalg.lapack import dpotrf, spotrf
 
+from .ipm_dense import spd_inverse
 from .newton_cg import masked_back
 
 __all__ = ["CG_TOL", "WoodburySystem", "woodbury_solver"]
@@ -345,7 +346,7 @@ def woodbury_solver(prob, B, curv):
     preconditioner until it is stale (``_Factor.stale``).
     """
     p = prob.p
-    Binv = np.linalg.inv(B)
+    Binv = spd_inverse(B)
     Einv = Binv[:p] + Binv[p:]
     Einv = 0.5 * (Einv + np.transpose(Einv, (0, 2, 1)))
     if prob.C is None:
