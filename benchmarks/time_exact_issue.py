@@ -43,4 +43,5 @@ print(json.dumps({"src": os.path.dirname(sklearn_convexnn.__file__), "cpu": roun
                   "wall": round(t, 2), "iters": int(est.n_iter_),
                   "gap": float(est.dual_gap_ / est.objective_),
                   "objective": float(est.objective_),
-                  **({"cg_calls, continued": counts} if os.environ.get("COUNT_SAFEGUARD") else {})}))
+                  **({"cg_calls, continued": counts} if os.environ.get("COUNT_SAFEGUARD")
+                     else {})}))
