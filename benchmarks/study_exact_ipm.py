@@ -112,6 +112,7 @@ def study():
 
 
 def scan():
+    _set_constants()
     bad = 0
     low, high = (float(v) for v in os.environ.get("SCAN_LOG_ALPHA", "-4,-2").split(","))
     tol = float(os.environ.get("SCAN_TOL", "1e-5"))

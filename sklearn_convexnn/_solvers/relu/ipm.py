@@ -120,6 +120,13 @@ RESCUE_MAX_COLUMNS = 4000
 #: (exact: 29); 1e-3 and 1e-2 took 43 and 46 iterations (23 and 27 s).
 #: study_exact_ipm.py's 36 small fits: 665, 602 and 622 iterations (exact 600).
 NEWTON_RTOL_MAX = 1e-5
+#: ... only from this size n p d on, where the conjugate gradients' products
+#: dominate an iteration. Below it the steps are exact: small fits gain no
+#: time (study_exact_ipm.py: 1.1 to 1.3 s CPU for 36 fits either way) and
+#: their tiny-alpha, tight-tol end games are fragile (60 random fits, n 60..200,
+#: alpha 1e-6..1e-3, tol 1e-6: 3 missed tol with inexact steps, two by far at
+#: max_iter; 1 with exact ones, as on main).
+INEXACT_MIN_WORK = 1e6
 #: Start: columns of norm START_SCALE / (median |x . g|), mu of MU_START alpha
 #: times that norm.
 START_SCALE, MU_START = 1.0, 1.0
@@ -329,7 +336,8 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     status, it = "max_iter", 0
     best = None
     floored, stuck, last_gap = False, 0, np.inf
-    inexact = True  # inexact Newton steps (NEWTON_RTOL_MAX) until one fails to descend
+    # Inexact Newton steps (NEWTON_RTOL_MAX) on large problems, until one fails to descend.
+    inexact = prob.n * p * prob.d >= INEXACT_MIN_WORK
     for it in range(1, max_iter + 1):
         IW, S, z, value, theta, curv, r2, Q, t = parts
         obj = value + alpha * float(np.sqrt(r2).sum())
