@@ -9,7 +9,7 @@ checkouts can be compared quickly:
 
     PYTHONPATH=<checkout> python benchmarks/study_exact_ipm.py
 
-``STUDY_SET="ipm.NEWTON_RTOL_MAX=1e-6,ipm_woodbury.INEXACT_ETA=0.01"`` sets
+``STUDY_SET="ipm_woodbury.NEWTON_RTOL_MAX=1e-6,ipm.INEXACT_MIN_WORK=0"`` sets
 module constants of ``sklearn_convexnn._solvers.relu`` first (to compare
 settings in one checkout); ``STUDY_SIZES="100,5,40"`` picks sizes.
 

@@ -383,7 +383,7 @@ def test_ipm_inexact_newton_steps_reach_tol_and_the_cvxpy_optimum(monkeypatch):
     X, y = _data(n=150, seed=5, d=5)
     reg = ConvexReLURegressor(alpha=1e-3, n_gates=60, variant="exact", solver="ipm", tol=1e-5,
                               random_state=0).fit(X, y)
-    assert max(rtols) == ipm.NEWTON_RTOL_MAX and min(rtols) == ipm_woodbury.CG_TOL
+    assert max(rtols) == ipm_woodbury.NEWTON_RTOL_MAX and min(rtols) == ipm_woodbury.CG_TOL
     ref = _cvxpy_value(X, y, _masks(reg, X), 1e-3)
     assert reg.objective_ == pytest.approx(ref, rel=1e-5)
     assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12

@@ -143,10 +143,10 @@ def test_spd_inverse_matches_numpy_inv_with_its_lu_fallback(monkeypatch):
 
 
 def test_newton_rtol_is_exact_near_the_target_and_capped_far_from_it():
-    from sklearn_convexnn._solvers.relu.ipm import CERTIFY_START, NEWTON_RTOL_MAX, newton_rtol
-    from sklearn_convexnn._solvers.relu.ipm_woodbury import CG_TOL
+    from sklearn_convexnn._solvers.relu.ipm import CERTIFY_START
+    from sklearn_convexnn._solvers.relu.ipm_woodbury import CG_TOL, NEWTON_RTOL_MAX, newton_rtol
 
-    assert newton_rtol(CERTIFY_START) == CG_TOL  # the certificate's phase: exact
-    assert newton_rtol(0.5) == CG_TOL
-    assert newton_rtol(10.0) == pytest.approx(CG_TOL * 100.0, rel=1e-12)
-    assert newton_rtol(1e6) == NEWTON_RTOL_MAX
+    assert newton_rtol(CERTIFY_START, CERTIFY_START) == CG_TOL  # the certificate's phase
+    assert newton_rtol(0.5, CERTIFY_START) == CG_TOL
+    assert newton_rtol(10.0, CERTIFY_START) == pytest.approx(CG_TOL * 100.0, rel=1e-12)
+    assert newton_rtol(1e6, CERTIFY_START) == NEWTON_RTOL_MAX

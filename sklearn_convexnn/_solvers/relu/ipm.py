@@ -43,7 +43,7 @@ import numpy as np
 
 from .ipm_dense import DenseNewtonSystem
 from .ipm_rows import block_gather, max_step, row_weights, step_length, upper_indices
-from .ipm_woodbury import CG_TOL, woodbury_solver
+from .ipm_woodbury import CG_TOL, newton_rtol, woodbury_solver
 from .newton_cg import loss_curvature, masked_back
 
 __all__ = ["IPM_LOSSES", "NNLS_ROWS", "RESCUE_MAX_COLUMNS", "solve_output_ipm"]
@@ -109,18 +109,9 @@ RESCUE_ITERS = 2
 #: ... and only up to this many columns p d (its Cholesky measured 0.08 s at
 #: 2000, 0.53 s at 4000, single thread; cubic beyond).
 RESCUE_MAX_COLUMNS = 4000
-#: Inexact Newton steps far from the target (Woodbury system): the conjugate
-#: gradients' relative residual is CG_TOL * ratio^2 capped at NEWTON_RTOL_MAX,
-#: for the ratio of the rows' gap to the target gap; CG_TOL from the
-#: certificate's start (CERTIFY_START). The steps' errors are checked in the
-#: operator's norm (``ipm_woodbury.INEXACT_ETA``); a corrector that does not
-#: descend on the barrier is solved again to CG_TOL and the fit's later steps
-#: are exact. Measured at n=2000, d=50, 500 gates (tol 1e-4): 1e-4, 1e-5 and
-#: 1e-6 all 16.2 to 17.0 s CPU (exact: 19.3 s), 31, 29 and 29 iterations
-#: (exact: 29); 1e-3 and 1e-2 took 43 and 46 iterations (23 and 27 s).
-#: study_exact_ipm.py's 36 small fits: 665, 602 and 622 iterations (exact 600).
-NEWTON_RTOL_MAX = 1e-5
-#: ... only from this size n p d on, where the conjugate gradients' products
+#: Inexact Newton steps (``ipm_woodbury.newton_rtol``: loose conjugate
+#: gradients far from the target, CG_TOL from the certificate's start) ...
+#: only from this size n p d on, where the conjugate gradients' products
 #: dominate an iteration. Below it the steps are exact: small fits gain no
 #: time (study_exact_ipm.py: 1.1 to 1.3 s CPU for 36 fits either way) and
 #: their tiny-alpha, tight-tol end games are fragile (60 random fits, n 60..200,
@@ -336,7 +327,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     status, it = "max_iter", 0
     best = None
     floored, stuck, last_gap = False, 0, np.inf
-    # Inexact Newton steps (NEWTON_RTOL_MAX) on large problems, until one fails to descend.
+    # Inexact Newton steps on large problems, until one fails to descend.
     inexact = prob.n * p * prob.d >= INEXACT_MIN_WORK
     for it in range(1, max_iter + 1):
         IW, S, z, value, theta, curv, r2, Q, t = parts
@@ -367,7 +358,7 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
         if stuck >= STALL_ITERS:
             status = "stalled"
             break
-        rtol = newton_rtol(near) if inexact else CG_TOL
+        rtol = newton_rtol(near, CERTIFY_START) if inexact else CG_TOL
         try:
             solve = prob.factor(W, parts, Lam)
         except np.linalg.LinAlgError:
@@ -473,14 +464,6 @@ def solve_output_ipm(X, masks, loss, alpha, gates, *, fit_intercept, tol, max_it
     if prob.woodbury is not None:
         prob.n_passes += prob.woodbury.n_products
     return W, b, it, status, prob.n_passes
-
-
-def newton_rtol(ratio):
-    """The Newton steps' relative residual at ``ratio`` = rows' gap / target gap:
-    loose far from the target, CG_TOL once the certificate is computed."""
-    if ratio <= CERTIFY_START:
-        return CG_TOL
-    return min(CG_TOL * ratio * ratio, NEWTON_RTOL_MAX)
 
 
 def _rescue(prob, verbose):
