@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sklearn_convexnn._solvers.relu.ipm_woodbury import WoodburySystem
+from sklearn_convexnn._solvers.relu import ipm_woodbury
+from sklearn_convexnn._solvers.relu.ipm_woodbury import WoodburySystem, _Factor
 
 
 def _system(seed, scales):
@@ -90,3 +91,62 @@ def test_woodbury_solve_in_double_when_the_factor_overflows_single():
     r = np.random.default_rng(6).standard_normal(X.shape[0])
     ref = np.linalg.solve(dense, r)
     assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)
+
+
+def test_woodbury_cg_stops_on_a_singular_operator_with_its_range_solution():
+    # A singular operator: A = diag(1, ..., 1, 0), identity preconditioner,
+    # a right-hand side of small integers (its single-precision solves are
+    # exact). From x0 = r the residual is r_n e_n, along which A has no
+    # curvature: the step's division by q^T A q = 0 raised
+    # ZeroDivisionError. Closed form: x = r solves A x = A r (the right-hand
+    # side's part in A's range); the solve is counted as unconverged.
+    X, Mf, C, Einv, kinv, _ = _system(7, 0)
+    n = X.shape[0]
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    system.cf = _Factor(np.eye(n))
+    a = np.r_[np.ones(n - 1), 0.0]
+    system.apply = lambda y: a * y
+    r = np.random.default_rng(9).integers(-7, 8, n).astype(float)
+    r[0], r[-1] = 16.0, 5.0
+    x = system.solve(r)
+    assert np.array_equal(a * x, a * r)
+    assert system.n_unconverged == 1
+
+
+def test_woodbury_rank_cap_keeps_the_largest_directions_and_the_exact_solve(monkeypatch):
+    # RANK_CAP * n directions at most in the preconditioner (its largest
+    # eigenvalues); the conjugate gradients still solve the exact system.
+    X, Mf, C, Einv, kinv, dense = _system(0, 0)
+    kinv = kinv * 1e-6  # DROP_SUM drops nothing: all 48 directions kept
+    dense = dense - np.diag(kinv * (1e6 - 1))
+    n = X.shape[0]
+    assert WoodburySystem(X, Mf, C, Einv, kinv).rank == Einv.shape[0] * Einv.shape[1]
+    monkeypatch.setattr(ipm_woodbury, "RANK_CAP", 1)
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    assert system.rank == n
+    r = np.random.default_rng(1).standard_normal(n)
+    ref = np.linalg.solve(dense, r)
+    assert np.linalg.norm(system.solve(r) - ref) <= 1e-9 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("seed, scales", [(0, 4), (2, 4), (2, 8)])
+@pytest.mark.parametrize("rb", [None, 3.0])
+def test_woodbury_inexact_solve_error_is_at_most_eta_in_the_operator_norm(seed, scales, rb):
+    # An inexact Newton solve (rtol 0.5: stopped after a few steps, A-norm
+    # errors of 0.17 to 0.23 of the solution's) goes on until its error is
+    # at most INEXACT_ETA of the solution in the operator's norm, against a
+    # dense solve of the (bordered) system.
+    X, Mf, C, Einv, kinv, dense = _system(seed, scales)
+    n = X.shape[0]
+    r = np.random.default_rng(1).standard_normal(n)
+    system = WoodburySystem(X, Mf, C, Einv, kinv)
+    if rb is None:
+        ref, x = np.linalg.solve(dense, r), system.solve(r, rtol=0.5)
+    else:
+        K = np.block([[dense, -np.ones((n, 1))], [np.ones((1, n)), np.zeros((1, 1))]])
+        ref = np.linalg.solve(K, np.r_[r, rb])[:n]
+        x, _ = system.solve(r, rb, rtol=0.5)
+        assert abs(x.sum() - rb) <= 1e-9 * max(abs(rb), np.linalg.norm(x))  # feasible
+    e = x - ref
+    assert np.sqrt(e @ dense @ e) <= ipm_woodbury.INEXACT_ETA * np.sqrt(ref @ dense @ ref)
+    assert system.n_unconverged == 0

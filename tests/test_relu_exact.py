@@ -359,3 +359,29 @@ def test_drop_residue_spends_at_most_half_the_room_below_tol(gap, n_kept):
     assert got_obj == objective(got)
     if gap <= tol:
         assert got_obj - bound <= tol * obj
+
+
+def test_ipm_inexact_newton_steps_reach_tol_and_the_cvxpy_optimum(monkeypatch):
+    # Inexact Newton steps (loose conjugate gradients far from the target),
+    # here forced on a small Woodbury problem (p d = 300 > n = 150): the fit
+    # still certifies tol, at cvxpy's optimum.
+    from sklearn_convexnn._solvers.relu import ipm, ipm_woodbury
+
+    monkeypatch.setattr(ipm, "INEXACT_MIN_WORK", 0)
+    rtols = []
+    solve = ipm_woodbury.WoodburySystem.solve
+
+    def recorded(self, r, rb=None, rtol=ipm_woodbury.CG_TOL):
+        rtols.append(rtol)
+        return solve(self, r, rb, rtol)
+
+    monkeypatch.setattr(ipm_woodbury.WoodburySystem, "solve", recorded)
+    X, y = _data(n=150, seed=5, d=5)
+    reg = ConvexReLURegressor(alpha=1e-3, n_gates=60, variant="exact", solver="ipm", tol=1e-5,
+                              random_state=0).fit(X, y)
+    assert max(rtols) == ipm_woodbury.NEWTON_RTOL_MAX and min(rtols) == ipm_woodbury.CG_TOL
+    ref = _cvxpy_value(X, y, _masks(reg, X), 1e-3)
+    assert reg.objective_ == pytest.approx(ref, rel=1e-5)
+    assert reg.lower_bound_ <= ref * (1 + 1e-7) + 1e-12
+    assert reg.dual_gap_ <= 1e-5 * reg.objective_ * 1.0001
+    assert _cone_violation(reg, X) <= 1e-10

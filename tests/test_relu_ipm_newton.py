@@ -111,3 +111,42 @@ def test_stable_harmonic_matches_the_closed_form_of_commuting_blocks(seed):
     D = np.swapaxes(Q, 1, 2) @ E @ Q  # diagonal in the common eigenbasis
     assert np.all(np.abs(D - (a * b / (a + b))[:, :, None] * np.eye(d)).max(axis=(1, 2))
                   <= 1e-13 * scale)
+
+
+def test_spd_inverse_matches_numpy_inv_with_its_lu_fallback(monkeypatch):
+    """Cholesky inverses of positive definite blocks against ``np.linalg.inv``;
+    an indefinite block (whose factorization fails) and one whose condition
+    estimate exceeds SPD_COND_MAX go to LU, so they equal ``np.linalg.inv``'s
+    result exactly (as before the Cholesky path)."""
+    from sklearn_convexnn._solvers.relu import ipm_dense
+    from sklearn_convexnn._solvers.relu.ipm_dense import spd_inverse
+
+    rng = np.random.default_rng(0)
+    k, d = 40, 6
+    Q = np.linalg.qr(rng.standard_normal((k, d, d)))[0]
+    e = 10.0 ** rng.uniform(-2, 3, (k, d))
+    e[1] = [1e-9, 1, 1, 1, 1, 1e4]  # cond 1e13: beyond SPD_COND_MAX
+    e[2, 0] = -0.5  # indefinite
+    B = (Q * e[:, None, :]) @ np.swapaxes(Q, 1, 2)
+    B = 0.5 * (B + np.swapaxes(B, 1, 2))
+    lu_calls = []
+    inv = np.linalg.inv
+    monkeypatch.setattr(ipm_dense.np.linalg, "inv", lambda A: lu_calls.append(len(A)) or inv(A))
+    out = spd_inverse(B)
+    ref = inv(B)
+    assert lu_calls == [2]  # the two blocks above, in one batched call
+    assert np.array_equal(out[1:3], ref[1:3])
+    for j in [0, *range(3, k)]:
+        err = np.abs(out[j] - ref[j]).max() / np.abs(ref[j]).max()
+        assert err <= 1e-11
+        assert np.array_equal(out[j], out[j].T)
+
+
+def test_newton_rtol_is_exact_near_the_target_and_capped_far_from_it():
+    from sklearn_convexnn._solvers.relu.ipm import CERTIFY_START
+    from sklearn_convexnn._solvers.relu.ipm_woodbury import CG_TOL, NEWTON_RTOL_MAX, newton_rtol
+
+    assert newton_rtol(CERTIFY_START, CERTIFY_START) == CG_TOL  # the certificate's phase
+    assert newton_rtol(0.5, CERTIFY_START) == CG_TOL
+    assert newton_rtol(10.0, CERTIFY_START) == pytest.approx(CG_TOL * 100.0, rel=1e-12)
+    assert newton_rtol(1e6, CERTIFY_START) == NEWTON_RTOL_MAX
