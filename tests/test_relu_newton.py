@@ -381,7 +381,7 @@ def test_updated_factor_inverts_the_dense_sample_system(fit_intercept):
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("sizes", [(0.97, 1.03), (0.5, 0.5)])
 def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_system(
-        loss_name, fit_intercept, sizes):
+        loss_name, fit_intercept, sizes, monkeypatch):
     # The preconditioner of a changed active set (newton._preconditioner):
     # the earlier factor saw two groups since dropped and not the two that
     # entered, at other sizes, directions and curvature; CG through it must
@@ -391,6 +391,7 @@ def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_sy
     # is not positive definite: CG may decline, never return a wrong direction.
     from types import SimpleNamespace
 
+    from sklearn_convexnn._solvers.relu import newton
     from sklearn_convexnn._solvers.relu.newton import (
         _direction,
         _preconditioner,
@@ -435,12 +436,13 @@ def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_sy
     hz0 = loss_curvature(loss, Z0)[:, 0]
     old = _direction(X, X @ X.T, old_masks, n0, W0 / n0, (X @ W0) * old_masks, hz0, alpha,
                      fit_intercept, np.float64)
-    base = (np.array([*range(q - 2), q + 5, q + 6]), old.base, hz0)
+    base = (np.array([*range(q - 2), q + 5, q + 6]), old.base, hz0, old)
 
     Z = design.forward(W) + b
     hz = loss_curvature(loss, Z)[:, 0]
     norms = np.linalg.norm(W, axis=0)
     st = SimpleNamespace(design=design, alpha=alpha)
+    monkeypatch.setattr(newton, "UPDATE_MIN_SAMPLES", 0)  # a small problem here
     pre = _preconditioner(st, base, cols, norms, W / norms, (X @ W) * fm, fm, fit_intercept)
     assert pre is not None and pre.base.Yb.shape[1] == 2 * design.d
     apply = hessian_product(X, fm, norms, W / norms, hz, alpha, fit_intercept)

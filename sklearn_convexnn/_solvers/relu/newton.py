@@ -66,7 +66,7 @@ from .newton_cg import (
     pcg_direction,
 )
 from .newton_entry import grow
-from .newton_update import SampleSolve, updated_solve
+from .newton_update import UPDATE_MIN_SAMPLES, SampleSolve, updated_solve
 
 __all__ = ["NEWTON_LOSSES", "NEWTON_MAX_SAMPLES", "newton_polish"]
 
@@ -264,8 +264,10 @@ def _try_step(st, XXt, fit_intercept, dtype):
         if pre is not None:
             apply = hessian_product(X, mc, norms[sel], U[:, sel], hz[:, c], alpha,
                                     fit_intercept)
+            # The earlier point's own solve is positive definite; an updated
+            # one need not be (its true residual is checked).
             found = pcg_direction(apply, pre, Gw[:, sel], gb, CG_RTOL, CG_MAX_ITER,
-                                  ABORT_AFTER_TWO, CG_EUCLID)
+                                  ABORT_AFTER_TWO, None if pre is base[3] else CG_EUCLID)
             st.cg_iters += found[2]
             # Per iteration: the Hessian's two passes, the preconditioner's two.
             design.n_passes += 4 * found[2] + 2
@@ -278,7 +280,7 @@ def _try_step(st, XXt, fit_intercept, dtype):
             solve = _direction(X, XXt, mc, norms[sel], U[:, sel], st.img[:, sel], hz[:, c],
                                alpha, fit_intercept, dtype)
             found = solve(Gw[:, sel], gb)
-            factors[c] = (act[sel], solve.base, hz[:, c].copy())
+            factors[c] = (act[sel], solve.base, hz[:, c].copy(), solve)
             st.n_factors += 1
             # Products of the solve, and the intercept's column.
             design.n_passes += 2 + (1 if fit_intercept else 0)
@@ -338,21 +340,25 @@ def _try_step(st, XXt, fit_intercept, dtype):
 
 
 def _preconditioner(st, base, cols, norms, U, img, masks, fit_intercept):
-    """A solve at the current point through the earlier factor ``base``, or None.
+    """A preconditioner for CG from the earlier factor ``base``, or None.
 
-    ``base``: ``(columns, factor, curvature)`` of one output; the factor is
-    updated by the groups that entered since (``newton_update.py``) while
-    their rank is low. The sizes, directions and capacitance are the current
-    point's, the loss curvature the factor's (a changed one made CG
-    "converge" to wrong directions on the logistic loss): measured on the
-    scnn line of benchmarks/bench_relu.py, 2 + 1 + 1 CG iterations and one
-    factorization where the earlier point's own solve took 2 + 3 + 3 and a
-    second factor. Not positive definite when groups grew since the factor
-    (``newton_update.py``): ``pcg_direction`` checks the true residual.
+    ``base``: ``(columns, factor, curvature, solve)`` of one output. While
+    the active set holds, the earlier point's own solve (an exact inverse of
+    its Hessian). After a change, from ``UPDATE_MIN_SAMPLES`` samples, the
+    factor updated by the groups that entered since (``newton_update.py``)
+    while their rank is low, with the current point's sizes, directions and
+    capacitance and the factor's loss curvature (a changed one made CG
+    "converge" to wrong directions on the logistic loss). Not positive
+    definite when groups grew since the factor: ``pcg_direction`` checks
+    the true residual.
     """
     if base is None:
         return None
-    C = updated_solve(st.design.X, base, cols, norms, masks, st.alpha, fit_intercept)
+    if np.array_equal(base[0], cols):
+        return base[3]
+    if st.design.n < UPDATE_MIN_SAMPLES:
+        return None
+    C = updated_solve(st.design.X, base[:3], cols, norms, masks, st.alpha, fit_intercept)
     if C is None:
         return None
     # The entering groups' columns of the update, the capacitance's images.
@@ -414,7 +420,7 @@ def _direction(X, XXt, masks, norms, U, img, hz, alpha, fit_intercept, dtype=np.
         """
         ER = R * e
         w = C.mid(C.lower(proj(sq * masked_rowsum(X, masks, ER))))
-        coef = cho_solve(capf, np.sum(U * ER, axis=0) - Y.T.astype(float) @ w,
+        coef = cho_solve(capf, np.sum(U * ER, axis=0) - (Y.T @ w).astype(float),
                          check_finite=False)
         qv = sq * proj(C.upper(w + Yw @ coef.astype(Yw.dtype)))
         return ER + U * (coef * e) - masked_back(X, masks, qv) * e
