@@ -342,7 +342,7 @@ def test_updated_factor_inverts_the_dense_sample_system(fit_intercept):
     # newton_update.SampleSolve: an earlier factor of C = I + Pi s K s Pi on
     # some groups, updated by entering groups, must invert the system of the
     # union as formed densely here (np.linalg.solve) in its three pieces.
-    from sklearn_convexnn._solvers.relu.newton import _factor
+    from sklearn_convexnn._solvers.relu.newton_direction import _factor
     from sklearn_convexnn._solvers.relu.newton_update import SampleSolve, updated_solve
 
     X, _, masks, _ = _problem("squared", 3, n=80, d=4, p=12)
@@ -391,13 +391,14 @@ def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_sy
     # is not positive definite: CG may decline, never return a wrong direction.
     from types import SimpleNamespace
 
-    from sklearn_convexnn._solvers.relu import newton
-    from sklearn_convexnn._solvers.relu.newton import (
-        _direction,
-        _preconditioner,
+    from sklearn_convexnn._solvers.relu import newton_direction
+    from sklearn_convexnn._solvers.relu.newton_cg import (
+        hessian_product,
         loss_curvature,
+        pcg_direction,
     )
-    from sklearn_convexnn._solvers.relu.newton_cg import hessian_product, pcg_direction
+    from sklearn_convexnn._solvers.relu.newton_direction import direction as _direction
+    from sklearn_convexnn._solvers.relu.newton_direction import preconditioner as _preconditioner
 
     X, masks, loss, design, rng, alpha, W = _smooth_point(loss_name, 2, 3)
     b = np.array([0.3]) if fit_intercept else np.zeros(1)
@@ -442,7 +443,7 @@ def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_sy
     hz = loss_curvature(loss, Z)[:, 0]
     norms = np.linalg.norm(W, axis=0)
     st = SimpleNamespace(design=design, alpha=alpha)
-    monkeypatch.setattr(newton, "UPDATE_MIN_SAMPLES", 0)  # a small problem here
+    monkeypatch.setattr(newton_direction, "UPDATE_MIN_SAMPLES", 0)  # a small problem here
     pre = _preconditioner(st, base, cols, norms, W / norms, (X @ W) * fm, fm, fit_intercept)
     assert pre is not None and pre.base.Yb.shape[1] == 2 * design.d
     apply = hessian_product(X, fm, norms, W / norms, hz, alpha, fit_intercept)

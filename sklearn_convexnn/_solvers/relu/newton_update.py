@@ -8,25 +8,35 @@ n=2000, d=50, 95 active groups (the scnn line of benchmarks/bench_relu.py)
 
 The sample-space system ``C = I + Pi s K s Pi`` is the only n x n part of a
 direction (``newton._direction``); the rest (the group sizes ``E``, the
-directions ``U``, the capacitance) is thin. A preconditioner for CG on the
-current Hessian (``newton_cg.py``) is that Woodbury solve at the *current*
-point with ``C`` replaced by the earlier ``L L^T``, updated by the groups
-that entered since: group ``j`` contributes the rank-d term
-``e_j (Pi s D_j X)(Pi s D_j X)^T``, so ``r`` entering groups give::
+directions ``U``, the capacitance) is thin. After a change of the active
+set, the preconditioner of CG on the current Hessian (``newton_cg.py``) is
+that Woodbury solve at the *current* point (sizes, directions,
+capacitance; the loss curvature stays the factor's) with ``C`` replaced by
+the earlier ``L L^T``, updated by the groups that entered since: group
+``j`` contributes the rank-d term ``e_j (Pi s D_j X)(Pi s D_j X)^T``, so
+``r`` entering groups give::
 
     C' = L (I + Yb Yb^T) L^T,   Yb = L^-1 B,
 
 inverted by Woodbury through the ``r d x r d`` matrix ``I + Yb^T Yb``:
 ``n^2 r d`` flops (one triangular solve) instead of ``n^3 / 3``. Dropped
-groups stay in ``C'``: a positive semidefinite excess keeps the
-approximate ``P^-1 = E - E A^T s C'^-1 s A E`` positive definite (a
-deficit would not: it needs ``C - I < C'``), and measured on the scnn line
-their removal (rank 50 each) saved no CG iteration. Measured there (tol
-1e-4): one factorization and 2 + 1 + 1 CG iterations instead of four
-factorizations; with the earlier point's sizes and directions in the
-preconditioner instead of the current ones (an exact inverse of the
-earlier Hessian, what ``newton_cg`` used on an unchanged active set), 2 +
-3 + 3 iterations and the last step's CG failed (a fresh factor).
+groups stay in ``C'`` (measured on the scnn line: their removal, rank 50
+each, saved no CG iteration).
+
+``P^-1 = E - E A^T s C'^-1 s A E`` is positive definite only when ``C' -
+I`` dominates ``s A E A^T s``: a group grown since the factor can break it
+(the more, the stiffer the data), and CG through such a preconditioner can
+"converge" in its own indefinite norm to a wrong direction, so
+``pcg_direction`` checks the true residual (``CG_EUCLID``). Measured on the
+scnn line (tol 1e-4), CG iterations per step after the first factor:
+
+* current sizes (kept): 2, 1, 1, one factorization instead of four;
+* the earlier point's sizes and directions (an exact inverse of the
+  earlier Hessian, positive definite): 2, 3, then a failed run and a second
+  factor;
+* current sizes capped at the factor's (positive definite): 2, 3 (failed),
+  2, two factors; plus rank-d updates for the five most grown groups: one
+  factor, 2, 2, 2, but the updates cost more than the factor saved.
 """
 
 import numpy as np
