@@ -259,8 +259,11 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     fast = design.n * design.d * design.q >= FAST_MIN_PRODUCT
     problem = GatedProblem(design, loss, certifier, fast=fast)
     pi = loss.pi
+    # A starting step only (the line search adapts it): in single precision
+    # where the passes are fast.
     L0 = estimate_lipschitz(design, loss, design.q,
-                            lambda W: design.backward(pi * design.forward(W)), rng)
+                            lambda W: design.backward(pi * design.forward(W, fast=fast),
+                                                      fast=fast), rng)
     W = np.zeros((design.d, design.q)) if W0 is None else W0
     b = (loss.best_constant() if fit_intercept else np.zeros(k)) if b0 is None else b0
     apg = APG(problem, W, b, alpha, L0 + curvature(loss), fit_intercept)
