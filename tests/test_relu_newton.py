@@ -456,3 +456,49 @@ def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_sy
     got = np.concatenate([v.ravel(order="F"), [beta] if fit_intercept else []])
     assert 1 < iterations < size
     assert np.allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_newton_with_updated_factors_reaches_the_cvxpy_optimum(loss_name, fit_intercept,
+                                                              monkeypatch):
+    # The preconditioners of changed active sets (newton_update.py, from
+    # UPDATE_MIN_SAMPLES samples; here on small problems) in whole Newton
+    # runs from zero (groups enter) and from a few APG iterations (groups
+    # also leave): the certified optimum of cvxpy, a bound never above it.
+    from sklearn_convexnn._solvers.relu import newton_direction
+
+    monkeypatch.setattr(newton_direction, "UPDATE_MIN_SAMPLES", 0)
+    updated = []
+    update = newton_direction.updated_solve
+
+    def spy(X, base, cols, *args):
+        C = update(X, base, cols, *args)
+        updated.append(C is not None and C is not base[1])
+        return C
+
+    monkeypatch.setattr(newton_direction, "updated_solve", spy)
+    for seed in range(3):
+        X, Y, masks, pi = _problem(loss_name, seed)
+        loss = get_weighted_loss(loss_name, Y, pi)
+        design = MaskedDesign(X, masks, Y.shape[1])
+        alpha = 0.02 * (1 + seed)
+        ref = _cvxpy_optimum(X, Y, masks, pi, alpha, loss_name, fit_intercept)
+        for start in ("zero", "apg"):
+            certifier = DualCertifier(loss, design, alpha, fit_intercept, np.ones(design.q))
+            if start == "zero":
+                W = np.zeros((design.d, design.q))
+                b = loss.best_constant() if fit_intercept else np.zeros(design.k)
+            else:
+                sol = solve_gated(design, loss, alpha, fit_intercept=fit_intercept,
+                                  tol=1e-12, max_iter=4)
+                W, b = sol.W, sol.b
+            W, b, n_steps, status = newton_polish(
+                design, loss, alpha, W, b, certifier, fit_intercept=fit_intercept, tol=1e-8,
+                max_steps=60, lipschitz=10.0)
+            Z = design.forward(W) + (b if fit_intercept else 0.0)
+            objective = loss.value(Z) + alpha * np.sum(np.linalg.norm(W, axis=0))
+            assert status == "optimal", (seed, start, n_steps)
+            assert objective == pytest.approx(ref, rel=1e-6)
+            assert certifier.best <= ref + 1e-7 * abs(ref)
+    assert any(updated)  # some step's preconditioner was an updated factor
