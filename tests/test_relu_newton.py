@@ -335,3 +335,170 @@ def test_early_newton_switch_at_small_alpha_reaches_the_cvxpy_optimum(seed, monk
     ref = _cvxpy_optimum(X, y[:, None], masks, pi, 1e-4, "squared", True)
     assert reg.objective_ == pytest.approx(ref, rel=2e-6)
     assert reg.lower_bound_ <= ref + 1e-7 * abs(ref)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_updated_factor_inverts_the_dense_sample_system(fit_intercept):
+    # newton_update.SampleSolve: an earlier factor of C = I + Pi s K s Pi on
+    # some groups, updated by entering groups, must invert the system of the
+    # union as formed densely here (np.linalg.solve) in its three pieces.
+    from sklearn_convexnn._solvers.relu.newton_direction import _factor
+    from sklearn_convexnn._solvers.relu.newton_update import SampleSolve, updated_solve
+
+    X, _, masks, _ = _problem("squared", 3, n=80, d=4, p=12)
+    rng = np.random.default_rng(0)
+    fm = masks.astype(float)
+    m = fm.shape[1]
+    e = rng.uniform(0.1, 2.0, m)  # group sizes over alpha
+    hz = rng.uniform(0.5, 1.5, X.shape[0])
+    sq, sigma = np.sqrt(hz), float(hz.sum())
+    old = np.arange(m - 3)  # the earlier factor's groups; the last three enter
+
+    def dense(cols):
+        K = sum(e[j] * np.outer(fm[:, j] * sq, fm[:, j] * sq) * (X @ X.T) for j in cols)
+        if fit_intercept:
+            P = np.eye(X.shape[0]) - np.outer(sq, sq) / sigma
+            K = P @ K @ P
+        return np.eye(X.shape[0]) + K
+
+    L = _factor(X @ X.T, fm[:, old], e[old], sq, sigma, fit_intercept, np.float64)
+    C0 = SampleSolve(L)
+    C = updated_solve(X, (old, C0, hz), np.arange(m), e * 0.7, fm, 0.7, fit_intercept)
+    assert C is not C0 and C.Yb.shape[1] == 3 * X.shape[1]
+    r = rng.standard_normal(X.shape[0])
+    for Cs, cols in ((C0, old), (C, np.arange(m))):
+        got = Cs.upper(Cs.mid(Cs.lower(r)))
+        assert np.allclose(got, np.linalg.solve(dense(cols), r), rtol=0, atol=1e-10)
+    # No group entering: the earlier factor itself; too many: none.
+    assert updated_solve(X, (old, C0, hz), old, e[old], fm, 1.0, fit_intercept) is C0
+    many = np.concatenate([old, np.arange(m, m + 30)])
+    wide = np.hstack([fm, fm, fm, fm])[:, :m + 30]
+    assert updated_solve(X, (old, C0, hz), many, np.ones(m + 30), wide, 1.0,
+                         fit_intercept) is None
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("sizes", [(0.97, 1.03), (0.5, 0.5)])
+def test_cg_through_an_earlier_factor_of_another_active_set_solves_the_newton_system(
+        loss_name, fit_intercept, sizes, monkeypatch):
+    # The preconditioner of a changed active set (newton._preconditioner):
+    # the earlier factor saw two groups since dropped and not the two that
+    # entered, at other sizes, directions and curvature; CG through it must
+    # reach the Newton direction -H^-1 g of the current groups, H assembled
+    # from central differences of the gradient (no Hessian formula). Where
+    # every group has doubled since the factor (sizes 0.5), the preconditioner
+    # is not positive definite: CG may decline, never return a wrong direction.
+    from types import SimpleNamespace
+
+    from sklearn_convexnn._solvers.relu import newton_direction
+    from sklearn_convexnn._solvers.relu.newton_cg import (
+        hessian_product,
+        loss_curvature,
+        pcg_direction,
+    )
+    from sklearn_convexnn._solvers.relu.newton_direction import direction as _direction
+    from sklearn_convexnn._solvers.relu.newton_direction import preconditioner as _preconditioner
+
+    X, masks, loss, design, rng, alpha, W = _smooth_point(loss_name, 2, 3)
+    b = np.array([0.3]) if fit_intercept else np.zeros(1)
+    fm = masks.astype(float)
+    q = design.q
+    h = 1e-5
+
+    def grad(Wv, bv):
+        GW, gb = _smooth_gradient(design, loss, alpha, Wv, bv)
+        return np.concatenate([GW.ravel(order="F"), gb if fit_intercept else []])
+
+    size = W.size + (1 if fit_intercept else 0)
+    H = np.empty((size, size))
+    for i in range(size):
+        dW = np.zeros(W.size)
+        db = np.zeros(1)
+        if i < W.size:
+            dW[i] = 1.0
+        else:
+            db[0] = 1.0
+        dW = dW.reshape(W.shape, order="F")
+        H[:, i] = (grad(W + h * dW, b + h * db) - grad(W - h * dW, b - h * db)) / (2 * h)
+    H = (H + H.T) / 2
+    g = grad(W, b)
+    exact = -np.linalg.solve(H, g)
+
+    # The earlier point: groups 0..q-3 and two extra copies of patterns (dropped
+    # since), other sizes and directions, its own curvature; groups q-2, q-1 enter.
+    cols = np.arange(q)
+    old_masks = np.hstack([fm[:, :q - 2], fm[:, :2]])
+    W0 = np.hstack([W[:, :q - 2], W[:, :2]])
+    W0 = W0 + 0.03 * rng.standard_normal(W0.shape) * np.linalg.norm(W0, axis=0)
+    W0 *= rng.uniform(*sizes, q) * np.linalg.norm(W0, axis=0) / np.linalg.norm(W0, axis=0)
+    Z0 = design.forward(np.hstack([W0[:, :q - 2], np.zeros((design.d, 2))])) + b
+    n0 = np.linalg.norm(W0, axis=0)
+    hz0 = loss_curvature(loss, Z0)[:, 0]
+    old = _direction(X, X @ X.T, old_masks, n0, W0 / n0, (X @ W0) * old_masks, hz0, alpha,
+                     fit_intercept, np.float64)
+    base = (np.array([*range(q - 2), q + 5, q + 6]), old.base, hz0, old)
+
+    Z = design.forward(W) + b
+    hz = loss_curvature(loss, Z)[:, 0]
+    norms = np.linalg.norm(W, axis=0)
+    st = SimpleNamespace(design=design, alpha=alpha)
+    monkeypatch.setattr(newton_direction, "UPDATE_MIN_SAMPLES", 0)  # a small problem here
+    pre = _preconditioner(st, base, cols, norms, W / norms, (X @ W) * fm, fm, fit_intercept)
+    assert pre is not None and pre.base.Yb.shape[1] == 2 * design.d
+    apply = hessian_product(X, fm, norms, W / norms, hz, alpha, fit_intercept)
+    GW = g[:W.size].reshape(W.shape, order="F")
+    gb = g[-1] if fit_intercept else 0.0
+    v, beta, iterations = pcg_direction(apply, pre, GW, gb, 1e-10, 200, euclid=1e-3)
+    if v is None and sizes[0] < 0.9:
+        return
+    assert v is not None
+    got = np.concatenate([v.ravel(order="F"), [beta] if fit_intercept else []])
+    assert 1 < iterations < size
+    assert np.allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_newton_with_updated_factors_reaches_the_cvxpy_optimum(loss_name, fit_intercept,
+                                                              monkeypatch):
+    # The preconditioners of changed active sets (newton_update.py, from
+    # UPDATE_MIN_SAMPLES samples; here on small problems) in whole Newton
+    # runs from zero (groups enter) and from a few APG iterations (groups
+    # also leave): the certified optimum of cvxpy, a bound never above it.
+    from sklearn_convexnn._solvers.relu import newton_direction
+
+    monkeypatch.setattr(newton_direction, "UPDATE_MIN_SAMPLES", 0)
+    updated = []
+    update = newton_direction.updated_solve
+
+    def spy(X, base, cols, *args):
+        C = update(X, base, cols, *args)
+        updated.append(C is not None and C is not base[1])
+        return C
+
+    monkeypatch.setattr(newton_direction, "updated_solve", spy)
+    for seed in range(3):
+        X, Y, masks, pi = _problem(loss_name, seed)
+        loss = get_weighted_loss(loss_name, Y, pi)
+        design = MaskedDesign(X, masks, Y.shape[1])
+        alpha = 0.02 * (1 + seed)
+        ref = _cvxpy_optimum(X, Y, masks, pi, alpha, loss_name, fit_intercept)
+        for start in ("zero", "apg"):
+            certifier = DualCertifier(loss, design, alpha, fit_intercept, np.ones(design.q))
+            if start == "zero":
+                W = np.zeros((design.d, design.q))
+                b = loss.best_constant() if fit_intercept else np.zeros(design.k)
+            else:
+                sol = solve_gated(design, loss, alpha, fit_intercept=fit_intercept,
+                                  tol=1e-12, max_iter=4)
+                W, b = sol.W, sol.b
+            W, b, n_steps, status = newton_polish(
+                design, loss, alpha, W, b, certifier, fit_intercept=fit_intercept, tol=1e-8,
+                max_steps=60, lipschitz=10.0)
+            Z = design.forward(W) + (b if fit_intercept else 0.0)
+            objective = loss.value(Z) + alpha * np.sum(np.linalg.norm(W, axis=0))
+            assert status == "optimal", (seed, start, n_steps)
+            assert objective == pytest.approx(ref, rel=1e-6)
+            assert certifier.best <= ref + 1e-7 * abs(ref)
+    assert any(updated)  # some step's preconditioner was an updated factor

@@ -65,7 +65,8 @@ class APG:
         else:
             y, by, img_y = self.x, self.bx, self.img
         fy = pb.value(img_y, by)
-        GW, gb = pb.gradient(img_y, by)
+        GW, gb = pb.gradient(img_y, by, y) if getattr(pb, "wants_point", False) \
+            else pb.gradient(img_y, by)
         if not self.fit_intercept:
             gb = np.zeros_like(gb)
         pb.after_gradient(img_y, by, GW)

@@ -65,6 +65,7 @@ class MaskedDesign:
         self.Mf = (np.asarray(masks, dtype=float, order="F")
                    if self.n * self.p <= FLOAT_MASK_ENTRIES and not sp.issparse(X) else None)
         self._single = None
+        self._gather = {}  # (fast, output): (gates, their patterns), _backward_cols
         #: Threads sharing each product of the float-pattern path (1 or 2).
         self.workers = workers
 
@@ -99,6 +100,25 @@ class MaskedDesign:
         return np.asarray(self.X.T @ R)
 
     # ------------------------------------------------------- gated operator
+    def _backward_cols(self, R, fast, cols):
+        """:meth:`backward` over the columns ``cols`` only, the others zero."""
+        G = np.zeros((self.d, self.q))
+        self.n_passes += 1
+        X = (self.single() or (self.X,))[0] if fast else self.X
+        for c in np.unique(self.output_of[cols]):
+            cc = cols[self.output_of[cols] == c]
+            M = _gathered(self, fast, c, self.gate_of[cc])
+            XRt = (X * R[:, c:c + 1].astype(X.dtype)).T
+
+            def patterns(a, b, XRt=XRt, M=M, cc=cc):
+                G[:, cc[a:b]] = XRt @ M[:, a:b]
+
+            if self._splits(cc.size):
+                _split(patterns, cc.size)
+            else:
+                patterns(0, cc.size)
+        return G
+
     def forward(self, W, fast=False):
         """``Z[:, c] = sum_j D_j X W[:, c p + j]``, shape (n, k); one pass over active columns.
 
@@ -132,11 +152,15 @@ class MaskedDesign:
                 Z[:, c] += P[:, self.output_of[cols] == c].sum(axis=1)
         return Z
 
-    def backward(self, R, fast=False):
+    def backward(self, R, fast=False, cols=None):
         """``G[:, c p + j] = (D_j X)^T R[:, c]``, shape (d, q); one pass.
 
         ``fast``: products in single precision when :meth:`single` allows.
+        ``cols``: only these columns (sorted), the others zero (float-pattern
+        path; the others compute every column).
         """
+        if cols is not None and self.Mf is not None:
+            return self._backward_cols(R, fast, cols)
         G = np.empty((self.d, self.q))
         self.n_passes += 1
         if self.Mf is not None:
@@ -160,6 +184,15 @@ class MaskedDesign:
         return G
 
 
+def _gathered(design, fast, c, gates):
+    """``Mf[:, gates]`` of output ``c`` in the pass's precision, kept while ``gates`` holds."""
+    key = gates.tobytes()
+    if design._gather.get((fast, c), (None,))[0] != key:
+        Mf = (design.single() or (design.X, design.Mf))[1] if fast else design.Mf
+        design._gather[fast, c] = (key, np.asarray(Mf[:, gates], order="F"))
+    return design._gather[fast, c][1]
+
+
 def _rowdot(X, T):
     """``sum_f X[i, f] T[i, f]`` per row (dense: the float-pattern path has no sparse X)."""
     return np.einsum("ij,ij->i", X, T)
@@ -172,6 +205,7 @@ def estimate_memory(n, d, p, k, variant, sparse_nnz=None):
     total = n * p  # boolean masks
     if n * p <= FLOAT_MASK_ENTRIES and sparse_nnz is None:
         total += 12 * n * p  # their float copies (MaskedDesign.Mf, single())
+        total += 4 * n * p  # a working set of them, gathered (backward with cols)
         total += 4 * n * d  # single-precision X
     total += 8 * n * 2 * p  # gate images and masks while sampling (float + bool)
     total += 8 * d * q * 10  # iterates, gradients, certificate precomputations

@@ -93,6 +93,14 @@ REFRESH_EVERY = 8
 #: this on small data).
 FAST_MIN_PRODUCT = 4e7
 
+#: The fast (single-precision) gradients between two exact ones are taken
+#: over a working set only: the groups nonzero at the point and those whose
+#: dual norm at the last exact gradient was within this fraction of alpha.
+#: A group outside is taken as zero gradient, so it stays at zero until the
+#: next exact gradient (at most ``CERTIFY_EVERY - 1`` iterations) brings it
+#: in; the exact ones, which alone certify, cover every group.
+WS_MARGIN = 0.05
+
 #: Curvature bound of each loss relative to its weights (squared: 1).
 CURVATURE = {"squared": 1.0, "logistic": 0.25, "multinomial": 0.5}
 
@@ -136,6 +144,7 @@ class GatedProblem:
         self._theta = None
         self.fast = fast and design.single() is not None
         self._calls, self._exact, self._near = 0, True, 0
+        self._ws = None  # working set of the fast gradients (WS_MARGIN)
 
     def forward(self, W):
         return (self.design.forward(W),)
@@ -150,12 +159,23 @@ class GatedProblem:
     def value(self, img, b):
         return self.loss.value(img[0] + b)
 
-    def gradient(self, img, b):
+    #: APG passes the extrapolated point to :meth:`gradient`.
+    wants_point = True
+
+    def gradient(self, img, b, W=None):
         theta = self.loss.gradient(img[0] + b)
         self._theta = theta
         self._exact = not self.fast or self._calls % CERTIFY_EVERY == 0
         self._calls += 1
-        return self.design.backward(theta, fast=not self._exact), theta.sum(axis=0)
+        if self._exact or W is None or self._ws is None:
+            G = self.design.backward(theta, fast=not self._exact)
+            if self.fast and W is not None:
+                # The working set of the fast passes until the next exact one.
+                near = np.sum(G**2, axis=0) >= ((1 - WS_MARGIN) * self.certifier.alpha) ** 2
+                self._ws = near | np.any(W != 0, axis=0)
+            return G, theta.sum(axis=0)
+        cols = np.flatnonzero(self._ws | np.any(W != 0, axis=0))
+        return self.design.backward(theta, fast=True, cols=cols), theta.sum(axis=0)
 
     def after_gradient(self, img, b, GW):
         # Any theta certifies, as long as its products GW are exact.
@@ -239,8 +259,11 @@ def solve_gated(design, loss, alpha, *, fit_intercept, tol, max_iter, verbose=0,
     fast = design.n * design.d * design.q >= FAST_MIN_PRODUCT
     problem = GatedProblem(design, loss, certifier, fast=fast)
     pi = loss.pi
+    # A starting step only (the line search adapts it): in single precision
+    # where the passes are fast.
     L0 = estimate_lipschitz(design, loss, design.q,
-                            lambda W: design.backward(pi * design.forward(W)), rng)
+                            lambda W: design.backward(pi * design.forward(W, fast=fast),
+                                                      fast=fast), rng)
     W = np.zeros((design.d, design.q)) if W0 is None else W0
     b = (loss.best_constant() if fit_intercept else np.zeros(k)) if b0 is None else b0
     apg = APG(problem, W, b, alpha, L0 + curvature(loss), fit_intercept)

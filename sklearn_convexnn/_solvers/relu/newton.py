@@ -27,7 +27,9 @@ O(n^2 + n |S|). The unpenalized intercept is eliminated first, which
 projects ``s`` out of the kernel (``_direction``). While the active set
 holds, a step is first tried by CG on the current system preconditioned
 with the last factor (``newton_cg.py``; a few thin passes instead of the
-n^3 / 3 factorization).
+n^3 / 3 factorization); after a change, from ``UPDATE_MIN_SAMPLES``
+samples, preconditioned with that factor updated by the entering groups
+(``newton_update.py``).
 
 Groups enter the active set when their dual norm exceeds ``alpha`` (tiny,
 along the descent direction: the radial direction carries no penalty
@@ -50,10 +52,10 @@ factorizations, more CG iterations).
 """
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, get_blas_funcs, solve_triangular
 
 from .newton_cg import (
     ABORT_AFTER_TWO,
+    CG_EUCLID,
     CG_MAX_ITER,
     CG_MIN_GAP,
     CG_RTOL,
@@ -61,9 +63,10 @@ from .newton_cg import (
     hessian_product,
     loss_curvature,
     masked_back,
-    masked_rowsum,
     pcg_direction,
 )
+from .newton_direction import direction as _direction
+from .newton_direction import preconditioner as _preconditioner
 from .newton_entry import grow
 
 __all__ = ["NEWTON_LOSSES", "NEWTON_MAX_SAMPLES", "newton_polish"]
@@ -243,11 +246,10 @@ def _try_step(st, XXt, fit_intercept, dtype):
     design.n_passes += len(per_output)  # one product with X per output
     Vdir = np.zeros_like(Wa)
     beta = np.zeros(design.k)
-    # An earlier factor of the same active set preconditions CG (newton_cg.py).
-    old = st.factors if (st.factors is not None and st.gap > CG_MIN_GAP
-                         and np.array_equal(st.factors[0], act)) else None
-    if old is None:
-        st.factors = None  # not reusable: freed before the new factors are built
+    # An earlier factor preconditions CG (newton_cg.py): of the same active
+    # set as it is, of a changed one updated (newton_update.py).
+    bases = st.factors if (st.factors is not None and st.gap > CG_MIN_GAP) else {}
+    st.factors = None  # those not reused are freed before the new factors are built
     factors = {}
     for c in range(design.k):
         sel = np.flatnonzero(design.output_of[act] == c)
@@ -257,32 +259,37 @@ def _try_step(st, XXt, fit_intercept, dtype):
                 beta[c] = -gb / hz[:, c].sum()
             continue
         mc = per_output[c]
-        found = None
-        if old is not None and c in old[1]:
+        found, base = None, bases.pop(c, None)
+        pre = _preconditioner(st, base, act[sel], norms[sel], U[:, sel], st.img[:, sel], mc,
+                              fit_intercept)
+        if pre is not None:
             apply = hessian_product(X, mc, norms[sel], U[:, sel], hz[:, c], alpha,
                                     fit_intercept)
-            found = pcg_direction(apply, old[1][c], Gw[:, sel], gb, CG_RTOL, CG_MAX_ITER,
-                                  ABORT_AFTER_TWO)
+            # The earlier point's own solve is positive definite; an updated
+            # one need not be (its true residual is checked).
+            found = pcg_direction(apply, pre, Gw[:, sel], gb, CG_RTOL, CG_MAX_ITER,
+                                  ABORT_AFTER_TWO, None if pre is base[3] else CG_EUCLID)
             st.cg_iters += found[2]
-            # Per iteration: the Hessian's two passes, the preconditioner's four.
-            design.n_passes += 6 * found[2] + 4
+            # Per iteration: the Hessian's two passes, the preconditioner's two.
+            design.n_passes += 4 * found[2] + 2
             if found[0] is None:
                 found = None
             st.used_cg |= found is not None
-            factors[c] = old[1][c]
+            factors[c] = base
         if found is None:
+            base = pre = None
             solve = _direction(X, XXt, mc, norms[sel], U[:, sel], st.img[:, sel], hz[:, c],
                                alpha, fit_intercept, dtype)
             found = solve(Gw[:, sel], gb)
-            factors[c] = solve
+            factors[c] = (act[sel], solve.base, hz[:, c].copy(), solve)
             st.n_factors += 1
-            # Products of the solve (two per p_inv), and the intercept's column.
-            design.n_passes += 4 + (1 if fit_intercept else 0)
+            # Products of the solve, and the intercept's column.
+            design.n_passes += 2 + (1 if fit_intercept else 0)
         Vdir[:, sel] = found[0]
         beta[c] = found[1]
     # Not kept when groups entered at a tiny size: their norms change by
     # orders of magnitude in this step (measured: CG on such a factor failed).
-    st.factors = None if st.tiny_entries else (act, factors)
+    st.factors = None if st.tiny_entries else factors
     img_v = np.asarray(X @ Vdir) * masks
     design.n_passes += 1
     radial = np.sum(U * Vdir, axis=0)
@@ -331,82 +338,3 @@ def _try_step(st, XXt, fit_intercept, dtype):
                 return True
         s *= 0.5
     return False
-
-
-def _direction(X, XXt, masks, norms, U, img, hz, alpha, fit_intercept, dtype=np.float64):
-    """Factors of the Newton system of one output's m active groups.
-
-    Returns ``solve(Gw, gb) -> (v (d, m), beta)``, the Newton direction for
-    the gradient ``Gw`` of the groups and ``gb`` of the intercept.
-    ``dtype``: precision of the n x n kernel, its factor and the solves
-    (``XXt`` given in it); everything else is double precision.
-
-    The intercept is eliminated first: ``beta = -(gb + hz^T A v) / sum(hz)``
-    leaves the groups' system with ``Hz`` replaced by ``S Pi S``, ``Pi`` the
-    projector orthogonal to ``s = sqrt(hz)``; so ``C = I + Pi s K s Pi`` (a
-    rank-2 update of ``I + s K s``, O(n^2)) and the products with ``s A``
-    are projected (was: a second solve for the intercept's column, two
-    more passes of ``P^-1`` per factor).
-    """
-    e = norms / alpha
-    sq = np.sqrt(hz)
-    # s K s = (X X^T) o (S M e M^T S): the curvature scales the patterns'
-    # rows, not two n x n passes; only the lower triangle is formed (syrk):
-    # the factorization reads no other.
-    SM = np.asarray((masks * sq[:, None]) * np.sqrt(e), dtype=dtype, order="F")
-    K = get_blas_funcs("syrk", (SM,))(1.0, SM, lower=1)
-    K *= XXt.T  # symmetric; its transpose matches the F order of K
-    sigma = float(hz.sum())
-    project = fit_intercept and sigma > 0
-    if project:
-        # Pi K Pi = K - u y^T - y u^T, u = s / ||s||, y = K u - (u^T K u / 2) u.
-        u = (sq / np.sqrt(sigma)).astype(dtype)
-        Ku = get_blas_funcs("symv", (K,))(1.0, K, u, lower=1)
-        y = Ku - (0.5 * float(u @ Ku)) * u
-        K = get_blas_funcs("syr2", (K,))(-1.0, u, y, a=K, lower=1, overwrite_a=1)
-
-    def proj(r):
-        return r - sq * (float(sq @ r) / sigma) if project else r
-
-    K.flat[::K.shape[0] + 1] += 1.0
-    cf = cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
-    trsv = get_blas_funcs("trsv", (cf[0],))
-
-    def c_solve(r):
-        """C^-1 r for a vector r: two triangular solves (measured 3x faster
-        than LAPACK's potrs on one right-hand side at n=1000), by BLAS
-        directly (scipy's wrapper cost a third of them)."""
-        y = trsv(cf[0], r.astype(dtype), lower=1)
-        return trsv(cf[0], y, lower=1, trans=1).astype(float)
-
-    # Cap = SV^T C^-1 SV = Y^T Y with L Y = SV, SV = Pi s A E U (A E U: the
-    # masked images over alpha, e_j D_j X u_j = D_j X w_j / alpha).
-    SV = img * (sq / alpha)[:, None]
-    if project:
-        SV -= np.outer(sq, (sq @ SV) / sigma)
-    Y = solve_triangular(cf[0], SV.astype(dtype), lower=True, check_finite=False)
-    Cap = (Y.T @ Y).astype(float)
-    Cap[np.diag_indices_from(Cap)] += 1e-12 * max(float(np.trace(Cap)) / Cap.shape[0], 1e-300)
-    capf = cho_factor(Cap, lower=True, check_finite=False)
-
-    def p_inv(R):
-        """P^-1 R for R (d, m): E R - E A^T s Pi C^-1 Pi s A E R."""
-        ER = R * e
-        qv = sq * proj(c_solve(proj(sq * masked_rowsum(X, masks, ER))))
-        return ER - masked_back(X, masks, qv) * e
-
-    def h_inv(R):
-        PR = p_inv(R)
-        coef = cho_solve(capf, np.sum(U * PR, axis=0), check_finite=False)
-        return PR + p_inv(U * coef)
-
-    if project:
-        hwb = masked_back(X, masks, hz)  # A^T hz, the intercept's column
-
-    def solve(Gw, gb):
-        if not project:
-            return -h_inv(Gw), 0.0
-        v = -h_inv(Gw - hwb * (gb / sigma))
-        return v, -(gb + float(np.sum(hwb * v))) / sigma
-
-    return solve
